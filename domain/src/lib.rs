@@ -1,0 +1,18 @@
+//! The domain of espace-famille: aggregates, commands, events, typed errors
+//! and the rules they apply (opening days, deadlines), with no I/O.
+//!
+//! Every rule about days and hours is evaluated in `Europe/Paris`; every
+//! instant is UTC; money is integer euro cents.
+//!
+//! # Layout
+//!
+//! - [`calendar`]: opening days, the school calendar and deadline rules.
+//! - [`collectivity`]: the commune (tenant) and its configuration.
+//! - [`family`]: a household, its children and their enrolments.
+//! - [`reservation`]: one child in one unit on one date, and its lifecycle.
+#![forbid(unsafe_code)]
+
+pub mod calendar;
+pub mod collectivity;
+pub mod family;
+pub mod reservation;
