@@ -1,0 +1,483 @@
+//! The projection engine: one mechanism for every read model.
+//!
+//! - Events are read in commit order, `(transaction_id, global_position)`,
+//!   and only below `pg_snapshot_xmin(pg_current_snapshot())`: every
+//!   transaction below that horizon has finished, so no event can appear
+//!   later behind the checkpoint (gap safety without timeouts).
+//! - A batch and the checkpoint it reaches are written in one transaction:
+//!   each event takes effect exactly once.
+//! - Runners wake on `NOTIFY events_appended` and poll as a fallback.
+//! - One runner per projection is active across all processes (a session
+//!   advisory lock); the others stand by. The checkpoint row is also locked
+//!   for each batch, so even two active runners could not apply an event twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::store::{Position, RecordedEvent, StoreError};
+
+/// The channel the events table's insert trigger notifies.
+pub const EVENTS_CHANNEL: &str = "events_appended";
+
+/// A read model (or process manager) fed by the engine.
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: the checkpoint's key.
+    fn name(&self) -> &'static str;
+
+    /// The tables this projection owns, rebuilt from zero by [`rebuild`].
+    /// Its SQL must name them unqualified, so a rebuild can redirect them.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies one event inside the batch's transaction.
+    async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub batch_size: i64,
+    /// How often an idle runner looks for events it was not notified of.
+    pub poll_interval: Duration,
+    /// How often a standby runner tries to become the active one.
+    pub standby_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(500),
+            standby_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Applied this many events (0: nothing committed past the checkpoint).
+    Applied(usize),
+    /// Committed events exist past the checkpoint but an older transaction
+    /// is still open: they become readable when it ends.
+    HeldBack,
+    /// Another runner holds the checkpoint right now.
+    Busy,
+}
+
+/// Creates the checkpoint rows of these projections if they are missing.
+pub async fn register(pool: &PgPool, projections: &[Arc<dyn Projection>]) -> Result<(), StoreError> {
+    for projection in projections {
+        sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+            .bind(projection.name())
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+fn events_after_sql() -> String {
+    format!(
+        "SELECT {} FROM events
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY transaction_id, global_position
+         LIMIT $3",
+        RecordedEvent::COLUMNS
+    )
+}
+
+/// Reads up to `limit` events after `after` in commit order, below the
+/// snapshot horizon.
+pub async fn read_after(
+    conn: &mut PgConnection,
+    after: Position,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(&events_after_sql())
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(RecordedEvent::from_row)
+        .collect::<Result<_, _>>()?)
+}
+
+/// Runs one batch of `projection`: lock its checkpoint, apply what follows
+/// it, move it, commit.
+#[tracing::instrument(skip_all, fields(projection = projection.name()))]
+pub async fn run_batch(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    batch_size: i64,
+) -> Result<BatchOutcome, StoreError> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(
+        "SELECT last_transaction_id::text::bigint AS transaction_id, last_position
+         FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(projection.name())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(BatchOutcome::Busy);
+    };
+    let checkpoint = Position {
+        transaction_id: row.try_get("transaction_id")?,
+        global_position: row.try_get("last_position")?,
+    };
+    let events = read_after(&mut tx, checkpoint, batch_size).await?;
+    let Some(last) = events.last().map(|e| e.position) else {
+        let pending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2))",
+        )
+        .bind(checkpoint.transaction_id.to_string())
+        .bind(checkpoint.global_position)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        return Ok(if pending {
+            BatchOutcome::HeldBack
+        } else {
+            BatchOutcome::Applied(0)
+        });
+    };
+    for event in &events {
+        projection.apply(&mut tx, event).await?;
+    }
+    sqlx::query(
+        "UPDATE projection_checkpoints
+         SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
+         WHERE name = $1",
+    )
+    .bind(projection.name())
+    .bind(last.transaction_id.to_string())
+    .bind(last.global_position)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::debug!(applied = events.len(), "projection batch committed");
+    Ok(BatchOutcome::Applied(events.len()))
+}
+
+/// Applies batches until nothing committed is left to apply.
+pub async fn catch_up(
+    pool: &PgPool,
+    projection: &dyn Projection,
+    batch_size: i64,
+) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        match run_batch(pool, projection, batch_size).await? {
+            BatchOutcome::Applied(0) => return Ok(total),
+            BatchOutcome::Applied(n) => total += n,
+            BatchOutcome::HeldBack | BatchOutcome::Busy => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+/// The running engine; dropping it does not stop the runners, [`shutdown`]
+/// does.
+///
+/// [`shutdown`]: EngineHandle::shutdown
+pub struct EngineHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl EngineHandle {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts one runner per projection and the listener that wakes them.
+pub async fn start(
+    pool: PgPool,
+    projections: Vec<Arc<dyn Projection>>,
+    config: EngineConfig,
+) -> Result<EngineHandle, StoreError> {
+    register(&pool, &projections).await?;
+    let (stop, stopped) = watch::channel(false);
+    let wakers: Vec<Arc<Notify>> = projections.iter().map(|_| Arc::new(Notify::new())).collect();
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(listen(
+        pool.clone(),
+        wakers.clone(),
+        stopped.clone(),
+    )));
+    for (projection, waker) in projections.into_iter().zip(wakers) {
+        let runner = Runner {
+            pool: pool.clone(),
+            projection,
+            config: config.clone(),
+            waker,
+            stopped: stopped.clone(),
+        };
+        tasks.push(tokio::spawn(runner.run()));
+    }
+    Ok(EngineHandle { stop, tasks })
+}
+
+async fn listen(pool: PgPool, wakers: Vec<Arc<Notify>>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for new events; polling only for now");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = stopped.changed() => return,
+                }
+            }
+        };
+        if let Err(error) = listener.listen(EVENTS_CHANNEL).await {
+            tracing::warn!(%error, "LISTEN failed; polling only for now");
+            continue;
+        }
+        loop {
+            tokio::select! {
+                received = listener.try_recv() => match received {
+                    Ok(Some(_)) => wakers.iter().for_each(|w| w.notify_one()),
+                    // The connection dropped: notifications may have been
+                    // lost, so wake everyone, then reconnect.
+                    Ok(None) => wakers.iter().for_each(|w| w.notify_one()),
+                    Err(error) => {
+                        tracing::warn!(%error, "event listener failed; reconnecting");
+                        break;
+                    }
+                },
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+}
+
+struct Runner {
+    pool: PgPool,
+    projection: Arc<dyn Projection>,
+    config: EngineConfig,
+    waker: Arc<Notify>,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Runner {
+    async fn run(mut self) {
+        while !*self.stopped.borrow() {
+            match self.lead().await {
+                Ok(()) => {}
+                Err(error) => {
+                    tracing::error!(projection = self.projection.name(), %error, "projection runner failed; retrying");
+                    self.pause(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Waits to become the active runner, then runs batches until stopped.
+    async fn lead(&mut self) -> Result<(), StoreError> {
+        let mut lock = self.pool.acquire().await?.detach();
+        loop {
+            let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(4242, hashtext($1))")
+                .bind(self.projection.name())
+                .fetch_one(&mut lock)
+                .await?;
+            if acquired {
+                break;
+            }
+            if self.pause(self.config.standby_interval).await {
+                return Ok(());
+            }
+        }
+        tracing::info!(projection = self.projection.name(), "active runner");
+        let result = self.drive(&mut lock).await;
+        let _ = lock.close().await;
+        result
+    }
+
+    async fn drive(&mut self, lock: &mut PgConnection) -> Result<(), StoreError> {
+        loop {
+            if *self.stopped.borrow() {
+                return Ok(());
+            }
+            let outcome = run_batch(&self.pool, self.projection.as_ref(), self.config.batch_size).await?;
+            let wait = match outcome {
+                BatchOutcome::Applied(n) if n as i64 >= self.config.batch_size => continue,
+                BatchOutcome::Applied(_) => None,
+                BatchOutcome::HeldBack | BatchOutcome::Busy => Some(Duration::from_millis(5)),
+            };
+            let stop = match wait {
+                Some(short) => self.pause(short).await,
+                None => {
+                    // Still the leader? A dropped lock connection releases
+                    // the lock; give way rather than run beside another.
+                    if lock.ping().await.is_err() {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        _ = self.waker.notified() => false,
+                        stop = pause(&mut self.stopped, self.config.poll_interval) => stop,
+                    }
+                }
+            };
+            if stop {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sleeps; true when the engine is stopping.
+    async fn pause(&mut self, duration: Duration) -> bool {
+        pause(&mut self.stopped, duration).await
+    }
+}
+
+async fn pause(stopped: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => *stopped.borrow(),
+        _ = stopped.changed() => true,
+    }
+}
+
+/// Waits until every named projection has applied the event at `position`,
+/// polling the checkpoints (runners may live in another process). Returns
+/// false when `timeout` passed first.
+pub async fn wait_for(
+    pool: &PgPool,
+    position: Position,
+    projections: &[&str],
+    timeout: Duration,
+) -> Result<bool, StoreError> {
+    let names: Vec<String> = projections.iter().map(|n| n.to_string()).collect();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let reached: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM projection_checkpoints
+             WHERE name = ANY($1) AND (last_transaction_id, last_position) >= ($2::text::xid8, $3)",
+        )
+        .bind(&names)
+        .bind(position.transaction_id.to_string())
+        .bind(position.global_position)
+        .fetch_one(pool)
+        .await?;
+        if reached as usize == names.len() {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+}
+
+/// What a rebuild found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub projection: &'static str,
+    pub events: usize,
+    /// Whether the rebuilt tables held exactly the rows of the live ones.
+    pub matched_live: bool,
+}
+
+/// Rebuilds a projection from position zero into fresh tables, compares them
+/// with the live tables, then swaps them in, all in one transaction that
+/// holds the projection's checkpoint (the live runner waits meanwhile).
+#[tracing::instrument(skip_all, fields(projection = projection.name()))]
+pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<RebuildReport, StoreError> {
+    let name = projection.name();
+    let schema = format!("rebuild_{name}");
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query(
+        "SELECT last_transaction_id::text::bigint AS transaction_id, last_position
+         FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let target = Position {
+        transaction_id: row.try_get("transaction_id")?,
+        global_position: row.try_get("last_position")?,
+    };
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut *tx)
+        .await?;
+    for table in projection.tables() {
+        sqlx::query(&format!(
+            "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(&format!("SET LOCAL search_path = {schema}, public"))
+        .execute(&mut *tx)
+        .await?;
+    let mut after = Position::default();
+    let mut applied = 0;
+    loop {
+        let events = read_after(&mut tx, after, 5_000).await?;
+        let mut reached_target = false;
+        for event in &events {
+            if event.position > target {
+                reached_target = true;
+                break;
+            }
+            projection.apply(&mut tx, event).await?;
+            applied += 1;
+            after = event.position;
+        }
+        if reached_target || events.is_empty() {
+            break;
+        }
+    }
+    let mut matched_live = true;
+    for table in projection.tables() {
+        let differences: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (
+               (SELECT * FROM public.{table} EXCEPT ALL SELECT * FROM {schema}.{table})
+               UNION ALL
+               (SELECT * FROM {schema}.{table} EXCEPT ALL SELECT * FROM public.{table})
+             ) AS differences"
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        if differences != 0 {
+            tracing::warn!(table, differences, "rebuilt read model differs from the live one");
+            matched_live = false;
+        }
+    }
+    for table in projection.tables() {
+        sqlx::query(&format!("DROP TABLE public.{table}"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE {schema}.{table} SET SCHEMA public"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(&format!("DROP SCHEMA {schema}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(RebuildReport {
+        projection: name,
+        events: applied,
+        matched_live,
+    })
+}

@@ -1,0 +1,291 @@
+//! The event store: postgres-es's `events` table, read through its
+//! repository, and a multi-stream append for baskets.
+//!
+//! postgres-es commits one aggregate per transaction. A basket must commit
+//! many reservation streams at once, each with its own optimistic check, so
+//! [`append`] writes the same rows postgres-es writes (same columns, same
+//! serialisation) for several streams in the caller's transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
+use cqrs_es::{Aggregate, DomainEvent, EventEnvelope};
+use postgres_es::PostgresEventRepository;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+/// A place in commit order: the writing transaction, then the position
+/// within it. Every event below a projection's checkpoint has been applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Position {
+    pub transaction_id: i64,
+    pub global_position: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer appended to one of the streams since it was loaded.
+    #[error("a stream changed while the command ran")]
+    Conflict,
+    #[error("stored event cannot be read: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Who did what, and why: stored with every event of a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The account (or system component) that issued the command.
+    pub actor_id: String,
+    /// The actor's role at the time: parent, agent, auditor, system.
+    pub actor_role: String,
+    /// The business operation the command belongs to (a basket id, say).
+    pub correlation_id: Uuid,
+    /// What caused the command: the command id of a user request, or the
+    /// event id that a process manager reacted to.
+    pub causation_id: Uuid,
+    pub command_id: Uuid,
+    /// When the request reached the server.
+    pub requested_at: DateTime<Utc>,
+}
+
+impl Metadata {
+    /// postgres-es stores metadata as a map of strings.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("actor_id".to_string(), self.actor_id.clone()),
+            ("actor_role".to_string(), self.actor_role.clone()),
+            ("correlation_id".to_string(), self.correlation_id.to_string()),
+            ("causation_id".to_string(), self.causation_id.to_string()),
+            ("command_id".to_string(), self.command_id.to_string()),
+            ("requested_at".to_string(), self.requested_at.to_rfc3339()),
+        ])
+    }
+}
+
+/// An event as stored, for projections and history.
+#[derive(Debug, Clone)]
+pub struct RecordedEvent {
+    pub position: Position,
+    pub event_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    /// The columns [`RecordedEvent::from_row`] reads, for `SELECT`s.
+    pub const COLUMNS: &'static str = "transaction_id::text::bigint AS transaction_id, global_position, \
+        event_id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, \
+        recorded_at";
+
+    pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        Ok(RecordedEvent {
+            position: Position {
+                transaction_id: row.try_get("transaction_id")?,
+                global_position: row.try_get("global_position")?,
+            },
+            event_id: row.try_get("event_id")?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+
+    /// The payload as the aggregate's event type.
+    pub fn decode<A: Aggregate>(&self) -> Result<A::Event, StoreError> {
+        serde_json::from_value(self.payload.clone()).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "{} {} #{}: {e}",
+                self.aggregate_type, self.aggregate_id, self.sequence
+            ))
+        })
+    }
+}
+
+/// An aggregate as its events built it, with the sequence of its last event
+/// (0 for a stream that does not exist yet).
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    pub aggregate: A,
+    pub version: usize,
+}
+
+/// Loads one aggregate through postgres-es's repository.
+pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<Loaded<A>, StoreError> {
+    let repository = PostgresEventRepository::new(pool.clone());
+    let serialized = repository
+        .get_events::<A>(aggregate_id)
+        .await
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut aggregate = A::default();
+    let mut version = 0;
+    for event in serialized {
+        version = event.sequence;
+        let envelope = EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        aggregate.apply(envelope.payload);
+    }
+    Ok(Loaded { aggregate, version })
+}
+
+/// New events for one stream, to be appended after `expected_version`.
+#[derive(Debug, Clone)]
+pub struct StreamAppend {
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub expected_version: usize,
+    pub events: Vec<SerializedEvent>,
+}
+
+impl StreamAppend {
+    pub fn new<A: Aggregate>(
+        aggregate_id: String,
+        expected_version: usize,
+        events: &[A::Event],
+    ) -> Result<Self, StoreError> {
+        let events = events
+            .iter()
+            .enumerate()
+            .map(|(offset, event)| {
+                let payload = serde_json::to_value(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(SerializedEvent::new(
+                    aggregate_id.clone(),
+                    expected_version + offset + 1,
+                    A::TYPE.to_string(),
+                    event.event_type(),
+                    event.event_version(),
+                    payload,
+                    Value::Null,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(StreamAppend {
+            aggregate_type: A::TYPE,
+            aggregate_id,
+            expected_version,
+            events,
+        })
+    }
+}
+
+/// Appends the events of several streams in the caller's transaction, with
+/// one multi-row insert. Each stream's events take the sequences right after
+/// its expected version; the events table's primary key turns a stream that
+/// moved meanwhile into [`StoreError::Conflict`] (and the caller's
+/// transaction is then unusable: roll it back and retry).
+///
+/// Returns the position of the last event written.
+pub async fn append(
+    conn: &mut PgConnection,
+    streams: &[StreamAppend],
+    metadata: &Metadata,
+) -> Result<Option<Position>, StoreError> {
+    let count: usize = streams.iter().map(|s| s.events.len()).sum();
+    if count == 0 {
+        return Ok(None);
+    }
+    let metadata =
+        serde_json::to_string(&metadata.to_map()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut types = Vec::with_capacity(count);
+    let mut ids = Vec::with_capacity(count);
+    let mut sequences = Vec::with_capacity(count);
+    let mut event_types = Vec::with_capacity(count);
+    let mut versions = Vec::with_capacity(count);
+    let mut payloads = Vec::with_capacity(count);
+    for stream in streams {
+        for event in &stream.events {
+            types.push(stream.aggregate_type.to_string());
+            ids.push(stream.aggregate_id.clone());
+            sequences.push(event.sequence as i64);
+            event_types.push(event.event_type.clone());
+            versions.push(event.event_version.clone());
+            payloads.push(event.payload.to_string());
+        }
+    }
+    let rows = sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT t, i, s, e, v, p::json, $7::json
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(t, i, s, e, v, p)
+         RETURNING transaction_id::text::bigint AS transaction_id, global_position",
+    )
+    .bind(&types)
+    .bind(&ids)
+    .bind(&sequences)
+    .bind(&event_types)
+    .bind(&versions)
+    .bind(&payloads)
+    .bind(&metadata)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e),
+    })?;
+    let mut last = None;
+    for row in rows {
+        let position = Position {
+            transaction_id: row.try_get("transaction_id")?,
+            global_position: row.try_get("global_position")?,
+        };
+        last = last.max(Some(position));
+    }
+    Ok(last)
+}
+
+/// The position of the last event of a stream, once it is committed.
+pub async fn stream_position(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<Position>, StoreError> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text::bigint AS transaction_id, global_position FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(Position {
+            transaction_id: row.try_get("transaction_id")?,
+            global_position: row.try_get("global_position")?,
+        })
+    })
+    .transpose()
+}
+
+/// Every event of one stream, in order: the history an auditor reads.
+pub async fn stream_history(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+        RecordedEvent::COLUMNS
+    );
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(RecordedEvent::from_row)
+        .collect::<Result<_, _>>()?)
+}

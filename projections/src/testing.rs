@@ -1,0 +1,38 @@
+//! Support for tests that need a real PostgreSQL: each gets a database of
+//! its own, created fresh and migrated, on the server `DATABASE_URL` names
+//! (`scripts/test` starts one).
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Creates and migrates a fresh database; returns a pool on it and its URL.
+///
+/// # Panics
+///
+/// When `DATABASE_URL` is unset or the server is unreachable: a test that
+/// needs PostgreSQL must fail loudly, not pass without it.
+pub async fn fresh_database() -> (PgPool, String) {
+    let admin_url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at a PostgreSQL server (scripts/test starts one)");
+    let admin_options: PgConnectOptions = admin_url.parse().expect("DATABASE_URL is not a PostgreSQL URL");
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&admin_options)
+        .await
+        .expect("cannot connect to DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("cannot create a test database");
+    admin.close().await.ok();
+    let options = admin_options.database(&name);
+    let url = options.to_url_lossy().to_string();
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .expect("cannot connect to the test database");
+    crate::MIGRATOR.run(&pool).await.expect("migrations failed");
+    (pool, url)
+}

@@ -1,0 +1,254 @@
+//! The projection engine against a real PostgreSQL: gap safety, exactly-once
+//! application, one active runner, rebuild.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use espace_famille_projections::engine::{self, BatchOutcome, EngineConfig, Projection};
+use espace_famille_projections::store::{RecordedEvent, StoreError};
+use espace_famille_projections::testing::fresh_database;
+use sqlx::{PgConnection, PgPool};
+
+/// Records every event it sees, with the runner that applied it; the
+/// primary key makes a second application of an event fail.
+struct Recorder {
+    runner: &'static str,
+}
+
+#[async_trait]
+impl Projection for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["recorded"]
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO recorded (event_id, aggregate_id, runner) VALUES ($1, $2, $3)")
+            .bind(event.event_id)
+            .bind(&event.aggregate_id)
+            .bind(self.runner)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn setup() -> PgPool {
+    let (pool, _) = fresh_database().await;
+    sqlx::query(
+        "CREATE TABLE recorded (event_id uuid PRIMARY KEY, aggregate_id text NOT NULL, runner text NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    engine::register(
+        &pool,
+        &[Arc::new(Recorder { runner: "a" }) as Arc<dyn Projection>],
+    )
+    .await
+    .unwrap();
+    pool
+}
+
+async fn insert_event(conn: &mut PgConnection, stream: &str) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Test', $1, 1, 'Tested', '1', '{}', '{}')",
+    )
+    .bind(stream)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+async fn recorded(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT aggregate_id FROM recorded ORDER BY aggregate_id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_event_that_commits_late_with_a_lower_position_is_projected_exactly_once() {
+    let pool = setup().await;
+    let recorder = Recorder { runner: "a" };
+
+    let mut slow = pool.begin().await.unwrap();
+    insert_event(&mut slow, "slow").await; // takes the lower position
+    let mut fast = pool.begin().await.unwrap();
+    insert_event(&mut fast, "fast").await;
+    fast.commit().await.unwrap();
+
+    let positions: Vec<i64> =
+        sqlx::query_scalar("SELECT global_position FROM events ORDER BY global_position")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(positions.len(), 1, "only the fast event is committed so far");
+
+    // The fast event is committed, but the slow transaction is still open
+    // below it: the projection must not move past it.
+    assert_eq!(
+        engine::run_batch(&pool, &recorder, 100).await.unwrap(),
+        BatchOutcome::HeldBack
+    );
+    assert!(recorded(&pool).await.is_empty());
+
+    slow.commit().await.unwrap();
+    assert_eq!(engine::catch_up(&pool, &recorder, 100).await.unwrap(), 2);
+    assert_eq!(recorded(&pool).await, vec!["fast", "slow"]);
+    assert_eq!(engine::catch_up(&pool, &recorder, 100).await.unwrap(), 0);
+    assert_eq!(recorded(&pool).await.len(), 2);
+}
+
+#[tokio::test]
+async fn two_engines_on_one_database_apply_each_event_once_from_one_active_runner() {
+    let pool = setup().await;
+    let config = EngineConfig {
+        batch_size: 7,
+        poll_interval: Duration::from_millis(50),
+        standby_interval: Duration::from_millis(50),
+    };
+    let first = engine::start(
+        pool.clone(),
+        vec![Arc::new(Recorder { runner: "a" })],
+        config.clone(),
+    )
+    .await
+    .unwrap();
+    let second = engine::start(pool.clone(), vec![Arc::new(Recorder { runner: "b" })], config)
+        .await
+        .unwrap();
+
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    let mut conn = pool.acquire().await.unwrap();
+                    insert_event(&mut conn, &format!("w{writer}-{i:02}")).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let tx: i64 =
+        sqlx::query_scalar("SELECT transaction_id::text::bigint FROM events WHERE global_position = $1")
+            .bind(last)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let position = espace_famille_projections::store::Position {
+        transaction_id: tx,
+        global_position: last,
+    };
+    // Every event is committed, so the checkpoint must pass the last one.
+    let mut all_in = false;
+    for _ in 0..100 {
+        if recorded(&pool).await.len() == 200 {
+            all_in = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(all_in, "the engines did not apply the 200 events in 5 s");
+    assert!(
+        engine::wait_for(&pool, position, &["recorder"], Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+
+    let runners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT runner FROM recorded")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(runners.len(), 1, "one runner was active, got {runners:?}");
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_standby_runner_takes_over_when_the_active_one_stops() {
+    let pool = setup().await;
+    let config = EngineConfig {
+        batch_size: 100,
+        poll_interval: Duration::from_millis(20),
+        standby_interval: Duration::from_millis(20),
+    };
+    let first = engine::start(
+        pool.clone(),
+        vec![Arc::new(Recorder { runner: "a" })],
+        config.clone(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = engine::start(pool.clone(), vec![Arc::new(Recorder { runner: "b" })], config)
+        .await
+        .unwrap();
+    insert_event(&mut pool.acquire().await.unwrap(), "before").await;
+    wait_until_recorded(&pool, 1).await;
+    first.shutdown().await;
+    insert_event(&mut pool.acquire().await.unwrap(), "after").await;
+    wait_until_recorded(&pool, 2).await;
+    let runners: Vec<(String, String)> =
+        sqlx::query_as("SELECT aggregate_id, runner FROM recorded ORDER BY aggregate_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        runners,
+        vec![
+            ("after".to_string(), "b".to_string()),
+            ("before".to_string(), "a".to_string())
+        ]
+    );
+    second.shutdown().await;
+}
+
+async fn wait_until_recorded(pool: &PgPool, count: usize) {
+    for _ in 0..200 {
+        if recorded(pool).await.len() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{count} events were not recorded in 5 s");
+}
+
+#[tokio::test]
+async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_one() {
+    let pool = setup().await;
+    let recorder = Recorder { runner: "a" };
+    for i in 0..30 {
+        insert_event(&mut pool.acquire().await.unwrap(), &format!("e{i:02}")).await;
+    }
+    engine::catch_up(&pool, &recorder, 8).await.unwrap();
+
+    let report = engine::rebuild(&pool, &recorder).await.unwrap();
+    assert_eq!(report.events, 30);
+    assert!(report.matched_live);
+
+    sqlx::query("DELETE FROM recorded WHERE aggregate_id = 'e07'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = engine::rebuild(&pool, &recorder).await.unwrap();
+    assert!(!report.matched_live, "the missing row must be detected");
+    assert_eq!(recorded(&pool).await.len(), 30, "the rebuild restored the row");
+
+    // The live runner carries on from the same checkpoint afterwards.
+    insert_event(&mut pool.acquire().await.unwrap(), "later").await;
+    assert_eq!(engine::catch_up(&pool, &recorder, 8).await.unwrap(), 1);
+    assert_eq!(recorded(&pool).await.len(), 31);
+}
