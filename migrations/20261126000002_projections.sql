@@ -46,3 +46,19 @@ CREATE TABLE baskets
     outcome     jsonb       NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Directory read model: which commune a unit belongs to and which family a
+-- child belongs to, so that queries by unit or child can be authorised.
+CREATE TABLE directory_units
+(
+    unit_id         uuid PRIMARY KEY,
+    collectivity_id uuid NOT NULL,
+    service_id      uuid NOT NULL,
+    name            text NOT NULL
+);
+
+CREATE TABLE directory_children
+(
+    child_id  uuid PRIMARY KEY,
+    family_id uuid NOT NULL
+);

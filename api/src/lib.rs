@@ -1,1 +1,39 @@
-//! placeholder
+//! The GraphQL API, the HTTP server and the command line of espace-famille.
+//!
+//! # Layout
+//!
+//! - [`app`]: settings, start-up, router, graceful shutdown.
+//! - [`graphql`]: the schema; thin resolvers.
+//! - [`commands`]: runs domain commands, waits for the read models.
+//! - [`basket`]: many reservation lines in one transaction.
+//! - [`queries`]: calendar and reservation history.
+//! - [`identity`]: the caller and its grant (development header for now).
+//! - [`error`]: one error type and its `extensions.code`.
+//! - [`demo`]: the demo commune.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod basket;
+pub mod commands;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod identity;
+pub mod queries;
+
+/// The schema in SDL, as committed in `api/schema.graphql`.
+pub fn sdl() -> String {
+    graphql::schema(None).sdl()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_committed_schema_matches_the_code() {
+        let committed = include_str!("../schema.graphql");
+        assert!(
+            committed == super::sdl(),
+            "api/schema.graphql is out of date: run `cargo run -p espace-famille-api -- schema > api/schema.graphql`"
+        );
+    }
+}

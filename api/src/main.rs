@@ -1,1 +1,136 @@
-fn main() {}
+//! `espace-famille`: serve the API, migrate, rebuild read models, print the
+//! schema, load the demo commune.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use espace_famille_api::app::{self, Application, Settings};
+use espace_famille_api::commands::Commands;
+use espace_famille_api::demo;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "espace-famille",
+    version,
+    about = "Family portal backend for French communes"
+)]
+struct Cli {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the GraphQL server (migrates first).
+    Serve {
+        #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Load the demo commune if it is not there yet.
+        #[arg(long)]
+        seed_demo: bool,
+    },
+    /// Apply the database migrations.
+    Migrate,
+    /// Load the demo commune if it is not there yet.
+    SeedDemo,
+    /// Rebuild every read model from the first event, compare each with the
+    /// live one, and swap it in. Exits 1 when a live read model differed.
+    Replay,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Schema = cli.command {
+        print!("{}", espace_famille_api::sdl());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let database_url = cli
+        .database_url
+        .ok_or_else(|| anyhow::anyhow!("set DATABASE_URL (or --database-url) to a PostgreSQL server"))?;
+    let mut settings = Settings::new(database_url);
+    match cli.command {
+        Command::Schema => unreachable!("handled above"),
+        Command::Serve { listen, seed_demo } => {
+            settings.listen = listen;
+            let application = Application::build(settings.clone()).await?;
+            if seed_demo {
+                let commands = Commands::new(application.pool().clone(), settings.read_your_writes);
+                let ran = demo::seed(&commands)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+                tracing::info!(commands = ran, "demo commune ready");
+            }
+            application.serve_until(app::shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let pool = app::connect(&settings).await?;
+            espace_famille_projections::MIGRATOR.run(&pool).await?;
+            tracing::info!("database migrated");
+        }
+        Command::SeedDemo => {
+            let pool = app::connect(&settings).await?;
+            espace_famille_projections::MIGRATOR.run(&pool).await?;
+            let handle = espace_famille_projections::engine::start(
+                pool.clone(),
+                espace_famille_projections::read_models(),
+                settings.engine.clone(),
+            )
+            .await?;
+            let commands = Commands::new(pool, settings.read_your_writes);
+            let ran = demo::seed(&commands)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            handle.shutdown().await;
+            tracing::info!(commands = ran, "demo commune ready");
+        }
+        Command::Replay => {
+            let pool = app::connect(&settings).await?;
+            espace_famille_projections::MIGRATOR.run(&pool).await?;
+            let mut all_matched = true;
+            for projection in espace_famille_projections::read_models() {
+                let started = std::time::Instant::now();
+                let report = espace_famille_projections::engine::rebuild(&pool, projection.as_ref()).await?;
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "{:<20} {:>10} events {:>8.2} s  {}",
+                    report.projection,
+                    report.events,
+                    seconds,
+                    if report.matched_live {
+                        "matches the live read model"
+                    } else {
+                        "DIFFERED from the live read model (replaced)"
+                    }
+                );
+                all_matched &= report.matched_live;
+            }
+            return Ok(if all_matched {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -77,7 +77,7 @@ pub enum ClosedReason {
 impl std::fmt::Display for ClosedReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClosedReason::ClosedWeekday(day) => write!(f, "the unit does not run on {day}"),
+            ClosedReason::ClosedWeekday(day) => write!(f, "the unit does not run on {}s", weekday_name(*day)),
             ClosedReason::PublicHoliday => write!(f, "public holiday"),
             ClosedReason::SchoolHolidays => write!(f, "school holidays"),
             ClosedReason::SchoolTerm => write!(f, "the unit only runs during the school holidays"),
@@ -209,6 +209,24 @@ pub fn paris_instant(day: NaiveDate, at: NaiveTime) -> DateTime<Utc> {
                 .map(|instant| instant.with_timezone(&Utc))
                 .unwrap_or_else(|| Utc.from_utc_datetime(&local))
         }
+    }
+}
+
+/// An instant as a Paris reader writes it: "2026-12-03 12:00".
+pub fn paris_display(instant: DateTime<Utc>) -> String {
+    instant.with_timezone(&Paris).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// The English name of a day of the week.
+pub fn weekday_name(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
     }
 }
 

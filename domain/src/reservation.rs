@@ -123,7 +123,7 @@ pub enum ReservationError {
     UnitClosed { date: NaiveDate, reason: ClosedReason },
     #[error("the child is not enrolled in this service for the school year {0}")]
     NotEnrolled(SchoolYear),
-    #[error("the deadline passed at {0}")]
+    #[error("the deadline passed on {} (Paris time)", crate::calendar::paris_display(*.0))]
     DeadlinePassed(DateTime<Utc>),
     #[error("this slot is already booked")]
     AlreadyBooked,
@@ -156,7 +156,10 @@ impl Reservation {
             .ok_or(ReservationError::UnknownUnit(unit_id))
     }
 
-    fn request(
+    /// Whether `child` can be booked into `unit` on `date` now: the slot it
+    /// would book, or the reason it cannot. The calendar shows this same
+    /// verdict next to every day.
+    pub fn check_request(
         &self,
         child_id: Uuid,
         unit_id: Uuid,
@@ -203,7 +206,9 @@ impl Reservation {
         })
     }
 
-    fn cancel(&self, context: &BookingContext) -> Result<ReservationEvent, ReservationError> {
+    /// Whether this booking can be cancelled now: the event a cancellation
+    /// would record, or the reason it cannot.
+    pub fn check_cancel(&self, context: &BookingContext) -> Result<ReservationEvent, ReservationError> {
         let slot = match (self.slot, self.status) {
             (Some(slot), ReservationStatus::Confirmed) => slot,
             (_, ReservationStatus::CancellationRequested) => {
@@ -246,13 +251,13 @@ impl Aggregate for Reservation {
                 unit_id,
                 date,
             } => {
-                let slot = self.request(child_id, unit_id, date, context)?;
+                let slot = self.check_request(child_id, unit_id, date, context)?;
                 sink.write(ReservationEvent::ReservationRequested { slot }, self)
                     .await;
                 sink.write(ReservationEvent::ReservationConfirmed, self).await;
             }
             ReservationCommand::Cancel => {
-                let event = self.cancel(context)?;
+                let event = self.check_cancel(context)?;
                 sink.write(event, self).await;
             }
             ReservationCommand::Approve { comment } => {
@@ -402,6 +407,15 @@ mod tests {
             .given_no_previous_events()
             .when(book())
             .then_expect_error(ReservationError::DeadlinePassed(at("2026-12-03T11:00:00Z")));
+    }
+
+    #[test]
+    fn a_passed_deadline_is_told_in_paris_time() {
+        let error = ReservationError::DeadlinePassed(at("2026-12-03T11:00:00Z"));
+        assert_eq!(
+            error.to_string(),
+            "the deadline passed on 2026-12-03 12:00 (Paris time)"
+        );
     }
 
     #[test]

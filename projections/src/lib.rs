@@ -6,13 +6,15 @@
 //!   append of baskets, stream history.
 //! - [`engine`]: the gap-safe projection engine (batches, checkpoints,
 //!   NOTIFY wake-ups, one active runner, rebuild, read-your-writes wait).
-//! - [`calendar`], [`work_queue`]: the read models.
+//! - [`calendar`], [`work_queue`], [`directory`]: the read models.
+//! - [`testing`]: a fresh migrated database per test.
 //! - [`MIGRATOR`]: every SQL migration of the project.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
 
 pub mod calendar;
+pub mod directory;
 pub mod engine;
 pub mod store;
 pub mod testing;
@@ -24,6 +26,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// Every read model, in the order they are built.
 pub fn read_models() -> Vec<Arc<dyn engine::Projection>> {
     vec![
+        Arc::new(directory::DirectoryProjection),
         Arc::new(calendar::CalendarProjection),
         Arc::new(work_queue::WorkQueueProjection),
     ]

@@ -289,3 +289,42 @@ pub async fn stream_history(
         .map(RecordedEvent::from_row)
         .collect::<Result<_, _>>()?)
 }
+
+/// Loads several aggregates of one type in one query; ids without events
+/// come back as new aggregates at version 0, in the order asked.
+pub async fn load_many<A: Aggregate>(
+    pool: &PgPool,
+    aggregate_ids: &[String],
+) -> Result<Vec<Loaded<A>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT aggregate_id, sequence, payload FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence",
+    )
+    .bind(A::TYPE)
+    .bind(aggregate_ids)
+    .fetch_all(pool)
+    .await?;
+    let mut by_id: HashMap<String, Loaded<A>> = HashMap::new();
+    for row in rows {
+        let id: String = row.try_get("aggregate_id")?;
+        let sequence: i64 = row.try_get("sequence")?;
+        let payload: Value = row.try_get("payload")?;
+        let event: A::Event = serde_json::from_value(payload)
+            .map_err(|e| StoreError::Corrupt(format!("{} {id} #{sequence}: {e}", A::TYPE)))?;
+        let loaded = by_id.entry(id).or_insert_with(|| Loaded {
+            aggregate: A::default(),
+            version: 0,
+        });
+        loaded.aggregate.apply(event);
+        loaded.version = sequence as usize;
+    }
+    Ok(aggregate_ids
+        .iter()
+        .map(|id| {
+            by_id.remove(id).unwrap_or_else(|| Loaded {
+                aggregate: A::default(),
+                version: 0,
+            })
+        })
+        .collect())
+}

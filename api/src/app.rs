@@ -1,0 +1,182 @@
+//! The HTTP application: settings, start-up (migrations, projection
+//! engine), the router, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use espace_famille_projections::engine::{self, EngineConfig, EngineHandle};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::commands::Commands;
+use crate::graphql::{schema, AppSchema};
+use crate::identity::{Caller, Identity};
+
+/// How the server runs; every field has a default but the database.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    /// Where to listen; port 0 picks a free port (see [`Application::port`]).
+    pub listen: SocketAddr,
+    pub max_connections: u32,
+    /// The longest a mutation waits for the read models to include it.
+    pub read_your_writes: Duration,
+    pub engine: EngineConfig,
+}
+
+impl Settings {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Settings {
+            database_url: database_url.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 32,
+            read_your_writes: Duration::from_secs(5),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// Opens a pool without sqlx's ping on every acquire: on this workload the
+/// ping costs more than the rare broken connection it would catch.
+pub async fn connect(settings: &Settings) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = settings.database_url.parse()?;
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+}
+
+#[derive(Clone)]
+struct AppState {
+    schema: AppSchema,
+    pool: PgPool,
+}
+
+/// The router, apart from serving, so tests and tools can mount it.
+pub fn router(commands: Arc<Commands>, pool: PgPool) -> Router {
+    let state = AppState {
+        schema: schema(Some(commands)),
+        pool,
+    };
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(ready))
+        .with_state(state)
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let request = request.into_inner();
+    match Identity::from_headers(&headers) {
+        Ok(identity) => state.schema.execute(request.data(Caller(identity))).await.into(),
+        Err(error) => async_graphql::Response::from_errors(vec![
+            async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default())
+        ])
+        .into(),
+    }
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(error) => {
+            tracing::warn!(%error, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database not reachable")
+        }
+    }
+}
+
+/// A built application: migrated database, projection engine running,
+/// listener bound.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    engine: EngineHandle,
+    pool: PgPool,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let pool = connect(&settings).await?;
+        espace_famille_projections::MIGRATOR.run(&pool).await?;
+        let engine = engine::start(
+            pool.clone(),
+            espace_famille_projections::read_models(),
+            settings.engine.clone(),
+        )
+        .await?;
+        let commands = Commands::new(pool.clone(), settings.read_your_writes);
+        let listener = TcpListener::bind(settings.listen).await?;
+        Ok(Application {
+            listener,
+            router: router(commands, pool.clone()),
+            engine,
+            pool,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until `shutdown` completes, then stops the projection runners.
+    pub async fn serve_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let address = self.listener.local_addr()?;
+        tracing::info!(%address, "serving GraphQL on http://{address}/graphql");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.engine.shutdown().await;
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,347 @@
+//! Baskets: a parent validates many booking and cancellation lines at once.
+//!
+//! Every line is checked first; then the events of all lines are appended in
+//! one transaction, each reservation stream with its own optimistic check,
+//! together with the basket's outcome under its client-chosen id. So a
+//! basket is booked whole or not at all, costs one commit, and a retried
+//! basket returns the outcome of the first.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use async_graphql::{Enum, SimpleObject};
+use chrono::{NaiveDate, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use espace_famille_domain::collectivity::Collectivity;
+use espace_famille_domain::reservation::{
+    reservation_id, BookingContext, Reservation, ReservationCommand, ReservationError, ReservationEvent,
+};
+use espace_famille_projections::directory;
+use espace_famille_projections::store::{self, Loaded, Metadata, StoreError, StreamAppend};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::commands::Commands;
+use crate::error::{ApiError, Refusal};
+
+/// The most lines one basket may hold (a school year of one unit for one
+/// child is about 140 days).
+pub const MAX_LINES: usize = 400;
+const CONFLICT_RETRIES: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+pub enum BasketAction {
+    Book,
+    Cancel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BasketLine {
+    pub action: BasketAction,
+    pub child_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone)]
+pub struct Basket {
+    /// Chosen by the client: the idempotency key.
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub lines: Vec<BasketLine>,
+    /// Write the valid lines even when others are refused.
+    pub keep_valid_lines: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+pub enum BasketStatus {
+    /// Every line was written.
+    Accepted,
+    /// Some lines were refused; the valid ones were written, as asked.
+    Partial,
+    /// Nothing was written.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, SimpleObject)]
+pub struct LineOutcome {
+    /// The line's place in the submitted basket, from 0.
+    pub index: i32,
+    pub action: BasketAction,
+    pub child_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+    pub reservation_id: Uuid,
+    pub accepted: bool,
+    /// Why the line was refused.
+    pub refusal: Option<Refusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, SimpleObject)]
+pub struct BasketOutcome {
+    pub basket_id: Uuid,
+    pub family_id: Uuid,
+    pub status: BasketStatus,
+    pub lines: Vec<LineOutcome>,
+}
+
+/// A line's verdict before anything is written.
+struct Checked {
+    outcome: LineOutcome,
+    append: Option<StreamAppend>,
+}
+
+pub async fn submit(
+    commands: &Commands,
+    basket: Basket,
+    metadata: &Metadata,
+) -> Result<BasketOutcome, ApiError> {
+    if basket.lines.is_empty() {
+        return Err(ApiError::Validation("a basket needs at least one line".into()));
+    }
+    if basket.lines.len() > MAX_LINES {
+        return Err(ApiError::Validation(format!(
+            "a basket holds at most {MAX_LINES} lines, this one has {}",
+            basket.lines.len()
+        )));
+    }
+    let pool = &commands.pool;
+    for _ in 0..CONFLICT_RETRIES {
+        if let Some(stored) = stored_outcome(pool, basket.id).await? {
+            if stored.family_id != basket.family_id {
+                return Err(ApiError::Conflict(format!(
+                    "basket id {} is already used",
+                    basket.id
+                )));
+            }
+            return Ok(stored);
+        }
+        let checked = check(commands, &basket).await?;
+        let refused = checked.iter().filter(|c| !c.outcome.accepted).count();
+        let status = match refused {
+            0 => BasketStatus::Accepted,
+            n if n < checked.len() && basket.keep_valid_lines => BasketStatus::Partial,
+            _ => BasketStatus::Rejected,
+        };
+        let (outcomes, appends): (Vec<_>, Vec<_>) =
+            checked.into_iter().map(|c| (c.outcome, c.append)).unzip();
+        let outcome = BasketOutcome {
+            basket_id: basket.id,
+            family_id: basket.family_id,
+            status,
+            lines: outcomes,
+        };
+        if status == BasketStatus::Rejected {
+            return Ok(outcome);
+        }
+        let streams: Vec<StreamAppend> = appends.into_iter().flatten().collect();
+        match write(pool, &outcome, &streams, metadata).await {
+            Ok(position) => {
+                if let Some(position) = position {
+                    commands.wait_for_read_models(position).await?;
+                }
+                return Ok(outcome);
+            }
+            // A stream moved, or the same basket was written meanwhile:
+            // check again against fresh state.
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "basket {} kept conflicting with other bookings; try again",
+        basket.id
+    )))
+}
+
+async fn stored_outcome(pool: &PgPool, basket_id: Uuid) -> Result<Option<BasketOutcome>, ApiError> {
+    let stored: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT outcome FROM baskets WHERE basket_id = $1")
+            .bind(basket_id)
+            .fetch_optional(pool)
+            .await?;
+    stored
+        .map(|value| {
+            serde_json::from_value(value).map_err(|e| ApiError::Internal(format!("basket {basket_id}: {e}")))
+        })
+        .transpose()
+}
+
+async fn write(
+    pool: &PgPool,
+    outcome: &BasketOutcome,
+    streams: &[StreamAppend],
+    metadata: &Metadata,
+) -> Result<Option<store::Position>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let position = store::append(&mut tx, streams, metadata).await?;
+    let json = serde_json::to_value(outcome).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query("INSERT INTO baskets (basket_id, family_id, outcome) VALUES ($1, $2, $3)")
+        .bind(outcome.basket_id)
+        .bind(outcome.family_id)
+        .bind(json)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(e),
+        })?;
+    tx.commit().await?;
+    Ok(position)
+}
+
+/// Checks every line against the current state; nothing is written.
+async fn check(commands: &Commands, basket: &Basket) -> Result<Vec<Checked>, ApiError> {
+    let pool = &commands.pool;
+    let family = Arc::new(commands.load_family(basket.family_id).await?);
+
+    let unit_ids: Vec<Uuid> = basket
+        .lines
+        .iter()
+        .map(|l| l.unit_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let unit_collectivity: HashMap<Uuid, Uuid> = directory::units_collectivities(pool, &unit_ids)
+        .await?
+        .into_iter()
+        .collect();
+    let mut collectivities: BTreeMap<Uuid, Arc<Collectivity>> = BTreeMap::new();
+    for collectivity_id in unit_collectivity.values() {
+        if !collectivities.contains_key(collectivity_id) {
+            let collectivity = commands.load_collectivity(*collectivity_id).await?;
+            collectivities.insert(*collectivity_id, Arc::new(collectivity));
+        }
+    }
+
+    let ids: Vec<Uuid> = basket
+        .lines
+        .iter()
+        .map(|l| reservation_id(l.child_id, l.unit_id, l.date))
+        .collect();
+    let mut seen = HashSet::new();
+    let distinct: Vec<String> = ids
+        .iter()
+        .filter(|id| seen.insert(**id))
+        .map(|id| id.to_string())
+        .collect();
+    let mut loaded: HashMap<Uuid, Loaded<Reservation>> = distinct
+        .iter()
+        .zip(store::load_many::<Reservation>(pool, &distinct).await?)
+        .filter_map(|(id, loaded)| id.parse().ok().map(|id| (id, loaded)))
+        .collect();
+
+    let now = Utc::now();
+    let mut checked = Vec::with_capacity(basket.lines.len());
+    for (index, (line, id)) in basket.lines.iter().zip(ids).enumerate() {
+        let mut outcome = LineOutcome {
+            index: index as i32,
+            action: line.action,
+            child_id: line.child_id,
+            unit_id: line.unit_id,
+            date: line.date,
+            reservation_id: id,
+            accepted: false,
+            refusal: None,
+        };
+        // Taking the reservation out means a second line on the same slot
+        // finds nothing: it is refused as a duplicate.
+        let Some(current) = loaded.remove(&id) else {
+            outcome.refusal = Some(Refusal {
+                code: "DUPLICATE_LINE".into(),
+                message: "the basket already has a line for this child, unit and date".into(),
+                deadline: None,
+                closed_reason: None,
+            });
+            checked.push(Checked {
+                outcome,
+                append: None,
+            });
+            continue;
+        };
+        let current_version = current.version;
+        let result = match unit_collectivity
+            .get(&line.unit_id)
+            .and_then(|c| collectivities.get(c))
+        {
+            None => Err(ReservationError::UnknownUnit(line.unit_id)),
+            Some(_) if !family.children.contains_key(&line.child_id) => {
+                Err(ReservationError::UnknownChild(line.child_id))
+            }
+            Some(collectivity) => {
+                let context = BookingContext {
+                    now,
+                    collectivity: collectivity.clone(),
+                    family: family.clone(),
+                };
+                run(current.aggregate, line, &context).await
+            }
+        };
+        match result {
+            Ok(events) => {
+                outcome.accepted = true;
+                let append = StreamAppend::new::<Reservation>(id.to_string(), current_version, &events)?;
+                checked.push(Checked {
+                    outcome,
+                    append: Some(append),
+                });
+            }
+            Err(error) => {
+                outcome.refusal = Some(Refusal::from(&error));
+                checked.push(Checked {
+                    outcome,
+                    append: None,
+                });
+            }
+        }
+    }
+    Ok(checked)
+}
+
+/// Runs one line's command on its reservation; the events to append, or
+/// the domain's refusal.
+async fn run(
+    mut reservation: Reservation,
+    line: &BasketLine,
+    context: &BookingContext,
+) -> Result<Vec<ReservationEvent>, ReservationError> {
+    let command = match line.action {
+        BasketAction::Book => ReservationCommand::Request {
+            child_id: line.child_id,
+            unit_id: line.unit_id,
+            date: line.date,
+        },
+        BasketAction::Cancel => ReservationCommand::Cancel,
+    };
+    let sink = EventSink::default();
+    reservation.handle(command, context, &sink).await?;
+    Ok(sink.collect().await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_basket_outcome_survives_its_storage_unchanged() {
+        let outcome = BasketOutcome {
+            basket_id: Uuid::from_u128(1),
+            family_id: Uuid::from_u128(2),
+            status: BasketStatus::Partial,
+            lines: vec![LineOutcome {
+                index: 0,
+                action: BasketAction::Book,
+                child_id: Uuid::from_u128(3),
+                unit_id: Uuid::from_u128(4),
+                date: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+                reservation_id: Uuid::from_u128(5),
+                accepted: false,
+                refusal: Some(Refusal::from(&ReservationError::AlreadyBooked)),
+            }],
+        };
+        let stored = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(serde_json::from_value::<BasketOutcome>(stored).unwrap(), outcome);
+    }
+}

@@ -1,0 +1,209 @@
+//! The demo commune: Dammartin-sur-Tigeaux with its canteen (billed monthly)
+//! and supervised study, one family with two children, and an agent. Loaded
+//! by `serve --seed-demo` and `seed-demo`; loading it again changes nothing.
+
+use chrono::{NaiveDate, NaiveTime, Utc, Weekday};
+use espace_famille_domain::calendar::{
+    DateRange, DeadlineRule, OpenDuring, OpeningDays, SchoolCalendar, SchoolYear,
+};
+use espace_famille_domain::collectivity::{
+    BillingMode, Collectivity, CollectivityCommand, Service, ServiceKind, Unit,
+};
+use espace_famille_domain::family::{Child, Enrolment, FamilyCommand};
+use espace_famille_projections::store::{self, Metadata};
+use uuid::{uuid, Uuid};
+
+use crate::commands::Commands;
+use crate::error::ApiError;
+
+pub const COMMUNE: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000001");
+pub const CANTEEN: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000002");
+pub const STUDY: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000003");
+pub const MEAL: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000004");
+pub const STUDY_SESSION: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000005");
+pub const FAMILY: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000010");
+pub const LOUISE: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000011");
+pub const HUGO: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000012");
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid demo date")
+}
+
+fn time(h: u32, m: u32) -> NaiveTime {
+    NaiveTime::from_hms_opt(h, m, 0).expect("valid demo time")
+}
+
+fn school_days() -> OpeningDays {
+    OpeningDays {
+        weekdays: vec![Weekday::Mon, Weekday::Tue, Weekday::Thu, Weekday::Fri],
+        during: OpenDuring::SchoolTerms,
+    }
+}
+
+/// Public holidays of 2026-2027 and illustrative school holidays.
+fn school_calendar() -> SchoolCalendar {
+    let range = |first, last| DateRange { first, last };
+    SchoolCalendar {
+        public_holidays: [
+            date(2026, 11, 1),
+            date(2026, 11, 11),
+            date(2026, 12, 25),
+            date(2027, 1, 1),
+            date(2027, 3, 29),
+            date(2027, 5, 1),
+            date(2027, 5, 6),
+            date(2027, 5, 8),
+            date(2027, 5, 17),
+            date(2027, 7, 14),
+            date(2027, 8, 15),
+        ]
+        .into(),
+        school_holidays: vec![
+            range(date(2026, 10, 17), date(2026, 11, 1)),
+            range(date(2026, 12, 19), date(2027, 1, 3)),
+            range(date(2027, 2, 20), date(2027, 3, 7)),
+            range(date(2027, 4, 17), date(2027, 5, 2)),
+            range(date(2027, 7, 3), date(2027, 8, 31)),
+        ],
+    }
+}
+
+/// Loads whatever part of the demo data is missing (an interrupted load
+/// resumes); returns how many commands it ran.
+pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
+    let command_id = Uuid::new_v4();
+    let metadata = Metadata {
+        actor_id: "seed-demo".into(),
+        actor_role: "system".into(),
+        correlation_id: command_id,
+        causation_id: command_id,
+        command_id,
+        requested_at: Utc::now(),
+    };
+    let commune = [
+        CollectivityCommand::Create {
+            id: COMMUNE,
+            name: "Dammartin-sur-Tigeaux".into(),
+        },
+        CollectivityCommand::AddService {
+            service: Service {
+                id: CANTEEN,
+                name: "Restauration scolaire".into(),
+                kind: ServiceKind::Canteen,
+            },
+        },
+        CollectivityCommand::AddService {
+            service: Service {
+                id: STUDY,
+                name: "Étude surveillée".into(),
+                kind: ServiceKind::SupervisedStudy,
+            },
+        },
+        CollectivityCommand::AddUnit {
+            unit: Unit {
+                id: MEAL,
+                service_id: CANTEEN,
+                name: "Repas".into(),
+                opening: school_days(),
+                billing: BillingMode::Monthly,
+                booking_deadline: DeadlineRule::DaysBefore {
+                    days: 2,
+                    at: time(12, 0),
+                    skip_weekends: true,
+                    skip_holidays: true,
+                },
+                cancellation_deadline: DeadlineRule::DaysBefore {
+                    days: 2,
+                    at: time(12, 0),
+                    skip_weekends: true,
+                    skip_holidays: true,
+                },
+                cancellation_needs_approval: true,
+            },
+        },
+        CollectivityCommand::AddUnit {
+            unit: Unit {
+                id: STUDY_SESSION,
+                service_id: STUDY,
+                name: "Étude (16h30-18h)".into(),
+                opening: school_days(),
+                billing: BillingMode::Monthly,
+                booking_deadline: DeadlineRule::WeekdayOfPreviousWeek {
+                    weekday: Weekday::Thu,
+                    at: time(9, 0),
+                },
+                cancellation_deadline: DeadlineRule::DaysBefore {
+                    days: 1,
+                    at: time(18, 0),
+                    skip_weekends: true,
+                    skip_holidays: false,
+                },
+                cancellation_needs_approval: false,
+            },
+        },
+    ];
+    let mut ran = 0;
+    for command in commune {
+        ran += applied(commands.collectivity(COMMUNE, command, &metadata).await)?;
+    }
+    let current = store::load::<Collectivity>(&commands.pool, &COMMUNE.to_string()).await?;
+    if current.aggregate.calendar != school_calendar() {
+        let command = CollectivityCommand::SetSchoolCalendar {
+            calendar: school_calendar(),
+        };
+        ran += applied(commands.collectivity(COMMUNE, command, &metadata).await)?;
+    }
+    let this_year = SchoolYear::of(Utc::now().date_naive());
+    let years = [this_year, SchoolYear(this_year.0 + 1)];
+    let mut family = vec![
+        FamilyCommand::OpenAccount {
+            id: FAMILY,
+            collectivity_id: COMMUNE,
+            family_ref: "DST-0001".into(),
+            guardian_email: "claire.martin@example.fr".into(),
+        },
+        FamilyCommand::RegisterChild {
+            child: Child {
+                id: LOUISE,
+                first_name: "Louise".into(),
+                last_name: "Martin".into(),
+                birth_date: date(2018, 4, 2),
+                school_class: Some("École Les Tilleuls, CE1".into()),
+            },
+        },
+        FamilyCommand::RegisterChild {
+            child: Child {
+                id: HUGO,
+                first_name: "Hugo".into(),
+                last_name: "Martin".into(),
+                birth_date: date(2015, 9, 14),
+                school_class: Some("École Les Tilleuls, CM2".into()),
+            },
+        },
+    ];
+    for year in years {
+        for (child_id, service_id) in [(LOUISE, CANTEEN), (LOUISE, STUDY), (HUGO, CANTEEN)] {
+            family.push(FamilyCommand::EnrolChild {
+                enrolment: Enrolment {
+                    child_id,
+                    collectivity_id: COMMUNE,
+                    service_id,
+                    school_year: year,
+                },
+            });
+        }
+    }
+    for command in family {
+        ran += applied(commands.family(FAMILY, command, &metadata).await)?;
+    }
+    Ok(ran)
+}
+
+/// 1 when the command ran, 0 when it was already done before.
+fn applied(result: Result<(), ApiError>) -> Result<usize, ApiError> {
+    match result {
+        Ok(()) => Ok(1),
+        Err(ApiError::Conflict(_)) => Ok(0),
+        Err(other) => Err(other),
+    }
+}

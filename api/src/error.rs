@@ -1,0 +1,186 @@
+//! One error type for the API, and the one mapping from domain errors to the
+//! stable `extensions.code` a client can switch on.
+
+use async_graphql::ErrorExtensions;
+use espace_famille_domain::collectivity::CollectivityError;
+use espace_famille_domain::family::FamilyError;
+use espace_famille_domain::reservation::ReservationError;
+use espace_famille_projections::store::StoreError;
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, as the client sees it.
+///
+/// Deliberately not `Display`: async-graphql converts any displayable error
+/// into a GraphQL error without a code, and every error here must carry one.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No identity on the request → `UNAUTHENTICATED`.
+    Unauthenticated,
+    /// The caller's grant does not cover this → `FORBIDDEN`.
+    Forbidden,
+    /// → `NOT_FOUND`.
+    NotFound(String),
+    /// Input the server cannot accept → `VALIDATION`.
+    Validation(String),
+    /// A concurrent change won and retrying did not help → `CONFLICT`.
+    Conflict(String),
+    /// A business rule refused the command: its own code (`DEADLINE_PASSED`,
+    /// `UNIT_CLOSED`, ...), see [`Refusal`].
+    Refused(Refusal),
+    /// Anything else → `INTERNAL`; logged, never shown.
+    Internal(String),
+}
+
+/// A business rule's refusal, with a stable code, a readable message and
+/// the facts behind it (the deadline that passed, why the day is closed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+    /// For `DEADLINE_PASSED`: the instant the deadline passed.
+    pub deadline: Option<chrono::DateTime<chrono::Utc>>,
+    /// For `UNIT_CLOSED`: why the unit does not run that day.
+    pub closed_reason: Option<String>,
+}
+
+impl Refusal {
+    fn new(code: &str, message: String) -> Self {
+        Refusal {
+            code: code.to_string(),
+            message,
+            deadline: None,
+            closed_reason: None,
+        }
+    }
+}
+
+impl From<&ReservationError> for Refusal {
+    fn from(error: &ReservationError) -> Self {
+        let message = error.to_string();
+        match error {
+            ReservationError::DeadlinePassed(deadline) => Refusal {
+                deadline: Some(*deadline),
+                ..Refusal::new("DEADLINE_PASSED", message)
+            },
+            ReservationError::UnitClosed { reason, .. } => Refusal {
+                closed_reason: Some(reason.to_string()),
+                ..Refusal::new("UNIT_CLOSED", message)
+            },
+            ReservationError::UnknownUnit(_) | ReservationError::UnknownChild(_) => {
+                Refusal::new("NOT_FOUND", message)
+            }
+            ReservationError::NotEnrolled(_) => Refusal::new("NOT_ENROLLED", message),
+            ReservationError::AlreadyBooked => Refusal::new("ALREADY_BOOKED", message),
+            ReservationError::NotBooked => Refusal::new("NOT_BOOKED", message),
+            ReservationError::CancellationAlreadyRequested => Refusal::new("CANCELLATION_PENDING", message),
+            ReservationError::AlreadyCancelled => Refusal::new("ALREADY_CANCELLED", message),
+            ReservationError::NoPendingCancellation => Refusal::new("NO_PENDING_CANCELLATION", message),
+            ReservationError::EmptyReason => Refusal::new("VALIDATION", message),
+            ReservationError::PrepaidNotAvailable => Refusal::new("PREPAID_NOT_AVAILABLE", message),
+        }
+    }
+}
+
+impl From<ReservationError> for ApiError {
+    fn from(error: ReservationError) -> Self {
+        ApiError::Refused(Refusal::from(&error))
+    }
+}
+
+impl From<CollectivityError> for ApiError {
+    fn from(error: CollectivityError) -> Self {
+        let message = error.to_string();
+        match error {
+            CollectivityError::NotFound | CollectivityError::UnknownService(_) => ApiError::NotFound(message),
+            CollectivityError::AlreadyExists
+            | CollectivityError::DuplicateService
+            | CollectivityError::DuplicateUnit => ApiError::Conflict(message),
+            CollectivityError::EmptyName
+            | CollectivityError::NoOpeningDay
+            | CollectivityError::InvalidDeadline(_)
+            | CollectivityError::InvalidPeriod(_) => ApiError::Validation(message),
+        }
+    }
+}
+
+impl From<FamilyError> for ApiError {
+    fn from(error: FamilyError) -> Self {
+        let message = error.to_string();
+        match error {
+            FamilyError::NotFound | FamilyError::UnknownChild(_) => ApiError::NotFound(message),
+            FamilyError::AlreadyOpened | FamilyError::DuplicateChild | FamilyError::AlreadyEnrolled(_) => {
+                ApiError::Conflict(message)
+            }
+            FamilyError::NotAMember(_) => ApiError::Forbidden,
+            FamilyError::InvalidEmail(_) | FamilyError::EmptyFamilyRef | FamilyError::EmptyChildName => {
+                ApiError::Validation(message)
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict => ApiError::Conflict("the data changed meanwhile; try again".into()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl ApiError {
+    /// The message the client reads; internal details are never in it.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Unauthenticated => "authentication required".into(),
+            ApiError::Forbidden => "not allowed".into(),
+            ApiError::NotFound(message) | ApiError::Validation(message) | ApiError::Conflict(message) => {
+                message.clone()
+            }
+            ApiError::Refused(refusal) => refusal.message.clone(),
+            ApiError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Forbidden => "FORBIDDEN",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Validation(_) => "VALIDATION",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Refused(refusal) => &refusal.code,
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> Self {
+        if let ApiError::Internal(detail) = &error {
+            tracing::error!(%detail, "internal error");
+        }
+        let code = error.code().to_string();
+        let refusal = match &error {
+            ApiError::Refused(refusal) => Some(refusal.clone()),
+            _ => None,
+        };
+        async_graphql::Error::new(error.message()).extend_with(|_, extensions| {
+            extensions.set("code", code);
+            if let Some(refusal) = &refusal {
+                if let Some(deadline) = refusal.deadline {
+                    extensions.set("deadline", deadline.to_rfc3339());
+                }
+                if let Some(reason) = &refusal.closed_reason {
+                    extensions.set("closedReason", reason.as_str());
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,312 @@
+//! The GraphQL schema. Resolvers are thin: authorise, turn input into domain
+//! values, run one command or one query, map the result.
+
+pub mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{Context, EmptySubscription, Object, Result, Schema};
+use chrono::NaiveDate;
+use espace_famille_domain::collectivity::{CollectivityCommand, Service};
+use espace_famille_domain::family::{Child, FamilyCommand};
+use espace_famille_domain::reservation::ReservationCommand;
+use espace_famille_projections::work_queue;
+use uuid::Uuid;
+
+use crate::basket::{self, Basket, BasketAction, BasketLine, BasketOutcome, BasketStatus};
+use crate::commands::{metadata, Commands};
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::queries;
+use types::*;
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Builds the schema; the commands and the caller come through the context.
+pub fn schema(commands: Option<Arc<Commands>>) -> AppSchema {
+    let builder = Schema::build(Query, Mutation, EmptySubscription)
+        .limit_depth(12)
+        .limit_complexity(2_000);
+    match commands {
+        Some(commands) => builder.data(commands).finish(),
+        None => builder.finish(),
+    }
+}
+
+fn commands<'a>(ctx: &'a Context<'_>) -> &'a Arc<Commands> {
+    ctx.data_unchecked::<Arc<Commands>>()
+}
+
+fn caller(ctx: &Context<'_>) -> Caller {
+    ctx.data_opt::<Caller>().copied().unwrap_or(Caller(None))
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// A commune and its configuration.
+    async fn collectivity(&self, ctx: &Context<'_>, id: Uuid) -> Result<CollectivityView> {
+        caller(ctx).identity()?;
+        let collectivity = commands(ctx).load_collectivity(id).await?;
+        Ok((&collectivity).into())
+    }
+
+    /// A family, for its guardian, the agents of its communes and auditors.
+    async fn family(&self, ctx: &Context<'_>, id: Uuid) -> Result<FamilyView> {
+        caller(ctx).identity()?;
+        let family = commands(ctx).load_family(id).await?;
+        let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
+        caller(ctx).require_reader_of(id, &communes)?;
+        Ok((&family).into())
+    }
+
+    /// A child's days in one unit between two dates (inclusive, at most 93
+    /// days): state, deadlines, and why a day cannot be booked or cancelled.
+    async fn calendar(
+        &self,
+        ctx: &Context<'_>,
+        child_id: Uuid,
+        unit_id: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<CalendarDay>> {
+        Ok(queries::calendar(commands(ctx), &caller(ctx), child_id, unit_id, from, to).await?)
+    }
+
+    /// A reservation with its full event history.
+    async fn reservation(&self, ctx: &Context<'_>, id: Uuid) -> Result<ReservationView> {
+        Ok(queries::reservation(commands(ctx), &caller(ctx), id).await?)
+    }
+
+    /// Cancellations of a commune waiting for an agent, oldest first.
+    async fn agent_work_queue(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+    ) -> Result<Vec<PendingCancellationView>> {
+        caller(ctx).require_agent_of(collectivity_id)?;
+        let pending = work_queue::pending(&commands(ctx).pool, collectivity_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(pending.into_iter().map(Into::into).collect())
+    }
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    async fn create_collectivity(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCollectivityInput,
+    ) -> Result<CollectivityView> {
+        let identity = caller(ctx).require_admin()?;
+        let id = input.id.unwrap_or_else(Uuid::new_v4);
+        let commands = commands(ctx);
+        let command = CollectivityCommand::Create { id, name: input.name };
+        commands
+            .collectivity(id, command, &metadata(identity, None))
+            .await?;
+        Ok((&commands.load_collectivity(id).await?).into())
+    }
+
+    async fn add_service(&self, ctx: &Context<'_>, input: AddServiceInput) -> Result<CollectivityView> {
+        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        let service = Service {
+            id: input.id.unwrap_or_else(Uuid::new_v4),
+            name: input.name,
+            kind: input.kind.into(),
+        };
+        let command = CollectivityCommand::AddService { service };
+        commands
+            .collectivity(input.collectivity_id, command, &metadata(identity, None))
+            .await?;
+        Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
+    }
+
+    async fn add_unit(&self, ctx: &Context<'_>, input: AddUnitInput) -> Result<CollectivityView> {
+        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        let (collectivity_id, unit) = input.into_domain()?;
+        let command = CollectivityCommand::AddUnit { unit };
+        commands
+            .collectivity(collectivity_id, command, &metadata(identity, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
+    async fn set_school_calendar(
+        &self,
+        ctx: &Context<'_>,
+        input: SetSchoolCalendarInput,
+    ) -> Result<CollectivityView> {
+        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::SetSchoolCalendar {
+            calendar: input.calendar(),
+        };
+        commands
+            .collectivity(input.collectivity_id, command, &metadata(identity, None))
+            .await?;
+        Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
+    }
+
+    /// An agent opens a family's account for its guardian.
+    async fn open_family_account(
+        &self,
+        ctx: &Context<'_>,
+        input: OpenFamilyAccountInput,
+    ) -> Result<FamilyView> {
+        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        commands.load_collectivity(input.collectivity_id).await?;
+        let id = input.id.unwrap_or_else(Uuid::new_v4);
+        let command = FamilyCommand::OpenAccount {
+            id,
+            collectivity_id: input.collectivity_id,
+            family_ref: input.family_ref,
+            guardian_email: input.guardian_email,
+        };
+        commands.family(id, command, &metadata(identity, None)).await?;
+        Ok((&commands.load_family(id).await?).into())
+    }
+
+    /// The family's guardian, or an agent of one of its communes, registers
+    /// a child.
+    async fn register_child(&self, ctx: &Context<'_>, input: RegisterChildInput) -> Result<FamilyView> {
+        caller(ctx).identity()?;
+        let commands = commands(ctx);
+        let family = commands.load_family(input.family_id).await?;
+        let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
+        let identity = caller(ctx).require_guardian_or_agent(input.family_id, &communes)?;
+        let child = Child {
+            id: input.id.unwrap_or_else(Uuid::new_v4),
+            first_name: input.first_name,
+            last_name: input.last_name,
+            birth_date: input.birth_date,
+            school_class: input.school_class,
+        };
+        let command = FamilyCommand::RegisterChild { child };
+        commands
+            .family(input.family_id, command, &metadata(identity, None))
+            .await?;
+        Ok((&commands.load_family(input.family_id).await?).into())
+    }
+
+    /// An agent enrols a child in one of the commune's services for a
+    /// school year.
+    async fn enrol_child(&self, ctx: &Context<'_>, input: EnrolChildInput) -> Result<FamilyView> {
+        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        let collectivity = commands.load_collectivity(input.collectivity_id).await?;
+        if !collectivity.services.contains_key(&input.service_id) {
+            return Err(
+                ApiError::NotFound(format!("no service {} in this commune", input.service_id)).into(),
+            );
+        }
+        let command = FamilyCommand::EnrolChild {
+            enrolment: input.enrolment(),
+        };
+        commands
+            .family(input.family_id, command, &metadata(identity, None))
+            .await?;
+        Ok((&commands.load_family(input.family_id).await?).into())
+    }
+
+    /// A guardian validates a basket of bookings and cancellations: all
+    /// lines are written in one transaction, or none (unless
+    /// `keepValidLines`). Retrying with the same `basketId` returns the
+    /// first outcome and writes nothing.
+    async fn submit_basket(&self, ctx: &Context<'_>, input: SubmitBasketInput) -> Result<BasketOutcome> {
+        let identity = caller(ctx).require_parent_of(input.family_id)?;
+        let basket = Basket {
+            id: input.basket_id,
+            family_id: input.family_id,
+            lines: input
+                .lines
+                .into_iter()
+                .map(|l| BasketLine {
+                    action: l.action,
+                    child_id: l.child_id,
+                    unit_id: l.unit_id,
+                    date: l.date,
+                })
+                .collect(),
+            keep_valid_lines: input.keep_valid_lines,
+        };
+        let metadata = metadata(identity, Some(basket.id));
+        Ok(basket::submit(commands(ctx), basket, &metadata).await?)
+    }
+
+    /// A guardian asks to cancel one booking (a basket of one line).
+    async fn request_cancellation(&self, ctx: &Context<'_>, reservation_id: Uuid) -> Result<ReservationView> {
+        let commands = commands(ctx);
+        let caller = caller(ctx);
+        caller.identity()?;
+        let slot = commands.reservation_slot(reservation_id).await?;
+        let identity = caller.require_parent_of(slot.family_id)?;
+        let basket = Basket {
+            id: Uuid::new_v4(),
+            family_id: slot.family_id,
+            lines: vec![BasketLine {
+                action: BasketAction::Cancel,
+                child_id: slot.child_id,
+                unit_id: slot.unit_id,
+                date: slot.date,
+            }],
+            keep_valid_lines: false,
+        };
+        let metadata = metadata(identity, Some(basket.id));
+        let outcome = basket::submit(commands, basket, &metadata).await?;
+        if outcome.status != BasketStatus::Accepted {
+            let refusal = outcome.lines.into_iter().find_map(|l| l.refusal);
+            return Err(refusal
+                .map(ApiError::Refused)
+                .unwrap_or_else(|| ApiError::Internal("refused cancellation without a reason".into()))
+                .into());
+        }
+        Ok(queries::reservation(commands, &caller, reservation_id).await?)
+    }
+
+    /// An agent accepts a pending cancellation.
+    async fn approve_cancellation(
+        &self,
+        ctx: &Context<'_>,
+        reservation_id: Uuid,
+        comment: Option<String>,
+    ) -> Result<ReservationView> {
+        let command = ReservationCommand::Approve { comment };
+        decide(ctx, reservation_id, command).await
+    }
+
+    /// An agent refuses a pending cancellation, with the reason the parent
+    /// will read; the booking stands.
+    async fn reject_cancellation(
+        &self,
+        ctx: &Context<'_>,
+        reservation_id: Uuid,
+        reason: String,
+    ) -> Result<ReservationView> {
+        let command = ReservationCommand::Reject { reason };
+        decide(ctx, reservation_id, command).await
+    }
+}
+
+async fn decide(
+    ctx: &Context<'_>,
+    reservation_id: Uuid,
+    command: ReservationCommand,
+) -> Result<ReservationView> {
+    let commands = commands(ctx);
+    let caller = caller(ctx);
+    caller.identity()?;
+    let slot = commands.reservation_slot(reservation_id).await?;
+    let identity = caller.require_agent_of(slot.collectivity_id)?;
+    commands
+        .decide(reservation_id, command, &metadata(identity, None))
+        .await?;
+    Ok(queries::reservation(commands, &caller, reservation_id).await?)
+}

@@ -1,0 +1,175 @@
+//! The read side: what the GraphQL queries return, computed from the read
+//! models and, for small aggregates, from their events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use cqrs_es::Aggregate;
+use espace_famille_domain::reservation::{BookingContext, Reservation, ReservationStatus, Slot};
+use espace_famille_projections::{calendar, directory, store};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::commands::Commands;
+use crate::error::{ApiError, Refusal};
+use crate::graphql::types::{CalendarDay, HistoryEvent, ReservationView, SlotStatus};
+use crate::identity::Caller;
+
+/// The longest range one calendar query may cover.
+pub const MAX_CALENDAR_DAYS: i64 = 93;
+
+/// The family of a child, or `NOT_FOUND`.
+pub async fn family_of_child(pool: &PgPool, child_id: Uuid) -> Result<Uuid, ApiError> {
+    directory::child_family(pool, child_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no child {child_id}")))
+}
+
+/// One child's days in one unit: each day's state, whether it can be booked
+/// or cancelled now and, when not, why; and the absolute deadlines.
+pub async fn calendar(
+    commands: &Commands,
+    caller: &Caller,
+    child_id: Uuid,
+    unit_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<CalendarDay>, ApiError> {
+    if to < from {
+        return Err(ApiError::Validation("`to` is before `from`".into()));
+    }
+    let days = (to - from).num_days() + 1;
+    if days > MAX_CALENDAR_DAYS {
+        return Err(ApiError::Validation(format!(
+            "a calendar covers at most {MAX_CALENDAR_DAYS} days, {days} asked"
+        )));
+    }
+    let pool = &commands.pool;
+    let family_id = family_of_child(pool, child_id).await?;
+    let collectivity_id = directory::unit_collectivity(pool, unit_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no unit {unit_id}")))?;
+    caller.require_reader_of(family_id, &[collectivity_id])?;
+
+    let collectivity = Arc::new(commands.load_collectivity(collectivity_id).await?);
+    let family = Arc::new(commands.load_family(family_id).await?);
+    let unit = collectivity
+        .units
+        .get(&unit_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no unit {unit_id}")))?
+        .clone();
+    let entries: HashMap<NaiveDate, calendar::CalendarEntry> =
+        calendar::entries(pool, child_id, unit_id, from, to)
+            .await?
+            .into_iter()
+            .map(|e| (e.day, e))
+            .collect();
+    let context = BookingContext {
+        now: Utc::now(),
+        collectivity: collectivity.clone(),
+        family,
+    };
+
+    let mut result = Vec::with_capacity(days as usize);
+    for date in from.iter_days().take(days as usize) {
+        let entry = entries.get(&date);
+        let status = entry
+            .map(|e| SlotStatus::from_read_model(&e.status))
+            .unwrap_or(SlotStatus::Free);
+        let reservation = Reservation {
+            slot: Some(Slot {
+                family_id,
+                child_id,
+                collectivity_id,
+                service_id: unit.service_id,
+                unit_id,
+                date,
+            }),
+            status: status.as_domain(),
+        };
+        let open = unit.opening.check(date, &collectivity.calendar);
+        let can_book = reservation.check_request(child_id, unit_id, date, &context);
+        let can_cancel = reservation.check_cancel(&context);
+        result.push(CalendarDay {
+            date,
+            reservation_id: espace_famille_domain::reservation::reservation_id(child_id, unit_id, date),
+            status,
+            open: open.is_ok(),
+            closed_reason: open.err().map(|r| r.to_string()),
+            booking_deadline: open
+                .is_ok()
+                .then(|| unit.booking_deadline.deadline_for(date, &collectivity.calendar)),
+            cancellation_deadline: open.is_ok().then(|| {
+                unit.cancellation_deadline
+                    .deadline_for(date, &collectivity.calendar)
+            }),
+            can_book: can_book.is_ok(),
+            book_refusal: can_book.err().map(|e| Refusal::from(&e)),
+            can_cancel: can_cancel.is_ok(),
+            cancel_refusal: can_cancel.err().map(|e| Refusal::from(&e)),
+        });
+    }
+    Ok(result)
+}
+
+/// A reservation with every event of its stream.
+pub async fn reservation(
+    commands: &Commands,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<ReservationView, ApiError> {
+    let pool = &commands.pool;
+    let events = store::stream_history(pool, "Reservation", &id.to_string()).await?;
+    let mut reservation = Reservation::default();
+    let mut history = Vec::with_capacity(events.len());
+    for event in &events {
+        reservation.apply(event.decode::<Reservation>()?);
+        history.push(HistoryEvent::from(event));
+    }
+    let slot = reservation
+        .slot
+        .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
+    caller.require_reader_of(slot.family_id, &[slot.collectivity_id])?;
+    Ok(ReservationView {
+        id,
+        family_id: slot.family_id,
+        child_id: slot.child_id,
+        collectivity_id: slot.collectivity_id,
+        service_id: slot.service_id,
+        unit_id: slot.unit_id,
+        date: slot.date,
+        status: SlotStatus::from_domain(reservation.status),
+        history,
+    })
+}
+
+impl SlotStatus {
+    fn from_read_model(status: &str) -> SlotStatus {
+        match status {
+            "confirmed" => SlotStatus::Confirmed,
+            "cancellation_requested" => SlotStatus::CancellationRequested,
+            "cancelled" => SlotStatus::Cancelled,
+            "requested" => SlotStatus::Requested,
+            _ => SlotStatus::Free,
+        }
+    }
+
+    pub fn from_domain(status: ReservationStatus) -> SlotStatus {
+        match status {
+            ReservationStatus::Free => SlotStatus::Free,
+            ReservationStatus::Confirmed => SlotStatus::Confirmed,
+            ReservationStatus::CancellationRequested => SlotStatus::CancellationRequested,
+            ReservationStatus::Cancelled => SlotStatus::Cancelled,
+        }
+    }
+
+    fn as_domain(self) -> ReservationStatus {
+        match self {
+            SlotStatus::Free => ReservationStatus::Free,
+            SlotStatus::Requested | SlotStatus::Confirmed => ReservationStatus::Confirmed,
+            SlotStatus::CancellationRequested => ReservationStatus::CancellationRequested,
+            SlotStatus::Cancelled => ReservationStatus::Cancelled,
+        }
+    }
+}
