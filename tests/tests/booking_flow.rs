@@ -1,0 +1,392 @@
+//! The first booking flow, end to end over HTTP against a real PostgreSQL.
+
+use std::collections::HashMap;
+
+use espace_famille_tests::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+async fn calendar(
+    app: &TestApp,
+    fixture: &Fixture,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Vec<Value> {
+    let response = app
+        .gql(
+            Some(&fixture.parent()),
+            CALENDAR,
+            json!({ "child": fixture.child, "unit": fixture.meal, "from": from, "to": to }),
+        )
+        .await;
+    response.data("calendar").as_array().unwrap().clone()
+}
+
+fn statuses(days: &[Value]) -> HashMap<String, String> {
+    days.iter()
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().to_string(),
+                d["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_parent_books_cancels_and_an_agent_approves_and_everything_shows_at_once() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(4);
+    let fixture = setup_commune(&app, &days).await;
+
+    let basket_id = Uuid::new_v4();
+    let outcome = app
+        .gql(
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": { "basketId": basket_id, "familyId": fixture.family, "lines": book_lines(&fixture, &days) } }),
+        )
+        .await;
+    let outcome = outcome.data("submitBasket");
+    assert_eq!(outcome["status"], "ACCEPTED");
+    assert!(outcome["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["accepted"] == true));
+
+    // Read-your-writes: the calendar read model already has the booking.
+    let shown = calendar(&app, &fixture, days[0], days[3]).await;
+    let status = statuses(&shown);
+    for day in &days {
+        assert_eq!(status[&day.to_string()], "CONFIRMED", "{day} in {shown:?}");
+    }
+    let first = shown.iter().find(|d| d["date"] == days[0].to_string()).unwrap();
+    assert_eq!(first["canBook"], false);
+    assert_eq!(first["bookRefusal"]["code"], "ALREADY_BOOKED");
+    assert_eq!(first["canCancel"], true);
+    assert!(first["bookingDeadline"].is_string() && first["cancellationDeadline"].is_string());
+    let reservation_id = first["reservationId"].as_str().unwrap().to_string();
+
+    let cancelled = app
+        .gql(
+            Some(&fixture.parent()),
+            "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
+            json!({ "id": reservation_id }),
+        )
+        .await;
+    assert_eq!(
+        cancelled.data("requestCancellation")["status"],
+        "CANCELLATION_REQUESTED"
+    );
+
+    let queue = app
+        .gql(
+            Some(&fixture.agent()),
+            "query($c: UUID!) { agentWorkQueue(collectivityId: $c) { reservationId date requestedBy } }",
+            json!({ "c": fixture.collectivity }),
+        )
+        .await;
+    let queue = queue.data("agentWorkQueue").as_array().unwrap().clone();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0]["reservationId"], reservation_id.as_str());
+    assert_eq!(queue[0]["requestedBy"], fixture.parent());
+
+    let approved = app
+        .gql(
+            Some(&fixture.agent()),
+            "mutation($id: UUID!) {
+               approveCancellation(reservationId: $id, comment: \"enfant malade\") {
+                 status history { sequence eventType actorRole actorId correlationId commandId payload }
+               }
+             }",
+            json!({ "id": reservation_id }),
+        )
+        .await;
+    let approved = approved.data("approveCancellation");
+    assert_eq!(approved["status"], "CANCELLED");
+    let history = approved["history"].as_array().unwrap();
+    let types: Vec<&str> = history.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "ReservationRequested",
+            "ReservationConfirmed",
+            "CancellationRequested",
+            "AgentApproved"
+        ]
+    );
+    let roles: Vec<&str> = history.iter().map(|e| e["actorRole"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["parent", "parent", "parent", "agent"]);
+    assert_eq!(history[0]["correlationId"], basket_id.to_string());
+    assert_eq!(history[3]["payload"]["AgentApproved"]["comment"], "enfant malade");
+    assert!(history.iter().all(|e| e["commandId"].is_string()));
+
+    let status = statuses(&calendar(&app, &fixture, days[0], days[3]).await);
+    assert_eq!(status[&days[0].to_string()], "CANCELLED");
+    assert_eq!(status[&days[1].to_string()], "CONFIRMED");
+    let queue = app
+        .gql(
+            Some(&fixture.agent()),
+            "query($c: UUID!) { agentWorkQueue(collectivityId: $c) { reservationId } }",
+            json!({ "c": fixture.collectivity }),
+        )
+        .await;
+    assert_eq!(queue.data("agentWorkQueue").as_array().unwrap().len(), 0);
+
+    // An auditor reads the same history.
+    let audited = app
+        .gql(
+            Some("auditor"),
+            "query($id: UUID!) { reservation(id: $id) { status history { eventType } } }",
+            json!({ "id": reservation_id }),
+        )
+        .await;
+    assert_eq!(
+        audited.data("reservation")["history"].as_array().unwrap().len(),
+        4
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejected_cancellation_keeps_the_booking_and_says_why() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(1);
+    let fixture = setup_commune(&app, &days).await;
+    app.gql(
+        Some(&fixture.parent()),
+        SUBMIT_BASKET,
+        json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &days) } }),
+    )
+    .await
+    .data("submitBasket");
+    let id = calendar(&app, &fixture, days[0], days[0]).await[0]["reservationId"].clone();
+    app.gql(
+        Some(&fixture.parent()),
+        "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
+        json!({ "id": id }),
+    )
+    .await
+    .data("requestCancellation");
+
+    let empty_reason = app
+        .gql(
+            Some(&fixture.agent()),
+            "mutation($id: UUID!) { rejectCancellation(reservationId: $id, reason: \"  \") { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(empty_reason.error_code(), "VALIDATION");
+
+    let rejected = app
+        .gql(
+            Some(&fixture.agent()),
+            "mutation($id: UUID!) {
+               rejectCancellation(reservationId: $id, reason: \"repas déjà commandé\") { status history { eventType payload } }
+             }",
+            json!({ "id": id }),
+        )
+        .await;
+    let rejected = rejected.data("rejectCancellation");
+    assert_eq!(rejected["status"], "CONFIRMED");
+    assert_eq!(
+        rejected["history"][3]["payload"]["AgentRejected"]["reason"],
+        "repas déjà commandé"
+    );
+    assert_eq!(
+        calendar(&app, &fixture, days[0], days[0]).await[0]["status"],
+        "CONFIRMED"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_basket_books_nothing_twice_and_returns_the_same_outcome() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(3);
+    let fixture = setup_commune(&app, &days).await;
+    let input = json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &days) } });
+
+    let first = app
+        .gql(Some(&fixture.parent()), SUBMIT_BASKET, input.clone())
+        .await;
+    let second = app.gql(Some(&fixture.parent()), SUBMIT_BASKET, input).await;
+    assert_eq!(first.data("submitBasket")["status"], "ACCEPTED");
+    assert_eq!(first.data("submitBasket"), second.data("submitBasket"));
+
+    for line in first.data("submitBasket")["lines"].as_array().unwrap() {
+        let id = line["reservationId"].as_str().unwrap();
+        assert_eq!(
+            app.events_in("Reservation", id).await,
+            2,
+            "requested + confirmed, once"
+        );
+    }
+    let baskets: i64 = sqlx::query_scalar("SELECT count(*) FROM baskets")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(baskets, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_basket_with_a_refused_line_writes_nothing_and_gives_each_reason() {
+    let app = spawn_app().await;
+    let mut days = future_canteen_days(2);
+    let wednesday = future_wednesday();
+    days.push(wednesday);
+    let fixture = setup_commune(&app, &days).await;
+
+    let outcome = app
+        .gql(
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &days) } }),
+        )
+        .await;
+    let outcome = outcome.data("submitBasket");
+    assert_eq!(outcome["status"], "REJECTED");
+    let lines = outcome["lines"].as_array().unwrap();
+    assert_eq!(lines[0]["accepted"], true);
+    assert_eq!(lines[1]["accepted"], true);
+    assert_eq!(lines[2]["accepted"], false);
+    assert_eq!(lines[2]["refusal"]["code"], "UNIT_CLOSED");
+    assert_eq!(
+        lines[2]["refusal"]["closedReason"],
+        "the unit does not run on Wednesdays"
+    );
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Reservation'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(total, 0, "a refused basket writes nothing");
+    let status = statuses(&calendar(&app, &fixture, days[0], days[1]).await);
+    assert!(status.values().all(|s| s == "FREE"), "{status:?}");
+
+    // Asked to keep the valid lines, the same basket books the two days.
+    let partial = app
+        .gql(
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": {
+                "basketId": Uuid::new_v4(), "familyId": fixture.family,
+                "lines": book_lines(&fixture, &days), "keepValidLines": true
+            } }),
+        )
+        .await;
+    assert_eq!(partial.data("submitBasket")["status"], "PARTIAL");
+    let status = statuses(&calendar(&app, &fixture, days[0], days[1]).await);
+    assert!(status.values().all(|s| s == "CONFIRMED"), "{status:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_line_past_its_deadline_or_for_a_child_not_enrolled_is_refused_with_its_reason() {
+    let app = spawn_app().await;
+    // A canteen day that has already passed.
+    let past = (1..=7)
+        .map(|n| chrono::Utc::now().date_naive() - chrono::Duration::days(n))
+        .find(|d| {
+            use chrono::Datelike;
+            !matches!(
+                d.weekday(),
+                chrono::Weekday::Wed | chrono::Weekday::Sat | chrono::Weekday::Sun
+            )
+        })
+        .unwrap();
+    let fixture = setup_commune(&app, &[past]).await;
+    let outcome = app
+        .gql(
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &[past]) } }),
+        )
+        .await;
+    let refusal = &outcome.data("submitBasket")["lines"][0]["refusal"];
+    assert_eq!(refusal["code"], "DEADLINE_PASSED");
+    assert!(
+        refusal["deadline"].is_string(),
+        "the deadline itself is given: {refusal}"
+    );
+
+    // A year the child is not enrolled for.
+    let next_year = past + chrono::Duration::days(371);
+    let next_year = next_year
+        .iter_days()
+        .find(|d| {
+            use chrono::Datelike;
+            !matches!(
+                d.weekday(),
+                chrono::Weekday::Wed | chrono::Weekday::Sat | chrono::Weekday::Sun
+            )
+        })
+        .unwrap();
+    let outcome = app
+        .gql(
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &[next_year]) } }),
+        )
+        .await;
+    assert_eq!(
+        outcome.data("submitBasket")["lines"][0]["refusal"]["code"],
+        "NOT_ENROLLED"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_baskets_on_the_same_slots_book_each_slot_exactly_once() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(8);
+    let fixture = setup_commune(&app, &days).await;
+    let app = std::sync::Arc::new(app);
+
+    // Two baskets race for every day.
+    let mut racers = Vec::new();
+    for day in &days {
+        for _ in 0..2 {
+            let app = app.clone();
+            let lines = book_lines(&fixture, &[*day]);
+            let (parent, family) = (fixture.parent(), fixture.family);
+            racers.push(tokio::spawn(async move {
+                app.gql(
+                    Some(&parent),
+                    SUBMIT_BASKET,
+                    json!({ "input": { "basketId": Uuid::new_v4(), "familyId": family, "lines": lines } }),
+                )
+                .await
+            }));
+        }
+    }
+    let mut accepted: HashMap<String, usize> = HashMap::new();
+    for racer in racers {
+        let response = racer.await.unwrap();
+        if response.0.get("errors").is_some() {
+            assert_eq!(response.error_code(), "CONFLICT");
+            continue;
+        }
+        let outcome = response.data("submitBasket");
+        let line = &outcome["lines"][0];
+        if outcome["status"] == "ACCEPTED" {
+            *accepted
+                .entry(line["date"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        } else {
+            assert_eq!(line["refusal"]["code"], "ALREADY_BOOKED", "{outcome}");
+        }
+    }
+    for day in &days {
+        assert_eq!(
+            accepted.get(&day.to_string()),
+            Some(&1),
+            "{day} must be won exactly once"
+        );
+        let id = espace_famille_domain::reservation::reservation_id(fixture.child, fixture.meal, *day);
+        assert_eq!(app.events_in("Reservation", &id.to_string()).await, 2);
+    }
+    let status = statuses(&calendar(&app, &fixture, days[0], days[7]).await);
+    assert_eq!(status.values().filter(|s| *s == "CONFIRMED").count(), 8);
+}
