@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 pub struct TestApp {
     pub address: String,
+    pub database_url: String,
     pub pool: PgPool,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -23,13 +24,20 @@ pub struct TestApp {
 /// Starts the server on a fresh, migrated database.
 pub async fn spawn_app() -> TestApp {
     let (_, url) = espace_famille_projections::testing::fresh_database().await;
-    let mut settings = Settings::new(url);
+    spawn_app_on(&url).await
+}
+
+/// Starts another server on the database at `url`, as a second instance
+/// behind a load balancer would run.
+pub async fn spawn_app_on(url: &str) -> TestApp {
+    let mut settings = Settings::new(url.to_string());
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.max_connections = 16;
     let application = Application::build(settings)
         .await
         .expect("the server did not start");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let database_url = url.to_string();
     let pool = application.pool().clone();
     let (stop, stopped) = oneshot::channel();
     let server = tokio::spawn(async move {
@@ -42,6 +50,7 @@ pub async fn spawn_app() -> TestApp {
     });
     TestApp {
         address,
+        database_url,
         pool,
         client: reqwest::Client::new(),
         stop: Some(stop),
