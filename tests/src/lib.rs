@@ -274,3 +274,35 @@ pub fn book_lines(fixture: &Fixture, dates: &[NaiveDate]) -> Value {
             .collect(),
     )
 }
+
+impl TestApp {
+    /// The parent books `dates` in one basket; the outcome.
+    pub async fn book(&self, fixture: &Fixture, dates: &[NaiveDate]) -> Response {
+        self.gql(
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(fixture, dates) } }),
+        )
+        .await
+    }
+
+    /// The parent asks to cancel a reservation.
+    pub async fn request_cancellation(&self, fixture: &Fixture, reservation_id: &Value) -> Response {
+        self.gql(
+            Some(&fixture.parent()),
+            "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
+            json!({ "id": reservation_id }),
+        )
+        .await
+    }
+
+    /// The child's canteen days between two dates, as the parent sees them.
+    pub async fn calendar(&self, fixture: &Fixture, from: NaiveDate, to: NaiveDate) -> Response {
+        self.gql(
+            Some(&fixture.parent()),
+            CALENDAR,
+            json!({ "child": fixture.child, "unit": fixture.meal, "from": from, "to": to }),
+        )
+        .await
+    }
+}

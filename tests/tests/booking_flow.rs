@@ -154,21 +154,11 @@ async fn a_rejected_cancellation_keeps_the_booking_and_says_why() {
     let app = spawn_app().await;
     let days = future_canteen_days(1);
     let fixture = setup_commune(&app, &days).await;
-    app.gql(
-        Some(&fixture.parent()),
-        SUBMIT_BASKET,
-        json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &days) } }),
-    )
-    .await
-    .data("submitBasket");
+    app.book(&fixture, &days).await.data("submitBasket");
     let id = calendar(&app, &fixture, days[0], days[0]).await[0]["reservationId"].clone();
-    app.gql(
-        Some(&fixture.parent()),
-        "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
-        json!({ "id": id }),
-    )
-    .await
-    .data("requestCancellation");
+    app.request_cancellation(&fixture, &id)
+        .await
+        .data("requestCancellation");
 
     let empty_reason = app
         .gql(
@@ -239,13 +229,7 @@ async fn a_basket_with_a_refused_line_writes_nothing_and_gives_each_reason() {
     days.push(wednesday);
     let fixture = setup_commune(&app, &days).await;
 
-    let outcome = app
-        .gql(
-            Some(&fixture.parent()),
-            SUBMIT_BASKET,
-            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &days) } }),
-        )
-        .await;
+    let outcome = app.book(&fixture, &days).await;
     let outcome = outcome.data("submitBasket");
     assert_eq!(outcome["status"], "REJECTED");
     let lines = outcome["lines"].as_array().unwrap();
@@ -297,13 +281,7 @@ async fn a_line_past_its_deadline_or_for_a_child_not_enrolled_is_refused_with_it
         })
         .unwrap();
     let fixture = setup_commune(&app, &[past]).await;
-    let outcome = app
-        .gql(
-            Some(&fixture.parent()),
-            SUBMIT_BASKET,
-            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &[past]) } }),
-        )
-        .await;
+    let outcome = app.book(&fixture, &[past]).await;
     let refusal = &outcome.data("submitBasket")["lines"][0]["refusal"];
     assert_eq!(refusal["code"], "DEADLINE_PASSED");
     assert!(
@@ -323,13 +301,7 @@ async fn a_line_past_its_deadline_or_for_a_child_not_enrolled_is_refused_with_it
             )
         })
         .unwrap();
-    let outcome = app
-        .gql(
-            Some(&fixture.parent()),
-            SUBMIT_BASKET,
-            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &[next_year]) } }),
-        )
-        .await;
+    let outcome = app.book(&fixture, &[next_year]).await;
     assert_eq!(
         outcome.data("submitBasket")["lines"][0]["refusal"]["code"],
         "NOT_ENROLLED"

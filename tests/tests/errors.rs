@@ -160,21 +160,11 @@ async fn every_read_model_rebuilt_from_zero_equals_the_live_one() {
     let app = spawn_app().await;
     let days = future_canteen_days(5);
     let fixture = setup_commune(&app, &days).await;
-    app.gql(
-        Some(&fixture.parent()),
-        SUBMIT_BASKET,
-        json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &days) } }),
-    )
-    .await
-    .data("submitBasket");
+    app.book(&fixture, &days).await.data("submitBasket");
     let id = espace_famille_domain::reservation::reservation_id(fixture.child, fixture.meal, days[0]);
-    app.gql(
-        Some(&fixture.parent()),
-        "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
-        json!({ "id": id }),
-    )
-    .await
-    .data("requestCancellation");
+    app.request_cancellation(&fixture, &json!(id))
+        .await
+        .data("requestCancellation");
 
     for projection in espace_famille_projections::read_models() {
         let report = espace_famille_projections::engine::rebuild(&app.pool, projection.as_ref())
@@ -188,13 +178,7 @@ async fn every_read_model_rebuilt_from_zero_equals_the_live_one() {
         assert!(report.events > 0);
     }
     // The rebuilt tables serve the queries.
-    let shown = app
-        .gql(
-            Some(&fixture.parent()),
-            CALENDAR,
-            json!({ "child": fixture.child, "unit": fixture.meal, "from": days[0], "to": days[0] }),
-        )
-        .await;
+    let shown = app.calendar(&fixture, days[0], days[0]).await;
     assert_eq!(shown.data("calendar")[0]["status"], "CANCELLATION_REQUESTED");
     app.stop().await;
 }

@@ -5,16 +5,16 @@
 use std::time::Duration;
 
 use espace_famille_tests::*;
-use serde_json::json;
-use uuid::Uuid;
 
 async fn runner_locks(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM pg_locks
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks
          WHERE locktype = 'advisory' AND classid = 4242 AND granted
-           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -27,46 +27,34 @@ async fn two_servers_share_the_work_and_each_sees_the_others_bookings() {
     // Give the second server's standby runners time to try for the locks.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let read_models = espace_famille_projections::read_models().len() as i64;
-    assert_eq!(runner_locks(&first).await, read_models, "one active runner per read model");
+    assert_eq!(
+        runner_locks(&first).await,
+        read_models,
+        "one active runner per read model"
+    );
 
     for (i, day) in days.iter().enumerate() {
-        let (writer, reader) = if i % 2 == 0 { (&first, &second) } else { (&second, &first) };
-        let outcome = writer
-            .gql(
-                Some(&fixture.parent()),
-                SUBMIT_BASKET,
-                json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &[*day]) } }),
-            )
-            .await;
+        let (writer, reader) = if i % 2 == 0 {
+            (&first, &second)
+        } else {
+            (&second, &first)
+        };
+        let outcome = writer.book(&fixture, &[*day]).await;
         assert_eq!(outcome.data("submitBasket")["status"], "ACCEPTED");
-        let shown = reader
-            .gql(
-                Some(&fixture.parent()),
-                CALENDAR,
-                json!({ "child": fixture.child, "unit": fixture.meal, "from": day, "to": day }),
-            )
-            .await;
-        assert_eq!(shown.data("calendar")[0]["status"], "CONFIRMED", "{day} through the other server");
+        let shown = reader.calendar(&fixture, *day, *day).await;
+        assert_eq!(
+            shown.data("calendar")[0]["status"],
+            "CONFIRMED",
+            "{day} through the other server"
+        );
     }
 
     // The first server stops; the second takes over its runners.
     first.stop().await;
     let last = future_canteen_days(7)[6];
-    let outcome = second
-        .gql(
-            Some(&fixture.parent()),
-            SUBMIT_BASKET,
-            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &[last]) } }),
-        )
-        .await;
+    let outcome = second.book(&fixture, &[last]).await;
     assert_eq!(outcome.data("submitBasket")["status"], "ACCEPTED");
-    let shown = second
-        .gql(
-            Some(&fixture.parent()),
-            CALENDAR,
-            json!({ "child": fixture.child, "unit": fixture.meal, "from": last, "to": last }),
-        )
-        .await;
+    let shown = second.calendar(&fixture, last, last).await;
     assert_eq!(shown.data("calendar")[0]["status"], "CONFIRMED");
     second.stop().await;
 }
