@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
@@ -17,9 +17,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::accounts::{self, AuthSettings};
 use crate::commands::Commands;
 use crate::graphql::{schema, AppSchema};
-use crate::identity::{Caller, Identity};
+use crate::identity::Caller;
+use crate::invitations::Invitations;
+use crate::mail::{self, MailWorker};
 
 /// How the server runs; every field has a default but the database.
 #[derive(Debug, Clone)]
@@ -31,6 +34,7 @@ pub struct Settings {
     /// The longest a mutation waits for the read models to include it.
     pub read_your_writes: Duration,
     pub engine: EngineConfig,
+    pub auth: AuthSettings,
 }
 
 impl Settings {
@@ -41,6 +45,7 @@ impl Settings {
             max_connections: 32,
             read_your_writes: Duration::from_secs(5),
             engine: EngineConfig::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -64,9 +69,9 @@ struct AppState {
 }
 
 /// The router, apart from serving, so tests and tools can mount it.
-pub fn router(commands: Arc<Commands>, pool: PgPool) -> Router {
+pub fn router(commands: Arc<Commands>, auth: AuthSettings, pool: PgPool) -> Router {
     let state = AppState {
-        schema: schema(Some(commands)),
+        schema: schema(Some((commands, auth))),
         pool,
     };
     Router::new()
@@ -80,19 +85,42 @@ async fn graphiql() -> impl IntoResponse {
     Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
+/// The bearer token of an `Authorization: Bearer ...` header.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
 async fn graphql(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
     let request = request.into_inner();
-    match Identity::from_headers(&headers) {
-        Ok(identity) => state.schema.execute(request.data(Caller(identity))).await.into(),
-        Err(error) => async_graphql::Response::from_errors(vec![
-            async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default())
-        ])
-        .into(),
-    }
+    let bearer = bearer(&headers);
+    let identity = match &bearer {
+        Some(token) => match accounts::session_account(&state.pool, token).await {
+            Ok(account) => account.map(Into::into),
+            Err(error) => {
+                return async_graphql::Response::from_errors(vec![
+                    async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default())
+                ])
+                .into()
+            }
+        },
+        None => None,
+    };
+    let caller = Caller {
+        identity,
+        client_address: client.ip().to_string(),
+        bearer,
+    };
+    state.schema.execute(request.data(caller)).await.into()
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
@@ -111,27 +139,36 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     engine: EngineHandle,
+    mail: MailWorker,
     pool: PgPool,
+    commands: Arc<Commands>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let pool = connect(&settings).await?;
         espace_famille_projections::MIGRATOR.run(&pool).await?;
-        let engine = engine::start(
-            pool.clone(),
-            espace_famille_projections::read_models(),
-            settings.engine.clone(),
-        )
-        .await?;
+        let mut projections = espace_famille_projections::read_models();
+        projections.push(Arc::new(Invitations {
+            mail: settings.auth.mail.clone(),
+            activation_valid_for: settings.auth.activation_valid_for,
+        }));
+        let engine = engine::start(pool.clone(), projections, settings.engine.clone()).await?;
+        let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let commands = Commands::new(pool.clone(), settings.read_your_writes);
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Application {
             listener,
-            router: router(commands, pool.clone()),
+            router: router(commands.clone(), settings.auth.clone(), pool.clone()),
             engine,
+            mail,
             pool,
+            commands,
         })
+    }
+
+    pub fn commands(&self) -> &Arc<Commands> {
+        &self.commands
     }
 
     pub fn port(&self) -> u16 {
@@ -149,10 +186,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, "serving GraphQL on http://{address}/graphql");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         self.engine.shutdown().await;
+        self.mail.shutdown().await;
         self.pool.close().await;
         Ok(())
     }

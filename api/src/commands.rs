@@ -1,9 +1,11 @@
 //! The command side: runs domain commands against the event store and
 //! returns once the read models the caller reads next include them.
 //!
-//! Collectivity and family commands go through postgres-es's framework (one
-//! aggregate per commit). Reservation commands go through the multi-stream
-//! append, so that a basket of many reservations commits once.
+//! Collectivity commands go through postgres-es's framework (one aggregate
+//! per commit). Family and reservation commands go through the store's own
+//! append: a basket commits many reservation streams at once, a family's
+//! personal values are encrypted with its key, and an activation commits its
+//! event together with the account's password in one transaction.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +14,16 @@ use chrono::Utc;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateError};
 use espace_famille_domain::collectivity::Collectivity;
-use espace_famille_domain::family::Family;
+use espace_famille_domain::family::{Family, FamilyCommand};
 use espace_famille_domain::reservation::{BookingContext, Reservation, ReservationCommand, Slot};
-use espace_famille_projections::engine;
 use espace_famille_projections::store::{self, Metadata, Position, StoreError, StreamAppend};
+use espace_famille_projections::{engine, personal};
 use postgres_es::{postgres_cqrs, PostgresCqrs};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::identity::Identity;
+use crate::identity::Actor;
 
 /// How many times a command that lost an optimistic-concurrency race is
 /// tried again (with fresh state) before the caller gets `CONFLICT`.
@@ -30,7 +32,6 @@ const CONFLICT_RETRIES: usize = 5;
 pub struct Commands {
     pub(crate) pool: PgPool,
     collectivities: PostgresCqrs<Collectivity>,
-    families: PostgresCqrs<Family>,
     /// The longest a mutation waits for its read models.
     read_your_writes: Duration,
     /// The read models a mutation waits for: all of them, since any may be
@@ -39,11 +40,11 @@ pub struct Commands {
 }
 
 /// Metadata for the events of one user request.
-pub fn metadata(identity: Identity, correlation_id: Option<Uuid>) -> Metadata {
+pub fn metadata(actor: Actor, correlation_id: Option<Uuid>) -> Metadata {
     let command_id = Uuid::new_v4();
     Metadata {
-        actor_id: identity.actor_id(),
-        actor_role: identity.role().to_string(),
+        actor_id: actor.account_id.to_string(),
+        actor_role: actor.role.to_string(),
         correlation_id: correlation_id.unwrap_or(command_id),
         causation_id: command_id,
         command_id,
@@ -55,7 +56,6 @@ impl Commands {
     pub fn new(pool: PgPool, read_your_writes: Duration) -> Arc<Self> {
         Arc::new(Commands {
             collectivities: postgres_cqrs(pool.clone(), vec![], ()),
-            families: postgres_cqrs(pool.clone(), vec![], ()),
             pool,
             read_your_writes,
             read_models: espace_famille_projections::read_models()
@@ -74,13 +74,51 @@ impl Commands {
         self.execute(&self.collectivities, id, command, metadata).await
     }
 
+    /// Runs a family command in its own transaction.
     pub async fn family(
         &self,
         id: Uuid,
         command: <Family as Aggregate>::Command,
         metadata: &Metadata,
     ) -> Result<(), ApiError> {
-        self.execute(&self.families, id, command, metadata).await
+        for _ in 0..CONFLICT_RETRIES {
+            let mut tx = self.pool.begin().await?;
+            match self.family_in(&mut tx, id, command.clone(), metadata).await {
+                Ok(position) => {
+                    tx.commit().await?;
+                    if let Some(position) = position {
+                        self.wait_for_read_models(position).await?;
+                    }
+                    return Ok(());
+                }
+                Err(Failure::Store(StoreError::Conflict)) => continue,
+                Err(failure) => return Err(failure.into()),
+            }
+        }
+        Err(ApiError::Conflict(format!(
+            "family {id} kept changing; try again"
+        )))
+    }
+
+    /// Runs a family command inside the caller's transaction; its personal
+    /// values are encrypted with the family's key.
+    pub async fn family_in(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        command: <Family as Aggregate>::Command,
+        metadata: &Metadata,
+    ) -> Result<Option<Position>, Failure> {
+        let loaded = store::load::<Family>(&self.pool, &id.to_string()).await?;
+        let mut family = loaded.aggregate;
+        let sink = EventSink::default();
+        family
+            .handle(command, &(), &sink)
+            .await
+            .map_err(|e| Failure::Refused(e.into()))?;
+        let events = sink.collect().await;
+        let stream = StreamAppend::new::<Family>(id.to_string(), loaded.version, &events)?.sealed_for(id);
+        Ok(store::append(conn, &[stream], metadata).await?)
     }
 
     async fn execute<A>(
@@ -145,6 +183,48 @@ impl Commands {
         Ok(loaded.aggregate)
     }
 
+    /// The family whose guardian logs in with this e-mail.
+    pub async fn family_of_guardian(&self, email: &str) -> Result<Uuid, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let account = crate::accounts::find_by_email(&mut conn, email)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no family account for this e-mail".into()))?;
+        match crate::accounts::families_of(&account.grants).as_slice() {
+            [family] => Ok(*family),
+            [] => Err(ApiError::NotFound("no family account for this e-mail".into())),
+            _ => Err(ApiError::Conflict(
+                "this e-mail is a guardian of several families; ask for the family's id".into(),
+            )),
+        }
+    }
+
+    /// Erases a family (GDPR): records `FamilyErased`, destroys the family's
+    /// key and forgets its guardians' accounts and messages, in one
+    /// transaction.
+    pub async fn erase_family(&self, family_id: Uuid, metadata: &Metadata) -> Result<(), ApiError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut tx = self.pool.begin().await?;
+            let position = match self
+                .family_in(&mut tx, family_id, FamilyCommand::Erase, metadata)
+                .await
+            {
+                Ok(position) => position,
+                Err(Failure::Store(StoreError::Conflict)) => continue,
+                Err(failure) => return Err(failure.into()),
+            };
+            personal::erase_family_key(&mut tx, family_id).await?;
+            crate::accounts::forget_family(&mut tx, family_id).await?;
+            tx.commit().await?;
+            if let Some(position) = position {
+                self.wait_for_read_models(position).await?;
+            }
+            return Ok(());
+        }
+        Err(ApiError::Conflict(format!(
+            "family {family_id} kept changing; try again"
+        )))
+    }
+
     /// What a reservation is about, for authorising a decision on it.
     pub async fn reservation_slot(&self, id: Uuid) -> Result<Slot, ApiError> {
         let loaded = store::load::<Reservation>(&self.pool, &id.to_string()).await?;
@@ -195,5 +275,35 @@ impl Commands {
         Err(ApiError::Conflict(format!(
             "reservation {reservation_id} kept changing; try again"
         )))
+    }
+}
+
+/// Why a command inside a caller's transaction did not go through.
+#[derive(Debug)]
+pub enum Failure {
+    /// The domain refused it.
+    Refused(ApiError),
+    /// The store failed; [`StoreError::Conflict`] means "load and try again".
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure::Store(error)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Failure::Store(StoreError::Database(error))
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Refused(error) => error,
+            Failure::Store(error) => error.into(),
+        }
     }
 }

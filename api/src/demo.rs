@@ -9,10 +9,11 @@ use espace_famille_domain::calendar::{
 use espace_famille_domain::collectivity::{
     BillingMode, Collectivity, CollectivityCommand, Service, ServiceKind, Unit,
 };
-use espace_famille_domain::family::{Child, Enrolment, FamilyCommand};
+use espace_famille_domain::family::{Child, Enrolment, FamilyCommand, GuardianProfile};
 use espace_famille_projections::store::{self, Metadata};
 use uuid::{uuid, Uuid};
 
+use crate::accounts::Grant;
 use crate::commands::Commands;
 use crate::error::ApiError;
 
@@ -167,8 +168,8 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
                 id: LOUISE,
                 first_name: "Louise".into(),
                 last_name: "Martin".into(),
-                birth_date: date(2018, 4, 2),
-                school_class: Some("École Les Tilleuls, CE1".into()),
+                birth_date: date(2018, 4, 2).into(),
+                school_class: Some("École Les Tilleuls, CE1".to_string()).into(),
             },
         },
         FamilyCommand::RegisterChild {
@@ -176,8 +177,8 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
                 id: HUGO,
                 first_name: "Hugo".into(),
                 last_name: "Martin".into(),
-                birth_date: date(2015, 9, 14),
-                school_class: Some("École Les Tilleuls, CM2".into()),
+                birth_date: date(2015, 9, 14).into(),
+                school_class: Some("École Les Tilleuls, CM2".to_string()).into(),
             },
         },
     ];
@@ -195,6 +196,55 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
     }
     for command in family {
         ran += applied(commands.family(FAMILY, command, &metadata).await)?;
+    }
+    ran += accounts(commands, &metadata).await?;
+    Ok(ran)
+}
+
+/// The demo's logins, as the README gives them.
+pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
+    ("admin@espace-famille.localhost", "demo-admin-2026!", "admin"),
+    (
+        "agent@dammartin-sur-tigeaux.fr",
+        "demo-agent-2026!",
+        "agent:7a1d0000-0000-4000-8000-000000000001",
+    ),
+    (
+        "auditeur@dammartin-sur-tigeaux.fr",
+        "demo-auditeur-2026!",
+        "auditor:7a1d0000-0000-4000-8000-000000000001",
+    ),
+    (
+        "claire.martin@example.fr",
+        "demo-parent-2026!",
+        "parent:7a1d0000-0000-4000-8000-000000000010",
+    ),
+];
+
+/// Creates the demo accounts that do not exist yet, and activates the
+/// guardian's (with `AccountActivated`, as the activation link would).
+async fn accounts(commands: &Commands, metadata: &Metadata) -> Result<usize, ApiError> {
+    let mut ran = 0;
+    for (email, password, grant) in DEMO_ACCOUNTS {
+        let grant: Grant = grant.parse().map_err(ApiError::Internal)?;
+        let mut tx = commands.pool.begin().await?;
+        let account = crate::accounts::ensure_account(&mut tx, email, &[grant]).await?;
+        if !account.active {
+            crate::accounts::set_password(&mut tx, &account, password).await?;
+            ran += 1;
+        }
+        tx.commit().await?;
+        if let Grant::Parent(family) = grant {
+            let command = FamilyCommand::ActivateAccount {
+                account_id: account.id,
+                profile: GuardianProfile {
+                    first_name: "Claire".into(),
+                    last_name: "Martin".into(),
+                    phone: Some("06 12 34 56 78".to_string()).into(),
+                },
+            };
+            ran += applied(commands.family(family, command, metadata).await)?;
+        }
     }
     Ok(ran)
 }

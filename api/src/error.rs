@@ -44,7 +44,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: &str, message: String) -> Self {
+    pub(crate) fn new(code: &str, message: String) -> Self {
         Refusal {
             code: code.to_string(),
             message,
@@ -108,13 +108,18 @@ impl From<FamilyError> for ApiError {
         let message = error.to_string();
         match error {
             FamilyError::NotFound | FamilyError::UnknownChild(_) => ApiError::NotFound(message),
-            FamilyError::AlreadyOpened | FamilyError::DuplicateChild | FamilyError::AlreadyEnrolled(_) => {
-                ApiError::Conflict(message)
-            }
+            FamilyError::AlreadyOpened
+            | FamilyError::DuplicateChild
+            | FamilyError::AlreadyEnrolled(_)
+            | FamilyError::AlreadyActivated
+            | FamilyError::AlreadyMember(_) => ApiError::Conflict(message),
             FamilyError::NotAMember(_) => ApiError::Forbidden,
-            FamilyError::InvalidEmail(_) | FamilyError::EmptyFamilyRef | FamilyError::EmptyChildName => {
-                ApiError::Validation(message)
-            }
+            FamilyError::Erased => ApiError::refused("FAMILY_ERASED", &message),
+            FamilyError::InvalidEmail(_)
+            | FamilyError::EmptyFamilyRef
+            | FamilyError::EmptyChildName
+            | FamilyError::EmptyGuardianName
+            | FamilyError::InvalidQuotientPeriod => ApiError::Validation(message),
         }
     }
 }
@@ -135,6 +140,11 @@ impl From<sqlx::Error> for ApiError {
 }
 
 impl ApiError {
+    /// A refusal with its own stable code.
+    pub fn refused(code: &str, message: &str) -> ApiError {
+        ApiError::Refused(Refusal::new(code, message.to_string()))
+    }
+
     /// The message the client reads; internal details are never in it.
     pub fn message(&self) -> String {
         match self {

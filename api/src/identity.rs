@@ -1,118 +1,104 @@
-//! Who is calling, and what their grant lets them do.
+//! Who is calling, and what their grants let them do.
 //!
-//! **Not secure.** Until accounts and sessions exist, the caller names
-//! itself in the `X-Dev-Identity` header: anyone who can reach the server can
-//! act as anyone. Never expose a server built this way to a network.
+//! A request carries `Authorization: Bearer <session token>`; the session
+//! names an account and its grants. Every resolver asks [`Caller`] for the
+//! grant it needs and gets back the [`Actor`] its events will name.
 
-use axum::http::HeaderMap;
 use uuid::Uuid;
 
+use crate::accounts::{Account, Grant};
 use crate::error::ApiError;
 
-/// The development identity header.
-pub const DEV_IDENTITY_HEADER: &str = "x-dev-identity";
+/// The account behind the request and its grants.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub account_id: Uuid,
+    pub email: String,
+    pub grants: Vec<Grant>,
+}
 
-/// A caller and its grant.
+impl From<Account> for Identity {
+    fn from(account: Account) -> Self {
+        Identity {
+            account_id: account.id,
+            email: account.email,
+            grants: account.grants,
+        }
+    }
+}
+
+/// Who acted, as the events record it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identity {
-    /// Sets up communes (`admin`).
-    Admin,
-    /// An agent of one commune (`agent:<collectivity id>`).
-    Agent { collectivity_id: Uuid },
-    /// A guardian of one family (`parent:<family id>`).
-    Parent { family_id: Uuid },
-    /// Reads everything, changes nothing (`auditor`).
-    Auditor,
+pub struct Actor {
+    pub account_id: Uuid,
+    /// The grant used: admin, agent, parent, auditor; `system` for the
+    /// server's own processes.
+    pub role: &'static str,
 }
 
-impl Identity {
-    /// Parses the header's value; `None` when there is no header.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Option<Identity>, ApiError> {
-        let Some(value) = headers.get(DEV_IDENTITY_HEADER) else {
-            return Ok(None);
-        };
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::Validation(format!("{DEV_IDENTITY_HEADER} is not text")))?;
-        value.parse().map(Some)
-    }
-
-    /// Stored as the events' `actor_id`.
-    pub fn actor_id(&self) -> String {
-        match self {
-            Identity::Admin => "admin".to_string(),
-            Identity::Agent { collectivity_id } => format!("agent:{collectivity_id}"),
-            Identity::Parent { family_id } => format!("parent:{family_id}"),
-            Identity::Auditor => "auditor".to_string(),
-        }
-    }
-
-    /// Stored as the events' `actor_role`.
-    pub fn role(&self) -> &'static str {
-        match self {
-            Identity::Admin => "admin",
-            Identity::Agent { .. } => "agent",
-            Identity::Parent { .. } => "parent",
-            Identity::Auditor => "auditor",
+impl Actor {
+    pub fn system() -> Actor {
+        Actor {
+            account_id: Uuid::nil(),
+            role: "system",
         }
     }
 }
 
-impl std::str::FromStr for Identity {
-    type Err = ApiError;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let invalid = || {
-            ApiError::Validation(format!(
-                "{DEV_IDENTITY_HEADER} must be admin, auditor, agent:<collectivity id> or parent:<family id>"
-            ))
-        };
-        match value.trim().split_once(':') {
-            None if value.trim() == "admin" => Ok(Identity::Admin),
-            None if value.trim() == "auditor" => Ok(Identity::Auditor),
-            Some(("agent", id)) => Ok(Identity::Agent {
-                collectivity_id: id.trim().parse().map_err(|_| invalid())?,
-            }),
-            Some(("parent", id)) => Ok(Identity::Parent {
-                family_id: id.trim().parse().map_err(|_| invalid())?,
-            }),
-            _ => Err(invalid()),
-        }
-    }
+/// What the request knows about its caller.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub identity: Option<Identity>,
+    /// The client's address, for rate limiting logins.
+    pub client_address: String,
+    /// The bearer token, for `logout`.
+    pub bearer: Option<String>,
 }
-
-/// The caller as the GraphQL context carries it.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller(pub Option<Identity>);
 
 impl Caller {
-    pub fn identity(&self) -> Result<Identity, ApiError> {
-        self.0.ok_or(ApiError::Unauthenticated)
+    pub fn identity(&self) -> Result<&Identity, ApiError> {
+        self.identity.as_ref().ok_or(ApiError::Unauthenticated)
     }
 
-    /// Admin only: setting up communes.
-    pub fn require_admin(&self) -> Result<Identity, ApiError> {
-        match self.identity()? {
-            identity @ Identity::Admin => Ok(identity),
-            _ => Err(ApiError::Forbidden),
-        }
+    fn actor(&self, role: &'static str) -> Result<Actor, ApiError> {
+        Ok(Actor {
+            account_id: self.identity()?.account_id,
+            role,
+        })
     }
 
-    /// An agent of this commune (or the admin).
-    pub fn require_agent_of(&self, collectivity_id: Uuid) -> Result<Identity, ApiError> {
-        match self.identity()? {
-            identity @ Identity::Admin => Ok(identity),
-            identity @ Identity::Agent { collectivity_id: own } if own == collectivity_id => Ok(identity),
-            _ => Err(ApiError::Forbidden),
+    fn has(&self, wanted: impl Fn(&Grant) -> bool) -> Result<bool, ApiError> {
+        Ok(self.identity()?.grants.iter().any(wanted))
+    }
+
+    /// The platform administrator: creates communes and their first agents.
+    pub fn require_admin(&self) -> Result<Actor, ApiError> {
+        if self.has(|g| *g == Grant::Admin)? {
+            return self.actor("admin");
         }
+        Err(ApiError::Forbidden)
+    }
+
+    /// An agent of this commune.
+    pub fn require_agent_of(&self, collectivity_id: Uuid) -> Result<Actor, ApiError> {
+        if self.has(|g| *g == Grant::Agent(collectivity_id))? {
+            return self.actor("agent");
+        }
+        Err(ApiError::Forbidden)
+    }
+
+    /// An agent of this commune, or the administrator.
+    pub fn require_agent_or_admin(&self, collectivity_id: Uuid) -> Result<Actor, ApiError> {
+        self.require_agent_of(collectivity_id)
+            .or_else(|_| self.require_admin())
     }
 
     /// A guardian of this family.
-    pub fn require_parent_of(&self, family_id: Uuid) -> Result<Identity, ApiError> {
-        match self.identity()? {
-            identity @ Identity::Parent { family_id: own } if own == family_id => Ok(identity),
-            _ => Err(ApiError::Forbidden),
+    pub fn require_parent_of(&self, family_id: Uuid) -> Result<Actor, ApiError> {
+        if self.has(|g| *g == Grant::Parent(family_id))? {
+            return self.actor("parent");
         }
+        Err(ApiError::Forbidden)
     }
 
     /// The family's guardian, or an agent of one of its communes.
@@ -120,28 +106,67 @@ impl Caller {
         &self,
         family_id: Uuid,
         collectivities: &[Uuid],
-    ) -> Result<Identity, ApiError> {
-        match self.identity()? {
-            identity @ Identity::Admin => Ok(identity),
-            identity @ Identity::Parent { family_id: own } if own == family_id => Ok(identity),
-            identity @ Identity::Agent { collectivity_id } if collectivities.contains(&collectivity_id) => {
-                Ok(identity)
-            }
-            _ => Err(ApiError::Forbidden),
-        }
+    ) -> Result<Actor, ApiError> {
+        self.require_parent_of(family_id)
+            .or_else(|_| self.require_agent_of_any(collectivities))
     }
 
-    /// May read what concerns this family in one of these communes: the
-    /// family's guardian, an agent of one of the communes, the auditor.
-    pub fn require_reader_of(&self, family_id: Uuid, collectivities: &[Uuid]) -> Result<Identity, ApiError> {
-        match self.identity()? {
-            identity @ (Identity::Admin | Identity::Auditor) => Ok(identity),
-            identity @ Identity::Parent { family_id: own } if own == family_id => Ok(identity),
-            identity @ Identity::Agent { collectivity_id } if collectivities.contains(&collectivity_id) => {
-                Ok(identity)
-            }
-            _ => Err(ApiError::Forbidden),
+    /// An agent of one of these communes.
+    pub fn require_agent_of_any(&self, collectivities: &[Uuid]) -> Result<Actor, ApiError> {
+        if self.has(|g| matches!(g, Grant::Agent(c) if collectivities.contains(c)))? {
+            return self.actor("agent");
         }
+        Err(ApiError::Forbidden)
+    }
+
+    /// May read what concerns this family in one of these communes: its
+    /// guardian, an agent or an auditor of one of the communes, an auditor
+    /// of everything.
+    pub fn require_reader_of(&self, family_id: Uuid, collectivities: &[Uuid]) -> Result<Actor, ApiError> {
+        self.require_guardian_or_agent(family_id, collectivities)
+            .or_else(|_| self.require_auditor_of_any(collectivities))
+    }
+
+    /// An agent or auditor of this commune, or an auditor of everything.
+    pub fn require_staff_reader_of(&self, collectivity_id: Uuid) -> Result<Actor, ApiError> {
+        self.require_agent_of(collectivity_id)
+            .or_else(|_| self.require_auditor_of_any(&[collectivity_id]))
+    }
+
+    fn require_auditor_of_any(&self, collectivities: &[Uuid]) -> Result<Actor, ApiError> {
+        if self.has(|g| match g {
+            Grant::Auditor(None) => true,
+            Grant::Auditor(Some(c)) => collectivities.contains(c),
+            _ => false,
+        })? {
+            return self.actor("auditor");
+        }
+        Err(ApiError::Forbidden)
+    }
+
+    /// The communes whose part of a family this caller may see; `None` for
+    /// all of them (the family's guardians, auditors of everything).
+    pub fn visible_communes(&self, family_id: Uuid) -> Option<Vec<Uuid>> {
+        let grants = self
+            .identity
+            .as_ref()
+            .map(|i| i.grants.as_slice())
+            .unwrap_or_default();
+        if grants
+            .iter()
+            .any(|g| *g == Grant::Parent(family_id) || *g == Grant::Auditor(None))
+        {
+            return None;
+        }
+        Some(
+            grants
+                .iter()
+                .filter_map(|g| match g {
+                    Grant::Agent(c) | Grant::Auditor(Some(c)) => Some(*c),
+                    _ => None,
+                })
+                .collect(),
+        )
     }
 }
 
@@ -149,45 +174,59 @@ impl Caller {
 mod tests {
     use super::*;
 
-    #[test]
-    fn it_reads_every_kind_of_development_identity() {
-        let id = Uuid::from_u128(42);
-        assert_eq!("admin".parse::<Identity>().unwrap(), Identity::Admin);
-        assert_eq!("auditor".parse::<Identity>().unwrap(), Identity::Auditor);
-        assert_eq!(
-            format!("agent:{id}").parse::<Identity>().unwrap(),
-            Identity::Agent { collectivity_id: id }
-        );
-        assert_eq!(
-            format!("parent:{id}").parse::<Identity>().unwrap(),
-            Identity::Parent { family_id: id }
-        );
-    }
-
-    #[test]
-    fn it_refuses_a_malformed_identity() {
-        assert!(matches!(
-            "agent:nope".parse::<Identity>(),
-            Err(ApiError::Validation(_))
-        ));
-        assert!(matches!(
-            "mayor".parse::<Identity>(),
-            Err(ApiError::Validation(_))
-        ));
+    fn caller(grants: Vec<Grant>) -> Caller {
+        Caller {
+            identity: Some(Identity {
+                account_id: Uuid::from_u128(1),
+                email: "x@y.fr".into(),
+                grants,
+            }),
+            ..Caller::default()
+        }
     }
 
     #[test]
     fn an_agent_acts_only_in_its_own_commune() {
-        let own = Uuid::from_u128(1);
-        let caller = Caller(Some(Identity::Agent { collectivity_id: own }));
-        assert!(caller.require_agent_of(own).is_ok());
+        let own = Uuid::from_u128(10);
+        let agent = caller(vec![Grant::Agent(own)]);
+        assert_eq!(agent.require_agent_of(own).unwrap().role, "agent");
         assert!(matches!(
-            caller.require_agent_of(Uuid::from_u128(2)),
+            agent.require_agent_of(Uuid::from_u128(11)),
             Err(ApiError::Forbidden)
         ));
         assert!(matches!(
-            Caller(None).require_agent_of(own),
+            Caller::default().require_agent_of(own),
             Err(ApiError::Unauthenticated)
         ));
+    }
+
+    #[test]
+    fn an_auditor_reads_but_never_acts() {
+        let commune = Uuid::from_u128(10);
+        let auditor = caller(vec![Grant::Auditor(None)]);
+        assert_eq!(
+            auditor
+                .require_reader_of(Uuid::from_u128(5), &[commune])
+                .unwrap()
+                .role,
+            "auditor"
+        );
+        assert!(matches!(
+            auditor.require_agent_of(commune),
+            Err(ApiError::Forbidden)
+        ));
+        assert!(matches!(
+            auditor.require_parent_of(Uuid::from_u128(5)),
+            Err(ApiError::Forbidden)
+        ));
+    }
+
+    #[test]
+    fn an_agent_sees_only_its_communes_part_of_a_family() {
+        let family = Uuid::from_u128(5);
+        let agent = caller(vec![Grant::Agent(Uuid::from_u128(10))]);
+        assert_eq!(agent.visible_communes(family), Some(vec![Uuid::from_u128(10)]));
+        let parent = caller(vec![Grant::Parent(family)]);
+        assert_eq!(parent.visible_communes(family), None);
     }
 }

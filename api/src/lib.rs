@@ -7,11 +7,15 @@
 //! - [`commands`]: runs domain commands, waits for the read models.
 //! - [`basket`]: many reservation lines in one transaction.
 //! - [`queries`]: calendar and reservation history.
-//! - [`identity`]: the caller and its grant (development header for now).
+//! - [`identity`]: the caller and its grants; [`accounts`]: accounts,
+//!   passwords, tokens, sessions, login rate limiting.
+//! - [`mail`]: the outbox and its delivery; [`invitations`]: the process
+//!   manager that invites a new family's guardian.
 //! - [`error`]: one error type and its `extensions.code`.
 //! - [`demo`]: the demo commune.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod app;
 pub mod basket;
 pub mod commands;
@@ -19,6 +23,8 @@ pub mod demo;
 pub mod error;
 pub mod graphql;
 pub mod identity;
+pub mod invitations;
+pub mod mail;
 pub mod queries;
 
 /// The schema in SDL, as committed in `api/schema.graphql`.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use espace_famille_api::accounts::{self, Grant};
 use espace_famille_api::app::{self, Application, Settings};
 use espace_famille_api::commands::Commands;
 use espace_famille_api::demo;
@@ -43,6 +44,16 @@ enum Command {
     Replay,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Create an account (or add grants to an existing one), e.g. the first
+    /// agent of a commune. The password is read from standard input.
+    CreateAccount {
+        #[arg(long)]
+        email: String,
+        /// admin, auditor, auditor:<commune id>, agent:<commune id>,
+        /// parent:<family id>; repeat for several.
+        #[arg(long = "grant", required = true)]
+        grants: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -103,6 +114,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             handle.shutdown().await;
             tracing::info!(commands = ran, "demo commune ready");
+        }
+        Command::CreateAccount { email, grants } => {
+            let grants = grants
+                .iter()
+                .map(|g| g.parse::<Grant>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let pool = app::connect(&settings).await?;
+            espace_famille_projections::MIGRATOR.run(&pool).await?;
+            let mut tx = pool.begin().await?;
+            let account = accounts::ensure_account(&mut tx, &email, &grants)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            accounts::set_password(&mut tx, &account, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            tx.commit().await?;
+            println!("account {} ({}) ready", account.email, account.id);
         }
         Command::Replay => {
             let pool = app::connect(&settings).await?;

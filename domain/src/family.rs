@@ -10,16 +10,51 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::calendar::SchoolYear;
+use crate::personal::Personal;
 
-/// A child of the family.
+/// A child of the family. Names, birth date and class are personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Child {
     pub id: Uuid,
-    pub first_name: String,
-    pub last_name: String,
-    pub birth_date: NaiveDate,
+    pub first_name: Personal<String>,
+    pub last_name: Personal<String>,
+    pub birth_date: Personal<NaiveDate>,
     /// School and class, as the commune writes them ("École Jules Ferry, CE1").
-    pub school_class: Option<String>,
+    pub school_class: Personal<Option<String>>,
+}
+
+/// What a guardian tells about themself when activating the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardianProfile {
+    pub first_name: Personal<String>,
+    pub last_name: Personal<String>,
+    pub phone: Personal<Option<String>>,
+}
+
+/// A guardian whose account is active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guardian {
+    pub account_id: Uuid,
+    pub profile: GuardianProfile,
+}
+
+/// The quotient familial (QF): the family's income per share, as the CAF or
+/// the commune computes it; it selects the tariff bracket. Set per commune,
+/// for a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotientFamilial {
+    pub collectivity_id: Uuid,
+    /// In euros, as communes publish their brackets ("QF de 0 à 450 €").
+    pub quotient: u32,
+    pub valid_from: NaiveDate,
+    /// Inclusive; open-ended when absent.
+    pub valid_until: Option<NaiveDate>,
+}
+
+impl QuotientFamilial {
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        self.valid_from <= date && self.valid_until.is_none_or(|until| date <= until)
+    }
 }
 
 /// A child's enrolment (inscription) in a service of a commune for a school
@@ -40,7 +75,7 @@ pub enum FamilyCommand {
         collectivity_id: Uuid,
         /// The commune's own reference for the family (its file number).
         family_ref: String,
-        guardian_email: String,
+        guardian_email: Personal<String>,
     },
     RegisterChild {
         child: Child,
@@ -48,6 +83,21 @@ pub enum FamilyCommand {
     EnrolChild {
         enrolment: Enrolment,
     },
+    /// The guardian completes the profile when activating the account.
+    ActivateAccount {
+        account_id: Uuid,
+        profile: GuardianProfile,
+    },
+    /// An agent of another commune links the family to it.
+    JoinCollectivity {
+        collectivity_id: Uuid,
+        family_ref: String,
+    },
+    SetQuotientFamilial {
+        quotient: QuotientFamilial,
+    },
+    /// Forget the family's personal data (GDPR): the store erases its key.
+    Erase,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +106,7 @@ pub enum FamilyEvent {
         id: Uuid,
         collectivity_id: Uuid,
         family_ref: String,
-        guardian_email: String,
+        guardian_email: Personal<String>,
     },
     ChildRegistered {
         child: Child,
@@ -64,6 +114,19 @@ pub enum FamilyEvent {
     ChildEnrolled {
         enrolment: Enrolment,
     },
+    AccountActivated {
+        account_id: Uuid,
+        profile: GuardianProfile,
+    },
+    JoinedCollectivity {
+        collectivity_id: Uuid,
+        family_ref: String,
+    },
+    QuotientFamilialSet {
+        quotient: QuotientFamilial,
+    },
+    /// The family's personal data was erased; its events remain.
+    FamilyErased,
 }
 
 impl DomainEvent for FamilyEvent {
@@ -72,6 +135,10 @@ impl DomainEvent for FamilyEvent {
             FamilyEvent::FamilyAccountOpened { .. } => "FamilyAccountOpened",
             FamilyEvent::ChildRegistered { .. } => "ChildRegistered",
             FamilyEvent::ChildEnrolled { .. } => "ChildEnrolled",
+            FamilyEvent::AccountActivated { .. } => "AccountActivated",
+            FamilyEvent::JoinedCollectivity { .. } => "JoinedCollectivity",
+            FamilyEvent::QuotientFamilialSet { .. } => "QuotientFamilialSet",
+            FamilyEvent::FamilyErased => "FamilyErased",
         }
         .to_string()
     }
@@ -101,12 +168,27 @@ pub enum FamilyError {
     NotAMember(Uuid),
     #[error("the child is already enrolled in this service for {0}")]
     AlreadyEnrolled(SchoolYear),
+    #[error("this account is already active")]
+    AlreadyActivated,
+    #[error("a guardian needs a first and a last name")]
+    EmptyGuardianName,
+    #[error("the family already belongs to collectivity {0}")]
+    AlreadyMember(Uuid),
+    #[error("a quotient familial period cannot end before it starts")]
+    InvalidQuotientPeriod,
+    #[error("this family's personal data was erased")]
+    Erased,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Family {
     pub id: Option<Uuid>,
-    pub guardian_email: String,
+    pub guardian_email: Option<Personal<String>>,
+    pub guardians: Vec<Guardian>,
+    /// Quotients familiaux in the order they were set; the latest one
+    /// covering a date wins.
+    pub quotients: Vec<QuotientFamilial>,
+    pub erased: bool,
     /// Communes the family belongs to, with each commune's reference for it.
     pub memberships: BTreeMap<Uuid, String>,
     pub children: BTreeMap<Uuid, Child>,
@@ -120,6 +202,15 @@ impl Family {
 
     pub fn is_member_of(&self, collectivity_id: Uuid) -> bool {
         self.memberships.contains_key(&collectivity_id)
+    }
+
+    /// The quotient familial in force at a commune on a date.
+    pub fn quotient_on(&self, collectivity_id: Uuid, date: NaiveDate) -> Option<u32> {
+        self.quotients
+            .iter()
+            .rev()
+            .find(|q| q.collectivity_id == collectivity_id && q.covers(date))
+            .map(|q| q.quotient)
     }
 
     /// Whether the child may be booked into the service on a day of `year`.
@@ -139,9 +230,20 @@ impl Family {
     }
 }
 
+fn trimmed(value: Personal<String>) -> Personal<String> {
+    match value {
+        Personal::Known(text) => Personal::Known(text.trim().to_string()),
+        Personal::Erased => Personal::Erased,
+    }
+}
+
+fn is_blank(value: &Personal<String>) -> bool {
+    value.known().is_none_or(|text| text.is_empty())
+}
+
 /// A deliberately plain check: one `@`, something on both sides, a dot in
 /// the domain. Deliverability is proven by the activation e-mail.
-fn is_plausible_email(email: &str) -> bool {
+pub fn is_plausible_email(email: &str) -> bool {
     let mut parts = email.split('@');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(local), Some(domain), None) => {
@@ -178,10 +280,14 @@ impl Aggregate for Family {
             if self.exists() {
                 return Err(FamilyError::AlreadyOpened);
             }
-            let guardian_email = guardian_email.trim().to_lowercase();
+            let guardian_email = guardian_email
+                .known()
+                .map(|email| email.trim().to_lowercase())
+                .unwrap_or_default();
             if !is_plausible_email(&guardian_email) {
                 return Err(FamilyError::InvalidEmail(guardian_email));
             }
+            let guardian_email = Personal::Known(guardian_email);
             let family_ref = family_ref.trim().to_string();
             if family_ref.is_empty() {
                 return Err(FamilyError::EmptyFamilyRef);
@@ -198,12 +304,15 @@ impl Aggregate for Family {
         if !self.exists() {
             return Err(FamilyError::NotFound);
         }
+        if self.erased {
+            return Err(FamilyError::Erased);
+        }
         let event = match command {
             FamilyCommand::OpenAccount { .. } => unreachable!("handled above"),
             FamilyCommand::RegisterChild { mut child } => {
-                child.first_name = child.first_name.trim().to_string();
-                child.last_name = child.last_name.trim().to_string();
-                if child.first_name.is_empty() || child.last_name.is_empty() {
+                child.first_name = trimmed(child.first_name);
+                child.last_name = trimmed(child.last_name);
+                if is_blank(&child.first_name) || is_blank(&child.last_name) {
                     return Err(FamilyError::EmptyChildName);
                 }
                 if self.children.contains_key(&child.id) {
@@ -223,6 +332,49 @@ impl Aggregate for Family {
                 }
                 FamilyEvent::ChildEnrolled { enrolment }
             }
+            FamilyCommand::ActivateAccount {
+                account_id,
+                mut profile,
+            } => {
+                if self.guardians.iter().any(|g| g.account_id == account_id) {
+                    return Err(FamilyError::AlreadyActivated);
+                }
+                profile.first_name = trimmed(profile.first_name);
+                profile.last_name = trimmed(profile.last_name);
+                if is_blank(&profile.first_name) || is_blank(&profile.last_name) {
+                    return Err(FamilyError::EmptyGuardianName);
+                }
+                FamilyEvent::AccountActivated { account_id, profile }
+            }
+            FamilyCommand::JoinCollectivity {
+                collectivity_id,
+                family_ref,
+            } => {
+                if self.is_member_of(collectivity_id) {
+                    return Err(FamilyError::AlreadyMember(collectivity_id));
+                }
+                let family_ref = family_ref.trim().to_string();
+                if family_ref.is_empty() {
+                    return Err(FamilyError::EmptyFamilyRef);
+                }
+                FamilyEvent::JoinedCollectivity {
+                    collectivity_id,
+                    family_ref,
+                }
+            }
+            FamilyCommand::SetQuotientFamilial { quotient } => {
+                if !self.is_member_of(quotient.collectivity_id) {
+                    return Err(FamilyError::NotAMember(quotient.collectivity_id));
+                }
+                if quotient
+                    .valid_until
+                    .is_some_and(|until| until < quotient.valid_from)
+                {
+                    return Err(FamilyError::InvalidQuotientPeriod);
+                }
+                FamilyEvent::QuotientFamilialSet { quotient }
+            }
+            FamilyCommand::Erase => FamilyEvent::FamilyErased,
         };
         sink.write(event, self).await;
         Ok(())
@@ -237,7 +389,7 @@ impl Aggregate for Family {
                 guardian_email,
             } => {
                 self.id = Some(id);
-                self.guardian_email = guardian_email;
+                self.guardian_email = Some(guardian_email);
                 self.memberships.insert(collectivity_id, family_ref);
             }
             FamilyEvent::ChildRegistered { child } => {
@@ -246,6 +398,17 @@ impl Aggregate for Family {
             FamilyEvent::ChildEnrolled { enrolment } => {
                 self.enrolments.insert(enrolment);
             }
+            FamilyEvent::AccountActivated { account_id, profile } => {
+                self.guardians.push(Guardian { account_id, profile });
+            }
+            FamilyEvent::JoinedCollectivity {
+                collectivity_id,
+                family_ref,
+            } => {
+                self.memberships.insert(collectivity_id, family_ref);
+            }
+            FamilyEvent::QuotientFamilialSet { quotient } => self.quotients.push(quotient),
+            FamilyEvent::FamilyErased => self.erased = true,
         }
     }
 }
@@ -262,10 +425,10 @@ pub(crate) mod tests {
     pub fn louise() -> Child {
         Child {
             id: LOUISE,
-            first_name: "Louise".into(),
-            last_name: "Martin".into(),
-            birth_date: NaiveDate::from_ymd_opt(2018, 4, 2).unwrap(),
-            school_class: Some("CE1".into()),
+            first_name: "Louise".to_string().into(),
+            last_name: "Martin".to_string().into(),
+            birth_date: NaiveDate::from_ymd_opt(2018, 4, 2).unwrap().into(),
+            school_class: Some("CE1".to_string()).into(),
         }
     }
 
@@ -274,7 +437,7 @@ pub(crate) mod tests {
             id: FAMILY,
             collectivity_id: COMMUNE,
             family_ref: "F-0042".into(),
-            guardian_email: "claire.martin@example.fr".into(),
+            guardian_email: "claire.martin@example.fr".to_string().into(),
         }
     }
 
@@ -299,7 +462,7 @@ pub(crate) mod tests {
                 id: FAMILY,
                 collectivity_id: COMMUNE,
                 family_ref: " F-0042 ".into(),
-                guardian_email: "Claire.Martin@Example.fr ".into(),
+                guardian_email: "Claire.Martin@Example.fr ".to_string().into(),
             })
             .then_expect_events(vec![opened()]);
     }
@@ -312,7 +475,7 @@ pub(crate) mod tests {
                 id: FAMILY,
                 collectivity_id: COMMUNE,
                 family_ref: "F-1".into(),
-                guardian_email: "claire.martin".into(),
+                guardian_email: "claire.martin".to_string().into(),
             })
             .then_expect_error(FamilyError::InvalidEmail("claire.martin".into()));
     }
@@ -325,7 +488,7 @@ pub(crate) mod tests {
                 id: FAMILY,
                 collectivity_id: COMMUNE,
                 family_ref: "F-2".into(),
-                guardian_email: "a@b.fr".into(),
+                guardian_email: "a@b.fr".to_string().into(),
             })
             .then_expect_error(FamilyError::AlreadyOpened);
     }
@@ -341,7 +504,7 @@ pub(crate) mod tests {
     #[test]
     fn it_refuses_a_child_without_a_name() {
         let mut child = louise();
-        child.first_name = "  ".into();
+        child.first_name = "  ".to_string().into();
         framework()
             .given(vec![opened()])
             .when(FamilyCommand::RegisterChild { child })
@@ -382,6 +545,125 @@ pub(crate) mod tests {
                 },
             })
             .then_expect_error(FamilyError::NotAMember(other));
+    }
+
+    fn profile() -> GuardianProfile {
+        GuardianProfile {
+            first_name: " Claire ".to_string().into(),
+            last_name: "Martin".to_string().into(),
+            phone: None.into(),
+        }
+    }
+
+    #[test]
+    fn a_guardian_activates_the_account_once() {
+        let account_id = Uuid::from_u128(0xacc);
+        let mut trimmed = profile();
+        trimmed.first_name = "Claire".to_string().into();
+        framework()
+            .given(vec![opened()])
+            .when(FamilyCommand::ActivateAccount {
+                account_id,
+                profile: profile(),
+            })
+            .then_expect_events(vec![FamilyEvent::AccountActivated {
+                account_id,
+                profile: trimmed.clone(),
+            }]);
+        framework()
+            .given(vec![
+                opened(),
+                FamilyEvent::AccountActivated {
+                    account_id,
+                    profile: trimmed,
+                },
+            ])
+            .when(FamilyCommand::ActivateAccount {
+                account_id,
+                profile: profile(),
+            })
+            .then_expect_error(FamilyError::AlreadyActivated);
+    }
+
+    #[test]
+    fn a_second_commune_links_the_family_once() {
+        let other = Uuid::from_u128(0x0c1);
+        let join = || FamilyCommand::JoinCollectivity {
+            collectivity_id: other,
+            family_ref: "B-17".into(),
+        };
+        framework()
+            .given(vec![opened()])
+            .when(join())
+            .then_expect_events(vec![FamilyEvent::JoinedCollectivity {
+                collectivity_id: other,
+                family_ref: "B-17".into(),
+            }]);
+        framework()
+            .given(vec![opened()])
+            .when(FamilyCommand::JoinCollectivity {
+                collectivity_id: COMMUNE,
+                family_ref: "again".into(),
+            })
+            .then_expect_error(FamilyError::AlreadyMember(COMMUNE));
+    }
+
+    #[test]
+    fn the_latest_quotient_covering_a_date_is_the_one_in_force() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2027, m, day).unwrap();
+        let mut family = Family::default();
+        family.apply(opened());
+        family.apply(FamilyEvent::QuotientFamilialSet {
+            quotient: QuotientFamilial {
+                collectivity_id: COMMUNE,
+                quotient: 900,
+                valid_from: d(1, 1),
+                valid_until: None,
+            },
+        });
+        family.apply(FamilyEvent::QuotientFamilialSet {
+            quotient: QuotientFamilial {
+                collectivity_id: COMMUNE,
+                quotient: 620,
+                valid_from: d(3, 1),
+                valid_until: Some(d(6, 30)),
+            },
+        });
+        assert_eq!(family.quotient_on(COMMUNE, d(2, 1)), Some(900));
+        assert_eq!(family.quotient_on(COMMUNE, d(4, 1)), Some(620));
+        assert_eq!(family.quotient_on(COMMUNE, d(7, 1)), Some(900));
+        assert_eq!(family.quotient_on(Uuid::from_u128(9), d(4, 1)), None);
+    }
+
+    #[test]
+    fn it_refuses_a_quotient_period_that_ends_before_it_starts_or_for_another_commune() {
+        let quotient = QuotientFamilial {
+            collectivity_id: COMMUNE,
+            quotient: 700,
+            valid_from: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+            valid_until: Some(NaiveDate::from_ymd_opt(2027, 2, 1).unwrap()),
+        };
+        framework()
+            .given(vec![opened()])
+            .when(FamilyCommand::SetQuotientFamilial { quotient })
+            .then_expect_error(FamilyError::InvalidQuotientPeriod);
+        let elsewhere = QuotientFamilial {
+            collectivity_id: Uuid::from_u128(9),
+            valid_until: None,
+            ..quotient
+        };
+        framework()
+            .given(vec![opened()])
+            .when(FamilyCommand::SetQuotientFamilial { quotient: elsewhere })
+            .then_expect_error(FamilyError::NotAMember(Uuid::from_u128(9)));
+    }
+
+    #[test]
+    fn an_erased_family_accepts_no_further_command() {
+        framework()
+            .given(vec![opened(), FamilyEvent::FamilyErased])
+            .when(FamilyCommand::RegisterChild { child: louise() })
+            .then_expect_error(FamilyError::Erased);
     }
 
     #[test]

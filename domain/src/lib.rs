@@ -10,9 +10,11 @@
 //! - [`collectivity`]: the commune (tenant) and its configuration.
 //! - [`family`]: a household, its children and their enrolments.
 //! - [`reservation`]: one child in one unit on one date, and its lifecycle.
+//! - [`personal`]: personal values in events, erasable without rewriting.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
 pub mod collectivity;
 pub mod family;
+pub mod personal;
 pub mod reservation;

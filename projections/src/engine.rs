@@ -83,12 +83,11 @@ pub async fn register(pool: &PgPool, projections: &[Arc<dyn Projection>]) -> Res
 
 fn events_after_sql() -> String {
     format!(
-        "SELECT {} FROM events
-         WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY transaction_id, global_position
+        "{} WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
+           AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY e.transaction_id, e.global_position
          LIMIT $3",
-        RecordedEvent::COLUMNS
+        RecordedEvent::SELECT
     )
 }
 
@@ -105,10 +104,7 @@ pub async fn read_after(
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    Ok(rows
-        .iter()
-        .map(RecordedEvent::from_row)
-        .collect::<Result<_, _>>()?)
+    rows.iter().map(RecordedEvent::from_row).collect()
 }
 
 /// Runs one batch of `projection`: lock its checkpoint, apply what follows

@@ -7,6 +7,7 @@
 //! - [`engine`]: the gap-safe projection engine (batches, checkpoints,
 //!   NOTIFY wake-ups, one active runner, rebuild, read-your-writes wait).
 //! - [`calendar`], [`work_queue`], [`directory`]: the read models.
+//! - [`personal`]: crypto-shredding of personal values (per-family keys).
 //! - [`testing`]: a fresh migrated database per test.
 //! - [`MIGRATOR`]: every SQL migration of the project.
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub mod calendar;
 pub mod directory;
 pub mod engine;
+pub mod personal;
 pub mod store;
 pub mod testing;
 pub mod work_queue;

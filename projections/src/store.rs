@@ -17,6 +17,8 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use crate::personal::{self, FamilyKey};
+
 /// A place in commit order: the writing transaction, then the position
 /// within it. Every event below a projection's checkpoint has been applied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -83,12 +85,31 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
-    /// The columns [`RecordedEvent::from_row`] reads, for `SELECT`s.
-    pub const COLUMNS: &'static str = "transaction_id::text::bigint AS transaction_id, global_position, \
-        event_id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, \
-        recorded_at";
+    /// The `SELECT ... FROM` that [`RecordedEvent::from_row`] reads, with the
+    /// family key that opens personal values; add `WHERE`/`ORDER BY`, naming
+    /// the events table `e`.
+    pub const SELECT: &'static str =
+        "SELECT e.transaction_id::text::bigint AS transaction_id, e.global_position, \
+        e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
+        e.metadata, e.recorded_at, k.key AS family_key \
+        FROM events e LEFT JOIN family_keys k ON e.aggregate_type = 'Family' \
+        AND k.family_id = CASE WHEN e.aggregate_type = 'Family' THEN e.aggregate_id::uuid END";
 
-    pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+    /// Reads a row of [`RecordedEvent::SELECT`], personal values opened (or
+    /// marked erased).
+    pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, StoreError> {
+        let mut payload: Value = row.try_get("payload")?;
+        if let Some(family_id) = has_sealed(&payload)
+            .then(|| row.try_get::<String, _>("aggregate_id"))
+            .transpose()?
+        {
+            let key: Option<Vec<u8>> = row.try_get("family_key")?;
+            let family_id: Uuid = family_id
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("sealed values in stream {family_id}")))?;
+            let key = key.map(|k| FamilyKey::from_bytes(family_id, &k)).transpose()?;
+            personal::open(&mut payload, key.as_ref())?;
+        }
         Ok(RecordedEvent {
             position: Position {
                 transaction_id: row.try_get("transaction_id")?,
@@ -100,7 +121,7 @@ impl RecordedEvent {
             sequence: row.try_get("sequence")?,
             event_type: row.try_get("event_type")?,
             event_version: row.try_get("event_version")?,
-            payload: row.try_get("payload")?,
+            payload,
             metadata: row.try_get("metadata")?,
             recorded_at: row.try_get("recorded_at")?,
         })
@@ -134,7 +155,18 @@ pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<Loa
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut aggregate = A::default();
     let mut version = 0;
-    for event in serialized {
+    let mut key: Option<Option<FamilyKey>> = None;
+    for mut event in serialized {
+        if has_sealed(&event.payload) {
+            if key.is_none() {
+                let family_id: Uuid = aggregate_id
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("sealed values in stream {aggregate_id}")))?;
+                let mut conn = pool.acquire().await?;
+                key = Some(personal::family_key(&mut conn, family_id).await?);
+            }
+            personal::open(&mut event.payload, key.as_ref().and_then(Option::as_ref))?;
+        }
         version = event.sequence;
         let envelope = EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         aggregate.apply(envelope.payload);
@@ -149,6 +181,8 @@ pub struct StreamAppend {
     pub aggregate_id: String,
     pub expected_version: usize,
     pub events: Vec<SerializedEvent>,
+    /// The family whose key encrypts the personal values of these events.
+    pub sealed_for: Option<Uuid>,
 }
 
 impl StreamAppend {
@@ -178,7 +212,14 @@ impl StreamAppend {
             aggregate_id,
             expected_version,
             events,
+            sealed_for: None,
         })
+    }
+
+    /// Encrypt the events' personal values with this family's key.
+    pub fn sealed_for(mut self, family_id: Uuid) -> Self {
+        self.sealed_for = Some(family_id);
+        self
     }
 }
 
@@ -207,13 +248,29 @@ pub async fn append(
     let mut versions = Vec::with_capacity(count);
     let mut payloads = Vec::with_capacity(count);
     for stream in streams {
+        let mut key = None;
         for event in &stream.events {
+            let mut payload = event.payload.clone();
+            if personal::has_personal(&payload) {
+                let family_id = stream.sealed_for.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "{} {} carries personal data but no family key was named",
+                        stream.aggregate_type, stream.aggregate_id
+                    ))
+                })?;
+                if key.is_none() {
+                    key = Some(personal::family_key_for_writing(conn, family_id).await?);
+                }
+                if let Some(key) = &key {
+                    personal::seal(&mut payload, key)?;
+                }
+            }
             types.push(stream.aggregate_type.to_string());
             ids.push(stream.aggregate_id.clone());
             sequences.push(event.sequence as i64);
             event_types.push(event.event_type.clone());
             versions.push(event.event_version.clone());
-            payloads.push(event.payload.to_string());
+            payloads.push(payload.to_string());
         }
     }
     let rows = sqlx::query(
@@ -276,18 +333,15 @@ pub async fn stream_history(
     aggregate_id: &str,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
-        "SELECT {} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
-        RecordedEvent::COLUMNS
+        "{} WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 ORDER BY e.sequence",
+        RecordedEvent::SELECT
     );
     let rows = sqlx::query(&sql)
         .bind(aggregate_type)
         .bind(aggregate_id)
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .iter()
-        .map(RecordedEvent::from_row)
-        .collect::<Result<_, _>>()?)
+    rows.iter().map(RecordedEvent::from_row).collect()
 }
 
 /// Loads several aggregates of one type in one query; ids without events
@@ -327,4 +381,13 @@ pub async fn load_many<A: Aggregate>(
             })
         })
         .collect())
+}
+
+/// Whether a payload holds sealed personal values.
+fn has_sealed(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key("sealed") || map.values().any(has_sealed),
+        Value::Array(items) => items.iter().any(has_sealed),
+        _ => false,
+    }
 }

@@ -2,10 +2,16 @@
 //! fresh database of its own, and a small GraphQL client.
 #![forbid(unsafe_code)]
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration as StdDuration;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
+use espace_famille_api::accounts::{self, Grant};
 use espace_famille_api::app::{Application, Settings};
+use espace_famille_api::mail::MailTransport;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -16,6 +22,9 @@ pub struct TestApp {
     pub address: String,
     pub database_url: String,
     pub pool: PgPool,
+    /// Where the server writes its e-mails (`.eml` files).
+    pub mail_dir: PathBuf,
+    read_mail: Mutex<HashSet<PathBuf>>,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -24,15 +33,21 @@ pub struct TestApp {
 /// Starts the server on a fresh, migrated database.
 pub async fn spawn_app() -> TestApp {
     let (_, url) = espace_famille_projections::testing::fresh_database().await;
-    spawn_app_on(&url).await
+    let mail_dir = std::env::temp_dir().join(format!("espace-famille-mail-{}", Uuid::new_v4().simple()));
+    spawn_app_on(&url, mail_dir).await
 }
 
-/// Starts another server on the database at `url`, as a second instance
-/// behind a load balancer would run.
-pub async fn spawn_app_on(url: &str) -> TestApp {
+/// Starts a second server beside `first`, on the same database and mail
+/// folder, as a second instance behind a load balancer would run.
+pub async fn spawn_beside(first: &TestApp) -> TestApp {
+    spawn_app_on(&first.database_url, first.mail_dir.clone()).await
+}
+
+async fn spawn_app_on(url: &str, mail_dir: PathBuf) -> TestApp {
     let mut settings = Settings::new(url.to_string());
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.max_connections = 16;
+    settings.auth.mail.transport = MailTransport::Folder(mail_dir.clone());
     let application = Application::build(settings)
         .await
         .expect("the server did not start");
@@ -52,6 +67,8 @@ pub async fn spawn_app_on(url: &str) -> TestApp {
         address,
         database_url,
         pool,
+        mail_dir,
+        read_mail: Mutex::new(HashSet::new()),
         client: reqwest::Client::new(),
         stop: Some(stop),
         server: Some(server),
@@ -79,18 +96,88 @@ impl Response {
 }
 
 impl TestApp {
-    /// Posts a GraphQL document as `identity` (the development header).
-    pub async fn gql(&self, identity: Option<&str>, query: &str, variables: Value) -> Response {
+    /// Posts a GraphQL document with a session token (`None`: anonymous).
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Response {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.address))
             .json(&json!({ "query": query, "variables": variables }));
-        if let Some(identity) = identity {
-            request = request.header("x-dev-identity", identity);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("the server did not answer");
         assert!(response.status().is_success(), "HTTP {}", response.status());
         Response(response.json().await.expect("the answer is not JSON"))
+    }
+
+    /// Creates an account with a password directly in the database, as the
+    /// `create-account` command does.
+    pub async fn create_account(&self, email: &str, password: &str, grants: &[Grant]) {
+        let mut tx = self.pool.begin().await.unwrap();
+        let account = accounts::ensure_account(&mut tx, email, grants).await.unwrap();
+        accounts::set_password(&mut tx, &account, password).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    /// Logs in; the session token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let response = self
+            .gql(
+                None,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                json!({ "e": email, "p": password }),
+            )
+            .await;
+        response.data("login")["token"].as_str().unwrap().to_string()
+    }
+
+    /// Waits for the next unread e-mail to `recipient` and returns it.
+    pub async fn next_mail_to(&self, recipient: &str) -> String {
+        for _ in 0..200 {
+            if let Ok(entries) = std::fs::read_dir(&self.mail_dir) {
+                let mut found: Vec<(std::time::SystemTime, PathBuf, String)> = entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .filter(|p| !self.read_mail.lock().unwrap().contains(p))
+                    .filter_map(|p| {
+                        let text = std::fs::read_to_string(&p).ok()?;
+                        let modified = std::fs::metadata(&p).ok()?.modified().ok()?;
+                        text.lines()
+                            .any(|l| {
+                                l.to_lowercase().starts_with("to:") && l.to_lowercase().contains(recipient)
+                            })
+                            .then_some((modified, p, text))
+                    })
+                    .collect();
+                found.sort();
+                if let Some((_, path, text)) = found.into_iter().next() {
+                    self.read_mail.lock().unwrap().insert(path);
+                    return decode_mail(&text);
+                }
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        panic!("no e-mail to {recipient} within 10 s");
+    }
+
+    /// Activates an account from its activation e-mail; the session token.
+    pub async fn activate_from_mail(&self, email: &str, password: &str) -> String {
+        let mail = self.next_mail_to(email).await;
+        let token = link_token(&mail);
+        let response = self
+            .gql(
+                None,
+                "mutation($t: String!, $p: String!) {
+                   activateAccount(input: { token: $t, password: $p, firstName: \"Claire\", lastName: \"Martin\" }) { token }
+                 }",
+                json!({ "t": token, "p": password }),
+            )
+            .await;
+        response.data("activateAccount")["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Stops the server and waits for it.
@@ -114,6 +201,68 @@ impl TestApp {
     }
 }
 
+/// An e-mail's headers and its body decoded from quoted-printable or
+/// base64, whichever the sender chose.
+pub fn decode_mail(raw: &str) -> String {
+    let (headers, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let lower = headers.to_lowercase();
+    let decoded = if lower.contains("content-transfer-encoding: base64") {
+        use base64::Engine;
+        let compact: String = body.split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .expect("a base64 body");
+        String::from_utf8(bytes).expect("a UTF-8 body")
+    } else if lower.contains("content-transfer-encoding: quoted-printable") {
+        let joined = body.replace("=\r\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' && i + 3 <= bytes.len() {
+                if let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8(out).expect("a UTF-8 body")
+    } else {
+        body.to_string()
+    };
+    format!("{headers}\n\n{decoded}")
+}
+
+/// The token of the link in an e-mail (`...?token=XYZ`).
+pub fn link_token(mail: &str) -> String {
+    let start = mail.find("token=").expect("the e-mail has no link") + "token=".len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// The password every test account uses.
+pub const PASSWORD: &str = "cheval-agrafe-batterie";
+
+/// An administrator account, logged in.
+pub async fn admin(app: &TestApp) -> String {
+    let email = format!("admin-{}@example.fr", Uuid::new_v4().simple());
+    app.create_account(&email, PASSWORD, &[Grant::Admin]).await;
+    app.login(&email, PASSWORD).await
+}
+
+/// An auditor of everything, logged in.
+pub async fn auditor(app: &TestApp) -> String {
+    let email = format!("auditor-{}@example.fr", Uuid::new_v4().simple());
+    app.create_account(&email, PASSWORD, &[Grant::Auditor(None)])
+        .await;
+    app.login(&email, PASSWORD).await
+}
+
 /// A commune with a canteen whose meals are billed monthly, run Monday,
 /// Tuesday, Thursday and Friday in term time, bookable until J-2 at noon and
 /// cancellable with an agent's approval until J-2 at noon; a family with
@@ -124,15 +273,22 @@ pub struct Fixture {
     pub meal: Uuid,
     pub family: Uuid,
     pub child: Uuid,
+    pub admin_token: String,
+    pub agent_email: String,
+    pub agent_token: String,
+    pub guardian_email: String,
+    pub parent_token: String,
 }
 
 impl Fixture {
+    /// The agent's session token.
     pub fn agent(&self) -> String {
-        format!("agent:{}", self.collectivity)
+        self.agent_token.clone()
     }
 
+    /// The guardian's session token.
     pub fn parent(&self) -> String {
-        format!("parent:{}", self.family)
+        self.parent_token.clone()
     }
 }
 
@@ -167,18 +323,29 @@ pub fn school_years(dates: &[NaiveDate]) -> Vec<i32> {
     years
 }
 
-/// Builds the fixture through the API, as an admin and an agent would.
+/// Builds the fixture through the API, as an administrator, an agent and a
+/// guardian would: accounts activated from their e-mails.
 pub async fn setup_commune(app: &TestApp, enrol_for: &[NaiveDate]) -> Fixture {
+    let admin_token = admin(app).await;
     let created = app
         .gql(
-            Some("admin"),
+            Some(&admin_token),
             "mutation($name: String!) { createCollectivity(input: { name: $name }) { id } }",
             json!({ "name": "Dammartin-sur-Tigeaux" }),
         )
         .await;
     let collectivity: Uuid =
         serde_json::from_value(created.data("createCollectivity")["id"].clone()).unwrap();
-    let agent = format!("agent:{collectivity}");
+    let agent_email = format!("agent-{}@mairie.example.fr", Uuid::new_v4().simple());
+    app.gql(
+        Some(&admin_token),
+        "mutation($c: UUID!, $e: String!) { createAgentAccount(collectivityId: $c, email: $e) { role } }",
+        json!({ "c": collectivity, "e": agent_email }),
+    )
+    .await
+    .data("createAgentAccount");
+    let agent_token = app.activate_from_mail(&agent_email, PASSWORD).await;
+    let agent = agent_token.clone();
     let canteen = Uuid::new_v4();
     let meal = Uuid::new_v4();
     app.gql(
@@ -206,20 +373,22 @@ pub async fn setup_commune(app: &TestApp, enrol_for: &[NaiveDate]) -> Fixture {
     .await
     .data("addUnit");
     let family = Uuid::new_v4();
+    let guardian_email = format!("claire.martin.{}@example.fr", Uuid::new_v4().simple());
     app.gql(
         Some(&agent),
-        "mutation($c: UUID!, $f: UUID!) {
+        "mutation($c: UUID!, $f: UUID!, $e: String!) {
            openFamilyAccount(input: {
-             collectivityId: $c, id: $f, familyRef: \"F-0001\", guardianEmail: \"claire.martin@example.fr\"
+             collectivityId: $c, id: $f, familyRef: \"F-0001\", guardianEmail: $e
            }) { id }
          }",
-        json!({ "c": collectivity, "f": family }),
+        json!({ "c": collectivity, "f": family, "e": guardian_email }),
     )
     .await
     .data("openFamilyAccount");
+    let parent_token = app.activate_from_mail(&guardian_email, PASSWORD).await;
     let child = Uuid::new_v4();
     app.gql(
-        Some(&format!("parent:{family}")),
+        Some(&parent_token),
         "mutation($f: UUID!, $k: UUID!) {
            registerChild(input: {
              familyId: $f, id: $k, firstName: \"Louise\", lastName: \"Martin\", birthDate: \"2018-04-02\"
@@ -246,6 +415,11 @@ pub async fn setup_commune(app: &TestApp, enrol_for: &[NaiveDate]) -> Fixture {
         meal,
         family,
         child,
+        admin_token,
+        agent_email,
+        agent_token,
+        guardian_email,
+        parent_token,
     }
 }
 

@@ -90,7 +90,7 @@ async fn a_parent_books_cancels_and_an_agent_approves_and_everything_shows_at_on
     let queue = queue.data("agentWorkQueue").as_array().unwrap().clone();
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0]["reservationId"], reservation_id.as_str());
-    assert_eq!(queue[0]["requestedBy"], fixture.parent());
+    let requested_by = queue[0]["requestedBy"].clone();
 
     let approved = app
         .gql(
@@ -118,6 +118,11 @@ async fn a_parent_books_cancels_and_an_agent_approves_and_everything_shows_at_on
     );
     let roles: Vec<&str> = history.iter().map(|e| e["actorRole"].as_str().unwrap()).collect();
     assert_eq!(roles, ["parent", "parent", "parent", "agent"]);
+    assert_eq!(history[2]["actorId"], requested_by, "the queue names who asked");
+    assert_ne!(
+        history[3]["actorId"], requested_by,
+        "the agent is another account"
+    );
     assert_eq!(history[0]["correlationId"], basket_id.to_string());
     assert_eq!(history[3]["payload"]["AgentApproved"]["comment"], "enfant malade");
     assert!(history.iter().all(|e| e["commandId"].is_string()));
@@ -137,7 +142,7 @@ async fn a_parent_books_cancels_and_an_agent_approves_and_everything_shows_at_on
     // An auditor reads the same history.
     let audited = app
         .gql(
-            Some("auditor"),
+            Some(&auditor(&app).await),
             "query($id: UUID!) { reservation(id: $id) { status history { eventType } } }",
             json!({ "id": reservation_id }),
         )

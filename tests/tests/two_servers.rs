@@ -20,17 +20,21 @@ async fn runner_locks(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn two_servers_share_the_work_and_each_sees_the_others_bookings() {
     let first = spawn_app().await;
-    let second = spawn_app_on(&first.database_url).await;
+    let second = spawn_beside(&first).await;
     let days = future_canteen_days(6);
     let fixture = setup_commune(&first, &days).await;
 
     // Give the second server's standby runners time to try for the locks.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let read_models = espace_famille_projections::read_models().len() as i64;
+    let projections: i64 = sqlx::query_scalar("SELECT count(*) FROM projection_checkpoints")
+        .fetch_one(&first.pool)
+        .await
+        .unwrap();
+    assert!(projections >= 4, "read models and process managers");
     assert_eq!(
         runner_locks(&first).await,
-        read_models,
-        "one active runner per read model"
+        projections,
+        "one active runner per projection"
     );
 
     for (i, day) in days.iter().enumerate() {

@@ -1,18 +1,20 @@
 //! The GraphQL schema. Resolvers are thin: authorise, turn input into domain
 //! values, run one command or one query, map the result.
 
+pub mod account;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, Object, Result, Schema};
+use async_graphql::{Context, EmptySubscription, MergedObject, Object, Result, Schema};
 use chrono::NaiveDate;
 use espace_famille_domain::collectivity::{CollectivityCommand, Service};
-use espace_famille_domain::family::{Child, FamilyCommand};
+use espace_famille_domain::family::{Child, FamilyCommand, QuotientFamilial};
 use espace_famille_domain::reservation::ReservationCommand;
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
+use crate::accounts::AuthSettings;
 use crate::basket::{self, Basket, BasketAction, BasketLine, BasketOutcome, BasketStatus};
 use crate::commands::{metadata, Commands};
 use crate::error::ApiError;
@@ -22,13 +24,20 @@ use types::*;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Builds the schema; the commands and the caller come through the context.
-pub fn schema(commands: Option<Arc<Commands>>) -> AppSchema {
-    let builder = Schema::build(Query, Mutation, EmptySubscription)
+#[derive(MergedObject, Default)]
+pub struct Query(BookingQuery, account::AccountQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(BookingMutation, account::AccountMutation);
+
+/// Builds the schema; the commands, settings and caller come through the
+/// context.
+pub fn schema(services: Option<(Arc<Commands>, AuthSettings)>) -> AppSchema {
+    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(12)
         .limit_complexity(2_000);
-    match commands {
-        Some(commands) => builder.data(commands).finish(),
+    match services {
+        Some((commands, auth)) => builder.data(commands).data(auth).finish(),
         None => builder.finish(),
     }
 }
@@ -37,14 +46,21 @@ fn commands<'a>(ctx: &'a Context<'_>) -> &'a Arc<Commands> {
     ctx.data_unchecked::<Arc<Commands>>()
 }
 
-fn caller(ctx: &Context<'_>) -> Caller {
-    ctx.data_opt::<Caller>().copied().unwrap_or(Caller(None))
+static NOBODY: Caller = Caller {
+    identity: None,
+    client_address: String::new(),
+    bearer: None,
+};
+
+fn caller<'a>(ctx: &'a Context<'_>) -> &'a Caller {
+    ctx.data_opt::<Caller>().unwrap_or(&NOBODY)
 }
 
-pub struct Query;
+#[derive(Default)]
+pub struct BookingQuery;
 
 #[Object]
-impl Query {
+impl BookingQuery {
     /// A commune and its configuration.
     async fn collectivity(&self, ctx: &Context<'_>, id: Uuid) -> Result<CollectivityView> {
         caller(ctx).identity()?;
@@ -52,13 +68,15 @@ impl Query {
         Ok((&collectivity).into())
     }
 
-    /// A family, for its guardian, the agents of its communes and auditors.
+    /// A family, for its guardians (all of it), and for the agents and
+    /// auditors of its communes (their commune's part only).
     async fn family(&self, ctx: &Context<'_>, id: Uuid) -> Result<FamilyView> {
-        caller(ctx).identity()?;
+        let caller = caller(ctx);
+        caller.identity()?;
         let family = commands(ctx).load_family(id).await?;
         let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
-        caller(ctx).require_reader_of(id, &communes)?;
-        Ok((&family).into())
+        caller.require_reader_of(id, &communes)?;
+        Ok(FamilyView::new(&family, caller.visible_communes(id).as_deref()))
     }
 
     /// A child's days in one unit between two dates (inclusive, at most 93
@@ -71,12 +89,12 @@ impl Query {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<CalendarDay>> {
-        Ok(queries::calendar(commands(ctx), &caller(ctx), child_id, unit_id, from, to).await?)
+        Ok(queries::calendar(commands(ctx), caller(ctx), child_id, unit_id, from, to).await?)
     }
 
     /// A reservation with its full event history.
     async fn reservation(&self, ctx: &Context<'_>, id: Uuid) -> Result<ReservationView> {
-        Ok(queries::reservation(commands(ctx), &caller(ctx), id).await?)
+        Ok(queries::reservation(commands(ctx), caller(ctx), id).await?)
     }
 
     /// Cancellations of a commune waiting for an agent, oldest first.
@@ -85,7 +103,7 @@ impl Query {
         ctx: &Context<'_>,
         collectivity_id: Uuid,
     ) -> Result<Vec<PendingCancellationView>> {
-        caller(ctx).require_agent_of(collectivity_id)?;
+        caller(ctx).require_staff_reader_of(collectivity_id)?;
         let pending = work_queue::pending(&commands(ctx).pool, collectivity_id)
             .await
             .map_err(ApiError::from)?;
@@ -93,27 +111,26 @@ impl Query {
     }
 }
 
-pub struct Mutation;
+#[derive(Default)]
+pub struct BookingMutation;
 
 #[Object]
-impl Mutation {
+impl BookingMutation {
     async fn create_collectivity(
         &self,
         ctx: &Context<'_>,
         input: CreateCollectivityInput,
     ) -> Result<CollectivityView> {
-        let identity = caller(ctx).require_admin()?;
+        let actor = caller(ctx).require_admin()?;
         let id = input.id.unwrap_or_else(Uuid::new_v4);
         let commands = commands(ctx);
         let command = CollectivityCommand::Create { id, name: input.name };
-        commands
-            .collectivity(id, command, &metadata(identity, None))
-            .await?;
+        commands.collectivity(id, command, &metadata(actor, None)).await?;
         Ok((&commands.load_collectivity(id).await?).into())
     }
 
     async fn add_service(&self, ctx: &Context<'_>, input: AddServiceInput) -> Result<CollectivityView> {
-        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
         let service = Service {
             id: input.id.unwrap_or_else(Uuid::new_v4),
@@ -122,18 +139,18 @@ impl Mutation {
         };
         let command = CollectivityCommand::AddService { service };
         commands
-            .collectivity(input.collectivity_id, command, &metadata(identity, None))
+            .collectivity(input.collectivity_id, command, &metadata(actor, None))
             .await?;
         Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
     }
 
     async fn add_unit(&self, ctx: &Context<'_>, input: AddUnitInput) -> Result<CollectivityView> {
-        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
         let (collectivity_id, unit) = input.into_domain()?;
         let command = CollectivityCommand::AddUnit { unit };
         commands
-            .collectivity(collectivity_id, command, &metadata(identity, None))
+            .collectivity(collectivity_id, command, &metadata(actor, None))
             .await?;
         Ok((&commands.load_collectivity(collectivity_id).await?).into())
     }
@@ -143,13 +160,13 @@ impl Mutation {
         ctx: &Context<'_>,
         input: SetSchoolCalendarInput,
     ) -> Result<CollectivityView> {
-        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
         let command = CollectivityCommand::SetSchoolCalendar {
             calendar: input.calendar(),
         };
         commands
-            .collectivity(input.collectivity_id, command, &metadata(identity, None))
+            .collectivity(input.collectivity_id, command, &metadata(actor, None))
             .await?;
         Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
     }
@@ -160,7 +177,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: OpenFamilyAccountInput,
     ) -> Result<FamilyView> {
-        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
         commands.load_collectivity(input.collectivity_id).await?;
         let id = input.id.unwrap_or_else(Uuid::new_v4);
@@ -168,10 +185,14 @@ impl Mutation {
             id,
             collectivity_id: input.collectivity_id,
             family_ref: input.family_ref,
-            guardian_email: input.guardian_email,
+            guardian_email: input.guardian_email.into(),
         };
-        commands.family(id, command, &metadata(identity, None)).await?;
-        Ok((&commands.load_family(id).await?).into())
+        commands.family(id, command, &metadata(actor, None)).await?;
+        let visible = caller(ctx).visible_communes(id);
+        Ok(FamilyView::new(
+            &commands.load_family(id).await?,
+            visible.as_deref(),
+        ))
     }
 
     /// The family's guardian, or an agent of one of its communes, registers
@@ -181,25 +202,29 @@ impl Mutation {
         let commands = commands(ctx);
         let family = commands.load_family(input.family_id).await?;
         let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
-        let identity = caller(ctx).require_guardian_or_agent(input.family_id, &communes)?;
+        let actor = caller(ctx).require_guardian_or_agent(input.family_id, &communes)?;
         let child = Child {
             id: input.id.unwrap_or_else(Uuid::new_v4),
-            first_name: input.first_name,
-            last_name: input.last_name,
-            birth_date: input.birth_date,
-            school_class: input.school_class,
+            first_name: input.first_name.into(),
+            last_name: input.last_name.into(),
+            birth_date: input.birth_date.into(),
+            school_class: input.school_class.into(),
         };
         let command = FamilyCommand::RegisterChild { child };
         commands
-            .family(input.family_id, command, &metadata(identity, None))
+            .family(input.family_id, command, &metadata(actor, None))
             .await?;
-        Ok((&commands.load_family(input.family_id).await?).into())
+        let visible = caller(ctx).visible_communes(input.family_id);
+        Ok(FamilyView::new(
+            &commands.load_family(input.family_id).await?,
+            visible.as_deref(),
+        ))
     }
 
     /// An agent enrols a child in one of the commune's services for a
     /// school year.
     async fn enrol_child(&self, ctx: &Context<'_>, input: EnrolChildInput) -> Result<FamilyView> {
-        let identity = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
         let collectivity = commands.load_collectivity(input.collectivity_id).await?;
         if !collectivity.services.contains_key(&input.service_id) {
@@ -211,9 +236,80 @@ impl Mutation {
             enrolment: input.enrolment(),
         };
         commands
-            .family(input.family_id, command, &metadata(identity, None))
+            .family(input.family_id, command, &metadata(actor, None))
             .await?;
-        Ok((&commands.load_family(input.family_id).await?).into())
+        let visible = caller(ctx).visible_communes(input.family_id);
+        Ok(FamilyView::new(
+            &commands.load_family(input.family_id).await?,
+            visible.as_deref(),
+        ))
+    }
+
+    /// An agent links a family that already has an account (found by its
+    /// guardian's e-mail) to the agent's commune, under the commune's own
+    /// reference: the guardian keeps one login for both communes.
+    async fn join_family(&self, ctx: &Context<'_>, input: JoinFamilyInput) -> Result<FamilyView> {
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        commands.load_collectivity(input.collectivity_id).await?;
+        let family_id = commands.family_of_guardian(&input.guardian_email).await?;
+        let command = FamilyCommand::JoinCollectivity {
+            collectivity_id: input.collectivity_id,
+            family_ref: input.family_ref,
+        };
+        commands
+            .family(family_id, command, &metadata(actor, None))
+            .await?;
+        let visible = caller(ctx).visible_communes(family_id);
+        Ok(FamilyView::new(
+            &commands.load_family(family_id).await?,
+            visible.as_deref(),
+        ))
+    }
+
+    /// An agent sets the family's quotient familial in the agent's commune
+    /// for a period.
+    async fn set_quotient_familial(
+        &self,
+        ctx: &Context<'_>,
+        input: SetQuotientFamilialInput,
+    ) -> Result<FamilyView> {
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        if input.quotient < 0 {
+            return Err(ApiError::Validation("a quotient familial cannot be negative".into()).into());
+        }
+        let command = FamilyCommand::SetQuotientFamilial {
+            quotient: QuotientFamilial {
+                collectivity_id: input.collectivity_id,
+                quotient: input.quotient as u32,
+                valid_from: input.valid_from,
+                valid_until: input.valid_until,
+            },
+        };
+        commands
+            .family(input.family_id, command, &metadata(actor, None))
+            .await?;
+        let visible = caller(ctx).visible_communes(input.family_id);
+        Ok(FamilyView::new(
+            &commands.load_family(input.family_id).await?,
+            visible.as_deref(),
+        ))
+    }
+
+    /// GDPR erasure, by an agent of one of the family's communes: the
+    /// family's key is destroyed (every personal value in its events becomes
+    /// unreadable), its guardians' accounts, sessions and messages are
+    /// deleted. Its events and bookings stay, anonymous.
+    async fn erase_family(&self, ctx: &Context<'_>, family_id: Uuid) -> Result<bool> {
+        let caller = caller(ctx);
+        caller.identity()?;
+        let commands = commands(ctx);
+        let family = commands.load_family(family_id).await?;
+        let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
+        let actor = caller.require_agent_of_any(&communes)?;
+        commands.erase_family(family_id, &metadata(actor, None)).await?;
+        Ok(true)
     }
 
     /// A guardian validates a basket of bookings and cancellations: all
@@ -221,7 +317,7 @@ impl Mutation {
     /// `keepValidLines`). Retrying with the same `basketId` returns the
     /// first outcome and writes nothing.
     async fn submit_basket(&self, ctx: &Context<'_>, input: SubmitBasketInput) -> Result<BasketOutcome> {
-        let identity = caller(ctx).require_parent_of(input.family_id)?;
+        let actor = caller(ctx).require_parent_of(input.family_id)?;
         let basket = Basket {
             id: input.basket_id,
             family_id: input.family_id,
@@ -237,7 +333,7 @@ impl Mutation {
                 .collect(),
             keep_valid_lines: input.keep_valid_lines,
         };
-        let metadata = metadata(identity, Some(basket.id));
+        let metadata = metadata(actor, Some(basket.id));
         Ok(basket::submit(commands(ctx), basket, &metadata).await?)
     }
 
@@ -247,7 +343,7 @@ impl Mutation {
         let caller = caller(ctx);
         caller.identity()?;
         let slot = commands.reservation_slot(reservation_id).await?;
-        let identity = caller.require_parent_of(slot.family_id)?;
+        let actor = caller.require_parent_of(slot.family_id)?;
         let basket = Basket {
             id: Uuid::new_v4(),
             family_id: slot.family_id,
@@ -259,7 +355,7 @@ impl Mutation {
             }],
             keep_valid_lines: false,
         };
-        let metadata = metadata(identity, Some(basket.id));
+        let metadata = metadata(actor, Some(basket.id));
         let outcome = basket::submit(commands, basket, &metadata).await?;
         if outcome.status != BasketStatus::Accepted {
             let refusal = outcome.lines.into_iter().find_map(|l| l.refusal);
@@ -268,7 +364,7 @@ impl Mutation {
                 .unwrap_or_else(|| ApiError::Internal("refused cancellation without a reason".into()))
                 .into());
         }
-        Ok(queries::reservation(commands, &caller, reservation_id).await?)
+        Ok(queries::reservation(commands, caller, reservation_id).await?)
     }
 
     /// An agent accepts a pending cancellation.
@@ -304,9 +400,9 @@ async fn decide(
     let caller = caller(ctx);
     caller.identity()?;
     let slot = commands.reservation_slot(reservation_id).await?;
-    let identity = caller.require_agent_of(slot.collectivity_id)?;
+    let actor = caller.require_agent_of(slot.collectivity_id)?;
     commands
-        .decide(reservation_id, command, &metadata(identity, None))
+        .decide(reservation_id, command, &metadata(actor, None))
         .await?;
-    Ok(queries::reservation(commands, &caller, reservation_id).await?)
+    Ok(queries::reservation(commands, caller, reservation_id).await?)
 }

@@ -419,13 +419,50 @@ impl From<&domain::Collectivity> for CollectivityView {
     }
 }
 
+#[derive(InputObject)]
+pub struct JoinFamilyInput {
+    pub collectivity_id: Uuid,
+    /// The e-mail the family's guardian logs in with.
+    pub guardian_email: String,
+    /// This commune's reference for the family.
+    pub family_ref: String,
+}
+
+#[derive(InputObject)]
+pub struct SetQuotientFamilialInput {
+    pub family_id: Uuid,
+    pub collectivity_id: Uuid,
+    /// In euros.
+    pub quotient: i32,
+    pub valid_from: NaiveDate,
+    /// Inclusive; open-ended when absent.
+    pub valid_until: Option<NaiveDate>,
+}
+
+/// Personal values read as null once the family was erased.
 #[derive(SimpleObject)]
 pub struct ChildView {
     pub id: Uuid,
-    pub first_name: String,
-    pub last_name: String,
-    pub birth_date: NaiveDate,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub birth_date: Option<NaiveDate>,
     pub school_class: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct GuardianView {
+    pub account_id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct QuotientFamilialView {
+    pub collectivity_id: Uuid,
+    pub quotient: i32,
+    pub valid_from: NaiveDate,
+    pub valid_until: Option<NaiveDate>,
 }
 
 #[derive(SimpleObject)]
@@ -444,24 +481,45 @@ pub struct EnrolmentView {
     pub school_year_label: String,
 }
 
+/// A family as one reader may see it: its guardians see all of it; an
+/// agent or auditor of a commune sees that commune's memberships,
+/// enrolments and quotients only.
 #[derive(SimpleObject)]
 #[graphql(name = "Family")]
 pub struct FamilyView {
     pub id: Uuid,
-    pub guardian_email: String,
+    /// Null once the family was erased.
+    pub guardian_email: Option<String>,
+    pub erased: bool,
+    pub guardians: Vec<GuardianView>,
     pub memberships: Vec<MembershipView>,
     pub children: Vec<ChildView>,
     pub enrolments: Vec<EnrolmentView>,
+    pub quotients_familiaux: Vec<QuotientFamilialView>,
 }
 
-impl From<&family::Family> for FamilyView {
-    fn from(f: &family::Family) -> Self {
+impl FamilyView {
+    /// `communes`: the communes whose part the reader sees; `None` for all.
+    pub fn new(f: &family::Family, communes: Option<&[Uuid]>) -> Self {
+        let visible = |c: &Uuid| communes.is_none_or(|only| only.contains(c));
         FamilyView {
             id: f.id.unwrap_or_default(),
-            guardian_email: f.guardian_email.clone(),
+            guardian_email: f.guardian_email.as_ref().and_then(|e| e.known().cloned()),
+            erased: f.erased,
+            guardians: f
+                .guardians
+                .iter()
+                .map(|g| GuardianView {
+                    account_id: g.account_id,
+                    first_name: g.profile.first_name.known().cloned(),
+                    last_name: g.profile.last_name.known().cloned(),
+                    phone: g.profile.phone.known().cloned().flatten(),
+                })
+                .collect(),
             memberships: f
                 .memberships
                 .iter()
+                .filter(|(c, _)| visible(c))
                 .map(|(collectivity_id, family_ref)| MembershipView {
                     collectivity_id: *collectivity_id,
                     family_ref: family_ref.clone(),
@@ -472,13 +530,29 @@ impl From<&family::Family> for FamilyView {
                 .values()
                 .map(|c| ChildView {
                     id: c.id,
-                    first_name: c.first_name.clone(),
-                    last_name: c.last_name.clone(),
-                    birth_date: c.birth_date,
-                    school_class: c.school_class.clone(),
+                    first_name: c.first_name.known().cloned(),
+                    last_name: c.last_name.known().cloned(),
+                    birth_date: c.birth_date.known().copied(),
+                    school_class: c.school_class.known().cloned().flatten(),
                 })
                 .collect(),
-            enrolments: f.enrolments.iter().map(EnrolmentView::from).collect(),
+            enrolments: f
+                .enrolments
+                .iter()
+                .filter(|e| visible(&e.collectivity_id))
+                .map(EnrolmentView::from)
+                .collect(),
+            quotients_familiaux: f
+                .quotients
+                .iter()
+                .filter(|q| visible(&q.collectivity_id))
+                .map(|q| QuotientFamilialView {
+                    collectivity_id: q.collectivity_id,
+                    quotient: q.quotient as i32,
+                    valid_from: q.valid_from,
+                    valid_until: q.valid_until,
+                })
+                .collect(),
         }
     }
 }

@@ -1,0 +1,285 @@
+//! Accounts: login, logout, activation, password reset, agents' accounts,
+//! and `me`, the caller's own view across every commune it reaches.
+
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use espace_famille_domain::family::{FamilyCommand, FamilyError, GuardianProfile};
+use espace_famille_projections::store::StoreError;
+use uuid::Uuid;
+
+use super::{caller, commands, types::*};
+use crate::accounts::{self, Account, AuthSettings, Grant, TokenPurpose};
+use crate::commands::{metadata, Failure};
+use crate::error::ApiError;
+use crate::identity::Actor;
+use crate::mail;
+
+fn settings<'a>(ctx: &'a Context<'_>) -> &'a AuthSettings {
+    ctx.data_unchecked::<AuthSettings>()
+}
+
+#[derive(SimpleObject)]
+pub struct GrantView {
+    /// admin, agent, parent or auditor.
+    pub role: String,
+    /// The commune (agent, auditor) or family (parent); none for admin and
+    /// an auditor of everything.
+    pub scope: Option<Uuid>,
+}
+
+impl From<&Grant> for GrantView {
+    fn from(grant: &Grant) -> Self {
+        let (role, scope) = match *grant {
+            Grant::Admin => ("admin", None),
+            Grant::Agent(c) => ("agent", Some(c)),
+            Grant::Parent(f) => ("parent", Some(f)),
+            Grant::Auditor(c) => ("auditor", c),
+        };
+        GrantView {
+            role: role.to_string(),
+            scope,
+        }
+    }
+}
+
+/// A session: send `Authorization: Bearer <token>` with every request.
+#[derive(SimpleObject)]
+pub struct SessionView {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub account_id: Uuid,
+    pub grants: Vec<GrantView>,
+}
+
+/// The caller's own account, and everything it reaches with one login.
+#[derive(SimpleObject)]
+pub struct Me {
+    pub account_id: Uuid,
+    pub email: String,
+    pub grants: Vec<GrantView>,
+    /// The families this account is a guardian of.
+    pub families: Vec<FamilyView>,
+    /// Every commune reached: the families' communes, the agent's communes.
+    pub collectivities: Vec<CollectivityView>,
+}
+
+#[derive(InputObject)]
+pub struct ActivateAccountInput {
+    /// From the activation link.
+    pub token: String,
+    pub password: String,
+    /// Required for a guardian.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// The caller's account, families and communes.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
+        let caller = caller(ctx);
+        let identity = caller.identity()?;
+        let commands = commands(ctx);
+        let mut families = Vec::new();
+        let mut communes = Vec::new();
+        for family_id in accounts::families_of(&identity.grants) {
+            let family = commands.load_family(family_id).await?;
+            communes.extend(family.memberships.keys().copied());
+            families.push(FamilyView::new(&family, None));
+        }
+        for grant in &identity.grants {
+            if let Grant::Agent(c) | Grant::Auditor(Some(c)) = grant {
+                communes.push(*c);
+            }
+        }
+        communes.sort();
+        communes.dedup();
+        let mut collectivities = Vec::new();
+        for id in communes {
+            collectivities.push((&commands.load_collectivity(id).await?).into());
+        }
+        Ok(Me {
+            account_id: identity.account_id,
+            email: identity.email.clone(),
+            grants: identity.grants.iter().map(GrantView::from).collect(),
+            families,
+            collectivities,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct AccountMutation;
+
+async fn session(
+    ctx: &Context<'_>,
+    conn: &mut sqlx::PgConnection,
+    account: &Account,
+) -> Result<SessionView, ApiError> {
+    let valid_for = settings(ctx).session_valid_for;
+    let token = accounts::open_session(conn, account.id, valid_for).await?;
+    Ok(SessionView {
+        token,
+        expires_at: Utc::now() + valid_for,
+        account_id: account.id,
+        grants: account.grants.iter().map(GrantView::from).collect(),
+    })
+}
+
+#[Object]
+impl AccountMutation {
+    /// Opens a session. Any mistake gives the same `INVALID_CREDENTIALS`;
+    /// too many failures for the e-mail or the client give `RATE_LIMITED`.
+    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<SessionView> {
+        let commands = commands(ctx);
+        let limits = settings(ctx).login_limits;
+        let account = accounts::login(
+            &commands.pool,
+            &email,
+            &password,
+            &caller(ctx).client_address,
+            limits,
+        )
+        .await?;
+        let mut conn = commands.pool.acquire().await.map_err(ApiError::from)?;
+        Ok(session(ctx, &mut conn, &account).await?)
+    }
+
+    /// Ends the caller's session.
+    async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
+        let caller = caller(ctx);
+        caller.identity()?;
+        let token = caller.bearer.as_deref().ok_or(ApiError::Unauthenticated)?;
+        Ok(accounts::revoke_session(&commands(ctx).pool, token).await?)
+    }
+
+    /// Activates an account from its e-mailed link: sets the password, and
+    /// for a guardian records `AccountActivated` with the profile; logs in.
+    async fn activate_account(&self, ctx: &Context<'_>, input: ActivateAccountInput) -> Result<SessionView> {
+        let commands = commands(ctx);
+        'attempt: for _ in 0..5 {
+            let mut tx = commands.pool.begin().await.map_err(ApiError::from)?;
+            let account = accounts::consume_token(&mut tx, &input.token, TokenPurpose::Activation).await?;
+            accounts::check_password(&input.password, &account.email)?;
+            let mut last = None;
+            for family_id in accounts::families_of(&account.grants) {
+                let profile = GuardianProfile {
+                    first_name: input.first_name.clone().unwrap_or_default().into(),
+                    last_name: input.last_name.clone().unwrap_or_default().into(),
+                    phone: input.phone.clone().filter(|p| !p.trim().is_empty()).into(),
+                };
+                let actor = Actor {
+                    account_id: account.id,
+                    role: "parent",
+                };
+                let command = FamilyCommand::ActivateAccount {
+                    account_id: account.id,
+                    profile,
+                };
+                match commands
+                    .family_in(&mut tx, family_id, command, &metadata(actor, None))
+                    .await
+                {
+                    Ok(position) => last = last.max(position),
+                    Err(Failure::Refused(ApiError::Conflict(_))) => {} // already activated: only the password changes
+                    // The family moved meanwhile: roll back, token included, and try again.
+                    Err(Failure::Store(StoreError::Conflict)) => continue 'attempt,
+                    Err(failure) => return Err(ApiError::from(failure).into()),
+                }
+            }
+            accounts::set_password(&mut tx, &account, &input.password).await?;
+            let session = session(ctx, &mut tx, &account).await?;
+            if tx.commit().await.is_err() {
+                continue;
+            }
+            if let Some(position) = last {
+                commands.wait_for_read_models(position).await?;
+            }
+            return Ok(session);
+        }
+        Err(ApiError::Conflict("the family kept changing; try again".into()).into())
+    }
+
+    /// Sends a password-reset link if the e-mail has an account. Always
+    /// answers true, so that it tells nobody which e-mails have accounts.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let commands = commands(ctx);
+        let settings = settings(ctx);
+        let mut tx = commands.pool.begin().await.map_err(ApiError::from)?;
+        if let Some(account) = accounts::find_by_email(&mut tx, &email).await? {
+            let token = accounts::issue_token(
+                &mut tx,
+                account.id,
+                TokenPurpose::PasswordReset,
+                settings.reset_valid_for,
+            )
+            .await?;
+            let (subject, body) = mail::password_reset(&settings.mail, &token);
+            let family = accounts::families_of(&account.grants).first().copied();
+            mail::enqueue(&mut tx, family, &account.email, &subject, &body).await?;
+        }
+        tx.commit().await.map_err(ApiError::from)?;
+        Ok(true)
+    }
+
+    /// Sets a new password from a reset link; ends every other session of
+    /// the account and opens a new one.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        password: String,
+    ) -> Result<SessionView> {
+        let commands = commands(ctx);
+        let mut tx = commands.pool.begin().await.map_err(ApiError::from)?;
+        let account = accounts::consume_token(&mut tx, &token, TokenPurpose::PasswordReset).await?;
+        accounts::set_password(&mut tx, &account, &password).await?;
+        sqlx::query("UPDATE sessions SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL")
+            .bind(account.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(ApiError::from)?;
+        let session = session(ctx, &mut tx, &account).await?;
+        tx.commit().await.map_err(ApiError::from)?;
+        Ok(session)
+    }
+
+    /// Gives an e-mail an agent's access to a commune (the administrator,
+    /// or an agent of that commune); a new account gets an activation link.
+    async fn create_agent_account(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        email: String,
+    ) -> Result<GrantView> {
+        caller(ctx).require_agent_or_admin(collectivity_id)?;
+        let commands = commands(ctx);
+        commands.load_collectivity(collectivity_id).await?;
+        if !espace_famille_domain::family::is_plausible_email(email.trim()) {
+            return Err(ApiError::from(FamilyError::InvalidEmail(email)).into());
+        }
+        let settings = settings(ctx);
+        let mut tx = commands.pool.begin().await.map_err(ApiError::from)?;
+        let grant = Grant::Agent(collectivity_id);
+        let account = accounts::ensure_account(&mut tx, &email, &[grant]).await?;
+        let (subject, body) = if account.active {
+            mail::access_added(&settings.mail)
+        } else {
+            let token = accounts::issue_token(
+                &mut tx,
+                account.id,
+                TokenPurpose::Activation,
+                settings.activation_valid_for,
+            )
+            .await?;
+            mail::activation(&settings.mail, &token)
+        };
+        mail::enqueue(&mut tx, None, &account.email, &subject, &body).await?;
+        tx.commit().await.map_err(ApiError::from)?;
+        Ok(GrantView::from(&grant))
+    }
+}

@@ -1,0 +1,234 @@
+//! E-mail: an outbox table written in the same transaction as what caused
+//! the message, and a delivery worker. With `SMTP_URL` set, messages go out
+//! over SMTP (lettre); otherwise each is written as an `.eml` file into the
+//! mail folder (`MAIL_DIR`, `.data/mail` by default).
+//!
+//! The worker locks the rows it sends (`FOR UPDATE SKIP LOCKED`), so several
+//! servers can run it side by side; once sent, a message's body is cleared:
+//! it may hold a single-use link.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::{header::ContentType, Mailbox, SinglePart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Where mail goes.
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    Smtp(String),
+    Folder(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    /// The sender, e.g. `Espace Famille <no-reply@mairie.fr>`.
+    pub from: String,
+    /// The base of the links in messages (the portal's address).
+    pub public_url: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            transport: MailTransport::Folder(PathBuf::from(".data/mail")),
+            from: "Espace Famille <no-reply@espace-famille.localhost>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// Queues a message in the caller's transaction.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    family_id: Option<Uuid>,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(), ApiError> {
+    sqlx::query("INSERT INTO outbox (id, family_id, recipient, subject, body) VALUES ($1, $2, $3, $4, $5)")
+        .bind(Uuid::new_v4())
+        .bind(family_id)
+        .bind(recipient)
+        .bind(subject)
+        .bind(body)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_notify('outbox', '')")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+enum Sender {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Folder(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Sender {
+    fn new(transport: &MailTransport) -> Result<Sender, String> {
+        match transport {
+            MailTransport::Smtp(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                .map(|builder| Sender::Smtp(builder.build()))
+                .map_err(|e| format!("SMTP_URL is not usable: {e}")),
+            MailTransport::Folder(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                Ok(Sender::Folder(AsyncFileTransport::new(dir)))
+            }
+        }
+    }
+
+    async fn send(&self, message: Message) -> Result<(), String> {
+        match self {
+            Sender::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Sender::Folder(folder) => folder.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The running delivery worker.
+pub struct MailWorker {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl MailWorker {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts delivering the outbox.
+pub fn start(pool: PgPool, settings: MailSettings) -> Result<MailWorker, String> {
+    let sender = Sender::new(&settings.transport)?;
+    let from: Mailbox = settings
+        .from
+        .parse()
+        .map_err(|e| format!("the sender address '{}' is not valid: {e}", settings.from))?;
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.ok();
+        if let Some(listener) = listener.as_mut() {
+            let _ = listener.listen("outbox").await;
+        }
+        loop {
+            match deliver_batch(&pool, &sender, &from).await {
+                Ok(sent) if sent > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(?error, "mail delivery failed"),
+            }
+            let wake = async {
+                match listener.as_mut() {
+                    Some(listener) => {
+                        let _ = listener.try_recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wake => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    });
+    Ok(MailWorker { stop, task })
+}
+
+async fn deliver_batch(pool: &PgPool, sender: &Sender, from: &Mailbox) -> Result<usize, ApiError> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT id, recipient, subject, body FROM outbox
+         WHERE sent_at IS NULL AND attempts < 10 AND recipient IS NOT NULL AND body IS NOT NULL
+         ORDER BY created_at LIMIT 20 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sent = 0;
+    for row in &rows {
+        let id: Uuid = row.get("id");
+        let recipient: String = row.get("recipient");
+        let result = match build(from, &recipient, row.get("subject"), row.get("body")) {
+            Ok(message) => sender.send(message).await,
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => {
+                sqlx::query(
+                    "UPDATE outbox SET sent_at = now(), body = NULL, attempts = attempts + 1 WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sent += 1;
+            }
+            Err(error) => {
+                tracing::warn!(%id, %error, "message not delivered; will retry");
+                sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(sent)
+}
+
+fn build(from: &Mailbox, recipient: &str, subject: String, body: String) -> Result<Message, String> {
+    let to: Mailbox = recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body))
+        .map_err(|e| e.to_string())
+}
+
+/// The activation message of a new account.
+pub fn activation(settings: &MailSettings, token: &str) -> (String, String) {
+    (
+        "Activez votre compte Espace Famille".to_string(),
+        format!(
+            "Bonjour,\n\nVotre commune a ouvert votre compte Espace Famille.\n\
+             Pour l'activer et choisir votre mot de passe, ouvrez ce lien (valable 48 heures, une seule fois) :\n\n\
+             {}/activation?token={token}\n\n\
+             Si vous n'attendiez pas ce message, ignorez-le.\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}
+
+/// The password-reset message.
+pub fn password_reset(settings: &MailSettings, token: &str) -> (String, String) {
+    (
+        "Réinitialisation de votre mot de passe Espace Famille".to_string(),
+        format!(
+            "Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable 1 heure, une seule fois) :\n\n\
+             {}/reinitialisation?token={token}\n\n\
+             Si vous n'avez rien demandé, ignorez ce message : votre mot de passe reste le même.\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}
+
+/// Tells an existing account that it now reaches another family or commune.
+pub fn access_added(settings: &MailSettings) -> (String, String) {
+    (
+        "Nouvel accès dans votre Espace Famille".to_string(),
+        format!(
+            "Bonjour,\n\nUn nouvel accès a été ajouté à votre compte Espace Famille.\n\
+             Connectez-vous avec vos identifiants habituels : {}\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}
