@@ -373,7 +373,7 @@ pub async fn setup_commune(app: &TestApp, enrol_for: &[NaiveDate]) -> Fixture {
     .await
     .data("addUnit");
     let family = Uuid::new_v4();
-    let guardian_email = format!("claire.martin.{}@example.fr", Uuid::new_v4().simple());
+    let guardian_email = format!("guardian.{}@example.fr", Uuid::new_v4().simple());
     app.gql(
         Some(&agent),
         "mutation($c: UUID!, $f: UUID!, $e: String!) {
