@@ -9,6 +9,7 @@ use espace_famille_api::accounts::{self, Grant};
 use espace_famille_api::app::{self, Application, Settings};
 use espace_famille_api::commands::Commands;
 use espace_famille_api::demo;
+use espace_famille_api::mail::{MailSettings, MailTransport};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -21,6 +22,29 @@ struct Cli {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// Send e-mail over SMTP, e.g. smtps://user:password@smtp.example.fr;
+    /// without it messages are written as .eml files into --mail-dir.
+    #[arg(long, env = "SMTP_URL", global = true)]
+    smtp_url: Option<String>,
+    /// Where messages are written when SMTP is not configured.
+    #[arg(long, env = "MAIL_DIR", global = true, default_value = ".data/mail")]
+    mail_dir: std::path::PathBuf,
+    /// The sender of messages.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        global = true,
+        default_value = "Espace Famille <no-reply@espace-famille.localhost>"
+    )]
+    mail_from: String,
+    /// The portal's address, the base of the links in messages.
+    #[arg(
+        long,
+        env = "PUBLIC_URL",
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    public_url: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +104,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .database_url
         .ok_or_else(|| anyhow::anyhow!("set DATABASE_URL (or --database-url) to a PostgreSQL server"))?;
     let mut settings = Settings::new(database_url);
+    settings.auth.mail = MailSettings {
+        transport: match cli.smtp_url {
+            Some(url) => MailTransport::Smtp(url),
+            None => MailTransport::Folder(cli.mail_dir),
+        },
+        from: cli.mail_from,
+        public_url: cli.public_url,
+    };
     match cli.command {
         Command::Schema => unreachable!("handled above"),
         Command::Serve { listen, seed_demo } => {
