@@ -44,10 +44,21 @@ pub async fn spawn_beside(first: &TestApp) -> TestApp {
 }
 
 async fn spawn_app_on(url: &str, mail_dir: PathBuf) -> TestApp {
+    spawn_with_transport(url, mail_dir.clone(), MailTransport::Folder(mail_dir)).await
+}
+
+/// Starts the server on a fresh database, sending its e-mail over SMTP.
+pub async fn spawn_app_with_smtp(smtp_url: &str) -> TestApp {
+    let (_, url) = espace_famille_projections::testing::fresh_database().await;
+    let unused = std::env::temp_dir().join(format!("espace-famille-mail-{}", Uuid::new_v4().simple()));
+    spawn_with_transport(&url, unused, MailTransport::Smtp(smtp_url.to_string())).await
+}
+
+async fn spawn_with_transport(url: &str, mail_dir: PathBuf, transport: MailTransport) -> TestApp {
     let mut settings = Settings::new(url.to_string());
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.max_connections = 16;
-    settings.auth.mail.transport = MailTransport::Folder(mail_dir.clone());
+    settings.auth.mail.transport = transport;
     let application = Application::build(settings)
         .await
         .expect("the server did not start");
