@@ -187,12 +187,7 @@ impl BookingMutation {
             family_ref: input.family_ref,
             guardian_email: input.guardian_email.into(),
         };
-        commands.family(id, command, &metadata(actor, None)).await?;
-        let visible = caller(ctx).visible_communes(id);
-        Ok(FamilyView::new(
-            &commands.load_family(id).await?,
-            visible.as_deref(),
-        ))
+        run_family_command(ctx, id, command, actor).await
     }
 
     /// The family's guardian, or an agent of one of its communes, registers
@@ -211,14 +206,7 @@ impl BookingMutation {
             school_class: input.school_class.into(),
         };
         let command = FamilyCommand::RegisterChild { child };
-        commands
-            .family(input.family_id, command, &metadata(actor, None))
-            .await?;
-        let visible = caller(ctx).visible_communes(input.family_id);
-        Ok(FamilyView::new(
-            &commands.load_family(input.family_id).await?,
-            visible.as_deref(),
-        ))
+        run_family_command(ctx, input.family_id, command, actor).await
     }
 
     /// An agent enrols a child in one of the commune's services for a
@@ -235,14 +223,7 @@ impl BookingMutation {
         let command = FamilyCommand::EnrolChild {
             enrolment: input.enrolment(),
         };
-        commands
-            .family(input.family_id, command, &metadata(actor, None))
-            .await?;
-        let visible = caller(ctx).visible_communes(input.family_id);
-        Ok(FamilyView::new(
-            &commands.load_family(input.family_id).await?,
-            visible.as_deref(),
-        ))
+        run_family_command(ctx, input.family_id, command, actor).await
     }
 
     /// An agent links a family that already has an account (found by its
@@ -257,14 +238,7 @@ impl BookingMutation {
             collectivity_id: input.collectivity_id,
             family_ref: input.family_ref,
         };
-        commands
-            .family(family_id, command, &metadata(actor, None))
-            .await?;
-        let visible = caller(ctx).visible_communes(family_id);
-        Ok(FamilyView::new(
-            &commands.load_family(family_id).await?,
-            visible.as_deref(),
-        ))
+        run_family_command(ctx, family_id, command, actor).await
     }
 
     /// An agent sets the family's quotient familial in the agent's commune
@@ -275,7 +249,6 @@ impl BookingMutation {
         input: SetQuotientFamilialInput,
     ) -> Result<FamilyView> {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
-        let commands = commands(ctx);
         if input.quotient < 0 {
             return Err(ApiError::Validation("a quotient familial cannot be negative".into()).into());
         }
@@ -287,14 +260,7 @@ impl BookingMutation {
                 valid_until: input.valid_until,
             },
         };
-        commands
-            .family(input.family_id, command, &metadata(actor, None))
-            .await?;
-        let visible = caller(ctx).visible_communes(input.family_id);
-        Ok(FamilyView::new(
-            &commands.load_family(input.family_id).await?,
-            visible.as_deref(),
-        ))
+        run_family_command(ctx, input.family_id, command, actor).await
     }
 
     /// GDPR erasure, by an agent of one of the family's communes: the
@@ -389,6 +355,25 @@ impl BookingMutation {
         let command = ReservationCommand::Reject { reason };
         decide(ctx, reservation_id, command).await
     }
+}
+
+/// Runs a family command and answers with the family as the caller may see
+/// it.
+async fn run_family_command(
+    ctx: &Context<'_>,
+    family_id: Uuid,
+    command: FamilyCommand,
+    actor: crate::identity::Actor,
+) -> Result<FamilyView> {
+    let commands = commands(ctx);
+    commands
+        .family(family_id, command, &metadata(actor, None))
+        .await?;
+    let visible = caller(ctx).visible_communes(family_id);
+    Ok(FamilyView::new(
+        &commands.load_family(family_id).await?,
+        visible.as_deref(),
+    ))
 }
 
 async fn decide(
