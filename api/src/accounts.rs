@@ -153,6 +153,25 @@ pub fn check_password(password: &str, email: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Password hashing runs on at most one blocking thread per core: a login
+/// rush must queue for the CPU, not start hundreds of 19 MiB hashes at once.
+async fn with_hashing_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    use std::sync::OnceLock;
+    use tokio::sync::Semaphore;
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    let slots = SLOTS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2)));
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// argon2id with the crate's recommended parameters.
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     let salt = SaltString::generate(&mut OsRng);
@@ -255,9 +274,7 @@ pub async fn set_password(
 ) -> Result<(), ApiError> {
     check_password(password, &account.email)?;
     let password = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let hash = with_hashing_slot(move || hash_password(&password)).await??;
     sqlx::query(
         "UPDATE accounts SET password_hash = $2, activated_at = coalesce(activated_at, now()) WHERE id = $1",
     )
@@ -446,10 +463,12 @@ pub async fn login(
     let hash = stored.as_ref().and_then(|(_, hash)| hash.clone());
     let password = password.to_string();
     let verified = {
-        let hash = hash.clone().unwrap_or_else(|| decoy_hash().to_string());
-        tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
+        let hash = hash.clone();
+        with_hashing_slot(move || match &hash {
+            Some(hash) => verify_password(&password, hash),
+            None => verify_password(&password, decoy_hash()),
+        })
+        .await?
     };
     match stored {
         Some((id, Some(_))) if verified => {

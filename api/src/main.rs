@@ -58,6 +58,9 @@ enum Command {
         /// Load the demo commune if it is not there yet.
         #[arg(long)]
         seed_demo: bool,
+        /// Database connections of this server.
+        #[arg(long, env = "DB_POOL_SIZE", default_value_t = 32)]
+        pool_size: u32,
     },
     /// Apply the database migrations.
     Migrate,
@@ -114,8 +117,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Schema => unreachable!("handled above"),
-        Command::Serve { listen, seed_demo } => {
+        Command::Serve {
+            listen,
+            seed_demo,
+            pool_size,
+        } => {
             settings.listen = listen;
+            settings.max_connections = pool_size;
             let application = Application::build(settings.clone()).await?;
             if seed_demo {
                 let commands = Commands::new(application.pool().clone(), settings.read_your_writes);

@@ -386,9 +386,11 @@ pub struct RebuildReport {
     pub matched_live: bool,
 }
 
-/// Rebuilds a projection from position zero into fresh tables, compares them
-/// with the live tables, then swaps them in, all in one transaction that
-/// holds the projection's checkpoint (the live runner waits meanwhile).
+/// Rebuilds a projection from position zero into fresh tables: up to the
+/// live checkpoint, where it compares them with the live tables, then on to
+/// the last committed event; then swaps them in and moves the checkpoint,
+/// all in one transaction that holds the checkpoint (the live runner waits
+/// meanwhile).
 #[tracing::instrument(skip_all, fields(projection = projection.name()))]
 pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<RebuildReport, StoreError> {
     let name = projection.name();
@@ -425,22 +427,23 @@ pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<Rebui
     sqlx::query(&format!("SET LOCAL search_path = {schema}, public"))
         .execute(&mut *tx)
         .await?;
+    // Up to the live checkpoint first, so the two can be compared...
     let mut after = Position::default();
     let mut applied = 0;
-    loop {
+    let mut pending = Vec::new();
+    'live: loop {
         let events = read_after(&mut tx, after, 5_000).await?;
-        let mut reached_target = false;
-        for event in &events {
+        if events.is_empty() {
+            break;
+        }
+        for event in events {
             if event.position > target {
-                reached_target = true;
-                break;
+                pending.push(event);
+                break 'live;
             }
-            projection.apply(&mut tx, event).await?;
+            projection.apply(&mut tx, &event).await?;
             applied += 1;
             after = event.position;
-        }
-        if reached_target || events.is_empty() {
-            break;
         }
     }
     let mut matched_live = true;
@@ -458,6 +461,31 @@ pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<Rebui
             tracing::warn!(table, differences, "rebuilt read model differs from the live one");
             matched_live = false;
         }
+    }
+    // ...then on to the last committed event, so the rebuilt read model
+    // is complete when it is swapped in.
+    loop {
+        for event in pending.drain(..) {
+            projection.apply(&mut tx, &event).await?;
+            applied += 1;
+            after = event.position;
+        }
+        pending = read_after(&mut tx, after, 5_000).await?;
+        if pending.is_empty() {
+            break;
+        }
+    }
+    if after > target {
+        sqlx::query(
+            "UPDATE projection_checkpoints
+             SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
+             WHERE name = $1",
+        )
+        .bind(name)
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .execute(&mut *tx)
+        .await?;
     }
     for table in projection.tables() {
         sqlx::query(&format!("DROP TABLE public.{table}"))

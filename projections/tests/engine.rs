@@ -251,4 +251,13 @@ async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_o
     insert_event(&mut pool.acquire().await.unwrap(), "later").await;
     assert_eq!(engine::catch_up(&pool, &recorder, 8).await.unwrap(), 1);
     assert_eq!(recorded(&pool).await.len(), 31);
+
+    // Events committed past the live checkpoint are rebuilt too, and the
+    // checkpoint moves past them.
+    insert_event(&mut pool.acquire().await.unwrap(), "unprojected").await;
+    let report = engine::rebuild(&pool, &recorder).await.unwrap();
+    assert!(report.matched_live);
+    assert_eq!(report.events, 32);
+    assert_eq!(recorded(&pool).await.len(), 32);
+    assert_eq!(engine::catch_up(&pool, &recorder, 8).await.unwrap(), 0);
 }

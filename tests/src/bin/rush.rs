@@ -1,0 +1,500 @@
+//! `rush`: the booking-rush load generator behind `scripts/bench`.
+//!
+//! It seeds a commune and N families straight into the database (through
+//! the domain, as `seed-demo` does), then drives a running server over HTTP
+//! with GraphQL like N parents at once: log in, submit one basket of four
+//! weeks of canteen, and checks afterwards that every line is in the
+//! calendar read model exactly once. It also measures the single-command
+//! path (agents approving cancellations one by one) and calendar reads
+//! under concurrent readers, and samples the projection lag throughout.
+//! Results are printed as `key=value` lines for the script's table.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, NaiveDate, NaiveTime, Utc, Weekday};
+use clap::Parser;
+use espace_famille_api::accounts::{self, Grant};
+use espace_famille_api::commands::{Commands, Failure};
+use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, SchoolYear};
+use espace_famille_domain::collectivity::{BillingMode, CollectivityCommand, Service, ServiceKind, Unit};
+use espace_famille_domain::family::{Child, Enrolment, FamilyCommand};
+use espace_famille_projections::store::Metadata;
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// The server to drive, e.g. http://127.0.0.1:18080.
+    #[arg(long)]
+    server: String,
+    #[arg(long, default_value_t = 5000)]
+    families: usize,
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Concurrent readers for the calendar query phase.
+    #[arg(long, default_value_t = 64)]
+    readers: usize,
+    /// Calendar queries to run in that phase.
+    #[arg(long, default_value_t = 20_000)]
+    calendar_queries: usize,
+}
+
+const PASSWORD: &str = "rush-hour-password";
+const LINES_PER_BASKET: usize = 20;
+const NAMESPACE: Uuid = Uuid::from_u128(0x7275_7368_0000_4000_8000_0000_0000_0000);
+
+fn id(kind: &str, n: usize) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("{kind}-{n}").as_bytes())
+}
+
+fn guardian(n: usize) -> String {
+    format!("parent-{n}@rush.example.fr")
+}
+
+/// Four weeks of canteen, Monday to Friday, from the Monday two weeks ahead.
+fn basket_days() -> Vec<NaiveDate> {
+    let start = Utc::now().date_naive() + chrono::Duration::days(14);
+    let monday = start
+        .iter_days()
+        .find(|d| d.weekday() == Weekday::Mon)
+        .expect("a Monday within a week");
+    monday
+        .iter_days()
+        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+        .take(LINES_PER_BASKET)
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+fn report(prefix: &str, mut latencies: Vec<Duration>, elapsed: Duration, units: usize) {
+    latencies.sort();
+    println!("{prefix}_count={}", latencies.len());
+    println!("{prefix}_per_s={:.1}", units as f64 / elapsed.as_secs_f64());
+    println!("{prefix}_p50_ms={:.1}", percentile(&latencies, 0.50));
+    println!("{prefix}_p95_ms={:.1}", percentile(&latencies, 0.95));
+    println!("{prefix}_p99_ms={:.1}", percentile(&latencies, 0.99));
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Client {
+    async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response: Value = request.send().await?.json().await?;
+        if let Some(errors) = response.get("errors") {
+            anyhow::bail!("{errors}");
+        }
+        Ok(response["data"].clone())
+    }
+
+    async fn login(&self, email: &str) -> anyhow::Result<String> {
+        let data = self
+            .gql(
+                None,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                json!({ "e": email, "p": PASSWORD }),
+            )
+            .await?;
+        Ok(data["login"]["token"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .test_before_acquire(false)
+        .connect(&args.database_url)
+        .await?;
+    let days = basket_days();
+    let commune = id("commune", 0);
+    let meal = id("meal", 0);
+
+    let started = Instant::now();
+    seed(&pool, args.families, &days).await?;
+    println!("seed_s={:.1}", started.elapsed().as_secs_f64());
+    wait_until_quiet(&pool).await?;
+
+    let client = Arc::new(Client {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(args.concurrency)
+            .build()?,
+        url: format!("{}/graphql", args.server.trim_end_matches('/')),
+    });
+    let limit = Arc::new(Semaphore::new(args.concurrency));
+
+    // Phase 1: every parent logs in.
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.families);
+    for n in 0..args.families {
+        let (client, limit) = (client.clone(), limit.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            let began = Instant::now();
+            let token = client.login(&guardian(n)).await?;
+            anyhow::Ok((token, began.elapsed()))
+        }));
+    }
+    let mut tokens = Vec::with_capacity(args.families);
+    let mut latencies = Vec::with_capacity(args.families);
+    for task in tasks {
+        let (token, latency) = task.await??;
+        tokens.push(token);
+        latencies.push(latency);
+    }
+    report("login", latencies, started.elapsed(), args.families);
+
+    // Phase 2: the rush, one basket of four weeks per family, while a
+    // sampler measures how far the calendar lags behind the commits.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn(sample_lag(pool.clone(), sampling.clone()));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.families);
+    for (n, token) in tokens.iter().enumerate() {
+        let (client, limit, token, days) = (client.clone(), limit.clone(), token.clone(), days.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            let lines: Vec<Value> = days
+                .iter()
+                .map(|d| json!({ "action": "BOOK", "childId": id("child", n), "unitId": meal, "date": d }))
+                .collect();
+            let began = Instant::now();
+            let data = client
+                .gql(
+                    Some(&token),
+                    "mutation($input: SubmitBasketInput!) { submitBasket(input: $input) { status } }",
+                    json!({ "input": { "basketId": id("basket", n), "familyId": id("family", n), "lines": lines } }),
+                )
+                .await?;
+            anyhow::ensure!(data["submitBasket"]["status"] == "ACCEPTED", "basket {n}: {data}");
+            anyhow::Ok(began.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(args.families);
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    let elapsed = started.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    let lags = sampler.await??;
+    report("basket", latencies, elapsed, args.families);
+    println!(
+        "lines_per_s={:.1}",
+        (args.families * LINES_PER_BASKET) as f64 / elapsed.as_secs_f64()
+    );
+    let mut lags = lags;
+    lags.sort();
+    println!("lag_p99_ms={:.1}", percentile(&lags, 0.99));
+
+    // Every line is in the calendar exactly once, as written.
+    let (rows, distinct, events): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM calendar_reservations WHERE unit_id = $1 AND status = 'confirmed'),
+                (SELECT count(DISTINCT (child_id, day)) FROM calendar_reservations WHERE unit_id = $1),
+                (SELECT count(*) FROM events WHERE aggregate_type = 'Reservation')",
+    )
+    .bind(meal)
+    .fetch_one(&pool)
+    .await?;
+    let expected = (args.families * LINES_PER_BASKET) as i64;
+    println!("calendar_lines={rows}");
+    println!("calendar_expected={expected}");
+    anyhow::ensure!(
+        rows == expected && distinct == expected && events == 2 * expected,
+        "lost or doubled lines: {rows} confirmed rows, {distinct} distinct slots, {events} events for {expected} lines"
+    );
+
+    // Phase 3: the single-command path. Each parent asks to cancel one day
+    // (set-up), then the agent approves them one by one, concurrently.
+    let agent = client.login("agent@rush.example.fr").await?;
+    let mut tasks = Vec::new();
+    for (n, token) in tokens.iter().enumerate() {
+        let (client, limit, token) = (client.clone(), limit.clone(), token.clone());
+        let reservation = espace_famille_domain::reservation::reservation_id(id("child", n), meal, days[0]);
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            client
+                .gql(
+                    Some(&token),
+                    "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
+                    json!({ "id": reservation }),
+                )
+                .await?;
+            anyhow::Ok(reservation)
+        }));
+    }
+    let mut reservations = Vec::new();
+    for task in tasks {
+        reservations.push(task.await??);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for reservation in reservations {
+        let (client, limit, agent) = (client.clone(), limit.clone(), agent.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            let began = Instant::now();
+            client
+                .gql(
+                    Some(&agent),
+                    "mutation($id: UUID!) { approveCancellation(reservationId: $id) { status } }",
+                    json!({ "id": reservation }),
+                )
+                .await?;
+            anyhow::Ok(began.elapsed())
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    report("approval", latencies, started.elapsed(), args.families);
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM agent_work_queue WHERE collectivity_id = $1")
+        .bind(commune)
+        .fetch_one(&pool)
+        .await?;
+    anyhow::ensure!(
+        pending == 0,
+        "{pending} approved cancellations still in the work queue"
+    );
+
+    // Phase 4: calendar reads, four weeks for one child, by many parents.
+    let readers = Arc::new(Semaphore::new(args.readers));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for q in 0..args.calendar_queries {
+        let n = q % args.families;
+        let (client, readers, token) = (client.clone(), readers.clone(), tokens[n].clone());
+        let (from, to) = (days[0], days[LINES_PER_BASKET - 1]);
+        tasks.push(tokio::spawn(async move {
+            let _permit = readers.acquire_owned().await?;
+            let began = Instant::now();
+            let data = client
+                .gql(
+                    Some(&token),
+                    "query($c: UUID!, $u: UUID!, $f: NaiveDate!, $t: NaiveDate!) {
+                       calendar(childId: $c, unitId: $u, from: $f, to: $t) { date status bookingDeadline canCancel }
+                     }",
+                    json!({ "c": id("child", n), "u": meal, "f": from, "t": to }),
+                )
+                .await?;
+            anyhow::ensure!(data["calendar"].as_array().map(Vec::len) == Some(26), "{data}");
+            anyhow::Ok(began.elapsed())
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    report("calendar", latencies, started.elapsed(), args.calendar_queries);
+    Ok(())
+}
+
+/// Samples, every 20 ms, the age of the oldest committed event the calendar
+/// has not applied yet: the commit-to-visible lag.
+async fn sample_lag(pool: PgPool, running: Arc<AtomicBool>) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::new();
+    while running.load(Ordering::Relaxed) {
+        let lag: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM clock_timestamp() - min(e.recorded_at))::float8
+             FROM events e, projection_checkpoints c
+             WHERE c.name = 'calendar' AND (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)",
+        )
+        .fetch_one(&pool)
+        .await?;
+        samples.push(Duration::from_secs_f64(lag.unwrap_or(0.0).max(0.0)));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(samples)
+}
+
+/// Waits until the projections have caught up and the outbox is sent.
+async fn wait_until_quiet(pool: &PgPool) -> anyhow::Result<()> {
+    for _ in 0..3000 {
+        let (behind, unsent): (bool, i64) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM events e, projection_checkpoints c
+                            WHERE (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)),
+                    (SELECT count(*) FROM outbox WHERE sent_at IS NULL)",
+        )
+        .fetch_one(pool)
+        .await?;
+        if !behind && unsent == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the server did not catch up with the seed in 5 minutes")
+}
+
+fn system_metadata() -> Metadata {
+    let command_id = Uuid::new_v4();
+    Metadata {
+        actor_id: "rush-seed".into(),
+        actor_role: "system".into(),
+        correlation_id: command_id,
+        causation_id: command_id,
+        command_id,
+        requested_at: Utc::now(),
+    }
+}
+
+/// A commune with a canteen open Monday to Friday, its agent, and the
+/// families, each with one child enrolled and an active guardian account.
+async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Result<()> {
+    let commands = Commands::new(pool.clone(), Duration::from_secs(5));
+    let commune = id("commune", 0);
+    let canteen = id("canteen", 0);
+    let noon = NaiveTime::from_hms_opt(12, 0, 0).expect("noon");
+    let deadline = DeadlineRule::DaysBefore {
+        days: 2,
+        at: noon,
+        skip_weekends: true,
+        skip_holidays: true,
+    };
+    for command in [
+        CollectivityCommand::Create {
+            id: commune,
+            name: "Commune de la ruée".into(),
+        },
+        CollectivityCommand::AddService {
+            service: Service {
+                id: canteen,
+                name: "Cantine".into(),
+                kind: ServiceKind::Canteen,
+            },
+        },
+        CollectivityCommand::AddUnit {
+            unit: Unit {
+                id: id("meal", 0),
+                service_id: canteen,
+                name: "Repas".into(),
+                opening: OpeningDays {
+                    weekdays: vec![
+                        Weekday::Mon,
+                        Weekday::Tue,
+                        Weekday::Wed,
+                        Weekday::Thu,
+                        Weekday::Fri,
+                    ],
+                    during: OpenDuring::AllYear,
+                },
+                billing: BillingMode::Monthly,
+                booking_deadline: deadline,
+                cancellation_deadline: deadline,
+                cancellation_needs_approval: true,
+            },
+        },
+    ] {
+        commands
+            .collectivity(commune, command, &system_metadata())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    }
+    // One hash for every seeded account: hashing 5,000 passwords would
+    // measure argon2, not the seed.
+    let hash = accounts::hash_password(PASSWORD).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let mut years: Vec<SchoolYear> = days.iter().map(|d| SchoolYear::of(*d)).collect();
+    years.dedup();
+
+    let commands = Arc::new(commands);
+    let limit = Arc::new(Semaphore::new(16));
+    let mut tasks = Vec::with_capacity(families + 1);
+    for n in 0..=families {
+        let (commands, limit, hash, years, pool) = (
+            commands.clone(),
+            limit.clone(),
+            hash.clone(),
+            years.clone(),
+            pool.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            let mut tx = pool.begin().await?;
+            // The last one is the commune's agent.
+            let (email, grant) = if n == families {
+                ("agent@rush.example.fr".to_string(), Grant::Agent(commune))
+            } else {
+                (guardian(n), Grant::Parent(id("family", n)))
+            };
+            let account = accounts::ensure_account(&mut tx, &email, &[grant])
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            sqlx::query("UPDATE accounts SET password_hash = $2, activated_at = now() WHERE id = $1")
+                .bind(account.id)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await?;
+            if n < families {
+                let family = id("family", n);
+                let child = id("child", n);
+                let mut commands_for_family = vec![
+                    FamilyCommand::OpenAccount {
+                        id: family,
+                        collectivity_id: commune,
+                        family_ref: format!("R-{n:05}"),
+                        guardian_email: email.as_str().into(),
+                    },
+                    FamilyCommand::RegisterChild {
+                        child: Child {
+                            id: child,
+                            first_name: format!("Enfant {n}").into(),
+                            last_name: "Ruée".into(),
+                            birth_date: NaiveDate::from_ymd_opt(2018, 1, 1).expect("a date").into(),
+                            school_class: None.into(),
+                        },
+                    },
+                ];
+                for year in &years {
+                    commands_for_family.push(FamilyCommand::EnrolChild {
+                        enrolment: Enrolment {
+                            child_id: child,
+                            collectivity_id: commune,
+                            service_id: canteen,
+                            school_year: *year,
+                        },
+                    });
+                }
+                tx.commit().await?;
+                // Each command loads what the previous one committed.
+                for command in commands_for_family {
+                    let mut tx = pool.begin().await?;
+                    commands
+                        .family_in(&mut tx, family, command, &system_metadata())
+                        .await
+                        .map_err(|f: Failure| anyhow::anyhow!("{:?}", f))?;
+                    tx.commit().await?;
+                }
+                return anyhow::Ok(());
+            }
+            tx.commit().await?;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
