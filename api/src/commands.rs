@@ -37,6 +37,7 @@ pub struct Commands {
     /// The read models a mutation waits for: all of them, since any may be
     /// read next.
     read_models: Vec<&'static str>,
+    checkpoints: engine::Checkpoints,
 }
 
 /// Metadata for the events of one user request.
@@ -56,6 +57,7 @@ impl Commands {
     pub fn new(pool: PgPool, read_your_writes: Duration) -> Arc<Self> {
         Arc::new(Commands {
             collectivities: postgres_cqrs(pool.clone(), vec![], ()),
+            checkpoints: engine::Checkpoints::watch(pool.clone()),
             pool,
             read_your_writes,
             read_models: espace_famille_projections::read_models()
@@ -159,8 +161,10 @@ impl Commands {
     /// Waits (bounded) until the read models include `position`. A timeout
     /// is not an error: the command is committed, the answer may lag.
     pub async fn wait_for_read_models(&self, position: Position) -> Result<(), ApiError> {
-        let reached =
-            engine::wait_for(&self.pool, position, &self.read_models, self.read_your_writes).await?;
+        let reached = self
+            .checkpoints
+            .wait_for(position, &self.read_models, self.read_your_writes)
+            .await;
         if !reached {
             tracing::warn!(?position, "read models did not catch up in time");
         }

@@ -2,9 +2,11 @@
 //! and day. What a day *can* become (open, deadlines) is computed from the
 //! commune's rules at query time; this table says what it *is*.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use espace_famille_domain::reservation::{Reservation, ReservationEvent};
+use espace_famille_domain::reservation::{Reservation, ReservationEvent, Slot};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -43,42 +45,112 @@ impl Projection for CalendarProjection {
         &["calendar_reservations"]
     }
 
-    async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
-        if event.aggregate_type != "Reservation" {
-            return Ok(());
-        }
-        let payload = event.decode::<Reservation>()?;
-        let reservation_id = parse_id(event)?;
-        let status = status_after(&payload);
-        if let ReservationEvent::ReservationRequested { slot } = payload {
+    /// Two statements per batch, whatever its size: an upsert of the
+    /// reservations requested in it, an update of the others.
+    async fn apply_batch(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        let changes = Self::fold(events)?;
+        let (requested, moved): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(_, c)| c.slot.is_some());
+        if !requested.is_empty() {
+            let mut ids = Vec::new();
+            let (mut families, mut children, mut communes, mut services, mut units, mut days) = (
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            );
+            let (mut statuses, mut times) = (Vec::new(), Vec::new());
+            for (id, change) in &requested {
+                let Some(slot) = change.slot else { continue };
+                ids.push(*id);
+                families.push(slot.family_id);
+                children.push(slot.child_id);
+                communes.push(slot.collectivity_id);
+                services.push(slot.service_id);
+                units.push(slot.unit_id);
+                days.push(slot.date);
+                statuses.push(change.status);
+                times.push(change.at);
+            }
             sqlx::query(
                 "INSERT INTO calendar_reservations
                    (reservation_id, family_id, child_id, collectivity_id, service_id, unit_id, day, status, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
+                                      $7::date[], $8::text[], $9::timestamptz[])
                  ON CONFLICT (reservation_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at",
             )
-            .bind(reservation_id)
-            .bind(slot.family_id)
-            .bind(slot.child_id)
-            .bind(slot.collectivity_id)
-            .bind(slot.service_id)
-            .bind(slot.unit_id)
-            .bind(slot.date)
-            .bind(status)
-            .bind(event.recorded_at)
+            .bind(&ids)
+            .bind(&families)
+            .bind(&children)
+            .bind(&communes)
+            .bind(&services)
+            .bind(&units)
+            .bind(&days)
+            .bind(&statuses)
+            .bind(&times)
             .execute(&mut *conn)
             .await?;
-        } else {
+        }
+        if !moved.is_empty() {
+            let ids: Vec<Uuid> = moved.iter().map(|(id, _)| *id).collect();
+            let statuses: Vec<&str> = moved.iter().map(|(_, c)| c.status).collect();
+            let times: Vec<DateTime<Utc>> = moved.iter().map(|(_, c)| c.at).collect();
             sqlx::query(
-                "UPDATE calendar_reservations SET status = $2, updated_at = $3 WHERE reservation_id = $1",
+                "UPDATE calendar_reservations c SET status = u.status, updated_at = u.at
+                 FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, status, at)
+                 WHERE c.reservation_id = u.id",
             )
-            .bind(reservation_id)
-            .bind(status)
-            .bind(event.recorded_at)
+            .bind(&ids)
+            .bind(&statuses)
+            .bind(&times)
             .execute(&mut *conn)
             .await?;
         }
         Ok(())
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+}
+
+/// What a batch leaves of one reservation: its slot if the batch requested
+/// it, and its last status.
+struct Change {
+    slot: Option<Slot>,
+    status: &'static str,
+    at: DateTime<Utc>,
+}
+
+impl CalendarProjection {
+    /// Folds a batch into one final state per reservation, in order of first
+    /// appearance; the status depends only on the last event.
+    fn fold(events: &[RecordedEvent]) -> Result<Vec<(Uuid, Change)>, StoreError> {
+        let mut changes: Vec<(Uuid, Change)> = Vec::new();
+        let mut index: HashMap<Uuid, usize> = HashMap::new();
+        for event in events.iter().filter(|e| e.aggregate_type == "Reservation") {
+            let payload = event.decode::<Reservation>()?;
+            let id = parse_id(event)?;
+            let position = *index.entry(id).or_insert_with(|| {
+                changes.push((
+                    id,
+                    Change {
+                        slot: None,
+                        status: "",
+                        at: event.recorded_at,
+                    },
+                ));
+                changes.len() - 1
+            });
+            let change = &mut changes[position].1;
+            change.status = status_after(&payload);
+            change.at = event.recorded_at;
+            if let ReservationEvent::ReservationRequested { slot } = payload {
+                change.slot = Some(slot);
+            }
+        }
+        Ok(changes)
     }
 }
 
@@ -117,4 +189,55 @@ pub async fn entries(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Position;
+
+    fn recorded(id: Uuid, sequence: i64, event: &ReservationEvent) -> RecordedEvent {
+        RecordedEvent {
+            position: Position {
+                transaction_id: 1,
+                global_position: sequence,
+            },
+            event_id: Uuid::new_v4(),
+            aggregate_type: "Reservation".into(),
+            aggregate_id: id.to_string(),
+            sequence,
+            event_type: String::new(),
+            event_version: "1".into(),
+            payload: serde_json::to_value(event).unwrap(),
+            metadata: serde_json::Value::Null,
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_batch_folds_to_the_last_status_of_each_reservation_with_its_slot() {
+        let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let slot = Slot {
+            family_id: Uuid::from_u128(3),
+            child_id: Uuid::from_u128(4),
+            collectivity_id: Uuid::from_u128(5),
+            service_id: Uuid::from_u128(6),
+            unit_id: Uuid::from_u128(7),
+            date: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+        };
+        let events = [
+            recorded(first, 1, &ReservationEvent::ReservationRequested { slot }),
+            recorded(second, 3, &ReservationEvent::AgentApproved { comment: None }),
+            recorded(first, 2, &ReservationEvent::ReservationConfirmed),
+            recorded(first, 3, &ReservationEvent::CancellationRequested),
+        ];
+        let changes = CalendarProjection::fold(&events).unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].0, first);
+        assert_eq!(changes[0].1.slot, Some(slot));
+        assert_eq!(changes[0].1.status, "cancellation_requested");
+        assert_eq!(changes[1].0, second);
+        assert_eq!(changes[1].1.slot, None);
+        assert_eq!(changes[1].1.status, "cancelled");
+    }
 }

@@ -11,6 +11,7 @@
 //!   advisory lock); the others stand by. The checkpoint row is also locked
 //!   for each batch, so even two active runners could not apply an event twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,16 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Applies one event inside the batch's transaction.
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError>;
+
+    /// Applies a batch of events, in order, inside one transaction. By
+    /// default one by one; a read model on the hot path folds the batch and
+    /// writes it with a few set-based statements instead.
+    async fn apply_batch(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        for event in events {
+            self.apply(conn, event).await?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -146,9 +157,7 @@ pub async fn run_batch(
             BatchOutcome::Applied(0)
         });
     };
-    for event in &events {
-        projection.apply(&mut tx, event).await?;
-    }
+    projection.apply_batch(&mut tx, &events).await?;
     sqlx::query(
         "UPDATE projection_checkpoints
          SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
@@ -159,6 +168,10 @@ pub async fn run_batch(
     .bind(last.global_position)
     .execute(&mut *tx)
     .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHECKPOINTS_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     tracing::debug!(applied = events.len(), "projection batch committed");
     Ok(BatchOutcome::Applied(events.len()))
@@ -346,35 +359,99 @@ async fn pause(stopped: &mut watch::Receiver<bool>, duration: Duration) -> bool 
     }
 }
 
-/// Waits until every named projection has applied the event at `position`,
-/// polling the checkpoints (runners may live in another process). Returns
-/// false when `timeout` passed first.
-pub async fn wait_for(
-    pool: &PgPool,
-    position: Position,
-    projections: &[&str],
-    timeout: Duration,
-) -> Result<bool, StoreError> {
-    let names: Vec<String> = projections.iter().map(|n| n.to_string()).collect();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let reached: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM projection_checkpoints
-             WHERE name = ANY($1) AND (last_transaction_id, last_position) >= ($2::text::xid8, $3)",
-        )
-        .bind(&names)
-        .bind(position.transaction_id.to_string())
-        .bind(position.global_position)
-        .fetch_one(pool)
-        .await?;
-        if reached as usize == names.len() {
-            return Ok(true);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(3)).await;
+/// The channel a batch notifies when it moves a checkpoint.
+pub const CHECKPOINTS_CHANNEL: &str = "projection_checkpoints";
+
+/// Every projection's checkpoint as this process last read it. One task
+/// reads them when a batch commits (`NOTIFY`, from any process) and every
+/// 50 ms otherwise; requests waiting for their writes to show only watch
+/// it, so a rush of waiting requests costs no query at all.
+#[derive(Clone)]
+pub struct Checkpoints {
+    current: watch::Receiver<HashMap<String, Position>>,
+}
+
+impl Checkpoints {
+    /// Starts watching; the watch ends when the last clone is dropped.
+    pub fn watch(pool: PgPool) -> Checkpoints {
+        let (sender, current) = watch::channel(HashMap::new());
+        tokio::spawn(async move {
+            loop {
+                let mut listener = PgListener::connect_with(&pool).await.ok();
+                if let Some(listener) = listener.as_mut() {
+                    if listener.listen(CHECKPOINTS_CHANNEL).await.is_err() {
+                        tracing::warn!("cannot listen for checkpoints; polling only");
+                    }
+                }
+                loop {
+                    match read_checkpoints(&pool).await {
+                        Ok(read) => {
+                            sender.send_if_modified(|known| {
+                                let changed = *known != read;
+                                *known = read;
+                                changed
+                            });
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot read the checkpoints"),
+                    }
+                    let notified = async {
+                        match listener.as_mut() {
+                            Some(listener) => listener.try_recv().await.map(|_| ()).is_ok(),
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        ok = notified => if !ok { break },
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = sender.closed() => return,
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Checkpoints { current }
     }
+
+    /// Waits until every named projection has applied the event at
+    /// `position`; false when `timeout` passed first.
+    pub async fn wait_for(&self, position: Position, projections: &[&str], timeout: Duration) -> bool {
+        let mut current = self.current.clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let reached = {
+                let known = current.borrow_and_update();
+                projections
+                    .iter()
+                    .all(|name| known.get(*name).is_some_and(|p| *p >= position))
+            };
+            if reached {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, current.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return false,
+            }
+        }
+    }
+}
+
+async fn read_checkpoints(pool: &PgPool) -> Result<HashMap<String, Position>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT name, last_transaction_id::text::bigint AS transaction_id, last_position FROM projection_checkpoints",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("name")?,
+                Position {
+                    transaction_id: row.try_get("transaction_id")?,
+                    global_position: row.try_get("last_position")?,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// What a rebuild found.
@@ -431,19 +508,20 @@ pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<Rebui
     let mut after = Position::default();
     let mut applied = 0;
     let mut pending = Vec::new();
-    'live: loop {
-        let events = read_after(&mut tx, after, 5_000).await?;
+    loop {
+        let mut events = read_after(&mut tx, after, 5_000).await?;
         if events.is_empty() {
             break;
         }
-        for event in events {
-            if event.position > target {
-                pending.push(event);
-                break 'live;
-            }
-            projection.apply(&mut tx, &event).await?;
-            applied += 1;
+        let split = events.partition_point(|e| e.position <= target);
+        pending = events.split_off(split);
+        projection.apply_batch(&mut tx, &events).await?;
+        applied += events.len();
+        if let Some(event) = events.last() {
             after = event.position;
+        }
+        if !pending.is_empty() {
+            break;
         }
     }
     let mut matched_live = true;
@@ -464,16 +542,11 @@ pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<Rebui
     }
     // ...then on to the last committed event, so the rebuilt read model
     // is complete when it is swapped in.
-    loop {
-        for event in pending.drain(..) {
-            projection.apply(&mut tx, &event).await?;
-            applied += 1;
-            after = event.position;
-        }
+    while let Some(last) = pending.last().map(|e| e.position) {
+        projection.apply_batch(&mut tx, &pending).await?;
+        applied += pending.len();
+        after = last;
         pending = read_after(&mut tx, after, 5_000).await?;
-        if pending.is_empty() {
-            break;
-        }
     }
     if after > target {
         sqlx::query(

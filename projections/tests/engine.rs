@@ -162,10 +162,22 @@ async fn two_engines_on_one_database_apply_each_event_once_from_one_active_runne
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(all_in, "the engines did not apply the 200 events in 5 s");
+    let checkpoints = engine::Checkpoints::watch(pool.clone());
     assert!(
-        engine::wait_for(&pool, position, &["recorder"], Duration::from_secs(1))
-            .await
-            .unwrap()
+        checkpoints
+            .wait_for(position, &["recorder"], Duration::from_secs(1))
+            .await,
+        "the watched checkpoint reaches the last event"
+    );
+    let beyond = espace_famille_projections::store::Position {
+        global_position: position.global_position + 1,
+        ..position
+    };
+    assert!(
+        !checkpoints
+            .wait_for(beyond, &["recorder"], Duration::from_millis(100))
+            .await,
+        "nor does it claim an event that does not exist"
     );
 
     let runners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT runner FROM recorded")
