@@ -1,7 +1,10 @@
 # Private PostgreSQL clusters for the scripts: sourced, not run.
 #
-#   pg_start NAME PORT [--fresh]   start (and create if needed) the cluster
-#                                  NAME on 127.0.0.1:PORT, export DATABASE_URL
+#   pg_start NAME PORT [--fresh] [--no-fsync]
+#                                  start (and create if needed) the cluster
+#                                  NAME on 127.0.0.1:PORT, export DATABASE_URL;
+#                                  --fresh: recreate it; --no-fsync: throwaway
+#                                  data, skip disk flushes (tests only)
 #   pg_stop                        stop the cluster pg_start started
 #
 # The cluster lives in .data/NAME inside the project. PostgreSQL refuses to
@@ -70,7 +73,14 @@ pg_base_dir() {
 }
 
 pg_start() {
-  local name="$1" port="$2" fresh="${3:-}"
+  local name="$1" port="$2" fresh="" nofsync=""
+  shift 2
+  for option in "$@"; do
+    case "$option" in
+      --fresh) fresh=--fresh ;;
+      --no-fsync) nofsync=--no-fsync ;;
+    esac
+  done
   pg_install || return 1
   pg_prepare_owner
   PG_BIN="$(pg_find_bin)"
@@ -91,7 +101,7 @@ pg_start() {
       echo "max_connections = 300"
       echo "timezone = 'UTC'"
     } | pg_as_owner tee -a "$PG_DATA/postgresql.conf" >/dev/null
-    if [ "$fresh" = "--fresh" ]; then
+    if [ -n "$nofsync" ]; then
       # Throwaway test data: durability is not worth the disk flushes.
       echo "fsync = off" | pg_as_owner tee -a "$PG_DATA/postgresql.conf" >/dev/null
     fi
