@@ -36,15 +36,6 @@ pub struct Actor {
     pub role: &'static str,
 }
 
-impl Actor {
-    pub fn system() -> Actor {
-        Actor {
-            account_id: Uuid::nil(),
-            role: "system",
-        }
-    }
-}
-
 /// What the request knows about its caller.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {

@@ -230,11 +230,6 @@ pub fn weekday_name(day: Weekday) -> &'static str {
     }
 }
 
-/// The Paris calendar day of an instant.
-pub fn paris_date(instant: DateTime<Utc>) -> NaiveDate {
-    instant.with_timezone(&Paris).date_naive()
-}
-
 /// A school year, named by the calendar year in which it starts: 2026 is
 /// 1 September 2026 to 31 August 2027.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
