@@ -378,23 +378,34 @@ pub async fn open_session(
     Ok(token)
 }
 
-/// The account behind a bearer token, if the session is live.
+/// The account behind a bearer token, if the session is live, with its
+/// grants: one query, since every request asks it.
 pub async fn session_account(pool: &PgPool, token: &str) -> Result<Option<Account>, ApiError> {
-    let mut conn = pool.acquire().await?;
     let row = sqlx::query(
-        "SELECT a.id, a.email FROM sessions s JOIN accounts a ON a.id = s.account_id
-         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
+        "SELECT a.id, a.email,
+                coalesce(array_agg(g.role) FILTER (WHERE g.role IS NOT NULL), '{}') AS roles,
+                coalesce(array_agg(g.scope) FILTER (WHERE g.role IS NOT NULL), '{}') AS scopes
+         FROM sessions s
+         JOIN accounts a ON a.id = s.account_id
+         LEFT JOIN account_grants g ON g.account_id = a.id
+         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+         GROUP BY a.id, a.email",
     )
     .bind(token_hash(token))
-    .fetch_optional(&mut *conn)
+    .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let id: Uuid = row.get("id");
+    let roles: Vec<String> = row.get("roles");
+    let scopes: Vec<Option<Uuid>> = row.get("scopes");
     Ok(Some(Account {
-        id,
+        id: row.get("id"),
         email: row.get("email"),
         active: true,
-        grants: grants_of(&mut conn, id).await?,
+        grants: roles
+            .iter()
+            .zip(scopes)
+            .filter_map(|(role, scope)| Grant::from_row(role, scope))
+            .collect(),
     }))
 }
 

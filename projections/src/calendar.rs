@@ -208,8 +208,8 @@ mod tests {
             sequence,
             event_type: String::new(),
             event_version: "1".into(),
-            payload: serde_json::to_value(event).unwrap(),
-            metadata: serde_json::Value::Null,
+            payload: serde_json::to_string(event).unwrap(),
+            metadata: "null".into(),
             recorded_at: Utc::now(),
         }
     }

@@ -79,8 +79,11 @@ pub struct RecordedEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
+    /// The payload as JSON text, personal values opened: decoded only by
+    /// the projections that need it (see [`RecordedEvent::decode`]).
+    pub payload: String,
+    /// The metadata as JSON text.
+    pub metadata: String,
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -90,25 +93,28 @@ impl RecordedEvent {
     /// the events table `e`.
     pub const SELECT: &'static str =
         "SELECT e.transaction_id::text::bigint AS transaction_id, e.global_position, \
-        e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
-        e.metadata, e.recorded_at, k.key AS family_key \
+        e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::text AS payload, \
+        e.metadata::text AS metadata, e.recorded_at, k.key AS family_key \
         FROM events e LEFT JOIN family_keys k ON e.aggregate_type = 'Family' \
         AND k.family_id = CASE WHEN e.aggregate_type = 'Family' THEN e.aggregate_id::uuid END";
 
     /// Reads a row of [`RecordedEvent::SELECT`], personal values opened (or
     /// marked erased).
     pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, StoreError> {
-        let mut payload: Value = row.try_get("payload")?;
-        if let Some(family_id) = has_sealed(&payload)
-            .then(|| row.try_get::<String, _>("aggregate_id"))
-            .transpose()?
-        {
-            let key: Option<Vec<u8>> = row.try_get("family_key")?;
+        let mut payload: String = row.try_get("payload")?;
+        let aggregate_type: String = row.try_get("aggregate_type")?;
+        // Only a family's events hold sealed values.
+        if aggregate_type == "Family" && payload.contains("\"sealed\"") {
+            let family_id: String = row.try_get("aggregate_id")?;
             let family_id: Uuid = family_id
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("sealed values in stream {family_id}")))?;
+            let key: Option<Vec<u8>> = row.try_get("family_key")?;
             let key = key.map(|k| FamilyKey::from_bytes(family_id, &k)).transpose()?;
-            personal::open(&mut payload, key.as_ref())?;
+            let mut value: Value =
+                serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            personal::open(&mut value, key.as_ref())?;
+            payload = value.to_string();
         }
         Ok(RecordedEvent {
             position: Position {
@@ -116,7 +122,7 @@ impl RecordedEvent {
                 global_position: row.try_get("global_position")?,
             },
             event_id: row.try_get("event_id")?,
-            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_type,
             aggregate_id: row.try_get("aggregate_id")?,
             sequence: row.try_get("sequence")?,
             event_type: row.try_get("event_type")?,
@@ -127,9 +133,20 @@ impl RecordedEvent {
         })
     }
 
+    /// The payload as JSON, for readers that show it as is.
+    pub fn payload_value(&self) -> Value {
+        serde_json::from_str(&self.payload).unwrap_or(Value::Null)
+    }
+
+    /// One string field of the metadata (`actor_id`, `correlation_id`...).
+    pub fn metadata_field(&self, key: &str) -> Option<String> {
+        let metadata: Value = serde_json::from_str(&self.metadata).ok()?;
+        metadata.get(key)?.as_str().map(str::to_string)
+    }
+
     /// The payload as the aggregate's event type.
     pub fn decode<A: Aggregate>(&self) -> Result<A::Event, StoreError> {
-        serde_json::from_value(self.payload.clone()).map_err(|e| {
+        serde_json::from_str(&self.payload).map_err(|e| {
             StoreError::Corrupt(format!(
                 "{} {} #{}: {e}",
                 self.aggregate_type, self.aggregate_id, self.sequence

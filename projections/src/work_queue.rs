@@ -38,7 +38,13 @@ impl Projection for WorkQueueProjection {
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
-        if event.aggregate_type != "Reservation" {
+        // Most reservation events do not concern the queue: skip them
+        // without decoding.
+        let relevant = matches!(
+            event.event_type.as_str(),
+            "CancellationRequested" | "AgentApproved" | "AgentRejected"
+        );
+        if event.aggregate_type != "Reservation" || !relevant {
             return Ok(());
         }
         let reservation_id = parse_id(event)?;
@@ -60,12 +66,7 @@ impl Projection for WorkQueueProjection {
                         "reservation {reservation_id} does not start with ReservationRequested"
                     )));
                 };
-                let requested_by = event
-                    .metadata
-                    .get("actor_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string();
+                let requested_by = event.metadata_field("actor_id").unwrap_or_default();
                 sqlx::query(
                     "INSERT INTO agent_work_queue
                        (reservation_id, collectivity_id, family_id, child_id, unit_id, day, requested_at, requested_by)

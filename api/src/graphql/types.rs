@@ -634,7 +634,7 @@ pub struct HistoryEvent {
 
 impl From<&RecordedEvent> for HistoryEvent {
     fn from(e: &RecordedEvent) -> Self {
-        let meta = |key: &str| e.metadata.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let meta = |key: &str| e.metadata_field(key);
         HistoryEvent {
             sequence: e.sequence,
             event_id: e.event_id,
@@ -646,7 +646,7 @@ impl From<&RecordedEvent> for HistoryEvent {
             correlation_id: meta("correlation_id"),
             causation_id: meta("causation_id"),
             command_id: meta("command_id"),
-            payload: Json(e.payload.clone()),
+            payload: Json(e.payload_value()),
         }
     }
 }
