@@ -191,6 +191,24 @@ impl TestApp {
             .to_string()
     }
 
+    /// Rebuilds every read model from zero and asserts each equals the live
+    /// one; the number of events each rebuild applied.
+    pub async fn rebuild_all_read_models(&self) -> Vec<usize> {
+        let mut applied = Vec::new();
+        for projection in espace_famille_projections::read_models() {
+            let report = espace_famille_projections::engine::rebuild(&self.pool, projection.as_ref())
+                .await
+                .unwrap();
+            assert!(
+                report.matched_live,
+                "{} differs after a rebuild",
+                report.projection
+            );
+            applied.push(report.events);
+        }
+        applied
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -115,16 +115,7 @@ async fn after_erasure_the_history_replays_but_no_personal_value_can_be_read() {
         )
         .await;
     assert_eq!(history.data("reservation")["status"], "CANCELLATION_REQUESTED");
-    for projection in espace_famille_projections::read_models() {
-        let report = espace_famille_projections::engine::rebuild(&app.pool, projection.as_ref())
-            .await
-            .unwrap();
-        assert!(
-            report.matched_live,
-            "{} differs after a replay",
-            report.projection
-        );
-    }
+    app.rebuild_all_read_models().await;
 
     // No personal value anywhere: events, read models, accounts, outbox.
     for value in personal.iter().chain(&["Martin"]) {
