@@ -15,7 +15,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateError};
 use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::family::{Family, FamilyCommand};
-use espace_famille_domain::reservation::{BookingContext, Reservation, ReservationCommand, Slot};
+use espace_famille_domain::reservation::{Decision, Reservation, Slot};
 use espace_famille_projections::store::{self, Metadata, Position, StoreError, StreamAppend};
 use espace_famille_projections::{engine, personal};
 use postgres_es::{postgres_cqrs, PostgresCqrs};
@@ -229,7 +229,7 @@ impl Commands {
         )))
     }
 
-    /// What a reservation is about, for authorising a decision on it.
+    /// What a reservation is about, for authorising a request on it.
     pub async fn reservation_slot(&self, id: Uuid) -> Result<Slot, ApiError> {
         let loaded = store::load::<Reservation>(&self.pool, &id.to_string()).await?;
         loaded
@@ -239,34 +239,33 @@ impl Commands {
     }
 
     /// An agent's decision on one reservation (approve or reject a
-    /// cancellation).
+    /// cancellation). `authorise` sees what the reservation is about and
+    /// answers with the metadata of the caller allowed to decide, or a
+    /// refusal. A decision needs the reservation alone: one read, then one
+    /// insert, atomic on its own.
     pub async fn decide(
         &self,
         reservation_id: Uuid,
-        command: ReservationCommand,
-        metadata: &Metadata,
+        decision: Decision,
+        authorise: impl Fn(&Slot) -> Result<Metadata, ApiError>,
     ) -> Result<(), ApiError> {
+        let id = reservation_id.to_string();
         for _ in 0..CONFLICT_RETRIES {
-            let loaded = store::load::<Reservation>(&self.pool, &reservation_id.to_string()).await?;
+            let loaded = store::load_many::<Reservation>(&self.pool, std::slice::from_ref(&id))
+                .await?
+                .pop()
+                .ok_or_else(|| ApiError::Internal(format!("reservation {id} was not loaded")))?;
             let slot = loaded
                 .aggregate
                 .slot
                 .ok_or_else(|| ApiError::NotFound(format!("no reservation {reservation_id}")))?;
-            let context = BookingContext {
-                now: Utc::now(),
-                collectivity: Arc::new(self.load_collectivity(slot.collectivity_id).await?),
-                family: Arc::new(self.load_family(slot.family_id).await?),
-            };
-            let mut reservation = loaded.aggregate;
-            let sink = EventSink::default();
-            reservation.handle(command.clone(), &context, &sink).await?;
-            let events = sink.collect().await;
-            let stream =
-                StreamAppend::new::<Reservation>(reservation_id.to_string(), loaded.version, &events)?;
-            let mut tx = self.pool.begin().await?;
-            match store::append(&mut tx, &[stream], metadata).await {
+            let metadata = authorise(&slot)?;
+            let event = loaded.aggregate.check_decision(decision.clone())?;
+            let stream = StreamAppend::new::<Reservation>(id.clone(), loaded.version, &[event])?;
+            let mut conn = self.pool.acquire().await?;
+            match store::append(&mut conn, &[stream], &metadata).await {
                 Ok(position) => {
-                    tx.commit().await?;
+                    drop(conn);
                     if let Some(position) = position {
                         self.wait_for_read_models(position).await?;
                     }

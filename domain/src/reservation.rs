@@ -232,6 +232,36 @@ impl Reservation {
     }
 }
 
+/// An agent's answer to a pending cancellation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Approve { comment: Option<String> },
+    Reject { reason: String },
+}
+
+impl Reservation {
+    /// The event a decision on this reservation records, or why it cannot be
+    /// taken. Unlike booking and cancelling, deciding depends on nothing
+    /// but the reservation's own history: no commune, family or clock.
+    pub fn check_decision(&self, decision: Decision) -> Result<ReservationEvent, ReservationError> {
+        if self.status != ReservationStatus::CancellationRequested {
+            return Err(ReservationError::NoPendingCancellation);
+        }
+        match decision {
+            Decision::Approve { comment } => Ok(ReservationEvent::AgentApproved {
+                comment: comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+            }),
+            Decision::Reject { reason } => {
+                let reason = reason.trim().to_string();
+                if reason.is_empty() {
+                    return Err(ReservationError::EmptyReason);
+                }
+                Ok(ReservationEvent::AgentRejected { reason })
+            }
+        }
+    }
+}
+
 impl Aggregate for Reservation {
     const TYPE: &'static str = "Reservation";
     type Command = ReservationCommand;
@@ -261,22 +291,12 @@ impl Aggregate for Reservation {
                 sink.write(event, self).await;
             }
             ReservationCommand::Approve { comment } => {
-                if self.status != ReservationStatus::CancellationRequested {
-                    return Err(ReservationError::NoPendingCancellation);
-                }
-                let comment = comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
-                sink.write(ReservationEvent::AgentApproved { comment }, self)
-                    .await;
+                let event = self.check_decision(Decision::Approve { comment })?;
+                sink.write(event, self).await;
             }
             ReservationCommand::Reject { reason } => {
-                if self.status != ReservationStatus::CancellationRequested {
-                    return Err(ReservationError::NoPendingCancellation);
-                }
-                let reason = reason.trim().to_string();
-                if reason.is_empty() {
-                    return Err(ReservationError::EmptyReason);
-                }
-                sink.write(ReservationEvent::AgentRejected { reason }, self).await;
+                let event = self.check_decision(Decision::Reject { reason })?;
+                sink.write(event, self).await;
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ use async_graphql::{Context, EmptySubscription, MergedObject, Object, Result, Sc
 use chrono::NaiveDate;
 use espace_famille_domain::collectivity::{CollectivityCommand, Service};
 use espace_famille_domain::family::{Child, FamilyCommand, QuotientFamilial};
-use espace_famille_domain::reservation::ReservationCommand;
+use espace_famille_domain::reservation::Decision;
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
@@ -340,8 +340,7 @@ impl BookingMutation {
         reservation_id: Uuid,
         comment: Option<String>,
     ) -> Result<ReservationView> {
-        let command = ReservationCommand::Approve { comment };
-        decide(ctx, reservation_id, command).await
+        decide(ctx, reservation_id, Decision::Approve { comment }).await
     }
 
     /// An agent refuses a pending cancellation, with the reason the parent
@@ -352,8 +351,7 @@ impl BookingMutation {
         reservation_id: Uuid,
         reason: String,
     ) -> Result<ReservationView> {
-        let command = ReservationCommand::Reject { reason };
-        decide(ctx, reservation_id, command).await
+        decide(ctx, reservation_id, Decision::Reject { reason }).await
     }
 }
 
@@ -376,18 +374,15 @@ async fn run_family_command(
     ))
 }
 
-async fn decide(
-    ctx: &Context<'_>,
-    reservation_id: Uuid,
-    command: ReservationCommand,
-) -> Result<ReservationView> {
+async fn decide(ctx: &Context<'_>, reservation_id: Uuid, decision: Decision) -> Result<ReservationView> {
     let commands = commands(ctx);
     let caller = caller(ctx);
     caller.identity()?;
-    let slot = commands.reservation_slot(reservation_id).await?;
-    let actor = caller.require_agent_of(slot.collectivity_id)?;
     commands
-        .decide(reservation_id, command, &metadata(actor, None))
+        .decide(reservation_id, decision, |slot| {
+            let actor = caller.require_agent_of(slot.collectivity_id)?;
+            Ok(metadata(actor, None))
+        })
         .await?;
     Ok(queries::reservation(commands, caller, reservation_id).await?)
 }

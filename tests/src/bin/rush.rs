@@ -321,12 +321,15 @@ async fn main() -> anyhow::Result<()> {
 async fn sample_lag(pool: PgPool, running: Arc<AtomicBool>) -> anyhow::Result<Vec<Duration>> {
     let mut samples = Vec::new();
     while running.load(Ordering::Relaxed) {
+        // The age of the first committed event the calendar has not
+        // applied yet (one index probe: sampling must not load the server).
         let lag: Option<f64> = sqlx::query_scalar(
-            "SELECT extract(epoch FROM clock_timestamp() - min(e.recorded_at))::float8
+            "SELECT extract(epoch FROM clock_timestamp() - e.recorded_at)::float8
              FROM events e, projection_checkpoints c
-             WHERE c.name = 'calendar' AND (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)",
+             WHERE c.name = 'calendar' AND (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)
+             ORDER BY e.transaction_id, e.global_position LIMIT 1",
         )
-        .fetch_one(&pool)
+        .fetch_optional(&pool)
         .await?;
         samples.push(Duration::from_secs_f64(lag.unwrap_or(0.0).max(0.0)));
         tokio::time::sleep(Duration::from_millis(20)).await;
