@@ -148,12 +148,15 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let pool = connect(&settings).await?;
         espace_famille_projections::MIGRATOR.run(&pool).await?;
-        let mut projections = espace_famille_projections::read_models();
-        projections.push(Arc::new(Invitations {
+        // The read models are fed together (one read per batch for all);
+        // the invitations, which send mail, apart, so neither holds up the
+        // other.
+        let invitations: Arc<dyn engine::Projection> = Arc::new(Invitations {
             mail: settings.auth.mail.clone(),
             activation_valid_for: settings.auth.activation_valid_for,
-        }));
-        let engine = engine::start(pool.clone(), projections, settings.engine.clone()).await?;
+        });
+        let groups = vec![espace_famille_projections::read_models(), vec![invitations]];
+        let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let commands = Commands::new(pool.clone(), settings.read_your_writes);
         let listener = TcpListener::bind(settings.listen).await?;

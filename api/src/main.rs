@@ -144,7 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             espace_famille_projections::MIGRATOR.run(&pool).await?;
             let handle = espace_famille_projections::engine::start(
                 pool.clone(),
-                espace_famille_projections::read_models(),
+                vec![espace_famille_projections::read_models()],
                 settings.engine.clone(),
             )
             .await?;
@@ -179,16 +179,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay => {
             let pool = app::connect(&settings).await?;
             espace_famille_projections::MIGRATOR.run(&pool).await?;
+            let read_models = espace_famille_projections::read_models();
+            let projections: Vec<&dyn espace_famille_projections::engine::Projection> =
+                read_models.iter().map(|p| p.as_ref()).collect();
+            let started = std::time::Instant::now();
+            let reports = espace_famille_projections::engine::rebuild(&pool, &projections).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            let events = reports.first().map_or(0, |r| r.events);
+            println!(
+                "{events} events read once and applied to {} read models in {seconds:.2} s ({:.0} events/s)",
+                reports.len(),
+                events as f64 / seconds.max(f64::EPSILON)
+            );
             let mut all_matched = true;
-            for projection in espace_famille_projections::read_models() {
-                let started = std::time::Instant::now();
-                let report = espace_famille_projections::engine::rebuild(&pool, projection.as_ref()).await?;
-                let seconds = started.elapsed().as_secs_f64();
+            for report in &reports {
                 println!(
-                    "{:<20} {:>10} events {:>8.2} s  {}",
+                    "{:<20} {}",
                     report.projection,
-                    report.events,
-                    seconds,
                     if report.matched_live {
                         "matches the live read model"
                     } else {

@@ -7,9 +7,12 @@
 //! - A batch and the checkpoint it reaches are written in one transaction:
 //!   each event takes effect exactly once.
 //! - Runners wake on `NOTIFY events_appended` and poll as a fallback.
-//! - One runner per projection is active across all processes (a session
-//!   advisory lock); the others stand by. The checkpoint row is also locked
-//!   for each batch, so even two active runners could not apply an event twice.
+//! - Projections run in groups: a group's runner reads each batch once and
+//!   feeds every projection of the group, each from its own checkpoint.
+//! - One runner per group is active across all processes (a session
+//!   advisory lock); the others stand by. The checkpoint rows are also
+//!   locked for each batch, so even two active runners could not apply an
+//!   event twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -120,34 +123,54 @@ pub async fn read_after(
 
 /// Runs one batch of `projection`: lock its checkpoint, apply what follows
 /// it, move it, commit.
-#[tracing::instrument(skip_all, fields(projection = projection.name()))]
 pub async fn run_batch(
     pool: &PgPool,
     projection: &dyn Projection,
     batch_size: i64,
 ) -> Result<BatchOutcome, StoreError> {
+    run_group_batch(pool, &[projection], batch_size).await
+}
+
+/// Runs one batch of a group of projections: lock their checkpoints, read
+/// the events after the lowest once, apply to each the part past its own
+/// checkpoint, move every checkpoint to the last event read, commit. A
+/// group costs one read, one notification and one commit per batch however
+/// many read models it feeds.
+#[tracing::instrument(skip_all, fields(projections = projections.len()))]
+pub async fn run_group_batch(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+    batch_size: i64,
+) -> Result<BatchOutcome, StoreError> {
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
     let mut tx = pool.begin().await?;
-    let row = sqlx::query(
-        "SELECT last_transaction_id::text::bigint AS transaction_id, last_position
-         FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
+    let rows = sqlx::query(
+        "SELECT name, last_transaction_id::text::bigint AS transaction_id, last_position
+         FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE SKIP LOCKED",
     )
-    .bind(projection.name())
-    .fetch_optional(&mut *tx)
+    .bind(&names)
+    .fetch_all(&mut *tx)
     .await?;
-    let Some(row) = row else {
+    if rows.len() < names.len() {
         return Ok(BatchOutcome::Busy);
-    };
-    let checkpoint = Position {
-        transaction_id: row.try_get("transaction_id")?,
-        global_position: row.try_get("last_position")?,
-    };
-    let events = read_after(&mut tx, checkpoint, batch_size).await?;
+    }
+    let mut checkpoints = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let name: String = row.try_get("name")?;
+        let position = Position {
+            transaction_id: row.try_get("transaction_id")?,
+            global_position: row.try_get("last_position")?,
+        };
+        checkpoints.insert(name, position);
+    }
+    let lowest = checkpoints.values().copied().min().unwrap_or_default();
+    let events = read_after(&mut tx, lowest, batch_size).await?;
     let Some(last) = events.last().map(|e| e.position) else {
         let pending: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2))",
         )
-        .bind(checkpoint.transaction_id.to_string())
-        .bind(checkpoint.global_position)
+        .bind(lowest.transaction_id.to_string())
+        .bind(lowest.global_position)
         .fetch_one(&mut *tx)
         .await?;
         tx.rollback().await?;
@@ -157,13 +180,19 @@ pub async fn run_batch(
             BatchOutcome::Applied(0)
         });
     };
-    projection.apply_batch(&mut tx, &events).await?;
+    for projection in projections {
+        let checkpoint = checkpoints.get(projection.name()).copied().unwrap_or_default();
+        let unseen = &events[events.partition_point(|e| e.position <= checkpoint)..];
+        if !unseen.is_empty() {
+            projection.apply_batch(&mut tx, unseen).await?;
+        }
+    }
     sqlx::query(
         "UPDATE projection_checkpoints
          SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
-         WHERE name = $1",
+         WHERE name = ANY($1) AND (last_transaction_id, last_position) < ($2::text::xid8, $3)",
     )
-    .bind(projection.name())
+    .bind(&names)
     .bind(last.transaction_id.to_string())
     .bind(last.global_position)
     .execute(&mut *tx)
@@ -211,25 +240,30 @@ impl EngineHandle {
     }
 }
 
-/// Starts one runner per projection and the listener that wakes them.
+/// Starts one runner per group of projections and the listener that wakes
+/// them. The projections of a group are fed together (one read and one
+/// commit per batch for all); separate groups fail and lag independently.
 pub async fn start(
     pool: PgPool,
-    projections: Vec<Arc<dyn Projection>>,
+    groups: Vec<Vec<Arc<dyn Projection>>>,
     config: EngineConfig,
 ) -> Result<EngineHandle, StoreError> {
-    register(&pool, &projections).await?;
+    for group in &groups {
+        register(&pool, group).await?;
+    }
     let (stop, stopped) = watch::channel(false);
-    let wakers: Vec<Arc<Notify>> = projections.iter().map(|_| Arc::new(Notify::new())).collect();
+    let wakers: Vec<Arc<Notify>> = groups.iter().map(|_| Arc::new(Notify::new())).collect();
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(listen(
         pool.clone(),
         wakers.clone(),
         stopped.clone(),
     )));
-    for (projection, waker) in projections.into_iter().zip(wakers) {
+    for (projections, waker) in groups.into_iter().zip(wakers) {
         let runner = Runner {
             pool: pool.clone(),
-            projection,
+            name: projections.iter().map(|p| p.name()).collect::<Vec<_>>().join("+"),
+            projections,
             config: config.clone(),
             waker,
             stopped: stopped.clone(),
@@ -275,7 +309,9 @@ async fn listen(pool: PgPool, wakers: Vec<Arc<Notify>>, mut stopped: watch::Rece
 
 struct Runner {
     pool: PgPool,
-    projection: Arc<dyn Projection>,
+    /// The group's projections' names, joined: its advisory lock's key.
+    name: String,
+    projections: Vec<Arc<dyn Projection>>,
     config: EngineConfig,
     waker: Arc<Notify>,
     stopped: watch::Receiver<bool>,
@@ -287,7 +323,7 @@ impl Runner {
             match self.lead().await {
                 Ok(()) => {}
                 Err(error) => {
-                    tracing::error!(projection = self.projection.name(), %error, "projection runner failed; retrying");
+                    tracing::error!(projections = %self.name, %error, "projection runner failed; retrying");
                     self.pause(Duration::from_secs(1)).await;
                 }
             }
@@ -299,7 +335,7 @@ impl Runner {
         let mut lock = self.pool.acquire().await?.detach();
         loop {
             let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(4242, hashtext($1))")
-                .bind(self.projection.name())
+                .bind(&self.name)
                 .fetch_one(&mut lock)
                 .await?;
             if acquired {
@@ -309,7 +345,7 @@ impl Runner {
                 return Ok(());
             }
         }
-        tracing::info!(projection = self.projection.name(), "active runner");
+        tracing::info!(projections = %self.name, "active runner");
         let result = self.drive(&mut lock).await;
         let _ = lock.close().await;
         result
@@ -320,7 +356,8 @@ impl Runner {
             if *self.stopped.borrow() {
                 return Ok(());
             }
-            let outcome = run_batch(&self.pool, self.projection.as_ref(), self.config.batch_size).await?;
+            let projections: Vec<&dyn Projection> = self.projections.iter().map(|p| p.as_ref()).collect();
+            let outcome = run_group_batch(&self.pool, &projections, self.config.batch_size).await?;
             let wait = match outcome {
                 BatchOutcome::Applied(n) if n as i64 >= self.config.batch_size => continue,
                 BatchOutcome::Applied(_) => None,
@@ -463,38 +500,51 @@ pub struct RebuildReport {
     pub matched_live: bool,
 }
 
-/// Rebuilds a projection from position zero into fresh tables: up to the
-/// live checkpoint, where it compares them with the live tables, then on to
-/// the last committed event; then swaps them in and moves the checkpoint,
-/// all in one transaction that holds the checkpoint (the live runner waits
-/// meanwhile).
-#[tracing::instrument(skip_all, fields(projection = projection.name()))]
-pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<RebuildReport, StoreError> {
-    let name = projection.name();
-    let schema = format!("rebuild_{name}");
+/// Rebuilds projections from position zero into fresh tables, reading the
+/// store once for all of them: each up to its live checkpoint, where its
+/// tables are compared with the live ones, then all on to the last
+/// committed event; then the tables are swapped in and the checkpoints
+/// moved, all in one transaction that holds the checkpoints (the live
+/// runners wait meanwhile).
+#[tracing::instrument(skip_all, fields(projections = projections.len()))]
+pub async fn rebuild(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+) -> Result<Vec<RebuildReport>, StoreError> {
+    let mut names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
+    names.sort_unstable();
+    let mut schema = format!("rebuild_{}", names.join("_"));
+    schema.truncate(63);
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    let row = sqlx::query(
-        "SELECT last_transaction_id::text::bigint AS transaction_id, last_position
-         FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING",
     )
-    .bind(name)
-    .fetch_one(&mut *tx)
+    .bind(&names)
+    .execute(&mut *tx)
     .await?;
-    let target = Position {
-        transaction_id: row.try_get("transaction_id")?,
-        global_position: row.try_get("last_position")?,
-    };
+    let rows = sqlx::query(
+        "SELECT name, last_transaction_id::text::bigint AS transaction_id, last_position
+         FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE",
+    )
+    .bind(&names)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut targets = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let name: String = row.try_get("name")?;
+        let position = Position {
+            transaction_id: row.try_get("transaction_id")?,
+            global_position: row.try_get("last_position")?,
+        };
+        targets.insert(name, position);
+    }
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .execute(&mut *tx)
         .await?;
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
         .execute(&mut *tx)
         .await?;
-    for table in projection.tables() {
+    for table in projections.iter().flat_map(|p| p.tables()) {
         sqlx::query(&format!(
             "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"
         ))
@@ -504,63 +554,50 @@ pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<Rebui
     sqlx::query(&format!("SET LOCAL search_path = {schema}, public"))
         .execute(&mut *tx)
         .await?;
-    // Up to the live checkpoint first, so the two can be compared...
+
+    // The projections still to compare, the nearest live checkpoint last.
+    let mut to_compare: Vec<(Position, usize)> = projections
+        .iter()
+        .enumerate()
+        .map(|(index, p)| (targets.get(p.name()).copied().unwrap_or_default(), index))
+        .collect();
+    to_compare.sort_unstable_by(|a, b| b.cmp(a));
+    let mut matched_live = vec![true; projections.len()];
     let mut after = Position::default();
     let mut applied = 0;
-    let mut pending = Vec::new();
     loop {
-        let mut events = read_after(&mut tx, after, 5_000).await?;
-        if events.is_empty() {
-            break;
+        let events = read_after(&mut tx, after, REBUILD_BATCH).await?;
+        let mut rest = &events[..];
+        // A projection is compared once every event up to its live
+        // checkpoint is applied, and none after it.
+        while let Some(&(target, index)) = to_compare.last() {
+            let split = rest.partition_point(|e| e.position <= target);
+            if split == rest.len() && !events.is_empty() {
+                break;
+            }
+            apply_to_all(&mut tx, projections, &rest[..split]).await?;
+            rest = &rest[split..];
+            matched_live[index] = matches_live(&mut tx, projections[index], &schema).await?;
+            to_compare.pop();
         }
-        let split = events.partition_point(|e| e.position <= target);
-        pending = events.split_off(split);
-        projection.apply_batch(&mut tx, &events).await?;
+        apply_to_all(&mut tx, projections, rest).await?;
         applied += events.len();
-        if let Some(event) = events.last() {
-            after = event.position;
-        }
-        if !pending.is_empty() {
-            break;
+        match events.last() {
+            Some(event) => after = event.position,
+            None => break,
         }
     }
-    let mut matched_live = true;
-    for table in projection.tables() {
-        let differences: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM (
-               (SELECT * FROM public.{table} EXCEPT ALL SELECT * FROM {schema}.{table})
-               UNION ALL
-               (SELECT * FROM {schema}.{table} EXCEPT ALL SELECT * FROM public.{table})
-             ) AS differences"
-        ))
-        .fetch_one(&mut *tx)
-        .await?;
-        if differences != 0 {
-            tracing::warn!(table, differences, "rebuilt read model differs from the live one");
-            matched_live = false;
-        }
-    }
-    // ...then on to the last committed event, so the rebuilt read model
-    // is complete when it is swapped in.
-    while let Some(last) = pending.last().map(|e| e.position) {
-        projection.apply_batch(&mut tx, &pending).await?;
-        applied += pending.len();
-        after = last;
-        pending = read_after(&mut tx, after, 5_000).await?;
-    }
-    if after > target {
-        sqlx::query(
-            "UPDATE projection_checkpoints
-             SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
-             WHERE name = $1",
-        )
-        .bind(name)
-        .bind(after.transaction_id.to_string())
-        .bind(after.global_position)
-        .execute(&mut *tx)
-        .await?;
-    }
-    for table in projection.tables() {
+    sqlx::query(
+        "UPDATE projection_checkpoints
+         SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
+         WHERE name = ANY($1) AND (last_transaction_id, last_position) < ($2::text::xid8, $3)",
+    )
+    .bind(&names)
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .execute(&mut *tx)
+    .await?;
+    for table in projections.iter().flat_map(|p| p.tables()) {
         sqlx::query(&format!("DROP TABLE public.{table}"))
             .execute(&mut *tx)
             .await?;
@@ -572,9 +609,56 @@ pub async fn rebuild(pool: &PgPool, projection: &dyn Projection) -> Result<Rebui
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(RebuildReport {
-        projection: name,
-        events: applied,
-        matched_live,
-    })
+    Ok(projections
+        .iter()
+        .zip(matched_live)
+        .map(|(projection, matched_live)| RebuildReport {
+            projection: projection.name(),
+            events: applied,
+            matched_live,
+        })
+        .collect())
+}
+
+/// Events read per batch of a rebuild.
+const REBUILD_BATCH: i64 = 5_000;
+
+async fn apply_to_all(
+    conn: &mut PgConnection,
+    projections: &[&dyn Projection],
+    events: &[RecordedEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    for projection in projections {
+        projection.apply_batch(conn, events).await?;
+    }
+    Ok(())
+}
+
+/// Whether a projection's rebuilt tables hold exactly the rows of its live
+/// ones.
+async fn matches_live(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    schema: &str,
+) -> Result<bool, StoreError> {
+    let mut matched = true;
+    for table in projection.tables() {
+        let differences: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (
+               (SELECT * FROM public.{table} EXCEPT ALL SELECT * FROM {schema}.{table})
+               UNION ALL
+               (SELECT * FROM {schema}.{table} EXCEPT ALL SELECT * FROM public.{table})
+             ) AS differences"
+        ))
+        .fetch_one(&mut *conn)
+        .await?;
+        if differences != 0 {
+            tracing::warn!(table, differences, "rebuilt read model differs from the live one");
+            matched = false;
+        }
+    }
+    Ok(matched)
 }

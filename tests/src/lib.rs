@@ -194,19 +194,21 @@ impl TestApp {
     /// Rebuilds every read model from zero and asserts each equals the live
     /// one; the number of events each rebuild applied.
     pub async fn rebuild_all_read_models(&self) -> Vec<usize> {
-        let mut applied = Vec::new();
-        for projection in espace_famille_projections::read_models() {
-            let report = espace_famille_projections::engine::rebuild(&self.pool, projection.as_ref())
-                .await
-                .unwrap();
+        let read_models = espace_famille_projections::read_models();
+        let projections: Vec<&dyn espace_famille_projections::engine::Projection> =
+            read_models.iter().map(|p| p.as_ref()).collect();
+        let reports = espace_famille_projections::engine::rebuild(&self.pool, &projections)
+            .await
+            .unwrap();
+        assert_eq!(reports.len(), projections.len());
+        for report in &reports {
             assert!(
                 report.matched_live,
                 "{} differs after a rebuild",
                 report.projection
             );
-            applied.push(report.events);
         }
-        applied
+        reports.iter().map(|r| r.events).collect()
     }
 
     /// Stops the server and waits for it.

@@ -323,12 +323,18 @@ async fn sample_lag(pool: PgPool, running: Arc<AtomicBool>) -> anyhow::Result<Ve
     while running.load(Ordering::Relaxed) {
         // The age of the first committed event the calendar has not
         // applied yet (one index probe: sampling must not load the server).
-        let lag: Option<f64> = sqlx::query_scalar(
-            "SELECT extract(epoch FROM clock_timestamp() - e.recorded_at)::float8
-             FROM events e, projection_checkpoints c
-             WHERE c.name = 'calendar' AND (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)
-             ORDER BY e.transaction_id, e.global_position LIMIT 1",
+        let (transaction_id, position): (String, i64) = sqlx::query_as(
+            "SELECT last_transaction_id::text, last_position FROM projection_checkpoints WHERE name = 'calendar'",
         )
+        .fetch_one(&pool)
+        .await?;
+        let lag: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM clock_timestamp() - recorded_at)::float8 FROM events
+             WHERE (transaction_id, global_position) > ($1::xid8, $2)
+             ORDER BY transaction_id, global_position LIMIT 1",
+        )
+        .bind(transaction_id)
+        .bind(position)
         .fetch_optional(&pool)
         .await?;
         samples.push(Duration::from_secs_f64(lag.unwrap_or(0.0).max(0.0)));
