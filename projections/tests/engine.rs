@@ -45,6 +45,10 @@ async fn setup() -> PgPool {
     .execute(&pool)
     .await
     .unwrap();
+    sqlx::query("CREATE INDEX recorded_by_runner ON recorded (runner, aggregate_id)")
+        .execute(&pool)
+        .await
+        .unwrap();
     engine::register(
         &pool,
         &[Arc::new(Recorder { runner: "a" }) as Arc<dyn Projection>],
@@ -277,6 +281,22 @@ async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_o
     let report = engine::rebuild(&pool, &[&recorder]).await.unwrap().remove(0);
     assert_eq!(report.events, 30);
     assert!(report.matched_live);
+    // The rebuilt table has the live one's indexes, under their names.
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'recorded' ORDER BY indexname",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(indexes.len(), 2, "{indexes:?}");
+    assert_eq!(
+        indexes[0],
+        "CREATE INDEX recorded_by_runner ON public.recorded USING btree (runner, aggregate_id)"
+    );
+    assert!(
+        indexes[1].starts_with("CREATE UNIQUE INDEX recorded_pkey ON public.recorded"),
+        "{indexes:?}"
+    );
 
     sqlx::query("DELETE FROM recorded WHERE aggregate_id = 'e07'")
         .execute(&pool)
