@@ -166,13 +166,20 @@ pub async fn run_group_batch(
     let lowest = checkpoints.values().copied().min().unwrap_or_default();
     let events = read_after(&mut tx, lowest, batch_size).await?;
     let Some(last) = events.last().map(|e| e.position) else {
-        let pending: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2))",
+        // The first event past the checkpoint, ordered and limited so that
+        // it is one probe of the commit-order index. An EXISTS was planned
+        // as a sequential scan expecting an early match (the planner drops
+        // an ORDER BY inside EXISTS), reading the whole table when there
+        // was none: 50-100 ms on every idle poll.
+        let pending = sqlx::query(
+            "SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+             ORDER BY transaction_id, global_position LIMIT 1",
         )
         .bind(lowest.transaction_id.to_string())
         .bind(lowest.global_position)
-        .fetch_one(&mut *tx)
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
         tx.rollback().await?;
         return Ok(if pending {
             BatchOutcome::HeldBack
