@@ -17,10 +17,9 @@ use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::reservation::{
     reservation_id, BookingContext, Reservation, ReservationCommand, ReservationError, ReservationEvent,
 };
-use espace_famille_projections::directory;
 use espace_famille_projections::store::{self, Loaded, Metadata, StoreError, StreamAppend};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::commands::Commands;
@@ -195,7 +194,7 @@ async fn write(
 /// Checks every line against the current state; nothing is written.
 async fn check(commands: &Commands, basket: &Basket) -> Result<Vec<Checked>, ApiError> {
     let pool = &commands.pool;
-    let family = Arc::new(commands.load_family(basket.family_id).await?);
+    let family = commands.current_family(basket.family_id).await?;
 
     let unit_ids: Vec<Uuid> = basket
         .lines
@@ -204,15 +203,29 @@ async fn check(commands: &Commands, basket: &Basket) -> Result<Vec<Checked>, Api
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let unit_collectivity: HashMap<Uuid, Uuid> = directory::units_collectivities(pool, &unit_ids)
-        .await?
-        .into_iter()
-        .collect();
+    // Each unit's commune with its stream's version, in one round trip; the
+    // communes then come from the cache.
+    let rows = sqlx::query(
+        "SELECT u.unit_id, u.collectivity_id,
+           (SELECT max(sequence) FROM events
+            WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS version
+         FROM directory_units u WHERE u.unit_id = ANY($1)",
+    )
+    .bind(&unit_ids)
+    .fetch_all(pool)
+    .await?;
+    let mut unit_collectivity: HashMap<Uuid, Uuid> = HashMap::with_capacity(rows.len());
     let mut collectivities: BTreeMap<Uuid, Arc<Collectivity>> = BTreeMap::new();
-    for collectivity_id in unit_collectivity.values() {
-        if !collectivities.contains_key(collectivity_id) {
-            let collectivity = commands.load_collectivity(*collectivity_id).await?;
-            collectivities.insert(*collectivity_id, Arc::new(collectivity));
+    for row in rows {
+        let unit_id: Uuid = row.try_get("unit_id")?;
+        let collectivity_id: Uuid = row.try_get("collectivity_id")?;
+        let version: Option<i64> = row.try_get("version")?;
+        unit_collectivity.insert(unit_id, collectivity_id);
+        if let std::collections::btree_map::Entry::Vacant(entry) = collectivities.entry(collectivity_id) {
+            let collectivity = commands
+                .collectivity_at(collectivity_id, version.unwrap_or(0) as usize)
+                .await?;
+            entry.insert(collectivity);
         }
     }
 

@@ -22,6 +22,7 @@ use postgres_es::{postgres_cqrs, PostgresCqrs};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::cache::AggregateCache;
 use crate::error::ApiError;
 use crate::identity::Actor;
 
@@ -38,7 +39,13 @@ pub struct Commands {
     /// read next.
     read_models: Vec<&'static str>,
     checkpoints: engine::Checkpoints,
+    collectivities_cache: AggregateCache<Collectivity>,
+    families_cache: AggregateCache<Family>,
 }
+
+/// How many communes, and families, are kept in memory (see [`crate::cache`]).
+const CACHED_COLLECTIVITIES: usize = 1_000;
+const CACHED_FAMILIES: usize = 20_000;
 
 /// Metadata for the events of one user request.
 pub fn metadata(actor: Actor, correlation_id: Option<Uuid>) -> Metadata {
@@ -58,6 +65,8 @@ impl Commands {
         Arc::new(Commands {
             collectivities: postgres_cqrs(pool.clone(), vec![], ()),
             checkpoints: engine::Checkpoints::watch(pool.clone()),
+            collectivities_cache: AggregateCache::new(CACHED_COLLECTIVITIES),
+            families_cache: AggregateCache::new(CACHED_FAMILIES),
             pool,
             read_your_writes,
             read_models: espace_famille_projections::read_models()
@@ -171,20 +180,61 @@ impl Commands {
         Ok(())
     }
 
+    /// A commune as its events built it, for reading.
     pub async fn load_collectivity(&self, id: Uuid) -> Result<Collectivity, ApiError> {
+        Ok((*self.current_collectivity(id).await?).clone())
+    }
+
+    /// A family as its events built it, for reading.
+    pub async fn load_family(&self, id: Uuid) -> Result<Family, ApiError> {
+        Ok((*self.current_family(id).await?).clone())
+    }
+
+    /// A commune at its current version, shared.
+    pub async fn current_collectivity(&self, id: Uuid) -> Result<Arc<Collectivity>, ApiError> {
+        let version = store::stream_version(&self.pool, Collectivity::TYPE, &id.to_string()).await?;
+        self.collectivity_at(id, version).await
+    }
+
+    /// A family at its current version, shared.
+    pub async fn current_family(&self, id: Uuid) -> Result<Arc<Family>, ApiError> {
+        let version = store::stream_version(&self.pool, Family::TYPE, &id.to_string()).await?;
+        self.family_at(id, version).await
+    }
+
+    /// A commune whose stream the caller has just seen at `version`: from
+    /// the cache when it holds exactly that version, else loaded (and then
+    /// possibly newer).
+    pub async fn collectivity_at(&self, id: Uuid, version: usize) -> Result<Arc<Collectivity>, ApiError> {
+        if version > 0 {
+            if let Some(cached) = self.collectivities_cache.get(id, version) {
+                return Ok(cached);
+            }
+        }
         let loaded = store::load::<Collectivity>(&self.pool, &id.to_string()).await?;
         if !loaded.aggregate.exists() {
             return Err(ApiError::NotFound(format!("no collectivity {id}")));
         }
-        Ok(loaded.aggregate)
+        let state = Arc::new(loaded.aggregate);
+        self.collectivities_cache.put(id, loaded.version, state.clone());
+        Ok(state)
     }
 
-    pub async fn load_family(&self, id: Uuid) -> Result<Family, ApiError> {
+    /// A family whose stream the caller has just seen at `version`; as
+    /// [`Commands::collectivity_at`].
+    pub async fn family_at(&self, id: Uuid, version: usize) -> Result<Arc<Family>, ApiError> {
+        if version > 0 {
+            if let Some(cached) = self.families_cache.get(id, version) {
+                return Ok(cached);
+            }
+        }
         let loaded = store::load::<Family>(&self.pool, &id.to_string()).await?;
         if !loaded.aggregate.exists() {
             return Err(ApiError::NotFound(format!("no family {id}")));
         }
-        Ok(loaded.aggregate)
+        let state = Arc::new(loaded.aggregate);
+        self.families_cache.put(id, loaded.version, state.clone());
+        Ok(state)
     }
 
     /// The family whose guardian logs in with this e-mail.
@@ -219,6 +269,7 @@ impl Commands {
             personal::erase_family_key(&mut tx, family_id).await?;
             crate::accounts::forget_family(&mut tx, family_id).await?;
             tx.commit().await?;
+            self.families_cache.forget(family_id);
             if let Some(position) = position {
                 self.wait_for_read_models(position).await?;
             }

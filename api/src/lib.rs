@@ -6,6 +6,7 @@
 //! - [`graphql`]: the schema; thin resolvers.
 //! - [`commands`]: runs domain commands, waits for the read models.
 //! - [`basket`]: many reservation lines in one transaction.
+//! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`queries`]: calendar and reservation history.
 //! - [`identity`]: the caller and its grants; [`accounts`]: accounts,
 //!   passwords, tokens, sessions, login rate limiting.
@@ -18,6 +19,7 @@
 pub mod accounts;
 pub mod app;
 pub mod basket;
+pub mod cache;
 pub mod commands;
 pub mod demo;
 pub mod error;

@@ -2,13 +2,12 @@
 //! models and, for small aggregates, from their events.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use espace_famille_domain::reservation::{BookingContext, Reservation, ReservationStatus, Slot};
-use espace_famille_projections::{calendar, directory, store};
-use sqlx::PgPool;
+use espace_famille_projections::{calendar, store};
+use sqlx::Row;
 use uuid::Uuid;
 
 use crate::commands::Commands;
@@ -18,13 +17,6 @@ use crate::identity::Caller;
 
 /// The longest range one calendar query may cover.
 pub const MAX_CALENDAR_DAYS: i64 = 93;
-
-/// The family of a child, or `NOT_FOUND`.
-pub async fn family_of_child(pool: &PgPool, child_id: Uuid) -> Result<Uuid, ApiError> {
-    directory::child_family(pool, child_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no child {child_id}")))
-}
 
 /// One child's days in one unit: each day's state, whether it can be booked
 /// or cancelled now and, when not, why; and the absolute deadlines.
@@ -46,14 +38,43 @@ pub async fn calendar(
         )));
     }
     let pool = &commands.pool;
-    let family_id = family_of_child(pool, child_id).await?;
-    let collectivity_id = directory::unit_collectivity(pool, unit_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no unit {unit_id}")))?;
+    // Whose child, which commune, and the versions of their streams, in
+    // one round trip; their states then come from the cache.
+    type Stream = Option<(Uuid, i64)>;
+    let (family, commune): (Stream, Stream) = {
+        let row = sqlx::query(
+            "SELECT c.family_id, u.collectivity_id,
+               (SELECT max(sequence) FROM events
+                WHERE aggregate_type = 'Family' AND aggregate_id = c.family_id::text) AS family_version,
+               (SELECT max(sequence) FROM events
+                WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS collectivity_version
+             FROM (VALUES (1)) AS one(n)
+             LEFT JOIN directory_children c ON c.child_id = $1
+             LEFT JOIN directory_units u ON u.unit_id = $2",
+        )
+        .bind(child_id)
+        .bind(unit_id)
+        .fetch_one(pool)
+        .await?;
+        let family: Option<Uuid> = row.try_get("family_id")?;
+        let commune: Option<Uuid> = row.try_get("collectivity_id")?;
+        let family_version: Option<i64> = row.try_get("family_version")?;
+        let commune_version: Option<i64> = row.try_get("collectivity_version")?;
+        (
+            family.map(|id| (id, family_version.unwrap_or(0))),
+            commune.map(|id| (id, commune_version.unwrap_or(0))),
+        )
+    };
+    let (family_id, family_version) =
+        family.ok_or_else(|| ApiError::NotFound(format!("no child {child_id}")))?;
+    let (collectivity_id, collectivity_version) =
+        commune.ok_or_else(|| ApiError::NotFound(format!("no unit {unit_id}")))?;
     caller.require_reader_of(family_id, &[collectivity_id])?;
 
-    let collectivity = Arc::new(commands.load_collectivity(collectivity_id).await?);
-    let family = Arc::new(commands.load_family(family_id).await?);
+    let collectivity = commands
+        .collectivity_at(collectivity_id, collectivity_version as usize)
+        .await?;
+    let family = commands.family_at(family_id, family_version as usize).await?;
     let unit = collectivity
         .units
         .get(&unit_id)

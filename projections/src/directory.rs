@@ -5,8 +5,7 @@
 use async_trait::async_trait;
 use espace_famille_domain::collectivity::{Collectivity, CollectivityEvent};
 use espace_famille_domain::family::{Family, FamilyEvent};
-use sqlx::{PgConnection, PgPool, Row};
-use uuid::Uuid;
+use sqlx::PgConnection;
 
 use crate::engine::Projection;
 use crate::store::{RecordedEvent, StoreError};
@@ -59,33 +58,4 @@ impl Projection for DirectoryProjection {
         }
         Ok(())
     }
-}
-
-/// The commune a unit belongs to.
-pub async fn unit_collectivity(pool: &PgPool, unit_id: Uuid) -> Result<Option<Uuid>, StoreError> {
-    let row = sqlx::query("SELECT collectivity_id FROM directory_units WHERE unit_id = $1")
-        .bind(unit_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(|r| r.try_get("collectivity_id")).transpose()?)
-}
-
-/// The communes of several units at once; unknown units are left out.
-pub async fn units_collectivities(pool: &PgPool, unit_ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
-    let rows = sqlx::query("SELECT unit_id, collectivity_id FROM directory_units WHERE unit_id = ANY($1)")
-        .bind(unit_ids)
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("unit_id")?, r.try_get("collectivity_id")?)))
-        .collect()
-}
-
-/// The family a child belongs to.
-pub async fn child_family(pool: &PgPool, child_id: Uuid) -> Result<Option<Uuid>, StoreError> {
-    let row = sqlx::query("SELECT family_id FROM directory_children WHERE child_id = $1")
-        .bind(child_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(|r| r.try_get("family_id")).transpose()?)
 }

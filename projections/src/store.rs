@@ -320,6 +320,22 @@ pub async fn append(
     Ok(last)
 }
 
+/// The sequence of a stream's last event; 0 when the stream does not exist.
+pub async fn stream_version(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<usize, StoreError> {
+    let version: Option<i64> = sqlx::query_scalar(
+        "SELECT max(sequence) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(version.unwrap_or(0) as usize)
+}
+
 /// The position of the last event of a stream, once it is committed.
 pub async fn stream_position(
     pool: &PgPool,

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use serde_json::json;
+use uuid::Uuid;
+
 use espace_famille_tests::*;
 
 async fn runner_locks(app: &TestApp) -> i64 {
@@ -61,4 +64,89 @@ async fn two_servers_share_the_work_and_each_sees_the_others_bookings() {
     let shown = second.calendar(&fixture, last, last).await;
     assert_eq!(shown.data("calendar")[0]["status"], "CONFIRMED");
     second.stop().await;
+}
+
+/// Communes and families are kept in memory by each server: a change made
+/// through one server must show through the other at once.
+#[tokio::test]
+async fn a_change_made_through_one_server_shows_at_once_through_the_other() {
+    let first = spawn_app().await;
+    let second = spawn_beside(&first).await;
+    let days = future_canteen_days(2);
+    let fixture = setup_commune(&first, &days).await;
+    let token = fixture.parent();
+    let calendar = |app, child, unit| one_day(app, &token, child, unit, days[0]);
+    // The second server reads (and keeps) the commune and the family.
+    let shown = calendar(&second, fixture.child, fixture.meal).await;
+    assert_eq!(shown.data("calendar")[0]["canBook"], true);
+
+    // A unit added through the first server is known to the second.
+    let snack = Uuid::new_v4();
+    first
+        .gql(
+            Some(&fixture.agent_token),
+            "mutation($c: UUID!, $s: UUID!, $u: UUID!) {
+               addUnit(input: {
+                 collectivityId: $c, id: $u, serviceId: $s, name: \"Goûter\",
+                 weekdays: [MON, TUE, THU, FRI], openDuring: SCHOOL_TERMS, billing: MONTHLY,
+                 bookingDeadline: { daysBefore: { days: 1, at: \"18:00\", skipWeekends: false } },
+                 cancellationDeadline: { daysBefore: { days: 1, at: \"18:00\", skipWeekends: false } },
+                 cancellationNeedsApproval: false
+               }) { id }
+             }",
+            json!({ "c": fixture.collectivity, "s": fixture.canteen, "u": snack }),
+        )
+        .await
+        .data("addUnit");
+    let shown = calendar(&second, fixture.child, snack).await;
+    assert_eq!(shown.data("calendar")[0]["canBook"], true, "{shown:?}");
+
+    // A child registered through the first server, not enrolled yet: the
+    // second server says so, then sees the enrolment.
+    let brother = Uuid::new_v4();
+    first
+        .gql(
+            Some(&fixture.parent()),
+            "mutation($f: UUID!, $k: UUID!) {
+               registerChild(input: {
+                 familyId: $f, id: $k, firstName: \"Paul\", lastName: \"Martin\", birthDate: \"2016-09-12\"
+               }) { id }
+             }",
+            json!({ "f": fixture.family, "k": brother }),
+        )
+        .await
+        .data("registerChild");
+    let shown = calendar(&second, brother, fixture.meal).await;
+    assert_eq!(shown.data("calendar")[0]["canBook"], false);
+    assert_eq!(
+        shown.data("calendar")[0]["bookRefusal"]["code"],
+        "NOT_ENROLLED",
+        "{shown:?}"
+    );
+    for year in school_years(&days) {
+        first
+            .gql(
+                Some(&fixture.agent_token),
+                "mutation($f: UUID!, $k: UUID!, $c: UUID!, $s: UUID!, $y: Int!) {
+                   enrolChild(input: { familyId: $f, childId: $k, collectivityId: $c, serviceId: $s, schoolYear: $y }) { id }
+                 }",
+                json!({ "f": fixture.family, "k": brother, "c": fixture.collectivity, "s": fixture.canteen, "y": year }),
+            )
+            .await
+            .data("enrolChild");
+    }
+    let shown = calendar(&second, brother, fixture.meal).await;
+    assert_eq!(shown.data("calendar")[0]["canBook"], true, "{shown:?}");
+    first.stop().await;
+    second.stop().await;
+}
+
+/// One child's calendar for one day in one unit.
+async fn one_day(app: &TestApp, token: &str, child: Uuid, unit: Uuid, day: chrono::NaiveDate) -> Response {
+    app.gql(
+        Some(token),
+        CALENDAR,
+        json!({ "child": child, "unit": unit, "from": day, "to": day }),
+    )
+    .await
 }
