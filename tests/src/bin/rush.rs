@@ -110,6 +110,32 @@ impl Client {
         Ok(response["data"].clone())
     }
 
+    /// One child's four weeks, as the portal shows them.
+    async fn calendar(
+        &self,
+        token: &str,
+        child: Uuid,
+        unit: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> anyhow::Result<()> {
+        let data = self
+            .gql(
+                Some(token),
+                "query($c: UUID!, $u: UUID!, $f: NaiveDate!, $t: NaiveDate!) {
+                   calendar(childId: $c, unitId: $u, from: $f, to: $t) { date status bookingDeadline canCancel }
+                 }",
+                json!({ "c": child, "u": unit, "f": from, "t": to }),
+            )
+            .await?;
+        let expected = (to - from).num_days() + 1;
+        anyhow::ensure!(
+            data["calendar"].as_array().map(|days| days.len() as i64) == Some(expected),
+            "{data}"
+        );
+        Ok(())
+    }
+
     async fn login(&self, email: &str) -> anyhow::Result<String> {
         let data = self
             .gql(
@@ -284,27 +310,22 @@ async fn main() -> anyhow::Result<()> {
         "{pending} approved cancellations still in the work queue"
     );
 
-    // Phase 4: calendar reads, four weeks for one child, by many parents.
+    // Phase 4: calendar reads, four weeks for one child, by many parents:
+    // first as fast as the readers go (the throughput; latency is then
+    // mostly waiting in line), then at a quarter of that throughput on a
+    // fixed schedule (the latency of a query on a busy but not saturated
+    // server, counted from when it was due).
+    let (from, to) = (days[0], days[LINES_PER_BASKET - 1]);
     let readers = Arc::new(Semaphore::new(args.readers));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for q in 0..args.calendar_queries {
         let n = q % args.families;
         let (client, readers, token) = (client.clone(), readers.clone(), tokens[n].clone());
-        let (from, to) = (days[0], days[LINES_PER_BASKET - 1]);
         tasks.push(tokio::spawn(async move {
             let _permit = readers.acquire_owned().await?;
             let began = Instant::now();
-            let data = client
-                .gql(
-                    Some(&token),
-                    "query($c: UUID!, $u: UUID!, $f: NaiveDate!, $t: NaiveDate!) {
-                       calendar(childId: $c, unitId: $u, from: $f, to: $t) { date status bookingDeadline canCancel }
-                     }",
-                    json!({ "c": id("child", n), "u": meal, "f": from, "t": to }),
-                )
-                .await?;
-            anyhow::ensure!(data["calendar"].as_array().map(Vec::len) == Some(26), "{data}");
+            client.calendar(&token, id("child", n), meal, from, to).await?;
             anyhow::Ok(began.elapsed())
         }));
     }
@@ -312,7 +333,30 @@ async fn main() -> anyhow::Result<()> {
     for task in tasks {
         latencies.push(task.await??);
     }
-    report("calendar", latencies, started.elapsed(), args.calendar_queries);
+    let elapsed = started.elapsed();
+    report("calendar", latencies, elapsed, args.calendar_queries);
+
+    let rate = args.calendar_queries as f64 / elapsed.as_secs_f64() / 4.0;
+    let paced = (args.calendar_queries / 4).max(1);
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for q in 0..paced {
+        let n = (q * 7) % args.families;
+        let (client, readers, token) = (client.clone(), readers.clone(), tokens[n].clone());
+        let due = started + Duration::from_secs_f64(q as f64 / rate);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(due).await;
+            let _permit = readers.acquire_owned().await?;
+            client.calendar(&token, id("child", n), meal, from, to).await?;
+            anyhow::Ok(due.elapsed())
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    println!("calendar_paced_rate={rate:.0}");
+    report("calendar_paced", latencies, started.elapsed(), paced);
     Ok(())
 }
 
