@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use espace_famille_domain::reservation::{BookingContext, Reservation, ReservationStatus, Slot};
-use espace_famille_projections::{calendar, store};
+use espace_famille_projections::store;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -38,31 +38,44 @@ pub async fn calendar(
         )));
     }
     let pool = &commands.pool;
-    // Whose child, which commune, and the versions of their streams, in
-    // one round trip; their states then come from the cache.
+    // Whose child, which commune, the versions of their streams and the
+    // child's days in the unit, in one round trip; the commune and the
+    // family then come from the cache.
     type Stream = Option<(Uuid, i64)>;
-    let (family, commune): (Stream, Stream) = {
+    let (family, commune, booked): (Stream, Stream, HashMap<NaiveDate, String>) = {
         let row = sqlx::query(
             "SELECT c.family_id, u.collectivity_id,
                (SELECT max(sequence) FROM events
                 WHERE aggregate_type = 'Family' AND aggregate_id = c.family_id::text) AS family_version,
                (SELECT max(sequence) FROM events
-                WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS collectivity_version
+                WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS collectivity_version,
+               r.days, r.statuses
              FROM (VALUES (1)) AS one(n)
              LEFT JOIN directory_children c ON c.child_id = $1
-             LEFT JOIN directory_units u ON u.unit_id = $2",
+             LEFT JOIN directory_units u ON u.unit_id = $2
+             CROSS JOIN LATERAL (
+               SELECT coalesce(array_agg(day ORDER BY day), '{}') AS days,
+                      coalesce(array_agg(status ORDER BY day), '{}') AS statuses
+               FROM calendar_reservations
+               WHERE child_id = $1 AND unit_id = $2 AND day BETWEEN $3 AND $4
+             ) AS r",
         )
         .bind(child_id)
         .bind(unit_id)
+        .bind(from)
+        .bind(to)
         .fetch_one(pool)
         .await?;
         let family: Option<Uuid> = row.try_get("family_id")?;
         let commune: Option<Uuid> = row.try_get("collectivity_id")?;
         let family_version: Option<i64> = row.try_get("family_version")?;
         let commune_version: Option<i64> = row.try_get("collectivity_version")?;
+        let days: Vec<NaiveDate> = row.try_get("days")?;
+        let statuses: Vec<String> = row.try_get("statuses")?;
         (
             family.map(|id| (id, family_version.unwrap_or(0))),
             commune.map(|id| (id, commune_version.unwrap_or(0))),
+            days.into_iter().zip(statuses).collect(),
         )
     };
     let (family_id, family_version) =
@@ -80,12 +93,6 @@ pub async fn calendar(
         .get(&unit_id)
         .ok_or_else(|| ApiError::NotFound(format!("no unit {unit_id}")))?
         .clone();
-    let entries: HashMap<NaiveDate, calendar::CalendarEntry> =
-        calendar::entries(pool, child_id, unit_id, from, to)
-            .await?
-            .into_iter()
-            .map(|e| (e.day, e))
-            .collect();
     let context = BookingContext {
         now: Utc::now(),
         collectivity: collectivity.clone(),
@@ -94,9 +101,9 @@ pub async fn calendar(
 
     let mut result = Vec::with_capacity(days as usize);
     for date in from.iter_days().take(days as usize) {
-        let entry = entries.get(&date);
-        let status = entry
-            .map(|e| SlotStatus::from_read_model(&e.status))
+        let status = booked
+            .get(&date)
+            .map(|status| SlotStatus::from_read_model(status))
             .unwrap_or(SlotStatus::Free);
         let reservation = Reservation {
             slot: Some(Slot {

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use espace_famille_domain::reservation::{Reservation, ReservationEvent, Slot};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::engine::Projection;
@@ -16,15 +16,6 @@ use crate::store::{RecordedEvent, StoreError};
 pub struct CalendarProjection;
 
 pub const CALENDAR: &str = "calendar";
-
-/// The state of one booked (or once booked) slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CalendarEntry {
-    pub reservation_id: Uuid,
-    pub day: NaiveDate,
-    pub status: String,
-    pub updated_at: DateTime<Utc>,
-}
 
 fn status_after(event: &ReservationEvent) -> &'static str {
     match event {
@@ -161,40 +152,11 @@ pub(crate) fn parse_id(event: &RecordedEvent) -> Result<Uuid, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("aggregate id {} is not a uuid", event.aggregate_id)))
 }
 
-/// The entries of one child in one unit between two days, inclusive.
-pub async fn entries(
-    pool: &PgPool,
-    child_id: Uuid,
-    unit_id: Uuid,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<CalendarEntry>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT reservation_id, day, status, updated_at FROM calendar_reservations
-         WHERE child_id = $1 AND unit_id = $2 AND day BETWEEN $3 AND $4 ORDER BY day",
-    )
-    .bind(child_id)
-    .bind(unit_id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(CalendarEntry {
-                reservation_id: row.try_get("reservation_id")?,
-                day: row.try_get("day")?,
-                status: row.try_get("status")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Position;
+    use chrono::NaiveDate;
 
     fn recorded(id: Uuid, sequence: i64, event: &ReservationEvent) -> RecordedEvent {
         RecordedEvent {
