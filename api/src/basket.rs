@@ -168,27 +168,33 @@ async fn stored_outcome(pool: &PgPool, basket_id: Uuid) -> Result<Option<BasketO
         .transpose()
 }
 
+/// Writes the lines' events and the basket's outcome in one statement: it
+/// commits on its own, whole or not at all, in one round trip.
 async fn write(
     pool: &PgPool,
     outcome: &BasketOutcome,
     streams: &[StreamAppend],
     metadata: &Metadata,
 ) -> Result<Option<store::Position>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let position = store::append(&mut tx, streams, metadata).await?;
+    let mut conn = pool.acquire().await?;
+    let rows = store::Rows::prepare(&mut conn, streams, metadata).await?;
     let json = serde_json::to_value(outcome).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query("INSERT INTO baskets (basket_id, family_id, outcome) VALUES ($1, $2, $3)")
+    let sql = format!(
+        "WITH appended AS ({} {}),
+              recorded AS (INSERT INTO baskets (basket_id, family_id, outcome) VALUES ($8, $9, $10))
+         SELECT transaction_id, global_position FROM appended",
+        store::Rows::INSERT,
+        store::Rows::RETURNING
+    );
+    let written = rows
+        .bind(sqlx::query(&sql))
         .bind(outcome.basket_id)
         .bind(outcome.family_id)
         .bind(json)
-        .execute(&mut *tx)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            _ => StoreError::Database(e),
-        })?;
-    tx.commit().await?;
-    Ok(position)
+        .map_err(store::conflict_or_database)?;
+    store::last_position(&written)
 }
 
 /// Checks every line against the current state; nothing is written.

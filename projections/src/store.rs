@@ -252,63 +252,118 @@ pub async fn append(
     streams: &[StreamAppend],
     metadata: &Metadata,
 ) -> Result<Option<Position>, StoreError> {
-    let count: usize = streams.iter().map(|s| s.events.len()).sum();
-    if count == 0 {
+    let rows = Rows::prepare(conn, streams, metadata).await?;
+    if rows.is_empty() {
         return Ok(None);
     }
-    let metadata =
-        serde_json::to_string(&metadata.to_map()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut types = Vec::with_capacity(count);
-    let mut ids = Vec::with_capacity(count);
-    let mut sequences = Vec::with_capacity(count);
-    let mut event_types = Vec::with_capacity(count);
-    let mut versions = Vec::with_capacity(count);
-    let mut payloads = Vec::with_capacity(count);
-    for stream in streams {
-        let mut key = None;
-        for event in &stream.events {
-            let mut payload = event.payload.clone();
-            if personal::has_personal(&payload) {
-                let family_id = stream.sealed_for.ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "{} {} carries personal data but no family key was named",
-                        stream.aggregate_type, stream.aggregate_id
-                    ))
-                })?;
-                if key.is_none() {
-                    key = Some(personal::family_key_for_writing(conn, family_id).await?);
-                }
-                if let Some(key) = &key {
-                    personal::seal(&mut payload, key)?;
-                }
-            }
-            types.push(stream.aggregate_type.to_string());
-            ids.push(stream.aggregate_id.clone());
-            sequences.push(event.sequence as i64);
-            event_types.push(event.event_type.clone());
-            versions.push(event.event_version.clone());
-            payloads.push(payload.to_string());
-        }
-    }
-    let rows = sqlx::query(
+    let written = rows
+        .bind(sqlx::query(&format!("{} {}", Rows::INSERT, Rows::RETURNING)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(conflict_or_database)?;
+    last_position(&written)
+}
+
+/// The rows [`append`] writes, ready to bind to its `INSERT`, for a caller
+/// that writes them in a statement of its own (with another insert in the
+/// same statement, say, so that both commit without a transaction block).
+pub struct Rows {
+    types: Vec<String>,
+    ids: Vec<String>,
+    sequences: Vec<i64>,
+    event_types: Vec<String>,
+    versions: Vec<String>,
+    payloads: Vec<String>,
+    metadata: String,
+}
+
+impl Rows {
+    /// The insert; binds `$1` to `$7`.
+    pub const INSERT: &'static str =
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
          SELECT t, i, s, e, v, p::json, $7::json
-         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(t, i, s, e, v, p)
-         RETURNING transaction_id::text::bigint AS transaction_id, global_position",
-    )
-    .bind(&types)
-    .bind(&ids)
-    .bind(&sequences)
-    .bind(&event_types)
-    .bind(&versions)
-    .bind(&payloads)
-    .bind(&metadata)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(|e| match &e {
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(t, i, s, e, v, p)";
+    /// What [`last_position`] reads.
+    pub const RETURNING: &'static str =
+        "RETURNING transaction_id::text::bigint AS transaction_id, global_position";
+
+    /// Serialises the streams' events, personal values sealed with their
+    /// family's key (read through `conn`).
+    pub async fn prepare(
+        conn: &mut PgConnection,
+        streams: &[StreamAppend],
+        metadata: &Metadata,
+    ) -> Result<Rows, StoreError> {
+        let count: usize = streams.iter().map(|s| s.events.len()).sum();
+        let mut rows = Rows {
+            types: Vec::with_capacity(count),
+            ids: Vec::with_capacity(count),
+            sequences: Vec::with_capacity(count),
+            event_types: Vec::with_capacity(count),
+            versions: Vec::with_capacity(count),
+            payloads: Vec::with_capacity(count),
+            metadata: serde_json::to_string(&metadata.to_map())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        };
+        for stream in streams {
+            let mut key = None;
+            for event in &stream.events {
+                let mut payload = event.payload.clone();
+                if personal::has_personal(&payload) {
+                    let family_id = stream.sealed_for.ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "{} {} carries personal data but no family key was named",
+                            stream.aggregate_type, stream.aggregate_id
+                        ))
+                    })?;
+                    if key.is_none() {
+                        key = Some(personal::family_key_for_writing(conn, family_id).await?);
+                    }
+                    if let Some(key) = &key {
+                        personal::seal(&mut payload, key)?;
+                    }
+                }
+                rows.types.push(stream.aggregate_type.to_string());
+                rows.ids.push(stream.aggregate_id.clone());
+                rows.sequences.push(event.sequence as i64);
+                rows.event_types.push(event.event_type.clone());
+                rows.versions.push(event.event_version.clone());
+                rows.payloads.push(payload.to_string());
+            }
+        }
+        Ok(rows)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// Binds `$1` to `$7` of [`Rows::INSERT`].
+    pub fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.types)
+            .bind(&self.ids)
+            .bind(&self.sequences)
+            .bind(&self.event_types)
+            .bind(&self.versions)
+            .bind(&self.payloads)
+            .bind(&self.metadata)
+    }
+}
+
+/// A unique key violated by an insert means another writer got there first.
+pub fn conflict_or_database(error: sqlx::Error) -> StoreError {
+    match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Database(e),
-    })?;
+        _ => StoreError::Database(error),
+    }
+}
+
+/// The highest position among rows returned with [`Rows::RETURNING`].
+pub fn last_position(rows: &[sqlx::postgres::PgRow]) -> Result<Option<Position>, StoreError> {
     let mut last = None;
     for row in rows {
         let position = Position {
