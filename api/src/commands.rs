@@ -206,34 +206,42 @@ impl Commands {
     /// the cache when it holds exactly that version, else loaded (and then
     /// possibly newer).
     pub async fn collectivity_at(&self, id: Uuid, version: usize) -> Result<Arc<Collectivity>, ApiError> {
-        if version > 0 {
-            if let Some(cached) = self.collectivities_cache.get(id, version) {
-                return Ok(cached);
-            }
-        }
-        let loaded = store::load::<Collectivity>(&self.pool, &id.to_string()).await?;
-        if !loaded.aggregate.exists() {
-            return Err(ApiError::NotFound(format!("no collectivity {id}")));
-        }
-        let state = Arc::new(loaded.aggregate);
-        self.collectivities_cache.put(id, loaded.version, state.clone());
-        Ok(state)
+        self.cached(
+            &self.collectivities_cache,
+            id,
+            version,
+            Collectivity::exists,
+            "collectivity",
+        )
+        .await
     }
 
     /// A family whose stream the caller has just seen at `version`; as
     /// [`Commands::collectivity_at`].
     pub async fn family_at(&self, id: Uuid, version: usize) -> Result<Arc<Family>, ApiError> {
+        self.cached(&self.families_cache, id, version, Family::exists, "family")
+            .await
+    }
+
+    async fn cached<A: Aggregate>(
+        &self,
+        cache: &AggregateCache<A>,
+        id: Uuid,
+        version: usize,
+        exists: fn(&A) -> bool,
+        kind: &str,
+    ) -> Result<Arc<A>, ApiError> {
         if version > 0 {
-            if let Some(cached) = self.families_cache.get(id, version) {
+            if let Some(cached) = cache.get(id, version) {
                 return Ok(cached);
             }
         }
-        let loaded = store::load::<Family>(&self.pool, &id.to_string()).await?;
-        if !loaded.aggregate.exists() {
-            return Err(ApiError::NotFound(format!("no family {id}")));
+        let loaded = store::load::<A>(&self.pool, &id.to_string()).await?;
+        if !exists(&loaded.aggregate) {
+            return Err(ApiError::NotFound(format!("no {kind} {id}")));
         }
         let state = Arc::new(loaded.aggregate);
-        self.families_cache.put(id, loaded.version, state.clone());
+        cache.put(id, loaded.version, state.clone());
         Ok(state)
     }
 

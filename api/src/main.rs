@@ -183,16 +183,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let projections: Vec<&dyn espace_famille_projections::engine::Projection> =
                 read_models.iter().map(|p| p.as_ref()).collect();
             let started = std::time::Instant::now();
-            let reports = espace_famille_projections::engine::rebuild(&pool, &projections).await?;
+            let rebuild = espace_famille_projections::engine::rebuild(&pool, &projections).await?;
             let seconds = started.elapsed().as_secs_f64();
-            let events = reports.first().map_or(0, |r| r.events);
             println!(
-                "{events} events read once and applied to {} read models in {seconds:.2} s ({:.0} events/s)",
-                reports.len(),
-                events as f64 / seconds.max(f64::EPSILON)
+                "{} events read once and applied to {} read models in {seconds:.2} s ({:.0} events/s)",
+                rebuild.events,
+                rebuild.reports.len(),
+                rebuild.events as f64 / seconds.max(f64::EPSILON)
             );
             let mut all_matched = true;
-            for report in &reports {
+            for report in &rebuild.reports {
                 println!(
                     "{:<20} {}",
                     report.projection,

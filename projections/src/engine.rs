@@ -498,11 +498,19 @@ async fn read_checkpoints(pool: &PgPool) -> Result<HashMap<String, Position>, St
         .collect()
 }
 
-/// What a rebuild found.
+/// What a rebuild did and found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuild {
+    /// The events read (once) and applied to every projection.
+    pub events: usize,
+    /// Each projection's comparison, in the order they were given.
+    pub reports: Vec<RebuildReport>,
+}
+
+/// What a rebuild found for one projection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
     pub projection: &'static str,
-    pub events: usize,
     /// Whether the rebuilt tables held exactly the rows of the live ones.
     pub matched_live: bool,
 }
@@ -514,10 +522,7 @@ pub struct RebuildReport {
 /// moved, all in one transaction that holds the checkpoints (the live
 /// runners wait meanwhile).
 #[tracing::instrument(skip_all, fields(projections = projections.len()))]
-pub async fn rebuild(
-    pool: &PgPool,
-    projections: &[&dyn Projection],
-) -> Result<Vec<RebuildReport>, StoreError> {
+pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<Rebuild, StoreError> {
     let mut names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
     names.sort_unstable();
     let mut schema = format!("rebuild_{}", names.join("_"));
@@ -662,15 +667,17 @@ pub async fn rebuild(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(projections
-        .iter()
-        .zip(matched_live)
-        .map(|(projection, matched_live)| RebuildReport {
-            projection: projection.name(),
-            events: applied,
-            matched_live,
-        })
-        .collect())
+    Ok(Rebuild {
+        events: applied,
+        reports: projections
+            .iter()
+            .zip(matched_live)
+            .map(|(projection, matched_live)| RebuildReport {
+                projection: projection.name(),
+                matched_live,
+            })
+            .collect(),
+    })
 }
 
 /// Events read per batch of a rebuild.

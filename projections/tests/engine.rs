@@ -58,6 +58,13 @@ async fn setup() -> PgPool {
     pool
 }
 
+/// An engine whose one group is a recorder named after its runner.
+async fn start_recorder(pool: &PgPool, runner: &'static str, config: EngineConfig) -> engine::EngineHandle {
+    engine::start(pool.clone(), vec![vec![Arc::new(Recorder { runner })]], config)
+        .await
+        .unwrap()
+}
+
 async fn insert_event(conn: &mut PgConnection, stream: &str) {
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -136,20 +143,8 @@ async fn two_engines_on_one_database_apply_each_event_once_from_one_active_runne
         poll_interval: Duration::from_millis(50),
         standby_interval: Duration::from_millis(50),
     };
-    let first = engine::start(
-        pool.clone(),
-        vec![vec![Arc::new(Recorder { runner: "a" })]],
-        config.clone(),
-    )
-    .await
-    .unwrap();
-    let second = engine::start(
-        pool.clone(),
-        vec![vec![Arc::new(Recorder { runner: "b" })]],
-        config,
-    )
-    .await
-    .unwrap();
+    let first = start_recorder(&pool, "a", config.clone()).await;
+    let second = start_recorder(&pool, "b", config).await;
 
     let writers: Vec<_> = (0..4)
         .map(|writer| {
@@ -224,21 +219,9 @@ async fn a_standby_runner_takes_over_when_the_active_one_stops() {
         poll_interval: Duration::from_millis(20),
         standby_interval: Duration::from_millis(20),
     };
-    let first = engine::start(
-        pool.clone(),
-        vec![vec![Arc::new(Recorder { runner: "a" })]],
-        config.clone(),
-    )
-    .await
-    .unwrap();
+    let first = start_recorder(&pool, "a", config.clone()).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let second = engine::start(
-        pool.clone(),
-        vec![vec![Arc::new(Recorder { runner: "b" })]],
-        config,
-    )
-    .await
-    .unwrap();
+    let second = start_recorder(&pool, "b", config).await;
     insert_event(&mut pool.acquire().await.unwrap(), "before").await;
     wait_until_recorded(&pool, 1).await;
     first.shutdown().await;
@@ -278,9 +261,9 @@ async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_o
     }
     engine::catch_up(&pool, &recorder, 8).await.unwrap();
 
-    let report = engine::rebuild(&pool, &[&recorder]).await.unwrap().remove(0);
-    assert_eq!(report.events, 30);
-    assert!(report.matched_live);
+    let rebuild = engine::rebuild(&pool, &[&recorder]).await.unwrap();
+    assert_eq!(rebuild.events, 30);
+    assert!(rebuild.reports[0].matched_live);
     // The rebuilt table has the live one's indexes, under their names.
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'recorded' ORDER BY indexname",
@@ -302,8 +285,11 @@ async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_o
         .execute(&pool)
         .await
         .unwrap();
-    let report = engine::rebuild(&pool, &[&recorder]).await.unwrap().remove(0);
-    assert!(!report.matched_live, "the missing row must be detected");
+    let rebuild = engine::rebuild(&pool, &[&recorder]).await.unwrap();
+    assert!(
+        !rebuild.reports[0].matched_live,
+        "the missing row must be detected"
+    );
     assert_eq!(recorded(&pool).await.len(), 30, "the rebuild restored the row");
 
     // The live runner carries on from the same checkpoint afterwards.
@@ -315,9 +301,9 @@ async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_o
     // checkpoint moves past them.
     insert_event(&mut pool.acquire().await.unwrap(), "unprojected").await;
     wait_below_horizon(&pool).await;
-    let report = engine::rebuild(&pool, &[&recorder]).await.unwrap().remove(0);
-    assert!(report.matched_live);
-    assert_eq!(report.events, 32);
+    let rebuild = engine::rebuild(&pool, &[&recorder]).await.unwrap();
+    assert!(rebuild.reports[0].matched_live);
+    assert_eq!(rebuild.events, 32);
     assert_eq!(recorded(&pool).await.len(), 32);
     assert_eq!(engine::catch_up(&pool, &recorder, 8).await.unwrap(), 0);
 }
@@ -402,11 +388,17 @@ async fn a_group_reads_once_and_feeds_each_projection_from_its_own_checkpoint() 
         .await
         .unwrap();
     wait_below_horizon(&pool).await;
-    let reports = engine::rebuild(&pool, &group).await.unwrap();
-    assert_eq!(reports.len(), 2);
-    assert!(reports[0].matched_live, "the recorder matches at its checkpoint");
-    assert!(!reports[1].matched_live, "the missing tally row is detected");
-    assert!(reports.iter().all(|r| r.events == 10));
+    let rebuild = engine::rebuild(&pool, &group).await.unwrap();
+    assert_eq!(rebuild.reports.len(), 2);
+    assert!(
+        rebuild.reports[0].matched_live,
+        "the recorder matches at its checkpoint"
+    );
+    assert!(
+        !rebuild.reports[1].matched_live,
+        "the missing tally row is detected"
+    );
+    assert_eq!(rebuild.events, 10);
     assert_eq!(
         tallied(&pool).await.len(),
         10,

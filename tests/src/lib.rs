@@ -192,23 +192,23 @@ impl TestApp {
     }
 
     /// Rebuilds every read model from zero and asserts each equals the live
-    /// one; the number of events each rebuild applied.
-    pub async fn rebuild_all_read_models(&self) -> Vec<usize> {
+    /// one; the number of events the rebuild applied.
+    pub async fn rebuild_all_read_models(&self) -> usize {
         let read_models = espace_famille_projections::read_models();
         let projections: Vec<&dyn espace_famille_projections::engine::Projection> =
             read_models.iter().map(|p| p.as_ref()).collect();
-        let reports = espace_famille_projections::engine::rebuild(&self.pool, &projections)
+        let rebuild = espace_famille_projections::engine::rebuild(&self.pool, &projections)
             .await
             .unwrap();
-        assert_eq!(reports.len(), projections.len());
-        for report in &reports {
+        assert_eq!(rebuild.reports.len(), projections.len());
+        for report in &rebuild.reports {
             assert!(
                 report.matched_live,
                 "{} differs after a rebuild",
                 report.projection
             );
         }
-        reports.iter().map(|r| r.events).collect()
+        rebuild.events
     }
 
     /// Stops the server and waits for it.

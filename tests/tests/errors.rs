@@ -111,7 +111,7 @@ async fn every_read_model_rebuilt_from_zero_equals_the_live_one() {
         .data("requestCancellation");
 
     let applied = app.rebuild_all_read_models().await;
-    assert!(applied.iter().all(|events| *events > 0), "{applied:?}");
+    assert!(applied > 0, "the rebuild applied no event");
     // The rebuilt tables serve the queries.
     let shown = app.calendar(&fixture, days[0], days[0]).await;
     assert_eq!(shown.data("calendar")[0]["status"], "CANCELLATION_REQUESTED");
