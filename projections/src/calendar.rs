@@ -36,53 +36,22 @@ impl Projection for CalendarProjection {
         &["calendar_reservations"]
     }
 
-    /// Two statements per batch, whatever its size: an upsert of the
-    /// reservations requested in it, an update of the others.
+    /// A few statements per batch, whatever its size: an insert of the
+    /// reservations first requested in it, an upsert of those requested
+    /// again after a cancellation, an update of the others.
     async fn apply_batch(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
         let changes = Self::fold(events)?;
         let (requested, moved): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(_, c)| c.slot.is_some());
-        if !requested.is_empty() {
-            let mut ids = Vec::new();
-            let (mut families, mut children, mut communes, mut services, mut units, mut days) = (
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-            );
-            let (mut statuses, mut times) = (Vec::new(), Vec::new());
-            for (id, change) in &requested {
-                let Some(slot) = change.slot else { continue };
-                ids.push(*id);
-                families.push(slot.family_id);
-                children.push(slot.child_id);
-                communes.push(slot.collectivity_id);
-                services.push(slot.service_id);
-                units.push(slot.unit_id);
-                days.push(slot.date);
-                statuses.push(change.status);
-                times.push(change.at);
-            }
-            sqlx::query(
-                "INSERT INTO calendar_reservations
-                   (reservation_id, family_id, child_id, collectivity_id, service_id, unit_id, day, status, updated_at)
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
-                                      $7::date[], $8::text[], $9::timestamptz[])
-                 ON CONFLICT (reservation_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at",
-            )
-            .bind(&ids)
-            .bind(&families)
-            .bind(&children)
-            .bind(&communes)
-            .bind(&services)
-            .bind(&units)
-            .bind(&days)
-            .bind(&statuses)
-            .bind(&times)
-            .execute(&mut *conn)
-            .await?;
-        }
+        // A stream's first event cannot meet a row: plain inserts skip the
+        // conflict check, the dearest part of a rebuild.
+        let (new, again): (Vec<_>, Vec<_>) = requested.into_iter().partition(|(_, c)| c.first);
+        insert(conn, &new, "").await?;
+        insert(
+            conn,
+            &again,
+            " ON CONFLICT (reservation_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at",
+        )
+        .await?;
         if !moved.is_empty() {
             let ids: Vec<Uuid> = moved.iter().map(|(id, _)| *id).collect();
             let statuses: Vec<&str> = moved.iter().map(|(_, c)| c.status).collect();
@@ -106,10 +75,53 @@ impl Projection for CalendarProjection {
     }
 }
 
+/// Writes requested reservations, one row each; `conflict` is the
+/// statement's `ON CONFLICT` clause, if any.
+async fn insert(
+    conn: &mut PgConnection,
+    requested: &[(Uuid, Change)],
+    conflict: &str,
+) -> Result<(), StoreError> {
+    if requested.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(requested.len());
+    let mut slots = Vec::with_capacity(requested.len());
+    for (id, change) in requested {
+        if let Some(slot) = change.slot {
+            ids.push(*id);
+            slots.push(slot);
+        }
+    }
+    let column = |get: fn(&Slot) -> Uuid| slots.iter().map(get).collect::<Vec<_>>();
+    let days: Vec<_> = slots.iter().map(|slot| slot.date).collect();
+    let statuses: Vec<&str> = requested.iter().map(|(_, c)| c.status).collect();
+    let times: Vec<DateTime<Utc>> = requested.iter().map(|(_, c)| c.at).collect();
+    sqlx::query(&format!(
+        "INSERT INTO calendar_reservations
+           (reservation_id, family_id, child_id, collectivity_id, service_id, unit_id, day, status, updated_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
+                              $7::date[], $8::text[], $9::timestamptz[]){conflict}"
+    ))
+    .bind(&ids)
+    .bind(column(|slot| slot.family_id))
+    .bind(column(|slot| slot.child_id))
+    .bind(column(|slot| slot.collectivity_id))
+    .bind(column(|slot| slot.service_id))
+    .bind(column(|slot| slot.unit_id))
+    .bind(&days)
+    .bind(&statuses)
+    .bind(&times)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// What a batch leaves of one reservation: its slot if the batch requested
-/// it, and its last status.
+/// it (and whether that was the stream's first event), and its last status.
 struct Change {
     slot: Option<Slot>,
+    first: bool,
     status: &'static str,
     at: DateTime<Utc>,
 }
@@ -128,6 +140,7 @@ impl CalendarProjection {
                     id,
                     Change {
                         slot: None,
+                        first: false,
                         status: "",
                         at: event.recorded_at,
                     },
@@ -139,6 +152,7 @@ impl CalendarProjection {
             change.at = event.recorded_at;
             if let ReservationEvent::ReservationRequested { slot } = payload {
                 change.slot = Some(slot);
+                change.first = event.sequence == 1;
             }
         }
         Ok(changes)
@@ -178,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_batch_folds_to_the_last_status_of_each_reservation_with_its_slot() {
-        let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (first, second, third) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(8));
         let slot = Slot {
             family_id: Uuid::from_u128(3),
             child_id: Uuid::from_u128(4),
@@ -192,14 +206,18 @@ mod tests {
             recorded(second, 3, &ReservationEvent::AgentApproved { comment: None }),
             recorded(first, 2, &ReservationEvent::ReservationConfirmed),
             recorded(first, 3, &ReservationEvent::CancellationRequested),
+            recorded(third, 4, &ReservationEvent::ReservationRequested { slot }),
         ];
         let changes = CalendarProjection::fold(&events).unwrap();
-        assert_eq!(changes.len(), 2);
+        assert_eq!(changes.len(), 3);
         assert_eq!(changes[0].0, first);
         assert_eq!(changes[0].1.slot, Some(slot));
+        assert!(changes[0].1.first, "requested by the stream's first event");
         assert_eq!(changes[0].1.status, "cancellation_requested");
         assert_eq!(changes[1].0, second);
         assert_eq!(changes[1].1.slot, None);
         assert_eq!(changes[1].1.status, "cancelled");
+        assert_eq!(changes[2].1.slot, Some(slot));
+        assert!(!changes[2].1.first, "requested again after a cancellation");
     }
 }

@@ -151,6 +151,14 @@ async fn a_parent_books_cancels_and_an_agent_approves_and_everything_shows_at_on
         audited.data("reservation")["history"].as_array().unwrap().len(),
         4
     );
+
+    // Booked again, the cancelled day is the same reservation, requested
+    // anew: its calendar row is updated, not added.
+    let again = app.book(&fixture, &days[..1]).await;
+    assert_eq!(again.data("submitBasket")["status"], "ACCEPTED");
+    let status = statuses(&calendar(&app, &fixture, days[0], days[3]).await);
+    assert_eq!(status[&days[0].to_string()], "CONFIRMED");
+    assert_eq!(status[&days[1].to_string()], "CONFIRMED");
     app.stop().await;
 }
 
