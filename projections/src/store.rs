@@ -94,9 +94,10 @@ impl RecordedEvent {
     pub const SELECT: &'static str =
         "SELECT e.transaction_id::text::bigint AS transaction_id, e.global_position, \
         e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::text AS payload, \
-        e.metadata::text AS metadata, e.recorded_at, k.key AS family_key \
-        FROM events e LEFT JOIN family_keys k ON e.aggregate_type = 'Family' \
-        AND k.family_id = CASE WHEN e.aggregate_type = 'Family' THEN e.aggregate_id::uuid END";
+        e.metadata::text AS metadata, e.recorded_at, \
+        CASE WHEN e.aggregate_type = 'Family' THEN \
+          (SELECT k.key FROM family_keys k WHERE k.family_id = e.aggregate_id::uuid) END AS family_key \
+        FROM events e";
 
     /// Reads a row of [`RecordedEvent::SELECT`], personal values opened (or
     /// marked erased).
