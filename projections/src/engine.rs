@@ -620,8 +620,16 @@ pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<R
     let mut matched_live = vec![true; projections.len()];
     let mut after = Position::default();
     let mut applied = 0;
+    // The store is read on a second connection, a few batches ahead: the
+    // next batch is read and decoded while this one is written. Events
+    // below the horizon never change, so the reader needs no snapshot of
+    // its own; this transaction is open, so the horizon stays below it.
+    let mut batches = read_ahead(pool.acquire().await?);
     loop {
-        let events = read_after(&mut tx, after, REBUILD_BATCH).await?;
+        let events = batches
+            .recv()
+            .await
+            .ok_or_else(|| StoreError::Corrupt("the store reader stopped".into()))??;
         let mut rest = &events[..];
         // A projection is compared once every event up to its live
         // checkpoint is applied, and none after it.
@@ -682,6 +690,35 @@ pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<R
 
 /// Events read per batch of a rebuild.
 const REBUILD_BATCH: i64 = 5_000;
+
+/// Batches a rebuild's reader may hold ready.
+const READ_AHEAD: usize = 2;
+
+/// Reads the whole store in commit order, batch by batch, on its own
+/// connection; an empty batch marks the end. Stops when the receiver goes.
+fn read_ahead(
+    mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
+    tokio::spawn(async move {
+        let mut after = Position::default();
+        loop {
+            let batch = read_after(&mut conn, after, REBUILD_BATCH).await;
+            let next = match &batch {
+                Ok(events) => events.last().map(|event| event.position),
+                Err(_) => None,
+            };
+            if sender.send(batch).await.is_err() {
+                return;
+            }
+            match next {
+                Some(position) => after = position,
+                None => return,
+            }
+        }
+    });
+    receiver
+}
 
 async fn apply_to_all(
     conn: &mut PgConnection,
