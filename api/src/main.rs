@@ -12,6 +12,11 @@ use espace_famille_api::demo;
 use espace_famille_api::mail::{MailSettings, MailTransport};
 use tracing_subscriber::EnvFilter;
 
+/// glibc's allocator spent about a quarter of the server's CPU in the
+/// booking rush (consolidating and unlinking chunks freed across threads).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "espace-famille",
