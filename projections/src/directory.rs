@@ -7,6 +7,7 @@ use espace_famille_domain::collectivity::{Collectivity, CollectivityEvent};
 use espace_famille_domain::family::{Family, FamilyEvent};
 use sqlx::PgConnection;
 
+use crate::calendar::parse_id;
 use crate::engine::Projection;
 use crate::store::{RecordedEvent, StoreError};
 
@@ -25,36 +26,57 @@ impl Projection for DirectoryProjection {
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
-        match event.aggregate_type.as_str() {
-            "Collectivity" => {
-                if let CollectivityEvent::UnitAdded { unit } = event.decode::<Collectivity>()? {
-                    let collectivity_id = crate::calendar::parse_id(event)?;
-                    sqlx::query(
-                        "INSERT INTO directory_units (unit_id, collectivity_id, service_id, name)
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (unit_id) DO NOTHING",
-                    )
-                    .bind(unit.id)
-                    .bind(collectivity_id)
-                    .bind(unit.service_id)
-                    .bind(&unit.name)
-                    .execute(&mut *conn)
-                    .await?;
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// At most two statements per batch, one per table. Entries never
+    /// change once written: a unit keeps its commune, a child its family.
+    async fn apply_batch(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        let (mut units, mut unit_communes, mut unit_services, mut unit_names) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut children, mut child_families) = (Vec::new(), Vec::new());
+        for event in events {
+            match (event.aggregate_type.as_str(), event.event_type.as_str()) {
+                ("Collectivity", "UnitAdded") => {
+                    if let CollectivityEvent::UnitAdded { unit } = event.decode::<Collectivity>()? {
+                        units.push(unit.id);
+                        unit_communes.push(parse_id(event)?);
+                        unit_services.push(unit.service_id);
+                        unit_names.push(unit.name);
+                    }
                 }
-            }
-            "Family" => {
-                if let FamilyEvent::ChildRegistered { child } = event.decode::<Family>()? {
-                    let family_id = crate::calendar::parse_id(event)?;
-                    sqlx::query(
-                        "INSERT INTO directory_children (child_id, family_id) VALUES ($1, $2)
-                         ON CONFLICT (child_id) DO NOTHING",
-                    )
-                    .bind(child.id)
-                    .bind(family_id)
-                    .execute(&mut *conn)
-                    .await?;
+                ("Family", "ChildRegistered") => {
+                    if let FamilyEvent::ChildRegistered { child } = event.decode::<Family>()? {
+                        children.push(child.id);
+                        child_families.push(parse_id(event)?);
+                    }
                 }
+                _ => {}
             }
-            _ => {}
+        }
+        if !units.is_empty() {
+            sqlx::query(
+                "INSERT INTO directory_units (unit_id, collectivity_id, service_id, name)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[])
+                 ON CONFLICT (unit_id) DO NOTHING",
+            )
+            .bind(&units)
+            .bind(&unit_communes)
+            .bind(&unit_services)
+            .bind(&unit_names)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !children.is_empty() {
+            sqlx::query(
+                "INSERT INTO directory_children (child_id, family_id)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[])
+                 ON CONFLICT (child_id) DO NOTHING",
+            )
+            .bind(&children)
+            .bind(&child_families)
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }

@@ -1,9 +1,11 @@
 //! The agent work queue: cancellations waiting for an agent's decision, per
 //! commune, oldest first.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use espace_famille_domain::reservation::{Reservation, ReservationEvent};
+use espace_famille_domain::reservation::{Reservation, ReservationEvent, Slot};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -38,62 +40,175 @@ impl Projection for WorkQueueProjection {
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
-        // Most reservation events do not concern the queue: skip them
-        // without decoding.
-        let relevant = matches!(
-            event.event_type.as_str(),
-            "CancellationRequested" | "AgentApproved" | "AgentRejected"
-        );
-        if event.aggregate_type != "Reservation" || !relevant {
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// At most three statements per batch: the slots of the reservations
+    /// whose first event is not in the batch, a delete of the decided
+    /// ones, an upsert of the waiting ones.
+    async fn apply_batch(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        let fold = Self::fold(events)?;
+        if fold.changes.is_empty() {
             return Ok(());
         }
-        let reservation_id = parse_id(event)?;
-        match event.decode::<Reservation>()? {
-            ReservationEvent::CancellationRequested => {
-                // The slot is in the stream's first event, which is older
-                // than this one and immutable.
-                let first: serde_json::Value = sqlx::query_scalar(
-                    "SELECT payload FROM events
-                     WHERE aggregate_type = 'Reservation' AND aggregate_id = $1 AND sequence = 1",
-                )
-                .bind(&event.aggregate_id)
-                .fetch_one(&mut *conn)
-                .await?;
-                let ReservationEvent::ReservationRequested { slot } = serde_json::from_value(first)
-                    .map_err(|e| StoreError::Corrupt(format!("reservation {reservation_id}: {e}")))?
-                else {
-                    return Err(StoreError::Corrupt(format!(
-                        "reservation {reservation_id} does not start with ReservationRequested"
-                    )));
-                };
-                let requested_by = event.metadata_field("actor_id").unwrap_or_default();
-                sqlx::query(
-                    "INSERT INTO agent_work_queue
-                       (reservation_id, collectivity_id, family_id, child_id, unit_id, day, requested_at, requested_by)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (reservation_id) DO UPDATE
-                       SET requested_at = EXCLUDED.requested_at, requested_by = EXCLUDED.requested_by",
-                )
-                .bind(reservation_id)
-                .bind(slot.collectivity_id)
-                .bind(slot.family_id)
-                .bind(slot.child_id)
-                .bind(slot.unit_id)
-                .bind(slot.date)
-                .bind(event.recorded_at)
-                .bind(requested_by)
+        let mut slots = fold.slots;
+        let missing: Vec<String> = fold
+            .changes
+            .iter()
+            .filter(|(id, change)| matches!(change, QueueChange::Waiting { .. }) && !slots.contains_key(id))
+            .map(|(id, _)| id.to_string())
+            .collect();
+        if !missing.is_empty() {
+            // The slot is in each stream's first event, older than the
+            // cancellation and immutable: one index lookup per stream.
+            let rows = sqlx::query(
+                "SELECT first.aggregate_id, first.payload FROM unnest($1::text[]) AS wanted(id),
+                   LATERAL (SELECT aggregate_id, payload FROM events
+                            WHERE aggregate_type = 'Reservation' AND aggregate_id = wanted.id AND sequence = 1
+                            OFFSET 0) AS first",
+            )
+            .bind(&missing)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                let id: String = row.try_get("aggregate_id")?;
+                let payload: serde_json::Value = row.try_get("payload")?;
+                let corrupt = |e: String| StoreError::Corrupt(format!("reservation {id}: {e}"));
+                let reservation_id: Uuid = id.parse().map_err(|_| corrupt("not a uuid".into()))?;
+                match serde_json::from_value(payload).map_err(|e| corrupt(e.to_string()))? {
+                    ReservationEvent::ReservationRequested { slot } => {
+                        slots.insert(reservation_id, slot);
+                    }
+                    _ => return Err(corrupt("does not start with ReservationRequested".into())),
+                }
+            }
+        }
+
+        let decided: Vec<Uuid> = fold
+            .changes
+            .iter()
+            .filter(|(_, change)| matches!(change, QueueChange::Decided))
+            .map(|(id, _)| *id)
+            .collect();
+        if !decided.is_empty() {
+            sqlx::query("DELETE FROM agent_work_queue WHERE reservation_id = ANY($1)")
+                .bind(&decided)
                 .execute(&mut *conn)
                 .await?;
-            }
-            ReservationEvent::AgentApproved { .. } | ReservationEvent::AgentRejected { .. } => {
-                sqlx::query("DELETE FROM agent_work_queue WHERE reservation_id = $1")
-                    .bind(reservation_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            _ => {}
+        }
+
+        let mut waiting = Waiting::default();
+        for (id, change) in &fold.changes {
+            let QueueChange::Waiting { at, by } = change else {
+                continue;
+            };
+            let slot = slots
+                .get(id)
+                .ok_or_else(|| StoreError::Corrupt(format!("reservation {id} has no first event")))?;
+            waiting.reservations.push(*id);
+            waiting.communes.push(slot.collectivity_id);
+            waiting.families.push(slot.family_id);
+            waiting.children.push(slot.child_id);
+            waiting.units.push(slot.unit_id);
+            waiting.days.push(slot.date);
+            waiting.at.push(*at);
+            waiting.by.push(by.clone());
+        }
+        if !waiting.reservations.is_empty() {
+            sqlx::query(
+                "INSERT INTO agent_work_queue
+                   (reservation_id, collectivity_id, family_id, child_id, unit_id, day, requested_at, requested_by)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::date[],
+                                      $7::timestamptz[], $8::text[])
+                 ON CONFLICT (reservation_id) DO UPDATE
+                   SET requested_at = EXCLUDED.requested_at, requested_by = EXCLUDED.requested_by",
+            )
+            .bind(&waiting.reservations)
+            .bind(&waiting.communes)
+            .bind(&waiting.families)
+            .bind(&waiting.children)
+            .bind(&waiting.units)
+            .bind(&waiting.days)
+            .bind(&waiting.at)
+            .bind(&waiting.by)
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
+    }
+}
+
+/// What a batch leaves of one reservation in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum QueueChange {
+    /// A cancellation waits for an agent: asked at, by.
+    Waiting { at: DateTime<Utc>, by: String },
+    /// An agent decided: nothing waits any more.
+    Decided,
+}
+
+/// A batch folded: the last change of each reservation it concerns, in
+/// order of first appearance, and the slots it requested.
+#[derive(Default)]
+struct Fold {
+    changes: Vec<(Uuid, QueueChange)>,
+    slots: HashMap<Uuid, Slot>,
+}
+
+/// The rows of an upsert, column by column.
+#[derive(Default)]
+struct Waiting {
+    reservations: Vec<Uuid>,
+    communes: Vec<Uuid>,
+    families: Vec<Uuid>,
+    children: Vec<Uuid>,
+    units: Vec<Uuid>,
+    days: Vec<NaiveDate>,
+    at: Vec<DateTime<Utc>>,
+    by: Vec<String>,
+}
+
+impl WorkQueueProjection {
+    fn fold(events: &[RecordedEvent]) -> Result<Fold, StoreError> {
+        let mut fold = Fold::default();
+        let mut index: HashMap<Uuid, usize> = HashMap::new();
+        for event in events.iter().filter(|e| e.aggregate_type == "Reservation") {
+            // Most reservation events do not concern the queue: they are
+            // skipped without decoding.
+            let change = match event.event_type.as_str() {
+                "CancellationRequested" => QueueChange::Waiting {
+                    at: event.recorded_at,
+                    by: event.metadata_field("actor_id").unwrap_or_default(),
+                },
+                "AgentApproved" | "AgentRejected" => QueueChange::Decided,
+                _ => continue,
+            };
+            let id = parse_id(event)?;
+            match index.get(&id) {
+                Some(&position) => fold.changes[position].1 = change,
+                None => {
+                    index.insert(id, fold.changes.len());
+                    fold.changes.push((id, change));
+                }
+            }
+        }
+        // A stream whose first event is in the batch gives its slot
+        // without a query.
+        if !index.is_empty() {
+            let firsts = events
+                .iter()
+                .filter(|e| e.aggregate_type == "Reservation" && e.sequence == 1);
+            for event in firsts {
+                let id = parse_id(event)?;
+                if !index.contains_key(&id) {
+                    continue;
+                }
+                if let ReservationEvent::ReservationRequested { slot } = event.decode::<Reservation>()? {
+                    fold.slots.insert(id, slot);
+                }
+            }
+        }
+        Ok(fold)
     }
 }
 
@@ -120,4 +235,87 @@ pub async fn pending(pool: &PgPool, collectivity_id: Uuid) -> Result<Vec<Pending
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Position;
+
+    fn recorded(id: Uuid, sequence: i64, event: &ReservationEvent, actor: &str) -> RecordedEvent {
+        RecordedEvent {
+            position: Position {
+                transaction_id: 1,
+                global_position: sequence,
+            },
+            event_id: Uuid::new_v4(),
+            aggregate_type: "Reservation".into(),
+            aggregate_id: id.to_string(),
+            sequence,
+            event_type: cqrs_es::DomainEvent::event_type(event),
+            event_version: "1".into(),
+            payload: serde_json::to_string(event).unwrap(),
+            metadata: serde_json::json!({ "actor_id": actor }).to_string(),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_batch_folds_to_the_last_decision_of_each_reservation() {
+        let (decided, asked_again, asked) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let slot = Slot {
+            family_id: Uuid::from_u128(4),
+            child_id: Uuid::from_u128(5),
+            collectivity_id: Uuid::from_u128(6),
+            service_id: Uuid::from_u128(7),
+            unit_id: Uuid::from_u128(8),
+            date: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+        };
+        let events = [
+            recorded(decided, 3, &ReservationEvent::CancellationRequested, "parent"),
+            recorded(
+                asked_again,
+                4,
+                &ReservationEvent::AgentRejected {
+                    reason: "trop tard".into(),
+                },
+                "agent",
+            ),
+            recorded(
+                asked,
+                1,
+                &ReservationEvent::ReservationRequested { slot },
+                "parent",
+            ),
+            recorded(asked, 2, &ReservationEvent::ReservationConfirmed, "parent"),
+            recorded(
+                decided,
+                4,
+                &ReservationEvent::AgentApproved { comment: None },
+                "agent",
+            ),
+            recorded(asked_again, 5, &ReservationEvent::CancellationRequested, "mother"),
+            recorded(asked, 3, &ReservationEvent::CancellationRequested, "father"),
+        ];
+        let fold = WorkQueueProjection::fold(&events).unwrap();
+        let changes: Vec<_> = fold
+            .changes
+            .iter()
+            .map(|(id, change)| match change {
+                QueueChange::Waiting { by, .. } => (*id, Some(by.as_str())),
+                QueueChange::Decided => (*id, None),
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (decided, None),
+                (asked_again, Some("mother")),
+                (asked, Some("father"))
+            ]
+        );
+        // Only the stream that starts in this batch has its slot at hand.
+        assert_eq!(fold.slots.len(), 1);
+        assert_eq!(fold.slots[&asked], slot);
+    }
 }
