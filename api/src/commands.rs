@@ -307,7 +307,7 @@ impl Commands {
         reservation_id: Uuid,
         decision: Decision,
         authorise: impl Fn(&Slot) -> Result<Metadata, ApiError>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Reservation, ApiError> {
         let id = reservation_id.to_string();
         for _ in 0..CONFLICT_RETRIES {
             let loaded = store::load_many::<Reservation>(&self.pool, std::slice::from_ref(&id))
@@ -320,7 +320,8 @@ impl Commands {
                 .ok_or_else(|| ApiError::NotFound(format!("no reservation {reservation_id}")))?;
             let metadata = authorise(&slot)?;
             let event = loaded.aggregate.check_decision(decision.clone())?;
-            let stream = StreamAppend::new::<Reservation>(id.clone(), loaded.version, &[event])?;
+            let stream =
+                StreamAppend::new::<Reservation>(id.clone(), loaded.version, std::slice::from_ref(&event))?;
             let mut conn = self.pool.acquire().await?;
             match store::append(&mut conn, &[stream], &metadata).await {
                 Ok(position) => {
@@ -328,7 +329,9 @@ impl Commands {
                     if let Some(position) = position {
                         self.wait_for_read_models(position).await?;
                     }
-                    return Ok(());
+                    let mut decided = loaded.aggregate;
+                    decided.apply(event);
+                    return Ok(decided);
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(other) => return Err(other.into()),

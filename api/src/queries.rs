@@ -159,17 +159,30 @@ pub async fn reservation(
         .slot
         .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
     caller.require_reader_of(slot.family_id, &[slot.collectivity_id])?;
-    Ok(ReservationView {
-        id,
-        family_id: slot.family_id,
-        child_id: slot.child_id,
-        collectivity_id: slot.collectivity_id,
-        service_id: slot.service_id,
-        unit_id: slot.unit_id,
-        date: slot.date,
-        status: SlotStatus::from_domain(reservation.status),
-        history,
-    })
+    let mut view = ReservationView::new(id, &reservation)?;
+    view.history = Some(history);
+    Ok(view)
+}
+
+impl ReservationView {
+    /// A reservation as its events left it; its history is read when asked
+    /// for.
+    pub fn new(id: Uuid, reservation: &Reservation) -> Result<ReservationView, ApiError> {
+        let slot = reservation
+            .slot
+            .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
+        Ok(ReservationView {
+            id,
+            family_id: slot.family_id,
+            child_id: slot.child_id,
+            collectivity_id: slot.collectivity_id,
+            service_id: slot.service_id,
+            unit_id: slot.unit_id,
+            date: slot.date,
+            status: SlotStatus::from_domain(reservation.status),
+            history: None,
+        })
+    }
 }
 
 impl SlotStatus {

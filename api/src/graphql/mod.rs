@@ -378,11 +378,13 @@ async fn decide(ctx: &Context<'_>, reservation_id: Uuid, decision: Decision) -> 
     let commands = commands(ctx);
     let caller = caller(ctx);
     caller.identity()?;
-    commands
+    let decided = commands
         .decide(reservation_id, decision, |slot| {
             let actor = caller.require_agent_of(slot.collectivity_id)?;
             Ok(metadata(actor, None))
         })
         .await?;
-    Ok(queries::reservation(commands, caller, reservation_id).await?)
+    // The answer comes from the state just decided; the history is read
+    // only if asked for.
+    Ok(ReservationView::new(reservation_id, &decided)?)
 }

@@ -1,16 +1,19 @@
 //! GraphQL input and output types, and their conversion to and from the
 //! domain's own types.
 
-use async_graphql::{Enum, InputObject, Json, OneofObject, SimpleObject};
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, OneofObject, SimpleObject};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
 use espace_famille_domain::calendar::{DateRange, DeadlineRule, OpeningDays, SchoolCalendar, SchoolYear};
 use espace_famille_domain::collectivity as domain;
 use espace_famille_domain::family::{self as family, Enrolment};
-use espace_famille_projections::store::RecordedEvent;
+use espace_famille_projections::store::{self, RecordedEvent};
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
 use crate::basket::BasketAction;
+use crate::commands::Commands;
 use crate::error::{ApiError, Refusal};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -617,7 +620,7 @@ pub struct CalendarDay {
 }
 
 /// One stored event, as an auditor reads it.
-#[derive(SimpleObject)]
+#[derive(Clone, SimpleObject)]
 pub struct HistoryEvent {
     pub sequence: i64,
     pub event_id: Uuid,
@@ -652,7 +655,7 @@ impl From<&RecordedEvent> for HistoryEvent {
 }
 
 #[derive(SimpleObject)]
-#[graphql(name = "Reservation")]
+#[graphql(name = "Reservation", complex)]
 pub struct ReservationView {
     pub id: Uuid,
     pub family_id: Uuid,
@@ -662,8 +665,25 @@ pub struct ReservationView {
     pub unit_id: Uuid,
     pub date: NaiveDate,
     pub status: SlotStatus,
+    /// The history, when it was read to build the view; otherwise it is
+    /// read only if the caller asks for it.
+    #[graphql(skip)]
+    pub history: Option<Vec<HistoryEvent>>,
+}
+
+#[ComplexObject]
+impl ReservationView {
     /// Every event of the reservation, oldest first.
-    pub history: Vec<HistoryEvent>,
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEvent>> {
+        if let Some(history) = &self.history {
+            return Ok(history.clone());
+        }
+        let pool = &ctx.data_unchecked::<Arc<Commands>>().pool;
+        let events = store::stream_history(pool, "Reservation", &self.id.to_string())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(events.iter().map(HistoryEvent::from).collect())
+    }
 }
 
 #[derive(SimpleObject)]
