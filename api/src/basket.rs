@@ -108,7 +108,8 @@ pub async fn submit(
     }
     let pool = &commands.pool;
     for _ in 0..CONFLICT_RETRIES {
-        if let Some(stored) = stored_outcome(pool, basket.id).await? {
+        let prelude = Prelude::read(pool, &basket).await?;
+        if let Some(stored) = prelude.stored {
             if stored.family_id != basket.family_id {
                 return Err(ApiError::Conflict(format!(
                     "basket id {} is already used",
@@ -117,7 +118,7 @@ pub async fn submit(
             }
             return Ok(stored);
         }
-        let checked = check(commands, &basket).await?;
+        let checked = check(commands, &basket, prelude).await?;
         let refused = checked.iter().filter(|c| !c.outcome.accepted).count();
         let status = match refused {
             0 => BasketStatus::Accepted,
@@ -155,17 +156,67 @@ pub async fn submit(
     )))
 }
 
-async fn stored_outcome(pool: &PgPool, basket_id: Uuid) -> Result<Option<BasketOutcome>, ApiError> {
-    let stored: Option<serde_json::Value> =
-        sqlx::query_scalar("SELECT outcome FROM baskets WHERE basket_id = $1")
-            .bind(basket_id)
-            .fetch_optional(pool)
-            .await?;
-    stored
-        .map(|value| {
-            serde_json::from_value(value).map_err(|e| ApiError::Internal(format!("basket {basket_id}: {e}")))
+/// What a basket is checked against, read in one round trip: the outcome
+/// stored under its id if it was already submitted, the family's stream
+/// version, and each unit's commune with that commune's stream version.
+struct Prelude {
+    stored: Option<BasketOutcome>,
+    family_version: usize,
+    /// Unit, its commune, the commune's version.
+    units: Vec<(Uuid, Uuid, usize)>,
+}
+
+impl Prelude {
+    async fn read(pool: &PgPool, basket: &Basket) -> Result<Prelude, ApiError> {
+        let unit_ids: Vec<Uuid> = basket
+            .lines
+            .iter()
+            .map(|l| l.unit_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let row = sqlx::query(
+            "WITH units AS (
+               SELECT u.unit_id, u.collectivity_id,
+                 (SELECT max(sequence) FROM events
+                  WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS version
+               FROM directory_units u WHERE u.unit_id = ANY($3))
+             SELECT (SELECT outcome FROM baskets WHERE basket_id = $1) AS outcome,
+                    (SELECT max(sequence) FROM events
+                     WHERE aggregate_type = 'Family' AND aggregate_id = $2::text) AS family_version,
+                    (SELECT array_agg(unit_id ORDER BY unit_id) FROM units) AS unit_ids,
+                    (SELECT array_agg(collectivity_id ORDER BY unit_id) FROM units) AS communes,
+                    (SELECT array_agg(coalesce(version, 0) ORDER BY unit_id) FROM units) AS versions",
+        )
+        .bind(basket.id)
+        .bind(basket.family_id)
+        .bind(&unit_ids)
+        .fetch_one(pool)
+        .await?;
+        let stored: Option<serde_json::Value> = row.try_get("outcome")?;
+        let stored = stored
+            .map(|value| {
+                serde_json::from_value(value)
+                    .map_err(|e| ApiError::Internal(format!("basket {}: {e}", basket.id)))
+            })
+            .transpose()?;
+        let family_version: Option<i64> = row.try_get("family_version")?;
+        let unit_ids: Option<Vec<Uuid>> = row.try_get("unit_ids")?;
+        let communes: Option<Vec<Uuid>> = row.try_get("communes")?;
+        let versions: Option<Vec<i64>> = row.try_get("versions")?;
+        let units = unit_ids
+            .unwrap_or_default()
+            .into_iter()
+            .zip(communes.unwrap_or_default())
+            .zip(versions.unwrap_or_default())
+            .map(|((unit, commune), version)| (unit, commune, version as usize))
+            .collect();
+        Ok(Prelude {
+            stored,
+            family_version: family_version.unwrap_or(0) as usize,
+            units,
         })
-        .transpose()
+    }
 }
 
 /// Writes the lines' events and the basket's outcome in one statement: it
@@ -197,41 +248,20 @@ async fn write(
     store::last_position(&written)
 }
 
-/// Checks every line against the current state; nothing is written.
-async fn check(commands: &Commands, basket: &Basket) -> Result<Vec<Checked>, ApiError> {
+/// Checks every line against the state the prelude saw; nothing is
+/// written.
+async fn check(commands: &Commands, basket: &Basket, prelude: Prelude) -> Result<Vec<Checked>, ApiError> {
     let pool = &commands.pool;
-    let family = commands.current_family(basket.family_id).await?;
-
-    let unit_ids: Vec<Uuid> = basket
-        .lines
-        .iter()
-        .map(|l| l.unit_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    // Each unit's commune with its stream's version, in one round trip; the
-    // communes then come from the cache.
-    let rows = sqlx::query(
-        "SELECT u.unit_id, u.collectivity_id,
-           (SELECT max(sequence) FROM events
-            WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS version
-         FROM directory_units u WHERE u.unit_id = ANY($1)",
-    )
-    .bind(&unit_ids)
-    .fetch_all(pool)
-    .await?;
-    let mut unit_collectivity: HashMap<Uuid, Uuid> = HashMap::with_capacity(rows.len());
+    let family = commands
+        .family_at(basket.family_id, prelude.family_version)
+        .await?;
+    // The communes come from the cache at the versions just read.
+    let mut unit_collectivity: HashMap<Uuid, Uuid> = HashMap::with_capacity(prelude.units.len());
     let mut collectivities: BTreeMap<Uuid, Arc<Collectivity>> = BTreeMap::new();
-    for row in rows {
-        let unit_id: Uuid = row.try_get("unit_id")?;
-        let collectivity_id: Uuid = row.try_get("collectivity_id")?;
-        let version: Option<i64> = row.try_get("version")?;
+    for (unit_id, collectivity_id, version) in prelude.units {
         unit_collectivity.insert(unit_id, collectivity_id);
         if let std::collections::btree_map::Entry::Vacant(entry) = collectivities.entry(collectivity_id) {
-            let collectivity = commands
-                .collectivity_at(collectivity_id, version.unwrap_or(0) as usize)
-                .await?;
-            entry.insert(collectivity);
+            entry.insert(commands.collectivity_at(collectivity_id, version).await?);
         }
     }
 
