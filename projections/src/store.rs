@@ -87,6 +87,22 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// The positions of [`RecordedEvent::SELECT`]'s columns.
+mod column {
+    pub const TRANSACTION_ID: usize = 0;
+    pub const GLOBAL_POSITION: usize = 1;
+    pub const EVENT_ID: usize = 2;
+    pub const AGGREGATE_TYPE: usize = 3;
+    pub const AGGREGATE_ID: usize = 4;
+    pub const SEQUENCE: usize = 5;
+    pub const EVENT_TYPE: usize = 6;
+    pub const EVENT_VERSION: usize = 7;
+    pub const PAYLOAD: usize = 8;
+    pub const METADATA: usize = 9;
+    pub const RECORDED_AT: usize = 10;
+    pub const FAMILY_KEY: usize = 11;
+}
+
 impl RecordedEvent {
     /// The `SELECT ... FROM` that [`RecordedEvent::from_row`] reads, with the
     /// family key that opens personal values; add `WHERE`/`ORDER BY`, naming
@@ -100,17 +116,19 @@ impl RecordedEvent {
         FROM events e";
 
     /// Reads a row of [`RecordedEvent::SELECT`], personal values opened (or
-    /// marked erased).
+    /// marked erased). Columns are taken by position, in the order of
+    /// [`RecordedEvent::SELECT`]: by name, each is a hash lookup, and a
+    /// rebuild reads twelve of them for every event.
     pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, StoreError> {
-        let mut payload: String = row.try_get("payload")?;
-        let aggregate_type: String = row.try_get("aggregate_type")?;
+        let mut payload: String = row.try_get(column::PAYLOAD)?;
+        let aggregate_type: String = row.try_get(column::AGGREGATE_TYPE)?;
+        let aggregate_id: String = row.try_get(column::AGGREGATE_ID)?;
         // Only a family's events hold sealed values.
         if aggregate_type == "Family" && payload.contains("\"sealed\"") {
-            let family_id: String = row.try_get("aggregate_id")?;
-            let family_id: Uuid = family_id
+            let family_id: Uuid = aggregate_id
                 .parse()
-                .map_err(|_| StoreError::Corrupt(format!("sealed values in stream {family_id}")))?;
-            let key: Option<Vec<u8>> = row.try_get("family_key")?;
+                .map_err(|_| StoreError::Corrupt(format!("sealed values in stream {aggregate_id}")))?;
+            let key: Option<Vec<u8>> = row.try_get(column::FAMILY_KEY)?;
             let key = key.map(|k| FamilyKey::from_bytes(family_id, &k)).transpose()?;
             let mut value: Value =
                 serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -119,18 +137,18 @@ impl RecordedEvent {
         }
         Ok(RecordedEvent {
             position: Position {
-                transaction_id: row.try_get("transaction_id")?,
-                global_position: row.try_get("global_position")?,
+                transaction_id: row.try_get(column::TRANSACTION_ID)?,
+                global_position: row.try_get(column::GLOBAL_POSITION)?,
             },
-            event_id: row.try_get("event_id")?,
+            event_id: row.try_get(column::EVENT_ID)?,
             aggregate_type,
-            aggregate_id: row.try_get("aggregate_id")?,
-            sequence: row.try_get("sequence")?,
-            event_type: row.try_get("event_type")?,
-            event_version: row.try_get("event_version")?,
+            aggregate_id,
+            sequence: row.try_get(column::SEQUENCE)?,
+            event_type: row.try_get(column::EVENT_TYPE)?,
+            event_version: row.try_get(column::EVENT_VERSION)?,
             payload,
-            metadata: row.try_get("metadata")?,
-            recorded_at: row.try_get("recorded_at")?,
+            metadata: row.try_get(column::METADATA)?,
+            recorded_at: row.try_get(column::RECORDED_AT)?,
         })
     }
 
