@@ -292,6 +292,29 @@ async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_o
     );
     assert_eq!(recorded(&pool).await.len(), 30, "the rebuild restored the row");
 
+    // A changed row and a row no event made are found as well.
+    sqlx::query("UPDATE recorded SET runner = 'tampered' WHERE aggregate_id = 'e11'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rebuild = engine::rebuild(&pool, &[&recorder]).await.unwrap();
+    assert!(
+        !rebuild.reports[0].matched_live,
+        "the changed row must be detected"
+    );
+    sqlx::query("INSERT INTO recorded VALUES (gen_random_uuid(), 'invented', 'a')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rebuild = engine::rebuild(&pool, &[&recorder]).await.unwrap();
+    assert!(!rebuild.reports[0].matched_live, "the extra row must be detected");
+    let runners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT runner FROM recorded")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(runners, ["a"], "the rebuild restored the changed row");
+    assert_eq!(recorded(&pool).await.len(), 30, "and dropped the invented one");
+
     // The live runner carries on from the same checkpoint afterwards.
     insert_event(&mut pool.acquire().await.unwrap(), "later").await;
     assert_eq!(engine::catch_up(&pool, &recorder, 8).await.unwrap(), 1);
