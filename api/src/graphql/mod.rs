@@ -2,6 +2,7 @@
 //! values, run one command or one query, map the result.
 
 pub mod account;
+mod parse_cache;
 pub mod types;
 
 use std::sync::Arc;
@@ -35,7 +36,8 @@ pub struct Mutation(BookingMutation, account::AccountMutation);
 pub fn schema(services: Option<(Arc<Commands>, AuthSettings)>) -> AppSchema {
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(12)
-        .limit_complexity(2_000);
+        .limit_complexity(2_000)
+        .extension(parse_cache::ParseCache::default());
     match services {
         Some((commands, auth)) => builder.data(commands).data(auth).finish(),
         None => builder.finish(),
