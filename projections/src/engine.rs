@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -144,24 +144,9 @@ pub async fn run_group_batch(
 ) -> Result<BatchOutcome, StoreError> {
     let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
     let mut tx = pool.begin().await?;
-    let rows = sqlx::query(
-        "SELECT name, last_transaction_id::text::bigint AS transaction_id, last_position
-         FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE SKIP LOCKED",
-    )
-    .bind(&names)
-    .fetch_all(&mut *tx)
-    .await?;
-    if rows.len() < names.len() {
+    let checkpoints = lock_checkpoints(&mut tx, &names, "SKIP LOCKED").await?;
+    if checkpoints.len() < names.len() {
         return Ok(BatchOutcome::Busy);
-    }
-    let mut checkpoints = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let name: String = row.try_get("name")?;
-        let position = Position {
-            transaction_id: row.try_get("transaction_id")?,
-            global_position: row.try_get("last_position")?,
-        };
-        checkpoints.insert(name, position);
     }
     let lowest = checkpoints.values().copied().min().unwrap_or_default();
     let events = read_after(&mut tx, lowest, batch_size).await?;
@@ -194,16 +179,7 @@ pub async fn run_group_batch(
             projection.apply_batch(&mut tx, unseen).await?;
         }
     }
-    sqlx::query(
-        "UPDATE projection_checkpoints
-         SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
-         WHERE name = ANY($1) AND (last_transaction_id, last_position) < ($2::text::xid8, $3)",
-    )
-    .bind(&names)
-    .bind(last.transaction_id.to_string())
-    .bind(last.global_position)
-    .execute(&mut *tx)
-    .await?;
+    advance_checkpoints(&mut tx, &names, last).await?;
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(CHECKPOINTS_CHANNEL)
         .execute(&mut *tx)
@@ -479,12 +455,12 @@ impl Checkpoints {
     }
 }
 
-async fn read_checkpoints(pool: &PgPool) -> Result<HashMap<String, Position>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT name, last_transaction_id::text::bigint AS transaction_id, last_position FROM projection_checkpoints",
-    )
-    .fetch_all(pool)
-    .await?;
+/// The columns [`checkpoints_of`] reads, for a `SELECT ... FROM
+/// projection_checkpoints`.
+const CHECKPOINT_COLUMNS: &str = "name, last_transaction_id::text::bigint AS transaction_id, last_position";
+
+/// Checkpoints by projection name, from rows of [`CHECKPOINT_COLUMNS`].
+fn checkpoints_of(rows: &[PgRow]) -> Result<HashMap<String, Position>, StoreError> {
     rows.iter()
         .map(|row| {
             Ok((
@@ -496,6 +472,52 @@ async fn read_checkpoints(pool: &PgPool) -> Result<HashMap<String, Position>, St
             ))
         })
         .collect()
+}
+
+async fn read_checkpoints(pool: &PgPool) -> Result<HashMap<String, Position>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CHECKPOINT_COLUMNS} FROM projection_checkpoints"
+    ))
+    .fetch_all(pool)
+    .await?;
+    checkpoints_of(&rows)
+}
+
+/// Locks the checkpoints of these projections until the transaction ends
+/// (in name order, so two lockers cannot deadlock); `wait` is `""` to wait
+/// for them or `"SKIP LOCKED"` to leave out those another runner holds.
+async fn lock_checkpoints(
+    conn: &mut PgConnection,
+    names: &[&str],
+    wait: &str,
+) -> Result<HashMap<String, Position>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CHECKPOINT_COLUMNS} FROM projection_checkpoints
+         WHERE name = ANY($1) ORDER BY name FOR UPDATE {wait}"
+    ))
+    .bind(names)
+    .fetch_all(&mut *conn)
+    .await?;
+    checkpoints_of(&rows)
+}
+
+/// Moves these checkpoints to `position`; one already past it stays.
+async fn advance_checkpoints(
+    conn: &mut PgConnection,
+    names: &[&str],
+    position: Position,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE projection_checkpoints
+         SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
+         WHERE name = ANY($1) AND (last_transaction_id, last_position) < ($2::text::xid8, $3)",
+    )
+    .bind(names)
+    .bind(position.transaction_id.to_string())
+    .bind(position.global_position)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// What a rebuild did and found.
@@ -534,22 +556,7 @@ pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<R
     .bind(&names)
     .execute(&mut *tx)
     .await?;
-    let rows = sqlx::query(
-        "SELECT name, last_transaction_id::text::bigint AS transaction_id, last_position
-         FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE",
-    )
-    .bind(&names)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut targets = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let name: String = row.try_get("name")?;
-        let position = Position {
-            transaction_id: row.try_get("transaction_id")?,
-            global_position: row.try_get("last_position")?,
-        };
-        targets.insert(name, position);
-    }
+    let targets = lock_checkpoints(&mut tx, &names, "").await?;
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .execute(&mut *tx)
         .await?;
@@ -653,16 +660,7 @@ pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<R
     for definition in &deferred_indexes {
         sqlx::query(definition).execute(&mut *tx).await?;
     }
-    sqlx::query(
-        "UPDATE projection_checkpoints
-         SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
-         WHERE name = ANY($1) AND (last_transaction_id, last_position) < ($2::text::xid8, $3)",
-    )
-    .bind(&names)
-    .bind(after.transaction_id.to_string())
-    .bind(after.global_position)
-    .execute(&mut *tx)
-    .await?;
+    advance_checkpoints(&mut tx, &names, after).await?;
     for table in projections.iter().flat_map(|p| p.tables()) {
         sqlx::query(&format!("DROP TABLE public.{table}"))
             .execute(&mut *tx)
