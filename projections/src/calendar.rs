@@ -85,18 +85,17 @@ async fn insert(
     if requested.is_empty() {
         return Ok(());
     }
-    let mut ids = Vec::with_capacity(requested.len());
-    let mut slots = Vec::with_capacity(requested.len());
-    for (id, change) in requested {
-        if let Some(slot) = change.slot {
-            ids.push(*id);
-            slots.push(slot);
-        }
-    }
-    let column = |get: fn(&Slot) -> Uuid| slots.iter().map(get).collect::<Vec<_>>();
-    let days: Vec<_> = slots.iter().map(|slot| slot.date).collect();
-    let statuses: Vec<&str> = requested.iter().map(|(_, c)| c.status).collect();
-    let times: Vec<DateTime<Utc>> = requested.iter().map(|(_, c)| c.at).collect();
+    // One row per change that carries a slot, every column from the same
+    // changes.
+    let rows: Vec<(Uuid, Slot, &Change)> = requested
+        .iter()
+        .filter_map(|(id, change)| change.slot.map(|slot| (*id, slot, change)))
+        .collect();
+    let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
+    let column = |get: fn(&Slot) -> Uuid| rows.iter().map(|(_, slot, _)| get(slot)).collect::<Vec<_>>();
+    let days: Vec<_> = rows.iter().map(|(_, slot, _)| slot.date).collect();
+    let statuses: Vec<&str> = rows.iter().map(|(_, _, change)| change.status).collect();
+    let times: Vec<DateTime<Utc>> = rows.iter().map(|(_, _, change)| change.at).collect();
     sqlx::query(&format!(
         "INSERT INTO calendar_reservations
            (reservation_id, family_id, child_id, collectivity_id, service_id, unit_id, day, status, updated_at)
@@ -169,26 +168,8 @@ pub(crate) fn parse_id(event: &RecordedEvent) -> Result<Uuid, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Position;
+    use crate::store::recorded_reservation;
     use chrono::NaiveDate;
-
-    fn recorded(id: Uuid, sequence: i64, event: &ReservationEvent) -> RecordedEvent {
-        RecordedEvent {
-            position: Position {
-                transaction_id: 1,
-                global_position: sequence,
-            },
-            event_id: Uuid::new_v4(),
-            aggregate_type: "Reservation".into(),
-            aggregate_id: id.to_string(),
-            sequence,
-            event_type: String::new(),
-            event_version: "1".into(),
-            payload: serde_json::to_string(event).unwrap(),
-            metadata: "null".into(),
-            recorded_at: Utc::now(),
-        }
-    }
 
     #[test]
     fn a_batch_folds_to_the_last_status_of_each_reservation_with_its_slot() {
@@ -202,11 +183,26 @@ mod tests {
             date: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
         };
         let events = [
-            recorded(first, 1, &ReservationEvent::ReservationRequested { slot }),
-            recorded(second, 3, &ReservationEvent::AgentApproved { comment: None }),
-            recorded(first, 2, &ReservationEvent::ReservationConfirmed),
-            recorded(first, 3, &ReservationEvent::CancellationRequested),
-            recorded(third, 4, &ReservationEvent::ReservationRequested { slot }),
+            recorded_reservation(
+                first,
+                1,
+                &ReservationEvent::ReservationRequested { slot },
+                "parent",
+            ),
+            recorded_reservation(
+                second,
+                3,
+                &ReservationEvent::AgentApproved { comment: None },
+                "parent",
+            ),
+            recorded_reservation(first, 2, &ReservationEvent::ReservationConfirmed, "parent"),
+            recorded_reservation(first, 3, &ReservationEvent::CancellationRequested, "parent"),
+            recorded_reservation(
+                third,
+                4,
+                &ReservationEvent::ReservationRequested { slot },
+                "parent",
+            ),
         ];
         let changes = CalendarProjection::fold(&events).unwrap();
         assert_eq!(changes.len(), 3);

@@ -87,6 +87,32 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// A reservation event as the store would hand it to a projection, for the
+/// projections' unit tests: `actor` is its metadata's actor id.
+#[cfg(test)]
+pub(crate) fn recorded_reservation(
+    id: Uuid,
+    sequence: i64,
+    event: &espace_famille_domain::reservation::ReservationEvent,
+    actor: &str,
+) -> RecordedEvent {
+    RecordedEvent {
+        position: Position {
+            transaction_id: 1,
+            global_position: sequence,
+        },
+        event_id: Uuid::new_v4(),
+        aggregate_type: "Reservation".into(),
+        aggregate_id: id.to_string(),
+        sequence,
+        event_type: event.event_type(),
+        event_version: "1".into(),
+        payload: serde_json::to_string(event).unwrap(),
+        metadata: serde_json::json!({ "actor_id": actor }).to_string(),
+        recorded_at: Utc::now(),
+    }
+}
+
 /// The positions of [`RecordedEvent::SELECT`]'s columns.
 mod column {
     pub const TRANSACTION_ID: usize = 0;

@@ -240,25 +240,7 @@ pub async fn pending(pool: &PgPool, collectivity_id: Uuid) -> Result<Vec<Pending
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Position;
-
-    fn recorded(id: Uuid, sequence: i64, event: &ReservationEvent, actor: &str) -> RecordedEvent {
-        RecordedEvent {
-            position: Position {
-                transaction_id: 1,
-                global_position: sequence,
-            },
-            event_id: Uuid::new_v4(),
-            aggregate_type: "Reservation".into(),
-            aggregate_id: id.to_string(),
-            sequence,
-            event_type: cqrs_es::DomainEvent::event_type(event),
-            event_version: "1".into(),
-            payload: serde_json::to_string(event).unwrap(),
-            metadata: serde_json::json!({ "actor_id": actor }).to_string(),
-            recorded_at: Utc::now(),
-        }
-    }
+    use crate::store::recorded_reservation as recorded;
 
     #[test]
     fn a_batch_folds_to_the_last_decision_of_each_reservation() {
