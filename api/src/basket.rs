@@ -7,18 +7,20 @@
 //! basket returns the outcome of the first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_graphql::{Enum, SimpleObject};
 use chrono::{NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use espace_famille_domain::collectivity::Collectivity;
+use espace_famille_domain::family::Family;
 use espace_famille_domain::reservation::{
     reservation_id, BookingContext, Reservation, ReservationCommand, ReservationError, ReservationEvent,
 };
 use espace_famille_projections::store::{self, Loaded, Metadata, StoreError, StreamAppend};
 use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -107,8 +109,13 @@ pub async fn submit(
         )));
     }
     let pool = &commands.pool;
+    let ids: Vec<Uuid> = basket
+        .lines
+        .iter()
+        .map(|l| reservation_id(l.child_id, l.unit_id, l.date))
+        .collect();
     for _ in 0..CONFLICT_RETRIES {
-        let prelude = Prelude::read(pool, &basket).await?;
+        let prelude = Prelude::read(commands, &basket, &ids).await?;
         if let Some(stored) = prelude.stored {
             if stored.family_id != basket.family_id {
                 return Err(ApiError::Conflict(format!(
@@ -118,7 +125,7 @@ pub async fn submit(
             }
             return Ok(stored);
         }
-        let checked = check(commands, &basket, prelude).await?;
+        let checked = check(commands, &basket, &ids, prelude).await?;
         let refused = checked.iter().filter(|c| !c.outcome.accepted).count();
         let status = match refused {
             0 => BasketStatus::Accepted,
@@ -157,17 +164,60 @@ pub async fn submit(
 }
 
 /// What a basket is checked against, read in one round trip: the outcome
-/// stored under its id if it was already submitted, the family's stream
-/// version, and each unit's commune with that commune's stream version.
+/// stored under its id if it was already submitted; the family's events
+/// after the state kept in memory, with its key; each unit's commune with
+/// that commune's stream version; and the events of every reservation the
+/// lines touch. One statement reads them all in one snapshot.
 struct Prelude {
     stored: Option<BasketOutcome>,
-    family_version: usize,
+    /// The family's state kept in memory when the prelude was read, the
+    /// events that followed it and its key.
+    family: (usize, Option<Arc<Family>>),
+    family_events: Vec<(i64, String)>,
+    family_key: Option<Vec<u8>>,
     /// Unit, its commune, the commune's version.
     units: Vec<(Uuid, Uuid, usize)>,
+    /// The reservations, by id.
+    reservations: HashMap<Uuid, Loaded<Reservation>>,
 }
 
+/// The prelude's statement; binds the basket id, the family id, the units,
+/// the family version kept in memory and the reservation ids.
+static PRELUDE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH units AS (
+           SELECT u.unit_id, u.collectivity_id,
+             (SELECT max(sequence) FROM events
+              WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS version
+           FROM directory_units u WHERE u.unit_id = ANY($3)),
+         family AS (
+           SELECT sequence, payload::text AS payload FROM events
+           WHERE aggregate_type = 'Family' AND aggregate_id = $2::text AND sequence > $4),
+         reservations AS ({})
+         SELECT (SELECT outcome FROM baskets WHERE basket_id = $1) AS outcome,
+                (SELECT array_agg(sequence ORDER BY sequence) FROM family) AS family_sequences,
+                (SELECT array_agg(payload ORDER BY sequence) FROM family) AS family_payloads,
+                CASE WHEN EXISTS (SELECT FROM family)
+                  THEN (SELECT key FROM family_keys WHERE family_id = $2) END AS family_key,
+                (SELECT array_agg(unit_id ORDER BY unit_id) FROM units) AS unit_ids,
+                (SELECT array_agg(collectivity_id ORDER BY unit_id) FROM units) AS communes,
+                (SELECT array_agg(coalesce(version, 0) ORDER BY unit_id) FROM units) AS versions,
+                (SELECT array_agg(aggregate_id ORDER BY aggregate_id, sequence) FROM reservations)
+                  AS reservation_ids,
+                (SELECT array_agg(sequence ORDER BY aggregate_id, sequence) FROM reservations)
+                  AS reservation_sequences,
+                (SELECT array_agg(payload ORDER BY aggregate_id, sequence) FROM reservations)
+                  AS reservation_payloads",
+        store::streams_sql(&format!("'{}'", Reservation::TYPE), "$5")
+    )
+});
+
 impl Prelude {
-    async fn read(pool: &PgPool, basket: &Basket) -> Result<Prelude, ApiError> {
+    async fn read(
+        commands: &Commands,
+        basket: &Basket,
+        reservation_ids: &[Uuid],
+    ) -> Result<Prelude, ApiError> {
         let unit_ids: Vec<Uuid> = basket
             .lines
             .iter()
@@ -175,24 +225,22 @@ impl Prelude {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let row = sqlx::query(
-            "WITH units AS (
-               SELECT u.unit_id, u.collectivity_id,
-                 (SELECT max(sequence) FROM events
-                  WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS version
-               FROM directory_units u WHERE u.unit_id = ANY($3))
-             SELECT (SELECT outcome FROM baskets WHERE basket_id = $1) AS outcome,
-                    (SELECT max(sequence) FROM events
-                     WHERE aggregate_type = 'Family' AND aggregate_id = $2::text) AS family_version,
-                    (SELECT array_agg(unit_id ORDER BY unit_id) FROM units) AS unit_ids,
-                    (SELECT array_agg(collectivity_id ORDER BY unit_id) FROM units) AS communes,
-                    (SELECT array_agg(coalesce(version, 0) ORDER BY unit_id) FROM units) AS versions",
-        )
-        .bind(basket.id)
-        .bind(basket.family_id)
-        .bind(&unit_ids)
-        .fetch_one(pool)
-        .await?;
+        let mut seen = HashSet::new();
+        let distinct: Vec<Uuid> = reservation_ids
+            .iter()
+            .copied()
+            .filter(|id| seen.insert(*id))
+            .collect();
+        let distinct_text: Vec<String> = distinct.iter().map(Uuid::to_string).collect();
+        let kept = commands.family_kept(basket.family_id);
+        let row = sqlx::query(&PRELUDE)
+            .bind(basket.id)
+            .bind(basket.family_id)
+            .bind(&unit_ids)
+            .bind(kept.0 as i64)
+            .bind(&distinct_text)
+            .fetch_one(&commands.pool)
+            .await?;
         let stored: Option<serde_json::Value> = row.try_get("outcome")?;
         let stored = stored
             .map(|value| {
@@ -200,23 +248,46 @@ impl Prelude {
                     .map_err(|e| ApiError::Internal(format!("basket {}: {e}", basket.id)))
             })
             .transpose()?;
-        let family_version: Option<i64> = row.try_get("family_version")?;
-        let unit_ids: Option<Vec<Uuid>> = row.try_get("unit_ids")?;
-        let communes: Option<Vec<Uuid>> = row.try_get("communes")?;
-        let versions: Option<Vec<i64>> = row.try_get("versions")?;
-        let units = unit_ids
-            .unwrap_or_default()
+        let family_events = array::<i64>(&row, "family_sequences")?
             .into_iter()
-            .zip(communes.unwrap_or_default())
-            .zip(versions.unwrap_or_default())
+            .zip(array::<String>(&row, "family_payloads")?)
+            .collect();
+        let units = array::<Uuid>(&row, "unit_ids")?
+            .into_iter()
+            .zip(array::<Uuid>(&row, "communes")?)
+            .zip(array::<i64>(&row, "versions")?)
             .map(|((unit, commune), version)| (unit, commune, version as usize))
+            .collect();
+        let reservation_events = array::<String>(&row, "reservation_ids")?
+            .into_iter()
+            .zip(array::<i64>(&row, "reservation_sequences")?)
+            .zip(array::<String>(&row, "reservation_payloads")?)
+            .map(|((id, sequence), payload)| (id, sequence, payload))
+            .collect();
+        let reservations = distinct
+            .into_iter()
+            .zip(store::fold_many::<Reservation>(
+                &distinct_text,
+                reservation_events,
+            )?)
             .collect();
         Ok(Prelude {
             stored,
-            family_version: family_version.unwrap_or(0) as usize,
+            family: kept,
+            family_events,
+            family_key: row.try_get("family_key")?,
             units,
+            reservations,
         })
     }
+}
+
+/// An array column of the prelude (NULL when its set was empty).
+fn array<T>(row: &PgRow, column: &str) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + sqlx::postgres::PgHasArrayType,
+{
+    Ok(row.try_get::<Option<Vec<T>>, _>(column)?.unwrap_or_default())
 }
 
 /// Writes the lines' events and the basket's outcome in one statement: it
@@ -250,41 +321,36 @@ async fn write(
 
 /// Checks every line against the state the prelude saw; nothing is
 /// written.
-async fn check(commands: &Commands, basket: &Basket, prelude: Prelude) -> Result<Vec<Checked>, ApiError> {
-    let pool = &commands.pool;
+async fn check(
+    commands: &Commands,
+    basket: &Basket,
+    ids: &[Uuid],
+    prelude: Prelude,
+) -> Result<Vec<Checked>, ApiError> {
+    let Prelude {
+        family,
+        family_events,
+        family_key,
+        units,
+        reservations: mut loaded,
+        ..
+    } = prelude;
     let family = commands
-        .family_at(basket.family_id, prelude.family_version)
+        .family_after(basket.family_id, family, family_events, family_key)
         .await?;
     // The communes come from the cache at the versions just read.
-    let mut unit_collectivity: HashMap<Uuid, Uuid> = HashMap::with_capacity(prelude.units.len());
+    let mut unit_collectivity: HashMap<Uuid, Uuid> = HashMap::with_capacity(units.len());
     let mut collectivities: BTreeMap<Uuid, Arc<Collectivity>> = BTreeMap::new();
-    for (unit_id, collectivity_id, version) in prelude.units {
+    for (unit_id, collectivity_id, version) in units {
         unit_collectivity.insert(unit_id, collectivity_id);
         if let std::collections::btree_map::Entry::Vacant(entry) = collectivities.entry(collectivity_id) {
             entry.insert(commands.collectivity_at(collectivity_id, version).await?);
         }
     }
 
-    let ids: Vec<Uuid> = basket
-        .lines
-        .iter()
-        .map(|l| reservation_id(l.child_id, l.unit_id, l.date))
-        .collect();
-    let mut seen = HashSet::new();
-    let distinct: Vec<String> = ids
-        .iter()
-        .filter(|id| seen.insert(**id))
-        .map(|id| id.to_string())
-        .collect();
-    let mut loaded: HashMap<Uuid, Loaded<Reservation>> = distinct
-        .iter()
-        .zip(store::load_many::<Reservation>(pool, &distinct).await?)
-        .filter_map(|(id, loaded)| id.parse().ok().map(|id| (id, loaded)))
-        .collect();
-
     let now = Utc::now();
     let mut checked = Vec::with_capacity(basket.lines.len());
-    for (index, (line, id)) in basket.lines.iter().zip(ids).enumerate() {
+    for (index, (line, &id)) in basket.lines.iter().zip(ids).enumerate() {
         let mut outcome = LineOutcome {
             index: index as i32,
             action: line.action,

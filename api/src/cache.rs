@@ -42,6 +42,13 @@ impl<A> AggregateCache<A> {
         }
     }
 
+    /// Whatever state of stream `id` is kept, with its version: a caller
+    /// that reads the events after that version brings it up to date.
+    pub fn latest(&self, id: Uuid) -> Option<(usize, Arc<A>)> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&id).map(|(version, state)| (*version, state.clone()))
+    }
+
     /// Keeps the state of stream `id` at `version`, unless a later version
     /// is already kept. When full, an arbitrary other stream makes room.
     pub fn put(&self, id: Uuid, version: usize, state: Arc<A>) {
@@ -88,8 +95,10 @@ mod tests {
         assert_eq!(cache.get(id, 5).as_deref(), Some(&"five"), "kept, not replaced");
         cache.put(id, 6, Arc::new("six"));
         assert_eq!(cache.get(id, 6).as_deref(), Some(&"six"));
+        assert_eq!(cache.latest(id).map(|(v, s)| (v, *s)), Some((6, "six")));
         cache.forget(id);
         assert_eq!(cache.get(id, 6), None);
+        assert!(cache.latest(id).is_none());
     }
 
     #[test]

@@ -223,6 +223,54 @@ impl Commands {
             .await
     }
 
+    /// The family's kept state and its version (0 when none): a caller
+    /// that reads the events after it hands them to [`Commands::family_after`].
+    pub fn family_kept(&self, id: Uuid) -> (usize, Option<Arc<Family>>) {
+        match self.families_cache.latest(id) {
+            Some((version, state)) => (version, Some(state)),
+            None => (0, None),
+        }
+    }
+
+    /// The family brought up to date from `kept` (what
+    /// [`Commands::family_kept`] returned) with the events that followed
+    /// it, read by the caller along with the family's key. An erased family
+    /// is loaded afresh instead: its kept state still holds the values
+    /// the erasure made unreadable.
+    pub async fn family_after(
+        &self,
+        id: Uuid,
+        kept: (usize, Option<Arc<Family>>),
+        events: Vec<(i64, String)>,
+        key: Option<Vec<u8>>,
+    ) -> Result<Arc<Family>, ApiError> {
+        let (version, state) = kept;
+        if events.is_empty() {
+            return match state {
+                Some(state) if version > 0 => Ok(state),
+                _ => Err(ApiError::NotFound(format!("no family {id}"))),
+            };
+        }
+        let key = key
+            .map(|bytes| personal::FamilyKey::from_bytes(id, &bytes))
+            .transpose()?;
+        let mut loaded = store::Loaded {
+            aggregate: state.map(|s| (*s).clone()).unwrap_or_default(),
+            version,
+        };
+        loaded.apply_stored(&id.to_string(), events, key.as_ref())?;
+        if loaded.aggregate.erased {
+            self.families_cache.forget(id);
+            return self.current_family(id).await;
+        }
+        if !Family::exists(&loaded.aggregate) {
+            return Err(ApiError::NotFound(format!("no family {id}")));
+        }
+        let state = Arc::new(loaded.aggregate);
+        self.families_cache.put(id, loaded.version, state.clone());
+        Ok(state)
+    }
+
     async fn cached<A: Aggregate>(
         &self,
         cache: &AggregateCache<A>,

@@ -208,6 +208,67 @@ pub struct Loaded<A> {
     pub version: usize,
 }
 
+impl<A: Aggregate> Loaded<A> {
+    /// A stream without events.
+    pub fn new() -> Self {
+        Loaded {
+            aggregate: A::default(),
+            version: 0,
+        }
+    }
+
+    /// Applies the events that follow this state in stream `aggregate_id`,
+    /// given as (sequence, payload as JSON text) in order, opening sealed
+    /// personal values with `key` (none: they read as erased). A gap in the
+    /// sequences is refused: the state would silently miss an event.
+    pub fn apply_stored(
+        &mut self,
+        aggregate_id: &str,
+        events: impl IntoIterator<Item = (i64, String)>,
+        key: Option<&FamilyKey>,
+    ) -> Result<(), StoreError> {
+        for (sequence, payload) in events {
+            if sequence as usize != self.version + 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "{} {aggregate_id}: event #{sequence} follows #{}",
+                    A::TYPE,
+                    self.version
+                )));
+            }
+            self.aggregate
+                .apply(decode_stored::<A>(aggregate_id, sequence, &payload, key)?);
+            self.version = sequence as usize;
+        }
+        Ok(())
+    }
+}
+
+impl<A: Aggregate> Default for Loaded<A> {
+    fn default() -> Self {
+        Loaded::new()
+    }
+}
+
+/// A stored payload (JSON text) as the aggregate's event; sealed personal
+/// values are opened with `key` first.
+fn decode_stored<A: Aggregate>(
+    aggregate_id: &str,
+    sequence: i64,
+    payload: &str,
+    key: Option<&FamilyKey>,
+) -> Result<A::Event, StoreError> {
+    let corrupt =
+        |e: serde_json::Error| StoreError::Corrupt(format!("{} {aggregate_id} #{sequence}: {e}", A::TYPE));
+    // Only a payload with a "sealed" entry needs opening: the rest is
+    // decoded straight from its text.
+    if !payload.contains("\"sealed\"") {
+        return serde_json::from_str(payload).map_err(corrupt);
+    }
+    let mut value: Value = serde_json::from_str(payload).map_err(corrupt)?;
+    personal::open(&mut value, key)?;
+    serde_json::from_value(value).map_err(corrupt)
+}
+
 /// Loads one aggregate through postgres-es's repository.
 pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<Loaded<A>, StoreError> {
     let repository = PostgresEventRepository::new(pool.clone());
@@ -477,50 +538,59 @@ pub async fn stream_history(
     rows.iter().map(RecordedEvent::from_row).collect()
 }
 
+/// The events of several streams of one type, one index lookup per stream
+/// whatever the statistics say: at the start of a rush they describe a
+/// table without these streams, and a plain `aggregate_id = ANY(...)` (or a
+/// join the planner may flatten: `OFFSET 0` forbids it) was then planned as
+/// a scan of every stream of the type, filtered: tens of milliseconds per
+/// basket, growing with the store. `{type}` and `{ids}` name the statement's
+/// parameters (a text and a text array); rows come as `aggregate_id`,
+/// `sequence`, `payload` (text), in stream order.
+pub fn streams_sql(aggregate_type: &str, ids: &str) -> String {
+    format!(
+        "SELECT e.aggregate_id, e.sequence, e.payload::text AS payload
+         FROM (SELECT DISTINCT unnest({ids}::text[])) AS wanted(id),
+         LATERAL (SELECT aggregate_id, sequence, payload FROM events
+                  WHERE aggregate_type = {aggregate_type} AND aggregate_id = wanted.id OFFSET 0) e
+         ORDER BY e.aggregate_id, e.sequence"
+    )
+}
+
 /// Loads several aggregates of one type in one query; ids without events
 /// come back as new aggregates at version 0, in the order asked.
 pub async fn load_many<A: Aggregate>(
     pool: &PgPool,
     aggregate_ids: &[String],
 ) -> Result<Vec<Loaded<A>>, StoreError> {
-    // One index lookup per stream, whatever the statistics say: at the start
-    // of a rush they describe a table without these streams, and a plain
-    // `aggregate_id = ANY($2)` (or a join the planner may flatten: `OFFSET 0`
-    // forbids it) was then planned as a scan of every stream of the type,
-    // filtered: tens of milliseconds per basket, growing with the store.
-    let rows = sqlx::query(
-        "SELECT e.aggregate_id, e.sequence, e.payload
-         FROM (SELECT DISTINCT unnest($2::text[])) AS wanted(id),
-         LATERAL (SELECT aggregate_id, sequence, payload FROM events
-                  WHERE aggregate_type = $1 AND aggregate_id = wanted.id OFFSET 0) e
-         ORDER BY e.aggregate_id, e.sequence",
-    )
-    .bind(A::TYPE)
-    .bind(aggregate_ids)
-    .fetch_all(pool)
-    .await?;
-    let mut by_id: HashMap<String, Loaded<A>> = HashMap::new();
+    let rows = sqlx::query(&streams_sql("$1", "$2"))
+        .bind(A::TYPE)
+        .bind(aggregate_ids)
+        .fetch_all(pool)
+        .await?;
+    let mut events = Vec::with_capacity(rows.len());
     for row in rows {
-        let id: String = row.try_get("aggregate_id")?;
-        let sequence: i64 = row.try_get("sequence")?;
-        let payload: Value = row.try_get("payload")?;
-        let event: A::Event = serde_json::from_value(payload)
-            .map_err(|e| StoreError::Corrupt(format!("{} {id} #{sequence}: {e}", A::TYPE)))?;
-        let loaded = by_id.entry(id).or_insert_with(|| Loaded {
-            aggregate: A::default(),
-            version: 0,
-        });
+        events.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+    }
+    fold_many(aggregate_ids, events)
+}
+
+/// Builds several aggregates of one type from their events, given as
+/// (stream id, sequence, payload as JSON text) in stream order; ids without
+/// events come back as new aggregates at version 0, in the order asked.
+pub fn fold_many<A: Aggregate>(
+    aggregate_ids: &[String],
+    events: Vec<(String, i64, String)>,
+) -> Result<Vec<Loaded<A>>, StoreError> {
+    let mut by_id: HashMap<String, Loaded<A>> = HashMap::new();
+    for (id, sequence, payload) in events {
+        let event = decode_stored::<A>(&id, sequence, &payload, None)?;
+        let loaded = by_id.entry(id).or_default();
         loaded.aggregate.apply(event);
         loaded.version = sequence as usize;
     }
     Ok(aggregate_ids
         .iter()
-        .map(|id| {
-            by_id.remove(id).unwrap_or_else(|| Loaded {
-                aggregate: A::default(),
-                version: 0,
-            })
-        })
+        .map(|id| by_id.remove(id).unwrap_or_default())
         .collect())
 }
 
@@ -530,5 +600,72 @@ fn has_sealed(value: &Value) -> bool {
         Value::Object(map) => map.contains_key("sealed") || map.values().any(has_sealed),
         Value::Array(items) => items.iter().any(has_sealed),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use espace_famille_domain::reservation::{Reservation, ReservationEvent, ReservationStatus, Slot};
+
+    use super::*;
+
+    fn requested() -> String {
+        let slot = Slot {
+            family_id: Uuid::from_u128(1),
+            child_id: Uuid::from_u128(2),
+            collectivity_id: Uuid::from_u128(3),
+            service_id: Uuid::from_u128(4),
+            unit_id: Uuid::from_u128(5),
+            date: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+        };
+        serde_json::to_string(&ReservationEvent::ReservationRequested { slot }).unwrap()
+    }
+
+    fn confirmed() -> String {
+        serde_json::to_string(&ReservationEvent::ReservationConfirmed).unwrap()
+    }
+
+    #[test]
+    fn streams_are_folded_each_on_its_own_and_returned_in_the_order_asked() {
+        let ids = ["b", "a", "c"].map(String::from);
+        let events = vec![
+            ("a".to_string(), 1, requested()),
+            ("a".to_string(), 2, confirmed()),
+            ("b".to_string(), 1, requested()),
+        ];
+        let loaded = fold_many::<Reservation>(&ids, events).unwrap();
+        let states: Vec<(usize, bool, ReservationStatus)> = loaded
+            .iter()
+            .map(|l| (l.version, l.aggregate.slot.is_some(), l.aggregate.status))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (1, true, ReservationStatus::Free),
+                (2, true, ReservationStatus::Confirmed),
+                (0, false, ReservationStatus::Free),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_kept_state_takes_the_events_that_follow_it_and_refuses_a_gap() {
+        let mut kept = Loaded::<Reservation>::new();
+        kept.apply_stored("r", [(1, requested())], None).unwrap();
+        kept.apply_stored("r", [(2, confirmed())], None).unwrap();
+        assert_eq!(
+            (kept.version, kept.aggregate.status),
+            (2, ReservationStatus::Confirmed)
+        );
+
+        let mut behind = Loaded::<Reservation>::new();
+        behind.apply_stored("r", [(1, requested())], None).unwrap();
+        let gap = behind.apply_stored("r", [(3, confirmed())], None);
+        assert!(matches!(gap, Err(StoreError::Corrupt(_))), "{gap:?}");
+        assert_eq!(behind.version, 1, "nothing past the gap applied");
+
+        let garbled = Loaded::<Reservation>::new().apply_stored("r", [(1, "{}".to_string())], None);
+        assert!(matches!(garbled, Err(StoreError::Corrupt(m)) if m.contains("r #1")));
     }
 }

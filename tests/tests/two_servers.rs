@@ -116,6 +116,13 @@ async fn a_change_made_through_one_server_shows_at_once_through_the_other() {
         )
         .await
         .data("registerChild");
+    // A basket through the second server checks against the family it
+    // keeps, brought up to date: the brother is known, not enrolled.
+    let outcome = book_child(&second, &fixture, brother, days[0]).await;
+    assert_eq!(
+        outcome["lines"][0]["refusal"]["code"], "NOT_ENROLLED",
+        "{outcome}"
+    );
     let shown = calendar(&second, brother, fixture.meal).await;
     assert_eq!(shown.data("calendar")[0]["canBook"], false);
     assert_eq!(
@@ -135,10 +142,27 @@ async fn a_change_made_through_one_server_shows_at_once_through_the_other() {
             .await
             .data("enrolChild");
     }
+    let outcome = book_child(&second, &fixture, brother, days[0]).await;
+    assert_eq!(outcome["status"], "ACCEPTED", "{outcome}");
     let shown = calendar(&second, brother, fixture.meal).await;
-    assert_eq!(shown.data("calendar")[0]["canBook"], true, "{shown:?}");
+    assert_eq!(shown.data("calendar")[0]["status"], "CONFIRMED", "{shown:?}");
     first.stop().await;
     second.stop().await;
+}
+
+/// The parent books one day for one child; the basket's outcome.
+async fn book_child(
+    app: &TestApp,
+    fixture: &Fixture,
+    child: Uuid,
+    day: chrono::NaiveDate,
+) -> serde_json::Value {
+    let lines = json!([{ "action": "BOOK", "childId": child, "unitId": fixture.meal, "date": day }]);
+    let input = json!({ "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": lines });
+    let outcome = app
+        .gql(Some(&fixture.parent()), SUBMIT_BASKET, json!({ "input": input }))
+        .await;
+    outcome.data("submitBasket").clone()
 }
 
 /// One child's calendar for one day in one unit.
