@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::Duration;
+use cqrs_es::Aggregate;
 use espace_famille_domain::family::{Family, FamilyEvent};
 use espace_famille_domain::personal::Personal;
 use espace_famille_projections::engine::Projection;
@@ -44,8 +45,13 @@ impl Projection for Invitations {
         &[]
     }
 
+    /// Only a family's events can open an account.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Family::TYPE])
+    }
+
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
-        if event.aggregate_type != "Family" {
+        if event.aggregate_type != Family::TYPE {
             return Ok(());
         }
         let FamilyEvent::FamilyAccountOpened {

@@ -39,6 +39,15 @@ pub trait Projection: Send + Sync + 'static {
     /// Its SQL must name them unqualified, so a rebuild can redirect them.
     fn tables(&self) -> &'static [&'static str];
 
+    /// The aggregate types whose events this projection is handed; `None`,
+    /// the default: every event. A group whose projections all name theirs
+    /// reads only those events (and still moves its checkpoints past the
+    /// others): a process manager that waits for one kind of family event
+    /// is not handed every reservation of a booking rush.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// Applies one event inside the batch's transaction.
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError>;
 
@@ -75,7 +84,8 @@ impl Default for EngineConfig {
 /// What one batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchOutcome {
-    /// Applied this many events (0: nothing committed past the checkpoint).
+    /// Went past this many events, applying those the group reads (0:
+    /// nothing committed past the checkpoint).
     Applied(usize),
     /// Committed events exist past the checkpoint but an older transaction
     /// is still open: they become readable when it ends.
@@ -95,15 +105,10 @@ pub async fn register(pool: &PgPool, projections: &[Arc<dyn Projection>]) -> Res
     Ok(())
 }
 
-fn events_after_sql() -> String {
-    format!(
-        "{} WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
-           AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY e.transaction_id, e.global_position
-         LIMIT $3",
-        RecordedEvent::SELECT
-    )
-}
+/// The next events in commit order, below the snapshot horizon.
+const EVENTS_AFTER: &str = "WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
+       AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.transaction_id, e.global_position";
 
 /// Reads up to `limit` events after `after` in commit order, below the
 /// snapshot horizon.
@@ -112,13 +117,101 @@ pub async fn read_after(
     after: Position,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(&events_after_sql())
+    let rows = sqlx::query(&format!("{} {EVENTS_AFTER} LIMIT $3", RecordedEvent::SELECT))
         .bind(after.transaction_id.to_string())
         .bind(after.global_position)
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(RecordedEvent::from_row).collect()
+}
+
+/// The next `limit` events after `after`, of which only those of these
+/// aggregate types are read: how many were passed, the position of the
+/// last (whatever its type: where the reader may move to), and the events
+/// of these types. The range is fixed first, below the horizon, so no event
+/// can still appear inside it when its events of these types are read.
+pub async fn read_after_of_types(
+    conn: &mut PgConnection,
+    after: Position,
+    limit: i64,
+    aggregate_types: &[&str],
+) -> Result<Passed, StoreError> {
+    let end = sqlx::query(&format!(
+        "SELECT transaction_id::text::bigint, global_position, count(*) OVER ()
+         FROM (SELECT e.transaction_id, e.global_position FROM events e {EVENTS_AFTER} LIMIT $3) range
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+    ))
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(limit)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(end) = end else {
+        return Ok(Passed::default());
+    };
+    let count: i64 = end.try_get(2)?;
+    let end = Position {
+        transaction_id: end.try_get(0)?,
+        global_position: end.try_get(1)?,
+    };
+    let rows = sqlx::query(&format!(
+        "{} WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
+           AND (e.transaction_id, e.global_position) <= ($3::text::xid8, $4)
+           AND e.aggregate_type = ANY($5)
+         ORDER BY e.transaction_id, e.global_position",
+        RecordedEvent::SELECT
+    ))
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(end.transaction_id.to_string())
+    .bind(end.global_position)
+    .bind(aggregate_types)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Passed {
+        count: count as usize,
+        last: Some(end),
+        events: rows
+            .iter()
+            .map(RecordedEvent::from_row)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// What one read of a batch went past.
+#[derive(Debug, Default)]
+pub struct Passed {
+    /// How many events the read went past, read or not.
+    pub count: usize,
+    /// The last of them.
+    pub last: Option<Position>,
+    /// Those the reader reads.
+    pub events: Vec<RecordedEvent>,
+}
+
+impl Passed {
+    fn all(events: Vec<RecordedEvent>) -> Passed {
+        Passed {
+            count: events.len(),
+            last: events.last().map(|e| e.position),
+            events,
+        }
+    }
+}
+
+/// What a group reads: every event, or only those of the aggregate types
+/// all its projections name.
+fn group_interest(projections: &[&dyn Projection]) -> Option<Vec<&'static str>> {
+    let mut types = Vec::new();
+    for projection in projections {
+        for kind in projection.aggregate_types()? {
+            if !types.contains(kind) {
+                types.push(*kind);
+            }
+        }
+    }
+    Some(types)
 }
 
 /// Runs one batch of `projection`: lock its checkpoint, apply what follows
@@ -149,8 +242,11 @@ pub async fn run_group_batch(
         return Ok(BatchOutcome::Busy);
     }
     let lowest = checkpoints.values().copied().min().unwrap_or_default();
-    let events = read_after(&mut tx, lowest, batch_size).await?;
-    let Some(last) = events.last().map(|e| e.position) else {
+    let passed = match group_interest(projections) {
+        None => Passed::all(read_after(&mut tx, lowest, batch_size).await?),
+        Some(types) => read_after_of_types(&mut tx, lowest, batch_size, &types).await?,
+    };
+    let Some(last) = passed.last else {
         // The first event past the checkpoint, ordered and limited so that
         // it is one probe of the commit-order index. An EXISTS was planned
         // as a sequential scan expecting an early match (the planner drops
@@ -172,11 +268,12 @@ pub async fn run_group_batch(
             BatchOutcome::Applied(0)
         });
     };
+    let events = &passed.events;
     for projection in projections {
         let checkpoint = checkpoints.get(projection.name()).copied().unwrap_or_default();
         let unseen = &events[events.partition_point(|e| e.position <= checkpoint)..];
         if !unseen.is_empty() {
-            projection.apply_batch(&mut tx, unseen).await?;
+            apply_its_events(&mut tx, *projection, unseen).await?;
         }
     }
     advance_checkpoints(&mut tx, &names, last).await?;
@@ -185,8 +282,12 @@ pub async fn run_group_batch(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    tracing::debug!(applied = events.len(), "projection batch committed");
-    Ok(BatchOutcome::Applied(events.len()))
+    tracing::debug!(
+        passed = passed.count,
+        applied = events.len(),
+        "projection batch committed"
+    );
+    Ok(BatchOutcome::Applied(passed.count))
 }
 
 /// Applies batches until nothing committed is left to apply.
@@ -727,9 +828,30 @@ async fn apply_to_all(
         return Ok(());
     }
     for projection in projections {
-        projection.apply_batch(conn, events).await?;
+        apply_its_events(conn, *projection, events).await?;
     }
     Ok(())
+}
+
+/// Applies to `projection` the events of `events` of the aggregate types it
+/// reads (all of them when it names none, or when all are of its types).
+async fn apply_its_events(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    events: &[RecordedEvent],
+) -> Result<(), StoreError> {
+    let Some(types) = projection.aggregate_types() else {
+        return projection.apply_batch(conn, events).await;
+    };
+    let its = |e: &RecordedEvent| types.contains(&e.aggregate_type.as_str());
+    if events.iter().all(its) {
+        return projection.apply_batch(conn, events).await;
+    }
+    let events: Vec<RecordedEvent> = events.iter().filter(|e| its(e)).cloned().collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    projection.apply_batch(conn, &events).await
 }
 
 /// Whether a projection's rebuilt tables hold exactly the rows of its live

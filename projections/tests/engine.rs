@@ -434,3 +434,128 @@ async fn a_group_reads_once_and_feeds_each_projection_from_its_own_checkpoint() 
         "both checkpoints moved past every event"
     );
 }
+
+/// Reads the events of one aggregate type only.
+struct Picky;
+
+#[async_trait]
+impl Projection for Picky {
+    fn name(&self) -> &'static str {
+        "picky"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["picked"]
+    }
+
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["Wanted"])
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
+        assert_eq!(event.aggregate_type, "Wanted", "handed an event of another type");
+        sqlx::query("INSERT INTO picked (event_id, aggregate_id) VALUES ($1, $2)")
+            .bind(event.event_id)
+            .bind(&event.aggregate_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn insert_typed(pool: &PgPool, aggregate_type: &str, stream: &str) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ($1, $2, 1, 'Tested', '1', '{}', '{}')",
+    )
+    .bind(aggregate_type)
+    .bind(stream)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn checkpoint_of(pool: &PgPool, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT last_position FROM projection_checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_projection_naming_its_aggregate_types_gets_only_those_and_still_moves_past_the_rest() {
+    let pool = setup().await;
+    sqlx::query("CREATE TABLE picked (event_id uuid PRIMARY KEY, aggregate_id text NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    engine::register(&pool, &[Arc::new(Picky) as Arc<dyn Projection>])
+        .await
+        .unwrap();
+    let picked = || async {
+        sqlx::query_scalar::<_, String>("SELECT aggregate_id FROM picked ORDER BY aggregate_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    };
+    for (i, kind) in ["Test", "Wanted", "Test", "Test", "Wanted", "Test", "Test"]
+        .iter()
+        .enumerate()
+    {
+        insert_typed(&pool, kind, &format!("e{i}")).await;
+    }
+    wait_below_horizon(&pool).await;
+    let alone: [&dyn Projection; 1] = [&Picky];
+    // Batches of four count every event they go past, read or not.
+    assert_eq!(
+        engine::run_group_batch(&pool, &alone, 4).await.unwrap(),
+        BatchOutcome::Applied(4)
+    );
+    assert_eq!(picked().await, ["e1"]);
+    assert_eq!(
+        engine::run_group_batch(&pool, &alone, 4).await.unwrap(),
+        BatchOutcome::Applied(3)
+    );
+    assert_eq!(picked().await, ["e1", "e4"]);
+    let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoint_of(&pool, "picky").await,
+        last,
+        "past the events it does not read"
+    );
+    assert_eq!(
+        engine::run_group_batch(&pool, &alone, 4).await.unwrap(),
+        BatchOutcome::Applied(0)
+    );
+
+    // Only events it does not read: the checkpoint moves all the same.
+    for i in 7..9 {
+        insert_typed(&pool, "Test", &format!("e{i}")).await;
+    }
+    wait_below_horizon(&pool).await;
+    assert_eq!(
+        engine::run_group_batch(&pool, &alone, 4).await.unwrap(),
+        BatchOutcome::Applied(2)
+    );
+    assert_eq!(picked().await, ["e1", "e4"]);
+    assert_eq!(checkpoint_of(&pool, "picky").await, last + 2);
+
+    // Beside a projection that reads everything, the group reads every
+    // event, and each is handed its own.
+    insert_typed(&pool, "Wanted", "e9").await;
+    insert_typed(&pool, "Test", "e10").await;
+    wait_below_horizon(&pool).await;
+    let recorder = Recorder { runner: "a" };
+    let mixed: [&dyn Projection; 2] = [&recorder, &Picky];
+    assert_eq!(
+        group_catch_up(&pool, &mixed).await,
+        11,
+        "the recorder starts from zero"
+    );
+    assert_eq!(recorded(&pool).await.len(), 11);
+    assert_eq!(picked().await, ["e1", "e4", "e9"]);
+}
