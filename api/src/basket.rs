@@ -300,7 +300,6 @@ async fn write(
 ) -> Result<Option<store::Position>, StoreError> {
     let mut conn = pool.acquire().await?;
     let rows = store::Rows::prepare(&mut conn, streams, metadata).await?;
-    let json = serde_json::to_value(outcome).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = format!(
         "WITH appended AS ({} {}),
               recorded AS (INSERT INTO baskets (basket_id, family_id, outcome) VALUES ($8, $9, $10))
@@ -312,7 +311,7 @@ async fn write(
         .bind(sqlx::query(&sql))
         .bind(outcome.basket_id)
         .bind(outcome.family_id)
-        .bind(json)
+        .bind(sqlx::types::Json(outcome))
         .fetch_all(&mut *conn)
         .await
         .map_err(store::conflict_or_database)?;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
+use cqrs_es::persist::PersistedEventRepository;
 use cqrs_es::{Aggregate, DomainEvent, EventEnvelope};
 use postgres_es::PostgresEventRepository;
 use serde::{Deserialize, Serialize};
@@ -303,9 +303,19 @@ pub struct StreamAppend {
     pub aggregate_type: &'static str,
     pub aggregate_id: String,
     pub expected_version: usize,
-    pub events: Vec<SerializedEvent>,
+    pub events: Vec<NewEvent>,
     /// The family whose key encrypts the personal values of these events.
     pub sealed_for: Option<Uuid>,
+}
+
+/// An event to append, serialised.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub sequence: usize,
+    pub event_type: String,
+    pub event_version: String,
+    /// The payload as JSON text, personal values still in clear.
+    pub payload: String,
 }
 
 impl StreamAppend {
@@ -318,16 +328,12 @@ impl StreamAppend {
             .iter()
             .enumerate()
             .map(|(offset, event)| {
-                let payload = serde_json::to_value(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(SerializedEvent::new(
-                    aggregate_id.clone(),
-                    expected_version + offset + 1,
-                    A::TYPE.to_string(),
-                    event.event_type(),
-                    event.event_version(),
-                    payload,
-                    Value::Null,
-                ))
+                Ok(NewEvent {
+                    sequence: expected_version + offset + 1,
+                    event_type: event.event_type(),
+                    event_version: event.event_version(),
+                    payload: serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
             })
             .collect::<Result<_, StoreError>>()?;
         Ok(StreamAppend {
@@ -414,8 +420,18 @@ impl Rows {
         for stream in streams {
             let mut key = None;
             for event in &stream.events {
+                // Serialised events are written as they are, unless their
+                // text may hold a personal value: only then is it parsed.
                 let mut payload = event.payload.clone();
-                if personal::has_personal(&payload) {
+                let value = if payload.contains("\"personal\"") {
+                    Some(
+                        serde_json::from_str::<Value>(&payload)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    )
+                } else {
+                    None
+                };
+                if let Some(mut value) = value.filter(personal::has_personal) {
                     let family_id = stream.sealed_for.ok_or_else(|| {
                         StoreError::Corrupt(format!(
                             "{} {} carries personal data but no family key was named",
@@ -426,15 +442,16 @@ impl Rows {
                         key = Some(personal::family_key_for_writing(conn, family_id).await?);
                     }
                     if let Some(key) = &key {
-                        personal::seal(&mut payload, key)?;
+                        personal::seal(&mut value, key)?;
                     }
+                    payload = value.to_string();
                 }
                 rows.types.push(stream.aggregate_type.to_string());
                 rows.ids.push(stream.aggregate_id.clone());
                 rows.sequences.push(event.sequence as i64);
                 rows.event_types.push(event.event_type.clone());
                 rows.versions.push(event.event_version.clone());
-                rows.payloads.push(payload.to_string());
+                rows.payloads.push(payload);
             }
         }
         Ok(rows)
