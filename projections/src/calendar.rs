@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::engine::Projection;
-use crate::store::{RecordedEvent, StoreError};
+use crate::store::{Position, RecordedEvent, StoreError};
 
 pub struct CalendarProjection;
 
@@ -42,8 +42,8 @@ impl Projection for CalendarProjection {
     async fn apply_batch(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
         let changes = Self::fold(events)?;
         let (requested, moved): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(_, c)| c.slot.is_some());
-        // A stream's first event cannot meet a row: plain inserts skip the
-        // conflict check, the dearest part of a rebuild.
+        // A stream whose first event is in the batch cannot meet a row:
+        // plain inserts skip the conflict check.
         let (new, again): (Vec<_>, Vec<_>) = requested.into_iter().partition(|(_, c)| c.first);
         insert(conn, &new, "").await?;
         insert(
@@ -72,6 +72,73 @@ impl Projection for CalendarProjection {
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
         self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// A rebuild inserts each reservation once, in the batch that holds its
+    /// stream's first event, into a table without its primary key yet; the
+    /// rest (later statuses, requests after a cancellation) is staged
+    /// unindexed and applied by [`Projection::settle`].
+    fn fills_without_keys(&self) -> bool {
+        true
+    }
+
+    async fn fill(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        let (new, later): (Vec<_>, Vec<_>) = Self::fold(events)?.into_iter().partition(|(_, c)| c.first);
+        insert(conn, &new, "").await?;
+        if later.is_empty() {
+            return Ok(());
+        }
+        let staged: bool = sqlx::query_scalar("SELECT to_regclass('calendar_later') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+        if !staged {
+            // In the rebuild's own schema, first on its search path.
+            sqlx::query(
+                "CREATE UNLOGGED TABLE calendar_later (reservation_id uuid, transaction_id bigint,
+                   global_position bigint, status text, updated_at timestamptz)",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        let ids: Vec<Uuid> = later.iter().map(|(id, _)| *id).collect();
+        let transactions: Vec<i64> = later.iter().map(|(_, c)| c.last.transaction_id).collect();
+        let positions: Vec<i64> = later.iter().map(|(_, c)| c.last.global_position).collect();
+        let statuses: Vec<&str> = later.iter().map(|(_, c)| c.status).collect();
+        let times: Vec<DateTime<Utc>> = later.iter().map(|(_, c)| c.at).collect();
+        sqlx::query(
+            "INSERT INTO calendar_later
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[])",
+        )
+        .bind(&ids)
+        .bind(&transactions)
+        .bind(&positions)
+        .bind(&statuses)
+        .bind(&times)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies the last staged status of each reservation, in commit order.
+    async fn settle(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        let staged: bool = sqlx::query_scalar("SELECT to_regclass('calendar_later') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+        if !staged {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE calendar_reservations c SET status = l.status, updated_at = l.updated_at
+             FROM (SELECT DISTINCT ON (reservation_id) reservation_id, status, updated_at FROM calendar_later
+                   ORDER BY reservation_id, transaction_id DESC, global_position DESC) l
+             WHERE c.reservation_id = l.reservation_id",
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DROP TABLE calendar_later")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 }
 
@@ -117,12 +184,14 @@ async fn insert(
 }
 
 /// What a batch leaves of one reservation: its slot if the batch requested
-/// it (and whether that was the stream's first event), and its last status.
+/// it, whether the batch holds the stream's first event (then no row can
+/// exist yet), its last status and the position of its last event.
 struct Change {
     slot: Option<Slot>,
     first: bool,
     status: &'static str,
     at: DateTime<Utc>,
+    last: Position,
 }
 
 impl CalendarProjection {
@@ -142,6 +211,7 @@ impl CalendarProjection {
                         first: false,
                         status: "",
                         at: event.recorded_at,
+                        last: event.position,
                     },
                 ));
                 changes.len() - 1
@@ -149,9 +219,10 @@ impl CalendarProjection {
             let change = &mut changes[position].1;
             change.status = status_after(&payload);
             change.at = event.recorded_at;
+            change.last = event.position;
+            change.first |= event.sequence == 1;
             if let ReservationEvent::ReservationRequested { slot } = payload {
                 change.slot = Some(slot);
-                change.first = event.sequence == 1;
             }
         }
         Ok(changes)
@@ -215,5 +286,18 @@ mod tests {
         assert_eq!(changes[1].1.status, "cancelled");
         assert_eq!(changes[2].1.slot, Some(slot));
         assert!(!changes[2].1.first, "requested again after a cancellation");
+
+        // Requested, cancelled and requested again in one batch: the
+        // batch still holds the stream's first event.
+        let fourth = Uuid::from_u128(9);
+        let events = [
+            recorded_reservation(fourth, 1, &ReservationEvent::ReservationRequested { slot }, "p"),
+            recorded_reservation(fourth, 2, &ReservationEvent::ReservationCancelled, "p"),
+            recorded_reservation(fourth, 3, &ReservationEvent::ReservationRequested { slot }, "p"),
+        ];
+        let changes = CalendarProjection::fold(&events).unwrap();
+        assert!(changes[0].1.first, "no row can exist yet");
+        assert_eq!(changes[0].1.status, "requested");
+        assert_eq!(changes[0].1.last, events[2].position);
     }
 }

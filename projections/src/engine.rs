@@ -48,6 +48,29 @@ pub trait Projection: Send + Sync + 'static {
         None
     }
 
+    /// Whether a rebuild may fill this projection's tables before their
+    /// primary and unique keys exist: its [`Projection::fill`] then writes
+    /// no two rows with one key, and keeps whatever needs a lookup for
+    /// [`Projection::settle`]. One sorted build of a key over a filled table
+    /// costs far less than keeping it up to date row by row.
+    fn fills_without_keys(&self) -> bool {
+        false
+    }
+
+    /// Applies a batch of a rebuild, which starts from the first event with
+    /// empty tables, until [`Projection::settle`]; by default as a live
+    /// batch.
+    async fn fill(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        self.apply_batch(conn, events).await
+    }
+
+    /// Completes what [`Projection::fill`] left, once the tables' keys
+    /// exist; the rebuild's later batches go through
+    /// [`Projection::apply_batch`].
+    async fn settle(&self, _conn: &mut PgConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Applies one event inside the batch's transaction.
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError>;
 
@@ -273,7 +296,7 @@ pub async fn run_group_batch(
         let checkpoint = checkpoints.get(projection.name()).copied().unwrap_or_default();
         let unseen = &events[events.partition_point(|e| e.position <= checkpoint)..];
         if !unseen.is_empty() {
-            apply_its_events(&mut tx, *projection, unseen).await?;
+            apply_its_events(&mut tx, *projection, unseen, Mode::Live).await?;
         }
     }
     advance_checkpoints(&mut tx, &names, last).await?;
@@ -646,6 +669,16 @@ pub struct RebuildReport {
 /// runners wait meanwhile).
 #[tracing::instrument(skip_all, fields(projections = projections.len()))]
 pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<Rebuild, StoreError> {
+    rebuild_in_batches(pool, projections, REBUILD_BATCH).await
+}
+
+/// [`rebuild`], reading `batch` events at a time (tests use small batches to
+/// spread a few events over many).
+pub async fn rebuild_in_batches(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+    batch: i64,
+) -> Result<Rebuild, StoreError> {
     let mut names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
     names.sort_unstable();
     let mut schema = format!("rebuild_{}", names.join("_"));
@@ -679,12 +712,34 @@ pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<R
         .execute(&mut *tx)
         .await?;
     let mut deferred_indexes = Vec::new();
-    for table in projections.iter().flat_map(|p| p.tables()) {
+    let mut deferred_keys: Vec<Vec<String>> = vec![Vec::new(); projections.len()];
+    for (index, table) in projections
+        .iter()
+        .enumerate()
+        .flat_map(|(index, p)| p.tables().iter().map(move |table| (index, table)))
+    {
         sqlx::query(&format!(
             "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"
         ))
         .execute(&mut *tx)
         .await?;
+        if projections[index].fills_without_keys() {
+            let keys: Vec<(String, String)> = sqlx::query_as(
+                "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint
+                 WHERE conrelid = $1::regclass AND contype IN ('p', 'u') ORDER BY conname",
+            )
+            .bind(format!("{schema}.{table}"))
+            .fetch_all(&mut *tx)
+            .await?;
+            for (name, definition) in keys {
+                sqlx::query(&format!("ALTER TABLE {schema}.{table} DROP CONSTRAINT {name}"))
+                    .execute(&mut *tx)
+                    .await?;
+                deferred_keys[index].push(format!(
+                    "ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}"
+                ));
+            }
+        }
         let copies: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
              WHERE i.indrelid = $1::regclass AND NOT i.indisunique",
@@ -726,13 +781,15 @@ pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<R
         .collect();
     to_compare.sort_unstable_by(|a, b| b.cmp(a));
     let mut matched_live = vec![true; projections.len()];
+    // Whether each projection was settled: its keys built, its fill done.
+    let mut settled = vec![false; projections.len()];
     let mut after = Position::default();
     let mut applied = 0;
     // The store is read on a second connection, a few batches ahead: the
     // next batch is read and decoded while this one is written. Events
     // below the horizon never change, so the reader needs no snapshot of
     // its own; this transaction is open, so the horizon stays below it.
-    let mut batches = read_ahead(pool.acquire().await?);
+    let mut batches = read_ahead(pool.acquire().await?, batch);
     loop {
         let events = batches
             .recv()
@@ -746,16 +803,23 @@ pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<R
             if split == rest.len() && !events.is_empty() {
                 break;
             }
-            apply_to_all(&mut tx, projections, &rest[..split]).await?;
+            apply_to_all(&mut tx, projections, &settled, &rest[..split]).await?;
             rest = &rest[split..];
+            settle(&mut tx, projections[index], &deferred_keys[index]).await?;
+            settled[index] = true;
             matched_live[index] = matches_live(&mut tx, projections[index], &schema).await?;
             to_compare.pop();
         }
-        apply_to_all(&mut tx, projections, rest).await?;
+        apply_to_all(&mut tx, projections, &settled, rest).await?;
         applied += events.len();
         match events.last() {
             Some(event) => after = event.position,
             None => break,
+        }
+    }
+    for (index, projection) in projections.iter().enumerate() {
+        if !settled[index] {
+            settle(&mut tx, *projection, &deferred_keys[index]).await?;
         }
     }
     for definition in &deferred_indexes {
@@ -797,12 +861,13 @@ const READ_AHEAD: usize = 2;
 /// connection; an empty batch marks the end. Stops when the receiver goes.
 fn read_ahead(
     mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    batch_size: i64,
 ) -> tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
         let mut after = Position::default();
         loop {
-            let batch = read_after(&mut conn, after, REBUILD_BATCH).await;
+            let batch = read_after(&mut conn, after, batch_size).await;
             let next = match &batch {
                 Ok(events) => events.last().map(|event| event.position),
                 Err(_) => None,
@@ -822,15 +887,38 @@ fn read_ahead(
 async fn apply_to_all(
     conn: &mut PgConnection,
     projections: &[&dyn Projection],
+    settled: &[bool],
     events: &[RecordedEvent],
 ) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
-    for projection in projections {
-        apply_its_events(conn, *projection, events).await?;
+    for (projection, settled) in projections.iter().zip(settled) {
+        let mode = if *settled { Mode::Live } else { Mode::Fill };
+        apply_its_events(conn, *projection, events, mode).await?;
     }
     Ok(())
+}
+
+/// Builds the keys a rebuild deferred for `projection`'s tables, then lets
+/// it complete what its fill left.
+async fn settle(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    deferred_keys: &[String],
+) -> Result<(), StoreError> {
+    for key in deferred_keys {
+        sqlx::query(key).execute(&mut *conn).await?;
+    }
+    projection.settle(conn).await
+}
+
+/// How a batch is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Live,
+    /// A rebuild's, before the projection is settled.
+    Fill,
 }
 
 /// Applies to `projection` the events of `events` of the aggregate types it
@@ -839,19 +927,31 @@ async fn apply_its_events(
     conn: &mut PgConnection,
     projection: &dyn Projection,
     events: &[RecordedEvent],
+    mode: Mode,
 ) -> Result<(), StoreError> {
+    async fn apply(
+        conn: &mut PgConnection,
+        projection: &dyn Projection,
+        events: &[RecordedEvent],
+        mode: Mode,
+    ) -> Result<(), StoreError> {
+        match mode {
+            Mode::Live => projection.apply_batch(conn, events).await,
+            Mode::Fill => projection.fill(conn, events).await,
+        }
+    }
     let Some(types) = projection.aggregate_types() else {
-        return projection.apply_batch(conn, events).await;
+        return apply(conn, projection, events, mode).await;
     };
     let its = |e: &RecordedEvent| types.contains(&e.aggregate_type.as_str());
     if events.iter().all(its) {
-        return projection.apply_batch(conn, events).await;
+        return apply(conn, projection, events, mode).await;
     }
     let events: Vec<RecordedEvent> = events.iter().filter(|e| its(e)).cloned().collect();
     if events.is_empty() {
         return Ok(());
     }
-    projection.apply_batch(conn, &events).await
+    apply(conn, projection, &events, mode).await
 }
 
 /// Whether a projection's rebuilt tables hold exactly the rows of its live

@@ -194,10 +194,16 @@ impl TestApp {
     /// Rebuilds every read model from zero and asserts each equals the live
     /// one; the number of events the rebuild applied.
     pub async fn rebuild_all_read_models(&self) -> usize {
+        self.rebuild_all_read_models_in_batches(5_000).await
+    }
+
+    /// As [`TestApp::rebuild_all_read_models`], reading `batch` events at a
+    /// time: small batches spread a reservation's events over several.
+    pub async fn rebuild_all_read_models_in_batches(&self, batch: i64) -> usize {
         let read_models = espace_famille_projections::read_models();
         let projections: Vec<&dyn espace_famille_projections::engine::Projection> =
             read_models.iter().map(|p| p.as_ref()).collect();
-        let rebuild = espace_famille_projections::engine::rebuild(&self.pool, &projections)
+        let rebuild = espace_famille_projections::engine::rebuild_in_batches(&self.pool, &projections, batch)
             .await
             .unwrap();
         assert_eq!(rebuild.reports.len(), projections.len());

@@ -159,6 +159,14 @@ async fn a_parent_books_cancels_and_an_agent_approves_and_everything_shows_at_on
     let status = statuses(&calendar(&app, &fixture, days[0], days[3]).await);
     assert_eq!(status[&days[0].to_string()], "CONFIRMED");
     assert_eq!(status[&days[1].to_string()], "CONFIRMED");
+
+    // Rebuilt from the events, one batch each (a reservation's requests,
+    // cancellation and new request then fall in different batches), every
+    // read model matches the live one; and in one batch for all.
+    assert!(app.rebuild_all_read_models_in_batches(1).await > 0);
+    app.rebuild_all_read_models().await;
+    let status = statuses(&calendar(&app, &fixture, days[0], days[3]).await);
+    assert_eq!(status[&days[0].to_string()], "CONFIRMED");
     app.stop().await;
 }
 
