@@ -152,7 +152,7 @@ impl Client {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let pool = PgPoolOptions::new()
-        .max_connections(16)
+        .max_connections(24)
         .test_before_acquire(false)
         .connect(&args.database_url)
         .await?;
@@ -476,7 +476,11 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
     years.dedup();
 
     let commands = Arc::new(commands);
-    let limit = Arc::new(Semaphore::new(16));
+    // A family's task holds its transaction while the command loads the
+    // stream on a second connection, and the read-your-writes watcher holds
+    // one for good: eight tasks need at most seventeen of the pool's
+    // connections. Sixteen tasks could each hold one and wait for another.
+    let limit = Arc::new(Semaphore::new(8));
     let mut tasks = Vec::with_capacity(families + 1);
     for n in 0..=families {
         let (commands, limit, hash, years, pool) = (
