@@ -50,6 +50,11 @@ impl Projection for Invitations {
         Some(&[Family::TYPE])
     }
 
+    /// An invitation needs no metadata.
+    fn metadata_of(&self) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
         if event.aggregate_type != Family::TYPE {
             return Ok(());

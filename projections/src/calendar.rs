@@ -36,6 +36,11 @@ impl Projection for CalendarProjection {
         &["calendar_reservations"]
     }
 
+    /// The calendar reads no metadata.
+    fn metadata_of(&self) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+
     /// A few statements per batch, whatever its size: an insert of the
     /// reservations first requested in it, an upsert of those requested
     /// again after a cancellation, an update of the others.

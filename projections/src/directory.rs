@@ -25,6 +25,11 @@ impl Projection for DirectoryProjection {
         &["directory_units", "directory_children"]
     }
 
+    /// The directory reads no metadata.
+    fn metadata_of(&self) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
         self.apply_batch(conn, std::slice::from_ref(event)).await
     }

@@ -48,6 +48,14 @@ pub trait Projection: Send + Sync + 'static {
         None
     }
 
+    /// The event types whose metadata (actor, correlation, request time)
+    /// this projection reads; `None`, the default: every event's. A group
+    /// reads the metadata only of the events whose types one of its
+    /// projections names; the others come with none.
+    fn metadata_of(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// Whether a rebuild may fill this projection's tables before their
     /// primary and unique keys exist: its [`Projection::fill`] then writes
     /// no two rows with one key, and keeps whatever needs a lookup for
@@ -134,18 +142,24 @@ const EVENTS_AFTER: &str = "WHERE (e.transaction_id, e.global_position) > ($1::t
      ORDER BY e.transaction_id, e.global_position";
 
 /// Reads up to `limit` events after `after` in commit order, below the
-/// snapshot horizon.
+/// snapshot horizon, with the metadata of the events of the types
+/// `metadata_of` names (`None`: of every event).
 pub async fn read_after(
     conn: &mut PgConnection,
     after: Position,
     limit: i64,
+    metadata_of: Option<&[&str]>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(&format!("{} {EVENTS_AFTER} LIMIT $3", RecordedEvent::SELECT))
-        .bind(after.transaction_id.to_string())
-        .bind(after.global_position)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "{} {EVENTS_AFTER} LIMIT $3",
+        RecordedEvent::select_with_metadata_of("$4")
+    ))
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(limit)
+    .bind(metadata_of)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter().map(RecordedEvent::from_row).collect()
 }
 
@@ -159,6 +173,7 @@ pub async fn read_after_of_types(
     after: Position,
     limit: i64,
     aggregate_types: &[&str],
+    metadata_of: Option<&[&str]>,
 ) -> Result<Passed, StoreError> {
     let end = sqlx::query(&format!(
         "SELECT transaction_id::text::bigint, global_position, count(*) OVER ()
@@ -183,13 +198,14 @@ pub async fn read_after_of_types(
            AND (e.transaction_id, e.global_position) <= ($3::text::xid8, $4)
            AND e.aggregate_type = ANY($5)
          ORDER BY e.transaction_id, e.global_position",
-        RecordedEvent::SELECT
+        RecordedEvent::select_with_metadata_of("$6")
     ))
     .bind(after.transaction_id.to_string())
     .bind(after.global_position)
     .bind(end.transaction_id.to_string())
     .bind(end.global_position)
     .bind(aggregate_types)
+    .bind(metadata_of)
     .fetch_all(&mut *conn)
     .await?;
     Ok(Passed {
@@ -221,6 +237,20 @@ impl Passed {
             events,
         }
     }
+}
+
+/// The event types whose metadata a group reads: `None` when one of its
+/// projections reads every event's.
+fn group_metadata(projections: &[&dyn Projection]) -> Option<Vec<&'static str>> {
+    let mut types = Vec::new();
+    for projection in projections {
+        for kind in projection.metadata_of()? {
+            if !types.contains(kind) {
+                types.push(*kind);
+            }
+        }
+    }
+    Some(types)
 }
 
 /// What a group reads: every event, or only those of the aggregate types
@@ -265,9 +295,10 @@ pub async fn run_group_batch(
         return Ok(BatchOutcome::Busy);
     }
     let lowest = checkpoints.values().copied().min().unwrap_or_default();
+    let metadata = group_metadata(projections);
     let passed = match group_interest(projections) {
-        None => Passed::all(read_after(&mut tx, lowest, batch_size).await?),
-        Some(types) => read_after_of_types(&mut tx, lowest, batch_size, &types).await?,
+        None => Passed::all(read_after(&mut tx, lowest, batch_size, metadata.as_deref()).await?),
+        Some(types) => read_after_of_types(&mut tx, lowest, batch_size, &types, metadata.as_deref()).await?,
     };
     let Some(last) = passed.last else {
         // The first event past the checkpoint, ordered and limited so that
@@ -789,7 +820,7 @@ pub async fn rebuild_in_batches(
     // next batch is read and decoded while this one is written. Events
     // below the horizon never change, so the reader needs no snapshot of
     // its own; this transaction is open, so the horizon stays below it.
-    let mut batches = read_ahead(pool.acquire().await?, batch);
+    let mut batches = read_ahead(pool.acquire().await?, batch, group_metadata(projections));
     loop {
         let events = batches
             .recv()
@@ -862,12 +893,13 @@ const READ_AHEAD: usize = 2;
 fn read_ahead(
     mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
     batch_size: i64,
+    metadata_of: Option<Vec<&'static str>>,
 ) -> tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
         let mut after = Position::default();
         loop {
-            let batch = read_after(&mut conn, after, batch_size).await;
+            let batch = read_after(&mut conn, after, batch_size, metadata_of.as_deref()).await;
             let next = match &batch {
                 Ok(events) => events.last().map(|event| event.position),
                 Err(_) => None,

@@ -82,8 +82,10 @@ pub struct RecordedEvent {
     /// The payload as JSON text, personal values opened: decoded only by
     /// the projections that need it (see [`RecordedEvent::decode`]).
     pub payload: String,
-    /// The metadata as JSON text.
-    pub metadata: String,
+    /// The metadata as JSON text; `None` when the reader did not ask for it
+    /// (a projection reads only the metadata it names, see
+    /// [`crate::engine::Projection::metadata_of`]).
+    pub metadata: Option<String>,
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -108,7 +110,7 @@ pub(crate) fn recorded_reservation(
         event_type: event.event_type(),
         event_version: "1".into(),
         payload: serde_json::to_string(event).unwrap(),
-        metadata: serde_json::json!({ "actor_id": actor }).to_string(),
+        metadata: Some(serde_json::json!({ "actor_id": actor }).to_string()),
         recorded_at: Utc::now(),
     }
 }
@@ -131,15 +133,25 @@ mod column {
 
 impl RecordedEvent {
     /// The `SELECT ... FROM` that [`RecordedEvent::from_row`] reads, with the
-    /// family key that opens personal values; add `WHERE`/`ORDER BY`, naming
-    /// the events table `e`.
-    pub const SELECT: &'static str =
-        "SELECT e.transaction_id::text::bigint AS transaction_id, e.global_position, \
+    /// family key that opens personal values and every event's metadata;
+    /// add `WHERE`/`ORDER BY`, naming the events table `e`.
+    pub const SELECT: &'static str = "SELECT e.transaction_id::text::bigint AS transaction_id, e.global_position, \
         e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::text AS payload, \
         e.metadata::text AS metadata, e.recorded_at, \
         CASE WHEN e.aggregate_type = 'Family' THEN \
           (SELECT k.key FROM family_keys k WHERE k.family_id = e.aggregate_id::uuid) END AS family_key \
         FROM events e";
+
+    /// [`RecordedEvent::SELECT`] reading the metadata only of the events of
+    /// the types in the text array `types` names (a parameter; NULL: every
+    /// event's). Metadata is about half of a stored event's text.
+    pub fn select_with_metadata_of(types: &str) -> String {
+        Self::SELECT.replacen(
+            "e.metadata::text AS metadata",
+            &format!("CASE WHEN {types}::text[] IS NULL OR e.event_type = ANY({types}) THEN e.metadata::text END AS metadata"),
+            1,
+        )
+    }
 
     /// Reads a row of [`RecordedEvent::SELECT`], personal values opened (or
     /// marked erased). Columns are taken by position, in the order of
@@ -183,9 +195,10 @@ impl RecordedEvent {
         serde_json::from_str(&self.payload).unwrap_or(Value::Null)
     }
 
-    /// One string field of the metadata (`actor_id`, `correlation_id`...).
+    /// One string field of the metadata (`actor_id`, `correlation_id`...);
+    /// `None` also when the metadata was not read.
     pub fn metadata_field(&self, key: &str) -> Option<String> {
-        let metadata: Value = serde_json::from_str(&self.metadata).ok()?;
+        let metadata: Value = serde_json::from_str(self.metadata.as_deref()?).ok()?;
         metadata.get(key)?.as_str().map(str::to_string)
     }
 

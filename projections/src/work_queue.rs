@@ -39,6 +39,11 @@ impl Projection for WorkQueueProjection {
         &["agent_work_queue"]
     }
 
+    /// Who asked for a cancellation: the only metadata the queue shows.
+    fn metadata_of(&self) -> Option<&'static [&'static str]> {
+        Some(&["CancellationRequested"])
+    }
+
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
         self.apply_batch(conn, std::slice::from_ref(event)).await
     }
@@ -178,7 +183,15 @@ impl WorkQueueProjection {
             let change = match event.event_type.as_str() {
                 "CancellationRequested" => QueueChange::Waiting {
                     at: event.recorded_at,
-                    by: event.metadata_field("actor_id").unwrap_or_default(),
+                    by: match &event.metadata {
+                        Some(_) => event.metadata_field("actor_id").unwrap_or_default(),
+                        None => {
+                            return Err(StoreError::Corrupt(format!(
+                                "{} #{}: read without its metadata",
+                                event.aggregate_id, event.sequence
+                            )))
+                        }
+                    },
                 },
                 "AgentApproved" | "AgentRejected" => QueueChange::Decided,
                 _ => continue,

@@ -452,11 +452,16 @@ impl Projection for Picky {
         Some(&["Wanted"])
     }
 
+    fn metadata_of(&self) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
         assert_eq!(event.aggregate_type, "Wanted", "handed an event of another type");
-        sqlx::query("INSERT INTO picked (event_id, aggregate_id) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO picked (event_id, aggregate_id, with_metadata) VALUES ($1, $2, $3)")
             .bind(event.event_id)
             .bind(&event.aggregate_id)
+            .bind(event.metadata.is_some())
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -486,7 +491,9 @@ async fn checkpoint_of(pool: &PgPool, name: &str) -> i64 {
 #[tokio::test]
 async fn a_projection_naming_its_aggregate_types_gets_only_those_and_still_moves_past_the_rest() {
     let pool = setup().await;
-    sqlx::query("CREATE TABLE picked (event_id uuid PRIMARY KEY, aggregate_id text NOT NULL)")
+    sqlx::query(
+        "CREATE TABLE picked (event_id uuid PRIMARY KEY, aggregate_id text NOT NULL, with_metadata bool NOT NULL)",
+    )
         .execute(&pool)
         .await
         .unwrap();
@@ -558,4 +565,16 @@ async fn a_projection_naming_its_aggregate_types_gets_only_those_and_still_moves
     );
     assert_eq!(recorded(&pool).await.len(), 11);
     assert_eq!(picked().await, ["e1", "e4", "e9"]);
+
+    // Alone, it read no metadata (it names none); beside the recorder,
+    // which reads every event's, the group read it.
+    let with_metadata: Vec<(String, bool)> =
+        sqlx::query_as("SELECT aggregate_id, with_metadata FROM picked ORDER BY aggregate_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        with_metadata,
+        [("e1".into(), false), ("e4".into(), false), ("e9".into(), true)]
+    );
 }
