@@ -93,10 +93,7 @@ impl Projection for CalendarProjection {
         if later.is_empty() {
             return Ok(());
         }
-        let staged: bool = sqlx::query_scalar("SELECT to_regclass('calendar_later') IS NOT NULL")
-            .fetch_one(&mut *conn)
-            .await?;
-        if !staged {
+        if !staged(conn).await? {
             // In the rebuild's own schema, first on its search path.
             sqlx::query(
                 "CREATE UNLOGGED TABLE calendar_later (reservation_id uuid, transaction_id bigint,
@@ -126,10 +123,7 @@ impl Projection for CalendarProjection {
 
     /// Applies the last staged status of each reservation, in commit order.
     async fn settle(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
-        let staged: bool = sqlx::query_scalar("SELECT to_regclass('calendar_later') IS NOT NULL")
-            .fetch_one(&mut *conn)
-            .await?;
-        if !staged {
+        if !staged(conn).await? {
             return Ok(());
         }
         sqlx::query(
@@ -145,6 +139,16 @@ impl Projection for CalendarProjection {
             .await?;
         Ok(())
     }
+}
+
+/// Whether a rebuild's fill has staged later statuses (in its table
+/// `calendar_later`).
+async fn staged(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT to_regclass('calendar_later') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?,
+    )
 }
 
 /// Writes requested reservations, one row each; `conflict` is the

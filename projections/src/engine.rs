@@ -242,29 +242,30 @@ impl Passed {
 /// The event types whose metadata a group reads: `None` when one of its
 /// projections reads every event's.
 fn group_metadata(projections: &[&dyn Projection]) -> Option<Vec<&'static str>> {
-    let mut types = Vec::new();
-    for projection in projections {
-        for kind in projection.metadata_of()? {
-            if !types.contains(kind) {
-                types.push(*kind);
-            }
-        }
-    }
-    Some(types)
+    union_of(projections, |p| p.metadata_of())
 }
 
 /// What a group reads: every event, or only those of the aggregate types
 /// all its projections name.
 fn group_interest(projections: &[&dyn Projection]) -> Option<Vec<&'static str>> {
-    let mut types = Vec::new();
+    union_of(projections, |p| p.aggregate_types())
+}
+
+/// The names every projection of a group gives, each once; `None` when one
+/// of them gives none (it takes everything).
+fn union_of(
+    projections: &[&dyn Projection],
+    names: impl Fn(&dyn Projection) -> Option<&'static [&'static str]>,
+) -> Option<Vec<&'static str>> {
+    let mut union = Vec::new();
     for projection in projections {
-        for kind in projection.aggregate_types()? {
-            if !types.contains(kind) {
-                types.push(*kind);
+        for name in names(*projection)? {
+            if !union.contains(name) {
+                union.push(*name);
             }
         }
     }
-    Some(types)
+    Some(union)
 }
 
 /// Runs one batch of `projection`: lock its checkpoint, apply what follows
