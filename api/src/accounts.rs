@@ -362,34 +362,38 @@ pub async fn consume_token(
     find_by_email(conn, &email).await?.ok_or_else(invalid)
 }
 
-/// Opens a session; returns the bearer token.
+/// Opens a session; returns the bearer token and when it expires.
 pub async fn open_session(
     conn: &mut PgConnection,
     account_id: Uuid,
     valid_for: Duration,
-) -> Result<String, ApiError> {
+) -> Result<(String, DateTime<Utc>), ApiError> {
     let (token, hash) = new_token();
+    let expires_at = Utc::now() + valid_for;
     sqlx::query("INSERT INTO sessions (token_hash, account_id, expires_at) VALUES ($1, $2, $3)")
         .bind(hash)
         .bind(account_id)
-        .bind(Utc::now() + valid_for)
+        .bind(expires_at)
         .execute(&mut *conn)
         .await?;
-    Ok(token)
+    Ok((token, expires_at))
 }
 
 /// The account behind a bearer token, if the session is live, with its
-/// grants: one query, since every request asks it.
-pub async fn session_account(pool: &PgPool, token: &str) -> Result<Option<Account>, ApiError> {
+/// grants and when the session expires: one query.
+pub async fn session_account(
+    pool: &PgPool,
+    token: &str,
+) -> Result<Option<(Account, DateTime<Utc>)>, ApiError> {
     let row = sqlx::query(
-        "SELECT a.id, a.email,
+        "SELECT a.id, a.email, s.expires_at,
                 coalesce(array_agg(g.role) FILTER (WHERE g.role IS NOT NULL), '{}') AS roles,
                 coalesce(array_agg(g.scope) FILTER (WHERE g.role IS NOT NULL), '{}') AS scopes
          FROM sessions s
          JOIN accounts a ON a.id = s.account_id
          LEFT JOIN account_grants g ON g.account_id = a.id
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
-         GROUP BY a.id, a.email",
+         GROUP BY a.id, a.email, s.expires_at",
     )
     .bind(token_hash(token))
     .fetch_optional(pool)
@@ -397,7 +401,7 @@ pub async fn session_account(pool: &PgPool, token: &str) -> Result<Option<Accoun
     let Some(row) = row else { return Ok(None) };
     let roles: Vec<String> = row.get("roles");
     let scopes: Vec<Option<Uuid>> = row.get("scopes");
-    Ok(Some(Account {
+    let account = Account {
         id: row.get("id"),
         email: row.get("email"),
         active: true,
@@ -406,7 +410,8 @@ pub async fn session_account(pool: &PgPool, token: &str) -> Result<Option<Accoun
             .zip(scopes)
             .filter_map(|(role, scope)| Grant::from_row(role, scope))
             .collect(),
-    }))
+    };
+    Ok(Some((account, row.get("expires_at"))))
 }
 
 pub async fn revoke_session(pool: &PgPool, token: &str) -> Result<bool, ApiError> {
@@ -592,8 +597,8 @@ pub fn families_of(grants: &[Grant]) -> Vec<Uuid> {
 
 /// Removes every parent grant on a family, the accounts left with no grant
 /// at all (their sessions and tokens go with them), their failed logins and
-/// the family's messages.
-pub async fn forget_family(conn: &mut PgConnection, family_id: Uuid) -> Result<(), ApiError> {
+/// the family's messages. Returns the accounts that lost a grant.
+pub async fn forget_family(conn: &mut PgConnection, family_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
     let accounts: Vec<Uuid> = sqlx::query_scalar(
         "DELETE FROM account_grants WHERE role = 'parent' AND scope = $1 RETURNING account_id",
     )
@@ -617,5 +622,5 @@ pub async fn forget_family(conn: &mut PgConnection, family_id: Uuid) -> Result<(
     .bind(&accounts)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(accounts)
 }

@@ -17,12 +17,13 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::accounts::{self, AuthSettings};
+use crate::accounts::AuthSettings;
 use crate::commands::Commands;
 use crate::graphql::{schema, AppSchema};
 use crate::identity::Caller;
 use crate::invitations::Invitations;
 use crate::mail::{self, MailWorker};
+use crate::sessions::Sessions;
 
 /// How the server runs; every field has a default but the database.
 #[derive(Debug, Clone)]
@@ -66,13 +67,16 @@ pub async fn connect(settings: &Settings) -> Result<PgPool, sqlx::Error> {
 struct AppState {
     schema: AppSchema,
     pool: PgPool,
+    sessions: Arc<Sessions>,
 }
 
 /// The router, apart from serving, so tests and tools can mount it.
 pub fn router(commands: Arc<Commands>, auth: AuthSettings, pool: PgPool) -> Router {
+    let sessions = Sessions::start(pool.clone());
     let state = AppState {
-        schema: schema(Some((commands, auth))),
+        schema: schema(Some((commands, auth, sessions.clone()))),
         pool,
+        sessions,
     };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -104,8 +108,8 @@ async fn graphql(
     let request = request.into_inner();
     let bearer = bearer(&headers);
     let identity = match &bearer {
-        Some(token) => match accounts::session_account(&state.pool, token).await {
-            Ok(account) => account.map(Into::into),
+        Some(token) => match state.sessions.identity(token).await {
+            Ok(identity) => identity,
             Err(error) => {
                 return async_graphql::Response::from_errors(vec![
                     async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default())

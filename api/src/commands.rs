@@ -310,8 +310,8 @@ impl Commands {
 
     /// Erases a family (GDPR): records `FamilyErased`, destroys the family's
     /// key and forgets its guardians' accounts and messages, in one
-    /// transaction.
-    pub async fn erase_family(&self, family_id: Uuid, metadata: &Metadata) -> Result<(), ApiError> {
+    /// transaction. Returns the guardians' accounts, whose sessions ended.
+    pub async fn erase_family(&self, family_id: Uuid, metadata: &Metadata) -> Result<Vec<Uuid>, ApiError> {
         for _ in 0..CONFLICT_RETRIES {
             let mut tx = self.pool.begin().await?;
             let position = match self
@@ -323,13 +323,13 @@ impl Commands {
                 Err(failure) => return Err(failure.into()),
             };
             personal::erase_family_key(&mut tx, family_id).await?;
-            crate::accounts::forget_family(&mut tx, family_id).await?;
+            let guardians = crate::accounts::forget_family(&mut tx, family_id).await?;
             tx.commit().await?;
             self.families_cache.forget(family_id);
             if let Some(position) = position {
                 self.wait_for_read_models(position).await?;
             }
-            return Ok(());
+            return Ok(guardians);
         }
         Err(ApiError::Conflict(format!(
             "family {family_id} kept changing; try again"

@@ -4,6 +4,8 @@
 //! names an account and its grants. Every resolver asks [`Caller`] for the
 //! grant it needs and gets back the [`Actor`] its events will name.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use crate::accounts::{Account, Grant};
@@ -39,7 +41,7 @@ pub struct Actor {
 /// What the request knows about its caller.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
-    pub identity: Option<Identity>,
+    pub identity: Option<Arc<Identity>>,
     /// The client's address, for rate limiting logins.
     pub client_address: String,
     /// The bearer token, for `logout`.
@@ -48,7 +50,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn identity(&self) -> Result<&Identity, ApiError> {
-        self.identity.as_ref().ok_or(ApiError::Unauthenticated)
+        self.identity.as_deref().ok_or(ApiError::Unauthenticated)
     }
 
     fn actor(&self, role: &'static str) -> Result<Actor, ApiError> {
@@ -167,11 +169,11 @@ mod tests {
 
     fn caller(grants: Vec<Grant>) -> Caller {
         Caller {
-            identity: Some(Identity {
+            identity: Some(Arc::new(Identity {
                 account_id: Uuid::from_u128(1),
                 email: "x@y.fr".into(),
                 grants,
-            }),
+            })),
             ..Caller::default()
         }
     }

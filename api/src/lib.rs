@@ -9,7 +9,8 @@
 //! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`queries`]: calendar and reservation history.
 //! - [`identity`]: the caller and its grants; [`accounts`]: accounts,
-//!   passwords, tokens, sessions, login rate limiting.
+//!   passwords, tokens, sessions, login rate limiting; [`sessions`]:
+//!   sessions kept in memory, dropped on change.
 //! - [`mail`]: the outbox and its delivery; [`invitations`]: the process
 //!   manager that invites a new family's guardian.
 //! - [`error`]: one error type and its `extensions.code`.
@@ -28,6 +29,7 @@ pub mod identity;
 pub mod invitations;
 pub mod mail;
 pub mod queries;
+pub mod sessions;
 
 /// The schema in SDL, as committed in `api/schema.graphql`.
 pub fn sdl() -> String {

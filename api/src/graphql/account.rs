@@ -7,12 +7,13 @@ use espace_famille_domain::family::{FamilyCommand, FamilyError, GuardianProfile}
 use espace_famille_projections::store::StoreError;
 use uuid::Uuid;
 
-use super::{caller, commands, types::*};
+use super::{caller, commands, sessions, types::*};
 use crate::accounts::{self, Account, AuthSettings, Grant, TokenPurpose};
 use crate::commands::{metadata, Failure};
 use crate::error::ApiError;
 use crate::identity::Actor;
 use crate::mail;
+use crate::sessions::hash_of;
 
 fn settings<'a>(ctx: &'a Context<'_>) -> &'a AuthSettings {
     ctx.data_unchecked::<AuthSettings>()
@@ -121,10 +122,10 @@ async fn session(
     account: &Account,
 ) -> Result<SessionView, ApiError> {
     let valid_for = settings(ctx).session_valid_for;
-    let token = accounts::open_session(conn, account.id, valid_for).await?;
+    let (token, expires_at) = accounts::open_session(conn, account.id, valid_for).await?;
     Ok(SessionView {
         token,
-        expires_at: Utc::now() + valid_for,
+        expires_at,
         account_id: account.id,
         grants: account.grants.iter().map(GrantView::from).collect(),
     })
@@ -137,6 +138,10 @@ impl AccountMutation {
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<SessionView> {
         let commands = commands(ctx);
         let limits = settings(ctx).login_limits;
+        // The parent's next request comes at once: this server keeps the
+        // session it opens, with the grants read here.
+        let sessions = sessions(ctx);
+        let start = sessions.read_start();
         let account = accounts::login(
             &commands.pool,
             &email,
@@ -146,7 +151,10 @@ impl AccountMutation {
         )
         .await?;
         let mut conn = commands.pool.acquire().await.map_err(ApiError::from)?;
-        Ok(session(ctx, &mut conn, &account).await?)
+        let session = session(ctx, &mut conn, &account).await?;
+        drop(conn);
+        sessions.keep(start, hash_of(&session.token), account, session.expires_at);
+        Ok(session)
     }
 
     /// Ends the caller's session.
@@ -154,7 +162,10 @@ impl AccountMutation {
         let caller = caller(ctx);
         caller.identity()?;
         let token = caller.bearer.as_deref().ok_or(ApiError::Unauthenticated)?;
-        Ok(accounts::revoke_session(&commands(ctx).pool, token).await?)
+        let revoked = accounts::revoke_session(&commands(ctx).pool, token).await?;
+        // The other servers hear it from the database.
+        sessions(ctx).forget_token(token);
+        Ok(revoked)
     }
 
     /// Activates an account from its e-mailed link: sets the password, and
@@ -245,6 +256,7 @@ impl AccountMutation {
             .map_err(ApiError::from)?;
         let session = session(ctx, &mut tx, &account).await?;
         tx.commit().await.map_err(ApiError::from)?;
+        sessions(ctx).forget_account(account.id);
         Ok(session)
     }
 
@@ -280,6 +292,8 @@ impl AccountMutation {
         };
         mail::enqueue(&mut tx, None, &account.email, &subject, &body).await?;
         tx.commit().await.map_err(ApiError::from)?;
+        // A signed-in agent's next request here has the new grant.
+        sessions(ctx).forget_account(account.id);
         Ok(GrantView::from(&grant))
     }
 }

@@ -21,6 +21,7 @@ use crate::commands::{metadata, Commands};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::queries;
+use crate::sessions::Sessions;
 use types::*;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -31,21 +32,25 @@ pub struct Query(BookingQuery, account::AccountQuery);
 #[derive(MergedObject, Default)]
 pub struct Mutation(BookingMutation, account::AccountMutation);
 
-/// Builds the schema; the commands, settings and caller come through the
-/// context.
-pub fn schema(services: Option<(Arc<Commands>, AuthSettings)>) -> AppSchema {
+/// Builds the schema; the commands, settings, kept sessions and caller
+/// come through the context.
+pub fn schema(services: Option<(Arc<Commands>, AuthSettings, Arc<Sessions>)>) -> AppSchema {
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(12)
         .limit_complexity(2_000)
         .extension(parse_cache::ParseCache::default());
     match services {
-        Some((commands, auth)) => builder.data(commands).data(auth).finish(),
+        Some((commands, auth, sessions)) => builder.data(commands).data(auth).data(sessions).finish(),
         None => builder.finish(),
     }
 }
 
 fn commands<'a>(ctx: &'a Context<'_>) -> &'a Arc<Commands> {
     ctx.data_unchecked::<Arc<Commands>>()
+}
+
+fn sessions<'a>(ctx: &'a Context<'_>) -> &'a Sessions {
+    ctx.data_unchecked::<Arc<Sessions>>()
 }
 
 static NOBODY: Caller = Caller {
@@ -276,7 +281,11 @@ impl BookingMutation {
         let family = commands.load_family(family_id).await?;
         let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
         let actor = caller.require_agent_of_any(&communes)?;
-        commands.erase_family(family_id, &metadata(actor, None)).await?;
+        let guardians = commands.erase_family(family_id, &metadata(actor, None)).await?;
+        // Other servers hear it from the database; this one forgets now.
+        for account in guardians {
+            sessions(ctx).forget_account(account);
+        }
         Ok(true)
     }
 
