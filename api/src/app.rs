@@ -43,7 +43,7 @@ impl Settings {
         Settings {
             database_url: database_url.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_connections: 32,
+            max_connections: 16,
             read_your_writes: Duration::from_secs(5),
             engine: EngineConfig::default(),
             auth: AuthSettings::default(),
