@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::accounts::AuthSettings;
 use crate::commands::Commands;
+use crate::graphql::parse_cache::ParseCache;
 use crate::graphql::{schema, AppSchema};
 use crate::identity::Caller;
 use crate::invitations::Invitations;
@@ -68,6 +69,7 @@ struct AppState {
     schema: AppSchema,
     pool: PgPool,
     sessions: Arc<Sessions>,
+    documents: ParseCache,
 }
 
 /// The router, apart from serving, so tests and tools can mount it.
@@ -77,6 +79,7 @@ pub fn router(commands: Arc<Commands>, auth: AuthSettings, pool: PgPool) -> Rout
         schema: schema(Some((commands, auth, sessions.clone()))),
         pool,
         sessions,
+        documents: ParseCache::default(),
     };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -105,7 +108,8 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let request = request.into_inner();
+    let mut request = request.into_inner();
+    state.documents.prepare(&mut request);
     let bearer = bearer(&headers);
     let identity = match &bearer {
         Some(token) => match state.sessions.identity(token).await {

@@ -2,7 +2,7 @@
 //! values, run one command or one query, map the result.
 
 pub mod account;
-mod parse_cache;
+pub mod parse_cache;
 pub mod types;
 
 use std::sync::Arc;
@@ -37,8 +37,7 @@ pub struct Mutation(BookingMutation, account::AccountMutation);
 pub fn schema(services: Option<(Arc<Commands>, AuthSettings, Arc<Sessions>)>) -> AppSchema {
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(12)
-        .limit_complexity(2_000)
-        .extension(parse_cache::ParseCache::default());
+        .limit_complexity(2_000);
     match services {
         Some((commands, auth, sessions)) => builder.data(commands).data(auth).data(sessions).finish(),
         None => builder.finish(),
