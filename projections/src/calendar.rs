@@ -89,7 +89,7 @@ impl Projection for CalendarProjection {
 
     async fn fill(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
         let (new, later): (Vec<_>, Vec<_>) = Self::fold(events)?.into_iter().partition(|(_, c)| c.first);
-        insert(conn, &new, "").await?;
+        copy_new(conn, &new).await?;
         if later.is_empty() {
             return Ok(());
         }
@@ -190,6 +190,115 @@ async fn insert(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Writes requested reservations, one row each, by a binary `COPY`: a
+/// rebuild's bulk of rows. PostgreSQL inserts copied rows a page at a time
+/// and decodes no array; measured on a million-event rebuild, the
+/// calendar's insert took 2.5 s as `INSERT ... SELECT FROM UNNEST`.
+async fn copy_new(conn: &mut PgConnection, requested: &[(Uuid, Change)]) -> Result<(), StoreError> {
+    let mut rows = BinaryCopy::new(9);
+    for (id, change) in requested {
+        let Some(slot) = change.slot else { continue };
+        rows.row();
+        for uuid in [
+            *id,
+            slot.family_id,
+            slot.child_id,
+            slot.collectivity_id,
+            slot.service_id,
+            slot.unit_id,
+        ] {
+            rows.uuid(uuid);
+        }
+        rows.date(slot.date);
+        rows.text(change.status);
+        rows.timestamp(change.at)?;
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY calendar_reservations
+               (reservation_id, family_id, child_id, collectivity_id, service_id, unit_id, day, status, updated_at)
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    copy.send(rows.finish()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+/// Rows in PostgreSQL's binary `COPY` format: a signature and two zero
+/// words, then per row its field count and each field as its length and
+/// its bytes in the type's binary form, then -1.
+struct BinaryCopy {
+    bytes: Vec<u8>,
+    fields: i16,
+    rows: usize,
+}
+
+impl BinaryCopy {
+    fn new(fields: i16) -> Self {
+        let mut bytes = Vec::with_capacity(64 * 1024);
+        bytes.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        bytes.extend_from_slice(&0i32.to_be_bytes()); // flags
+        bytes.extend_from_slice(&0i32.to_be_bytes()); // header extension
+        BinaryCopy {
+            bytes,
+            fields,
+            rows: 0,
+        }
+    }
+
+    fn row(&mut self) {
+        self.bytes.extend_from_slice(&self.fields.to_be_bytes());
+        self.rows += 1;
+    }
+
+    fn field(&mut self, value: &[u8]) {
+        self.bytes.extend_from_slice(&(value.len() as i32).to_be_bytes());
+        self.bytes.extend_from_slice(value);
+    }
+
+    fn uuid(&mut self, value: Uuid) {
+        self.field(value.as_bytes());
+    }
+
+    /// Days since 2000-01-01.
+    fn date(&mut self, value: chrono::NaiveDate) {
+        let days = (value - postgres_epoch().date()).num_days() as i32;
+        self.field(&days.to_be_bytes());
+    }
+
+    fn text(&mut self, value: &str) {
+        self.field(value.as_bytes());
+    }
+
+    /// Microseconds since 2000-01-01 00:00 UTC.
+    fn timestamp(&mut self, value: DateTime<Utc>) -> Result<(), StoreError> {
+        let micros = (value.naive_utc() - postgres_epoch())
+            .num_microseconds()
+            .ok_or_else(|| StoreError::Corrupt(format!("instant out of range: {value}")))?;
+        self.field(&micros.to_be_bytes());
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.bytes.extend_from_slice(&(-1i16).to_be_bytes());
+        self.bytes
+    }
+}
+
+fn postgres_epoch() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("a valid date")
 }
 
 /// What a batch leaves of one reservation: its slot if the batch requested
