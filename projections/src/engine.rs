@@ -884,7 +884,7 @@ pub async fn rebuild_in_batches(
 }
 
 /// Events read per batch of a rebuild.
-const REBUILD_BATCH: i64 = 5_000;
+const REBUILD_BATCH: i64 = 20_000;
 
 /// Batches a rebuild's reader may hold ready.
 const READ_AHEAD: usize = 2;
