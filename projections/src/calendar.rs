@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use espace_famille_domain::reservation::{Reservation, ReservationEvent, Slot};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -151,6 +151,10 @@ async fn staged(conn: &mut PgConnection) -> Result<bool, StoreError> {
     )
 }
 
+/// The calendar's columns, in the order its writers send them.
+const COLUMNS: &str =
+    "(reservation_id, family_id, child_id, collectivity_id, service_id, unit_id, day, status, updated_at)";
+
 /// Writes requested reservations, one row each; `conflict` is the
 /// statement's `ON CONFLICT` clause, if any.
 async fn insert(
@@ -173,8 +177,7 @@ async fn insert(
     let statuses: Vec<&str> = rows.iter().map(|(_, _, change)| change.status).collect();
     let times: Vec<DateTime<Utc>> = rows.iter().map(|(_, _, change)| change.at).collect();
     sqlx::query(&format!(
-        "INSERT INTO calendar_reservations
-           (reservation_id, family_id, child_id, collectivity_id, service_id, unit_id, day, status, updated_at)
+        "INSERT INTO calendar_reservations {COLUMNS}
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
                               $7::date[], $8::text[], $9::timestamptz[]){conflict}"
     ))
@@ -219,11 +222,9 @@ async fn copy_new(conn: &mut PgConnection, requested: &[(Uuid, Change)]) -> Resu
         return Ok(());
     }
     let mut copy = conn
-        .copy_in_raw(
-            "COPY calendar_reservations
-               (reservation_id, family_id, child_id, collectivity_id, service_id, unit_id, day, status, updated_at)
-             FROM STDIN (FORMAT binary)",
-        )
+        .copy_in_raw(&format!(
+            "COPY calendar_reservations {COLUMNS} FROM STDIN (FORMAT binary)"
+        ))
         .await?;
     copy.send(rows.finish()).await?;
     copy.finish().await?;
@@ -268,7 +269,7 @@ impl BinaryCopy {
 
     /// Days since 2000-01-01.
     fn date(&mut self, value: chrono::NaiveDate) {
-        let days = (value - postgres_epoch().date()).num_days() as i32;
+        let days = value.num_days_from_ce() - EPOCH_DAYS_FROM_CE;
         self.field(&days.to_be_bytes());
     }
 
@@ -278,8 +279,9 @@ impl BinaryCopy {
 
     /// Microseconds since 2000-01-01 00:00 UTC.
     fn timestamp(&mut self, value: DateTime<Utc>) -> Result<(), StoreError> {
-        let micros = (value.naive_utc() - postgres_epoch())
-            .num_microseconds()
+        let micros = value
+            .timestamp_micros()
+            .checked_sub(EPOCH_UNIX_MICROS)
             .ok_or_else(|| StoreError::Corrupt(format!("instant out of range: {value}")))?;
         self.field(&micros.to_be_bytes());
         Ok(())
@@ -295,11 +297,10 @@ impl BinaryCopy {
     }
 }
 
-fn postgres_epoch() -> chrono::NaiveDateTime {
-    chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .expect("a valid date")
-}
+/// PostgreSQL's epoch, 2000-01-01 00:00 UTC: in days from the common era
+/// (chrono's count) and in microseconds from the Unix epoch.
+const EPOCH_DAYS_FROM_CE: i32 = 730_120;
+const EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 /// What a batch leaves of one reservation: its slot if the batch requested
 /// it, whether the batch holds the stream's first event (then no row can
@@ -357,6 +358,30 @@ pub(crate) fn parse_id(event: &RecordedEvent) -> Result<Uuid, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_copy_counts_dates_and_instants_from_postgres_epoch() {
+        let field = |encode: &dyn Fn(&mut BinaryCopy)| {
+            let mut rows = BinaryCopy::new(1);
+            let header = rows.bytes.len();
+            encode(&mut rows);
+            rows.bytes[header + 4..].to_vec()
+        };
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(field(&|r| r.date(day(2000, 1, 1))), 0i32.to_be_bytes());
+        assert_eq!(field(&|r| r.date(day(2026, 12, 7))), 9837i32.to_be_bytes());
+        assert_eq!(field(&|r| r.date(day(1999, 12, 31))), (-1i32).to_be_bytes());
+        let instant = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let micros = |rows: &mut BinaryCopy, at| rows.timestamp(at).unwrap();
+        assert_eq!(
+            field(&|r| micros(r, instant("2000-01-01T00:00:00Z"))),
+            0i64.to_be_bytes()
+        );
+        assert_eq!(
+            field(&|r| micros(r, instant("2000-01-01T00:00:01.000002Z"))),
+            1_000_002i64.to_be_bytes()
+        );
+    }
     use crate::store::recorded_reservation;
     use chrono::NaiveDate;
 
