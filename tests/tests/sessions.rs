@@ -116,6 +116,16 @@ async fn refused(app: &TestApp, token: &str) -> bool {
     answer.0["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 }
 
+/// Waits (bounded) until `app` refuses the token: another server hears of
+/// the change by notification.
+async fn refused_within_5_s(app: &TestApp, token: &str, which: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !refused(app, token).await {
+        assert!(tokio::time::Instant::now() < deadline, "{which} still serves it");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_session_ended_through_one_server_is_refused_by_the_other() {
     let first = spawn_app().await;
@@ -131,14 +141,7 @@ async fn a_session_ended_through_one_server_is_refused_by_the_other() {
         .await
         .data("logout");
     assert!(refused(&first, &parent).await, "at once where it ended");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !refused(&second, &parent).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the second server still serves it"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    refused_within_5_s(&second, &parent, "the second server").await;
 
     // The family erased through the second server: its guardian's session,
     // kept by both, ends on both.
@@ -154,14 +157,7 @@ async fn a_session_ended_through_one_server_is_refused_by_the_other() {
         .await
         .data("eraseFamily");
     assert!(refused(&second, &parent).await, "at once where it was erased");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !refused(&first, &parent).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the first server still serves it"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    refused_within_5_s(&first, &parent, "the first server").await;
     first.stop().await;
     second.stop().await;
 }
