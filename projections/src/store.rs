@@ -174,10 +174,7 @@ impl RecordedEvent {
             payload = value.to_string();
         }
         Ok(RecordedEvent {
-            position: Position {
-                transaction_id: row.try_get(column::TRANSACTION_ID)?,
-                global_position: row.try_get(column::GLOBAL_POSITION)?,
-            },
+            position: Self::position_of_row(row)?,
             event_id: row.try_get(column::EVENT_ID)?,
             aggregate_type,
             aggregate_id,
@@ -187,6 +184,14 @@ impl RecordedEvent {
             payload,
             metadata: row.try_get(column::METADATA)?,
             recorded_at: row.try_get(column::RECORDED_AT)?,
+        })
+    }
+
+    /// The position of a row of [`RecordedEvent::SELECT`], read alone.
+    pub fn position_of_row(row: &sqlx::postgres::PgRow) -> Result<Position, StoreError> {
+        Ok(Position {
+            transaction_id: row.try_get(column::TRANSACTION_ID)?,
+            global_position: row.try_get(column::GLOBAL_POSITION)?,
         })
     }
 
