@@ -115,6 +115,31 @@ pub(crate) fn recorded_reservation(
     }
 }
 
+/// A transaction id as PostgreSQL's `xid8` sends it, read without a cast:
+/// `xid8::text::bigint` on the server cost a rebuild's reader about a tenth
+/// of its time. An `xid8` is unsigned; one past `i64::MAX` would take
+/// billions of transactions for each of billions of wraparounds.
+struct Xid8(i64);
+
+impl sqlx::Type<sqlx::Postgres> for Xid8 {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(XID8_OID))
+    }
+}
+
+/// `xid8`'s type oid, fixed in PostgreSQL's catalog.
+const XID8_OID: u32 = 5069;
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Xid8 {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let id = match value.format() {
+            sqlx::postgres::PgValueFormat::Binary => u64::from_be_bytes(value.as_bytes()?.try_into()?),
+            sqlx::postgres::PgValueFormat::Text => value.as_str()?.parse()?,
+        };
+        Ok(Xid8(i64::try_from(id)?))
+    }
+}
+
 /// The positions of [`RecordedEvent::SELECT`]'s columns.
 mod column {
     pub const TRANSACTION_ID: usize = 0;
@@ -135,7 +160,7 @@ impl RecordedEvent {
     /// The `SELECT ... FROM` that [`RecordedEvent::from_row`] reads, with the
     /// family key that opens personal values and every event's metadata;
     /// add `WHERE`/`ORDER BY`, naming the events table `e`.
-    pub const SELECT: &'static str = "SELECT e.transaction_id::text::bigint AS transaction_id, e.global_position, \
+    pub const SELECT: &'static str = "SELECT e.transaction_id, e.global_position, \
         e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::text AS payload, \
         e.metadata::text AS metadata, e.recorded_at, \
         CASE WHEN e.aggregate_type = 'Family' THEN \
@@ -190,7 +215,7 @@ impl RecordedEvent {
     /// The position of a row of [`RecordedEvent::SELECT`], read alone.
     pub fn position_of_row(row: &sqlx::postgres::PgRow) -> Result<Position, StoreError> {
         Ok(Position {
-            transaction_id: row.try_get(column::TRANSACTION_ID)?,
+            transaction_id: row.try_get::<Xid8, _>(column::TRANSACTION_ID)?.0,
             global_position: row.try_get(column::GLOBAL_POSITION)?,
         })
     }
