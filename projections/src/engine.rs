@@ -66,15 +66,14 @@ pub trait Projection: Send + Sync + 'static {
     }
 
     /// Applies a batch of a rebuild, which starts from the first event with
-    /// empty tables, until [`Projection::settle`]; by default as a live
-    /// batch.
+    /// empty tables and fills them to the last; by default as a live batch.
     async fn fill(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), StoreError> {
         self.apply_batch(conn, events).await
     }
 
-    /// Completes what [`Projection::fill`] left, once the tables' keys
-    /// exist; the rebuild's later batches go through
-    /// [`Projection::apply_batch`].
+    /// Completes what [`Projection::fill`] left so far: before the tables
+    /// are compared with the live ones (their keys may not exist yet, and
+    /// the fill goes on afterwards), and at the end, once the keys exist.
     async fn settle(&self, _conn: &mut PgConnection) -> Result<(), StoreError> {
         Ok(())
     }
@@ -823,8 +822,6 @@ pub async fn rebuild_in_batches(
         .collect();
     to_compare.sort_unstable_by(|a, b| b.cmp(a));
     let mut matched_live = vec![true; projections.len()];
-    // Whether each projection was settled: its keys built, its fill done.
-    let mut settled = vec![false; projections.len()];
     let mut after = Position::default();
     let mut applied = 0;
     // The store is read on a second connection, a few batches ahead: the
@@ -839,30 +836,31 @@ pub async fn rebuild_in_batches(
             .ok_or_else(|| StoreError::Corrupt("the store reader stopped".into()))??;
         let mut rest = &events[..];
         // A projection is compared once every event up to its live
-        // checkpoint is applied, and none after it.
+        // checkpoint is applied, and none after it. Its fill so far is
+        // completed, but its keys are built only at the end: built now,
+        // each later row would pay an index insert (a calendar behind by a
+        // million events: 2.4 s to copy its rows into a keyed table, 0.8 s
+        // without the key and with its one sorted build).
         while let Some(&(target, index)) = to_compare.last() {
             let split = rest.partition_point(|e| e.position <= target);
             if split == rest.len() && !events.is_empty() {
                 break;
             }
-            apply_to_all(&mut tx, projections, &settled, &rest[..split]).await?;
+            apply_to_all(&mut tx, projections, &rest[..split]).await?;
             rest = &rest[split..];
-            settle(&mut tx, projections[index], &deferred_keys[index]).await?;
-            settled[index] = true;
+            projections[index].settle(&mut tx).await?;
             matched_live[index] = matches_live(&mut tx, projections[index], &schema).await?;
             to_compare.pop();
         }
-        apply_to_all(&mut tx, projections, &settled, rest).await?;
+        apply_to_all(&mut tx, projections, rest).await?;
         applied += events.len();
         match events.last() {
             Some(event) => after = event.position,
             None => break,
         }
     }
-    for (index, projection) in projections.iter().enumerate() {
-        if !settled[index] {
-            settle(&mut tx, *projection, &deferred_keys[index]).await?;
-        }
+    for (projection, keys) in projections.iter().zip(&deferred_keys) {
+        settle(&mut tx, *projection, keys).await?;
     }
     for definition in &deferred_indexes {
         sqlx::query(definition).execute(&mut *tx).await?;
@@ -946,18 +944,17 @@ fn read_ahead(
     receiver
 }
 
+/// Fills every projection of a rebuild with a batch.
 async fn apply_to_all(
     conn: &mut PgConnection,
     projections: &[&dyn Projection],
-    settled: &[bool],
     events: &[RecordedEvent],
 ) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
-    for (projection, settled) in projections.iter().zip(settled) {
-        let mode = if *settled { Mode::Live } else { Mode::Fill };
-        apply_its_events(conn, *projection, events, mode).await?;
+    for projection in projections {
+        apply_its_events(conn, *projection, events, Mode::Fill).await?;
     }
     Ok(())
 }
@@ -979,7 +976,7 @@ async fn settle(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Live,
-    /// A rebuild's, before the projection is settled.
+    /// A rebuild's.
     Fill,
 }
 

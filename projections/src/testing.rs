@@ -3,6 +3,8 @@
 //! (`scripts/test` starts one).
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::time::Duration;
+
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -35,4 +37,28 @@ pub async fn fresh_database() -> (PgPool, String) {
         .expect("cannot connect to the test database");
     crate::MIGRATOR.run(&pool).await.expect("migrations failed");
     (pool, url)
+}
+
+/// Waits until every committed event is below the snapshot horizon, where
+/// readers of the store see it. The horizon is the whole cluster's: a
+/// transaction of a test running beside this one, in another database,
+/// holds it back for a moment.
+///
+/// # Panics
+///
+/// When an older transaction holds the horizon back for 5 s.
+pub async fn wait_below_horizon(pool: &PgPool) {
+    for _ in 0..200 {
+        let below: bool = sqlx::query_scalar(
+            "SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("cannot read the horizon");
+        if below {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("an older transaction kept the last events above the horizon for 5 s");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use espace_famille_projections::engine::{self, BatchOutcome, EngineConfig, Projection};
 use espace_famille_projections::store::{RecordedEvent, StoreError};
-use espace_famille_projections::testing::fresh_database;
+use espace_famille_projections::testing::{fresh_database, wait_below_horizon};
 use sqlx::{PgConnection, PgPool};
 
 /// Records every event it sees, with the runner that applied it; the
@@ -74,25 +74,6 @@ async fn insert_event(conn: &mut PgConnection, stream: &str) {
     .execute(conn)
     .await
     .unwrap();
-}
-
-/// Waits until every committed event is below the snapshot horizon. The
-/// horizon is the whole cluster's: a transaction of a test running beside
-/// this one, in another database, holds it back for a moment.
-async fn wait_below_horizon(pool: &PgPool) {
-    for _ in 0..200 {
-        let below: bool = sqlx::query_scalar(
-            "SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        if below {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("an older transaction kept the last events above the horizon for 5 s");
 }
 
 async fn recorded(pool: &PgPool) -> Vec<String> {
