@@ -1017,8 +1017,8 @@ async fn apply_its_events(
 /// ones.
 ///
 /// Each side is summed up by its row count and the sum of a 64-bit hash of
-/// every row: one scan of each table, a quarter of the time of pairing the
-/// rows. A difference goes unseen only if the hashes of the differing rows
+/// every row: one scan of each table, each about a quarter of the time of
+/// pairing the rows. A difference goes unseen only if the hashes of the differing rows
 /// happen to add up to the same sum (a chance of about one in 2^64). When
 /// the sums differ, the rows are compared one by one and the differences
 /// counted for the log.

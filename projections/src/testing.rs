@@ -2,9 +2,9 @@
 //! its own, created fresh and migrated, on the server `DATABASE_URL` names
 //! (`scripts/test` starts one).
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use uuid::Uuid;
 

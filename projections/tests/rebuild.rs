@@ -2,6 +2,8 @@
 //! compared at the live checkpoint, then filled to the last event, it must
 //! end exactly where the live read model ends once caught up.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use cqrs_es::DomainEvent;
 use espace_famille_domain::reservation::{ReservationEvent, Slot};
@@ -9,7 +11,6 @@ use espace_famille_projections::calendar::CalendarProjection;
 use espace_famille_projections::engine::{self, Projection};
 use espace_famille_projections::testing::{fresh_database, wait_below_horizon};
 use sqlx::PgPool;
-use std::sync::Arc;
 use uuid::Uuid;
 
 async fn record(pool: &PgPool, stream: Uuid, sequence: i64, event: ReservationEvent) {
