@@ -631,3 +631,59 @@ async fn a_rebuild_compares_tables_whose_rows_cannot_be_hashed_row_by_row() {
     let rebuild = engine::rebuild(&pool, &[&Noted]).await.unwrap();
     assert!(rebuild.reports[0].matched_live, "and the rebuild restored it");
 }
+
+/// Twelve events applied live, then `unreadable` after them; a rebuild in
+/// batches of five must fail with the reader's error and change nothing:
+/// the live table, no shadow schema left. Returns the error.
+async fn rebuild_stopped_by(unreadable: &str, key: Option<&[u8]>) -> StoreError {
+    let pool = setup().await;
+    let recorder = Recorder { runner: "a" };
+    for i in 0..12 {
+        insert_event(&mut pool.acquire().await.unwrap(), &format!("e{i:02}")).await;
+    }
+    engine::catch_up(&pool, &recorder, 100).await.unwrap();
+    if let Some(key) = key {
+        sqlx::query("INSERT INTO family_keys (family_id, key) VALUES ($1::uuid, $2)")
+            .bind(unreadable)
+            .bind(key)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Family', $1, 1, 'Tested', '1', '{\"name\": {\"sealed\": \"AAAA\"}}', '{}')",
+    )
+    .bind(unreadable)
+    .execute(&pool)
+    .await
+    .unwrap();
+    wait_below_horizon(&pool).await;
+
+    let error = engine::rebuild_in_batches(&pool, &[&recorder], 5)
+        .await
+        .expect_err("an event that cannot be read stops the rebuild");
+    assert_eq!(
+        recorded(&pool).await.len(),
+        12,
+        "the live read model is untouched"
+    );
+    let schemas: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild_%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(schemas, 0, "nothing of the rebuild is left");
+    error
+}
+
+#[tokio::test]
+async fn a_rebuild_stops_on_an_event_the_store_cannot_read_or_decode_and_changes_nothing() {
+    // The server refuses the read: a family stream whose id is no UUID.
+    let refused = rebuild_stopped_by("not-a-family", None).await;
+    assert!(matches!(refused, StoreError::Database(_)), "{refused:?}");
+    // The read succeeds and decoding fails: a sealed value its family's key
+    // cannot open.
+    let family = uuid::Uuid::new_v4().to_string();
+    let undecodable = rebuild_stopped_by(&family, Some(&[7; 32])).await;
+    assert!(matches!(undecodable, StoreError::Corrupt(_)), "{undecodable:?}");
+}
