@@ -914,15 +914,16 @@ fn read_ahead(
     tokio::spawn(async move {
         let mut after = Position::default();
         loop {
-            let rows = fetch_after(&mut conn, after, batch_size, metadata_of.as_deref()).await;
-            let next = match &rows {
-                Ok(rows) => rows.last().map(RecordedEvent::position_of_row),
-                Err(_) => None,
-            };
-            let (rows, next) = match next {
-                Some(Err(error)) => (Err(error), None),
-                Some(Ok(position)) => (rows, Some(position)),
-                None => (rows, None),
+            // The next read starts after the last row; an error ends it.
+            let fetched = fetch_after(&mut conn, after, batch_size, metadata_of.as_deref())
+                .await
+                .and_then(|rows| {
+                    let last = rows.last().map(RecordedEvent::position_of_row).transpose()?;
+                    Ok((rows, last))
+                });
+            let (rows, next) = match fetched {
+                Ok((rows, last)) => (Ok(rows), last),
+                Err(error) => (Err(error), None),
             };
             if rows_sender.send(rows).await.is_err() {
                 return;
