@@ -39,6 +39,8 @@ pub struct Commands {
     /// read next.
     read_models: Vec<&'static str>,
     checkpoints: engine::Checkpoints,
+    /// Wakes the runners once a mutation's events are committed.
+    announcer: engine::Announcer,
     collectivities_cache: AggregateCache<Collectivity>,
     families_cache: AggregateCache<Family>,
 }
@@ -65,6 +67,7 @@ impl Commands {
         Arc::new(Commands {
             collectivities: postgres_cqrs(pool.clone(), vec![], ()),
             checkpoints: engine::Checkpoints::watch(pool.clone()),
+            announcer: engine::Announcer::start(pool.clone()),
             collectivities_cache: AggregateCache::new(CACHED_COLLECTIVITIES),
             families_cache: AggregateCache::new(CACHED_FAMILIES),
             pool,
@@ -167,9 +170,12 @@ impl Commands {
         )))
     }
 
-    /// Waits (bounded) until the read models include `position`. A timeout
-    /// is not an error: the command is committed, the answer may lag.
+    /// Announces committed events to the projection runners, then waits
+    /// (bounded) until the read models include `position`. Every writer
+    /// calls it after its commit. A timeout is not an error: the command is
+    /// committed, the answer may lag.
     pub async fn wait_for_read_models(&self, position: Position) -> Result<(), ApiError> {
+        self.announcer.announce();
         let reached = self
             .checkpoints
             .wait_for(position, &self.read_models, self.read_your_writes)

@@ -6,7 +6,8 @@
 //!   later behind the checkpoint (gap safety without timeouts).
 //! - A batch and the checkpoint it reaches are written in one transaction:
 //!   each event takes effect exactly once.
-//! - Runners wake on `NOTIFY events_appended` and poll as a fallback.
+//! - Runners wake on `NOTIFY events_appended`, which writers send after
+//!   their commit ([`Announcer`]), and poll as a fallback.
 //! - Projections run in groups: a group's runner reads each batch once and
 //!   feeds every projection of the group, each from its own checkpoint.
 //! - One runner per group is active across all processes (a session
@@ -26,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::store::{Position, RecordedEvent, StoreError};
 
-/// The channel the events table's insert trigger notifies.
+/// The channel that tells runners new events were committed.
 pub const EVENTS_CHANNEL: &str = "events_appended";
 
 /// A read model (or process manager) fed by the engine.
@@ -341,11 +342,15 @@ pub async fn run_group_batch(
         }
     }
     advance_checkpoints(&mut tx, &names, last).await?;
+    tx.commit().await?;
+    // After the commit and on its own, for the reason given on `Announcer`:
+    // inside the batch's transaction the notification lock would be held
+    // through the batch's WAL flush, and every writer's announcement would
+    // wait for it.
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(CHECKPOINTS_CHANNEL)
-        .execute(&mut *tx)
+        .execute(pool)
         .await?;
-    tx.commit().await?;
     tracing::debug!(
         passed = passed.count,
         applied = events.len(),
@@ -541,6 +546,46 @@ async fn pause(stopped: &mut watch::Receiver<bool>, duration: Duration) -> bool 
     tokio::select! {
         _ = tokio::time::sleep(duration) => *stopped.borrow(),
         _ = stopped.changed() => true,
+    }
+}
+
+/// Tells the runners of every process that events were committed: a
+/// `NOTIFY events_appended` sent on its own, after the writer's commit.
+///
+/// A `NOTIFY` inside the writing transaction would take PostgreSQL's
+/// notification lock at commit and hold it until the commit's WAL flush
+/// ended, so writers would commit one at a time, each waiting for its own
+/// flush instead of sharing one. Sent alone, the `NOTIFY` writes nothing
+/// that must be flushed, and holds the lock only while it queues.
+/// Announcements made while one is being sent are merged into the next;
+/// a lost one only delays the runners until their next poll.
+#[derive(Clone)]
+pub struct Announcer {
+    pending: tokio::sync::mpsc::Sender<()>,
+}
+
+impl Announcer {
+    /// Starts the sending task; it ends when the last clone is dropped.
+    pub fn start(pool: PgPool) -> Announcer {
+        let (pending, mut announced) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            while announced.recv().await.is_some() {
+                if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(EVENTS_CHANNEL)
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!(%error, "cannot announce new events; the runners will poll");
+                }
+            }
+        });
+        Announcer { pending }
+    }
+
+    /// Call once the events are committed.
+    pub fn announce(&self) {
+        // Full: an announcement not yet sent will cover these events too.
+        let _ = self.pending.try_send(());
     }
 }
 

@@ -223,6 +223,31 @@ async fn a_standby_runner_takes_over_when_the_active_one_stops() {
     second.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_runner_wakes_on_an_announcement_from_any_process_not_on_the_insert() {
+    let pool = setup().await;
+    let config = EngineConfig {
+        batch_size: 100,
+        poll_interval: Duration::from_secs(3600),
+        standby_interval: Duration::from_secs(3600),
+    };
+    insert_event(&mut pool.acquire().await.unwrap(), "first").await;
+    let engine = start_recorder(&pool, "a", config).await;
+    // Its first batch, run on start, proves the runner leads.
+    wait_until_recorded(&pool, 1).await;
+
+    insert_event(&mut pool.acquire().await.unwrap(), "second").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(recorded(&pool).await, vec!["first"], "an insert alone wakes nobody");
+
+    // As another process would: its own announcer, its own connection.
+    let announcer = engine::Announcer::start(pool.clone());
+    announcer.announce();
+    wait_until_recorded(&pool, 2).await;
+    assert_eq!(recorded(&pool).await, vec!["first", "second"]);
+    engine.shutdown().await;
+}
+
 async fn wait_until_recorded(pool: &PgPool, count: usize) {
     for _ in 0..200 {
         if recorded(pool).await.len() >= count {
