@@ -238,7 +238,11 @@ async fn a_runner_wakes_on_an_announcement_from_any_process_not_on_the_insert() 
 
     insert_event(&mut pool.acquire().await.unwrap(), "second").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(recorded(&pool).await, vec!["first"], "an insert alone wakes nobody");
+    assert_eq!(
+        recorded(&pool).await,
+        vec!["first"],
+        "an insert alone wakes nobody"
+    );
 
     // As another process would: its own announcer, its own connection.
     let announcer = engine::Announcer::start(pool.clone());
