@@ -41,9 +41,15 @@ pub struct Commands {
     checkpoints: engine::Checkpoints,
     /// Wakes the runners once a mutation's events are committed.
     announcer: engine::Announcer,
+    /// Writes single commands, several in one statement when they arrive
+    /// together.
+    appender: store::Appender,
     collectivities_cache: AggregateCache<Collectivity>,
     families_cache: AggregateCache<Family>,
 }
+
+/// How many statements the single commands' writer runs at once.
+const APPEND_WRITERS: usize = 4;
 
 /// How many communes, and families, are kept in memory (see [`crate::cache`]).
 const CACHED_COLLECTIVITIES: usize = 1_000;
@@ -68,6 +74,7 @@ impl Commands {
             collectivities: postgres_cqrs(pool.clone(), vec![], ()),
             checkpoints: engine::Checkpoints::watch(pool.clone()),
             announcer: engine::Announcer::start(pool.clone()),
+            appender: store::Appender::start(pool.clone(), APPEND_WRITERS),
             collectivities_cache: AggregateCache::new(CACHED_COLLECTIVITIES),
             families_cache: AggregateCache::new(CACHED_FAMILIES),
             pool,
@@ -376,10 +383,8 @@ impl Commands {
             let event = loaded.aggregate.check_decision(decision.clone())?;
             let stream =
                 StreamAppend::new::<Reservation>(id.clone(), loaded.version, std::slice::from_ref(&event))?;
-            let mut conn = self.pool.acquire().await?;
-            match store::append(&mut conn, &[stream], &metadata).await {
+            match self.appender.append(vec![stream], metadata).await {
                 Ok(position) => {
-                    drop(conn);
                     if let Some(position) = position {
                         self.wait_for_read_models(position).await?;
                     }
