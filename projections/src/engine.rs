@@ -346,11 +346,15 @@ pub async fn run_group_batch(
     // After the commit and on its own, for the reason given on `Announcer`:
     // inside the batch's transaction the notification lock would be held
     // through the batch's WAL flush, and every writer's announcement would
-    // wait for it.
-    sqlx::query("SELECT pg_notify($1, '')")
+    // wait for it. The batch is committed whatever happens to the
+    // notification: the watchers also poll.
+    if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
         .bind(CHECKPOINTS_CHANNEL)
         .execute(pool)
-        .await?;
+        .await
+    {
+        tracing::warn!(%error, "cannot announce the new checkpoints; the watchers will poll");
+    }
     tracing::debug!(
         passed = passed.count,
         applied = events.len(),
