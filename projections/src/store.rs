@@ -529,14 +529,7 @@ async fn append_together(pool: &PgPool, group: &[Pending]) -> Result<Vec<Option<
         }
         match all.as_mut() {
             None => all = Some(rows),
-            Some(all) => {
-                all.types.extend(rows.types);
-                all.ids.extend(rows.ids);
-                all.sequences.extend(rows.sequences);
-                all.event_types.extend(rows.event_types);
-                all.versions.extend(rows.versions);
-                all.payloads.extend(rows.payloads);
-            }
+            Some(all) => all.absorb(rows),
         }
     }
     let mut positions = vec![None; group.len()];
@@ -656,6 +649,16 @@ impl Rows {
 
     pub fn is_empty(&self) -> bool {
         self.types.is_empty()
+    }
+
+    /// Adds `other`'s rows after these; the metadata stays this one's.
+    fn absorb(&mut self, other: Rows) {
+        self.types.extend(other.types);
+        self.ids.extend(other.ids);
+        self.sequences.extend(other.sequences);
+        self.event_types.extend(other.event_types);
+        self.versions.extend(other.versions);
+        self.payloads.extend(other.payloads);
     }
 
     /// Binds `$1` to `$7` of [`Rows::INSERT`].
