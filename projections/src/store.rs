@@ -534,24 +534,19 @@ async fn append_together(pool: &PgPool, group: &[Pending]) -> Result<Vec<Option<
     }
     let mut positions = vec![None; group.len()];
     let Some(all) = all else { return Ok(positions) };
-    let written = sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         SELECT t, i, s, e, v, p::json, m::json
-         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
-              AS u(t, i, s, e, v, p, m)
-         RETURNING aggregate_type, aggregate_id, sequence,
-                   transaction_id::text::bigint AS transaction_id, global_position",
-    )
-    .bind(&all.types)
-    .bind(&all.ids)
-    .bind(&all.sequences)
-    .bind(&all.event_types)
-    .bind(&all.versions)
-    .bind(&all.payloads)
-    .bind(&metadata)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(conflict_or_database)?;
+    let written = all
+        .bind_columns(sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT t, i, s, e, v, p::json, m::json
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+                  AS u(t, i, s, e, v, p, m)
+             RETURNING aggregate_type, aggregate_id, sequence,
+                       transaction_id::text::bigint AS transaction_id, global_position",
+        ))
+        .bind(&metadata)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(conflict_or_database)?;
     for row in &written {
         let key: (String, String, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         let position = Position {
@@ -666,6 +661,14 @@ impl Rows {
         &'q self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        self.bind_columns(query).bind(&self.metadata)
+    }
+
+    /// Binds the rows' columns, `$1` to `$6`: the metadata is the caller's.
+    fn bind_columns<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         query
             .bind(&self.types)
             .bind(&self.ids)
@@ -673,7 +676,6 @@ impl Rows {
             .bind(&self.event_types)
             .bind(&self.versions)
             .bind(&self.payloads)
-            .bind(&self.metadata)
     }
 }
 
