@@ -598,7 +598,8 @@ mod tests {
             closed_reason: None,
         };
         // Two children, two actions, their lines interleaved; a line
-        // refused with its deadline, another refused as a duplicate.
+        // refused with its deadline, another (line 3's slot again) refused
+        // as already booked.
         let partial = outcome(
             BasketStatus::Partial,
             vec![
