@@ -262,7 +262,10 @@ pub async fn submit(
         match write(pool, &outcome, &streams, metadata).await {
             Ok(position) => {
                 if let Some(position) = position {
-                    commands.wait_for_read_models(position).await?;
+                    let mut written: Vec<&'static str> = streams.iter().map(|s| s.aggregate_type).collect();
+                    written.sort_unstable();
+                    written.dedup();
+                    commands.wait_for_read_models(position, &written).await?;
                 }
                 return Ok(outcome);
             }

@@ -108,7 +108,7 @@ impl Commands {
                 Ok(position) => {
                     tx.commit().await?;
                     if let Some(position) = position {
-                        self.wait_for_read_models(position).await?;
+                        self.wait_for_read_models(position, &[Family::TYPE]).await?;
                     }
                     return Ok(());
                 }
@@ -162,7 +162,7 @@ impl Commands {
             {
                 Ok(()) => {
                     if let Some(position) = store::stream_position(&self.pool, A::TYPE, &id).await? {
-                        self.wait_for_read_models(position).await?;
+                        self.wait_for_read_models(position, &[A::TYPE]).await?;
                     }
                     return Ok(());
                 }
@@ -177,12 +177,16 @@ impl Commands {
         )))
     }
 
-    /// Announces committed events to the projection runners, then waits
-    /// (bounded) until the read models include `position`. Every writer
-    /// calls it after its commit. A timeout is not an error: the command is
-    /// committed, the answer may lag.
-    pub async fn wait_for_read_models(&self, position: Position) -> Result<(), ApiError> {
-        self.announcer.announce();
+    /// Announces committed events of these aggregate types to the
+    /// projection runners, then waits (bounded) until the read models
+    /// include `position`. Every writer calls it after its commit. A timeout
+    /// is not an error: the command is committed, the answer may lag.
+    pub async fn wait_for_read_models(
+        &self,
+        position: Position,
+        written: &[&'static str],
+    ) -> Result<(), ApiError> {
+        self.announcer.announce(written);
         let reached = self
             .checkpoints
             .wait_for(position, &self.read_models, self.read_your_writes)
@@ -340,7 +344,7 @@ impl Commands {
             tx.commit().await?;
             self.families_cache.forget(family_id);
             if let Some(position) = position {
-                self.wait_for_read_models(position).await?;
+                self.wait_for_read_models(position, &[Family::TYPE]).await?;
             }
             return Ok(guardians);
         }
@@ -386,7 +390,7 @@ impl Commands {
             match self.appender.append(vec![stream], metadata).await {
                 Ok(position) => {
                     if let Some(position) = position {
-                        self.wait_for_read_models(position).await?;
+                        self.wait_for_read_models(position, &[Reservation::TYPE]).await?;
                     }
                     let mut decided = loaded.aggregate;
                     decided.apply(event);

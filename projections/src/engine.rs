@@ -7,7 +7,10 @@
 //! - A batch and the checkpoint it reaches are written in one transaction:
 //!   each event takes effect exactly once.
 //! - Runners wake on `NOTIFY events_appended`, which writers send after
-//!   their commit ([`Announcer`]), and poll as a fallback.
+//!   their commit ([`Announcer`]) naming the aggregate types they wrote, and
+//!   poll as a fallback. A group that reads only some types wakes only for
+//!   those; a batch that stops short of committed events it reads (held
+//!   back by an older open transaction) runs again without being woken.
 //! - Projections run in groups: a group's runner reads each batch once and
 //!   feeds every projection of the group, each from its own checkpoint.
 //! - One runner per group is active across all processes (a session
@@ -118,6 +121,11 @@ pub enum BatchOutcome {
     /// Went past this many events, applying those the group reads (0:
     /// nothing committed past the checkpoint).
     Applied(usize),
+    /// Went past this many events, and committed events the group reads
+    /// follow them: held back by an older transaction still open, or
+    /// committed since the batch read. The runner goes on at once rather
+    /// than wait to be woken: their announcement may have come already.
+    Unfinished(usize),
     /// Committed events exist past the checkpoint but an older transaction
     /// is still open: they become readable when it ends.
     HeldBack,
@@ -173,11 +181,21 @@ async fn fetch_after(
     .await?)
 }
 
-/// The next `limit` events after `after`, of which only those of these
-/// aggregate types are read: how many were passed, the position of the
-/// last (whatever its type: where the reader may move to), and the events
-/// of these types. The range is fixed first, below the horizon, so no event
-/// can still appear inside it when its events of these types are read.
+/// How many events a group that reads only some aggregate types may go
+/// past in one batch, as a multiple of its batch size. Going past an event
+/// costs one entry of an index-only scan; a batch costs a transaction. A
+/// group that reads only families' events, woken by its polls during a
+/// rush of baskets, would otherwise crawl through the reservations one
+/// batch size at a time.
+pub const PASS_OVER: i64 = 20;
+
+/// The events after `after` of these aggregate types, at most `limit` of
+/// them, among the next `limit * PASS_OVER` events: how many events were
+/// passed, the position of the last (whatever its type: where the reader
+/// may move to), and the events of these types. The range is fixed first,
+/// below the horizon, so no event can still appear inside it when its
+/// events of these types are read; when more than `limit` of them are in
+/// it, it ends at the last one read.
 pub async fn read_after_of_types(
     conn: &mut PgConnection,
     after: Position,
@@ -192,7 +210,7 @@ pub async fn read_after_of_types(
     ))
     .bind(after.transaction_id.to_string())
     .bind(after.global_position)
-    .bind(limit)
+    .bind(limit.saturating_mul(PASS_OVER))
     .fetch_optional(&mut *conn)
     .await?;
     let Some(end) = end else {
@@ -207,7 +225,7 @@ pub async fn read_after_of_types(
         "{} WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
            AND (e.transaction_id, e.global_position) <= ($3::text::xid8, $4)
            AND e.aggregate_type = ANY($5)
-         ORDER BY e.transaction_id, e.global_position",
+         ORDER BY e.transaction_id, e.global_position LIMIT $7",
         RecordedEvent::select_with_metadata_of("$6")
     ))
     .bind(after.transaction_id.to_string())
@@ -216,15 +234,40 @@ pub async fn read_after_of_types(
     .bind(end.global_position)
     .bind(aggregate_types)
     .bind(metadata_of)
+    .bind(limit)
     .fetch_all(&mut *conn)
+    .await?;
+    let events: Vec<RecordedEvent> = rows
+        .iter()
+        .map(RecordedEvent::from_row)
+        .collect::<Result<_, _>>()?;
+    let cut = match events.last() {
+        Some(last) if events.len() as i64 >= limit && last.position < end => last.position,
+        _ => {
+            return Ok(Passed {
+                count: count as usize,
+                last: Some(end),
+                events,
+            })
+        }
+    };
+    // A full batch of events it reads: the batch ends at the last of them,
+    // the rest of the range is for the next.
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+           AND (transaction_id, global_position) <= ($3::text::xid8, $4)",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(cut.transaction_id.to_string())
+    .bind(cut.global_position)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(Passed {
         count: count as usize,
-        last: Some(end),
-        events: rows
-            .iter()
-            .map(RecordedEvent::from_row)
-            .collect::<Result<_, _>>()?,
+        last: Some(cut),
+        events,
     })
 }
 
@@ -307,9 +350,10 @@ pub async fn run_group_batch(
     }
     let lowest = checkpoints.values().copied().min().unwrap_or_default();
     let metadata = group_metadata(projections);
-    let passed = match group_interest(projections) {
+    let interest = group_interest(projections);
+    let passed = match &interest {
         None => Passed::all(read_after(&mut tx, lowest, batch_size, metadata.as_deref()).await?),
-        Some(types) => read_after_of_types(&mut tx, lowest, batch_size, &types, metadata.as_deref()).await?,
+        Some(types) => read_after_of_types(&mut tx, lowest, batch_size, types, metadata.as_deref()).await?,
     };
     let Some(last) = passed.last else {
         // The first event past the checkpoint, ordered and limited so that
@@ -341,7 +385,8 @@ pub async fn run_group_batch(
             apply_its_events(&mut tx, *projection, unseen, Mode::Live).await?;
         }
     }
-    advance_checkpoints(&mut tx, &names, last).await?;
+    let more =
+        advance_checkpoints_looking_ahead(&mut tx, &names, last, interest.as_deref(), batch_size).await?;
     tx.commit().await?;
     // After the commit and on its own, for the reason given on `Announcer`:
     // inside the batch's transaction the notification lock would be held
@@ -360,7 +405,11 @@ pub async fn run_group_batch(
         applied = events.len(),
         "projection batch committed"
     );
-    Ok(BatchOutcome::Applied(passed.count))
+    Ok(if more {
+        BatchOutcome::Unfinished(passed.count)
+    } else {
+        BatchOutcome::Applied(passed.count)
+    })
 }
 
 /// Applies batches until nothing committed is left to apply.
@@ -373,7 +422,7 @@ pub async fn catch_up(
     loop {
         match run_batch(pool, projection, batch_size).await? {
             BatchOutcome::Applied(0) => return Ok(total),
-            BatchOutcome::Applied(n) => total += n,
+            BatchOutcome::Applied(n) | BatchOutcome::Unfinished(n) => total += n,
             BatchOutcome::HeldBack | BatchOutcome::Busy => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
@@ -409,14 +458,20 @@ pub async fn start(
         register(&pool, group).await?;
     }
     let (stop, stopped) = watch::channel(false);
-    let wakers: Vec<Arc<Notify>> = groups.iter().map(|_| Arc::new(Notify::new())).collect();
+    let wakers: Vec<Waker> = groups
+        .iter()
+        .map(|group| Waker {
+            reads: group_interest(&group.iter().map(|p| p.as_ref()).collect::<Vec<_>>()),
+            notify: Arc::new(Notify::new()),
+        })
+        .collect();
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(listen(
         pool.clone(),
         wakers.clone(),
         stopped.clone(),
     )));
-    for (projections, waker) in groups.into_iter().zip(wakers) {
+    for (projections, waker) in groups.into_iter().zip(wakers.into_iter().map(|w| w.notify)) {
         let runner = Runner {
             pool: pool.clone(),
             name: projections.iter().map(|p| p.name()).collect::<Vec<_>>().join("+"),
@@ -430,7 +485,29 @@ pub async fn start(
     Ok(EngineHandle { stop, tasks })
 }
 
-async fn listen(pool: PgPool, wakers: Vec<Arc<Notify>>, mut stopped: watch::Receiver<bool>) {
+/// How the listener wakes one group's runner: only for announcements of
+/// the aggregate types it reads (`None`: of any).
+#[derive(Clone)]
+struct Waker {
+    reads: Option<Vec<&'static str>>,
+    notify: Arc<Notify>,
+}
+
+impl Waker {
+    /// Wakes the runner if the announced types concern it. An announcement
+    /// that names none (sent by a writer that does not say) concerns all.
+    fn wake_for(&self, announced: &str) {
+        let concerned = match &self.reads {
+            None => true,
+            Some(reads) => announced.is_empty() || announced.split(',').any(|t| reads.contains(&t)),
+        };
+        if concerned {
+            self.notify.notify_one();
+        }
+    }
+}
+
+async fn listen(pool: PgPool, wakers: Vec<Waker>, mut stopped: watch::Receiver<bool>) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -449,10 +526,10 @@ async fn listen(pool: PgPool, wakers: Vec<Arc<Notify>>, mut stopped: watch::Rece
         loop {
             tokio::select! {
                 received = listener.try_recv() => match received {
-                    Ok(Some(_)) => wakers.iter().for_each(|w| w.notify_one()),
+                    Ok(Some(notification)) => wakers.iter().for_each(|w| w.wake_for(notification.payload())),
                     // The connection dropped: notifications may have been
                     // lost, so wake everyone, then reconnect.
-                    Ok(None) => wakers.iter().for_each(|w| w.notify_one()),
+                    Ok(None) => wakers.iter().for_each(|w| w.notify.notify_one()),
                     Err(error) => {
                         tracing::warn!(%error, "event listener failed; reconnecting");
                         break;
@@ -517,6 +594,7 @@ impl Runner {
             let outcome = run_group_batch(&self.pool, &projections, self.config.batch_size).await?;
             let wait = match outcome {
                 BatchOutcome::Applied(n) if n as i64 >= self.config.batch_size => continue,
+                BatchOutcome::Unfinished(_) => continue,
                 BatchOutcome::Applied(_) => None,
                 BatchOutcome::HeldBack | BatchOutcome::Busy => Some(Duration::from_millis(5)),
             };
@@ -563,19 +641,41 @@ async fn pause(stopped: &mut watch::Receiver<bool>, duration: Duration) -> bool 
 /// that must be flushed, and holds the lock only while it queues.
 /// Announcements made while one is being sent are merged into the next;
 /// a lost one only delays the runners until their next poll.
+///
+/// An announcement names the aggregate types of the events it announces
+/// (`Reservation,Family`), and the listeners wake only the runners of the
+/// groups that read them: during a rush of baskets a group that reads
+/// only families' events is not run once per announcement to pass over
+/// reservations. It moves past them on its polls.
 #[derive(Clone)]
 pub struct Announcer {
     pending: tokio::sync::mpsc::Sender<()>,
+    /// What was announced since the last notification was sent.
+    types: Arc<std::sync::Mutex<Announced>>,
 }
+
+/// The aggregate types announced, or `None` once an announcement named
+/// none (it concerns every runner).
+type Announced = Option<Vec<&'static str>>;
 
 impl Announcer {
     /// Starts the sending task; it ends when the last clone is dropped.
     pub fn start(pool: PgPool) -> Announcer {
         let (pending, mut announced) = tokio::sync::mpsc::channel(1);
+        let types = Arc::new(std::sync::Mutex::new(Some(Vec::new())));
+        let taken = Arc::clone(&types);
         tokio::spawn(async move {
             while announced.recv().await.is_some() {
-                if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+                // Taken after the wake-up: a type added later comes with a
+                // wake-up of its own, so none is left behind.
+                let announced = taken
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .replace(Vec::new());
+                let payload = announced.map(|types| types.join(",")).unwrap_or_default();
+                if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(EVENTS_CHANNEL)
+                    .bind(payload)
                     .execute(&pool)
                     .await
                 {
@@ -583,11 +683,26 @@ impl Announcer {
                 }
             }
         });
-        Announcer { pending }
+        Announcer { pending, types }
     }
 
-    /// Call once the events are committed.
-    pub fn announce(&self) {
+    /// Call once events of these aggregate types are committed; none named:
+    /// events of any type.
+    pub fn announce(&self, aggregate_types: &[&'static str]) {
+        {
+            let mut announced = self.types.lock().unwrap_or_else(|e| e.into_inner());
+            match (&mut *announced, aggregate_types) {
+                (_, []) => *announced = None,
+                (None, _) => {}
+                (Some(types), named) => {
+                    for kind in named {
+                        if !types.contains(kind) {
+                            types.push(kind);
+                        }
+                    }
+                }
+            }
+        }
         // Full: an announcement not yet sent will cover these events too.
         let _ = self.pending.try_send(());
     }
@@ -716,6 +831,40 @@ async fn lock_checkpoints(
 }
 
 /// Moves these checkpoints to `position`; one already past it stays.
+/// Moves the checkpoints as [`advance_checkpoints`] does, in the same
+/// statement looking at the committed events past `position` (up to `limit
+/// * PASS_OVER` of them): whether one is of the aggregate types `interest`
+/// names (`None`: of any type).
+async fn advance_checkpoints_looking_ahead(
+    conn: &mut PgConnection,
+    names: &[&str],
+    position: Position,
+    interest: Option<&[&str]>,
+    limit: i64,
+) -> Result<bool, StoreError> {
+    // The look-ahead is ordered and limited in a subquery of its own, so
+    // that it stays a walk along the commit-order index (see the probe in
+    // `run_group_batch`).
+    Ok(sqlx::query_scalar(
+        "WITH moved AS (
+           UPDATE projection_checkpoints
+           SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
+           WHERE name = ANY($1) AND (last_transaction_id, last_position) < ($2::text::xid8, $3))
+         SELECT EXISTS (
+           SELECT 1 FROM (SELECT aggregate_type FROM events
+                          WHERE (transaction_id, global_position) > ($2::text::xid8, $3)
+                          ORDER BY transaction_id, global_position LIMIT $5) ahead
+           WHERE $4::text[] IS NULL OR ahead.aggregate_type = ANY($4))",
+    )
+    .bind(names)
+    .bind(position.transaction_id.to_string())
+    .bind(position.global_position)
+    .bind(interest)
+    .bind(limit.saturating_mul(PASS_OVER))
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 async fn advance_checkpoints(
     conn: &mut PgConnection,
     names: &[&str],

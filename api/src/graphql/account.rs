@@ -3,7 +3,8 @@
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use espace_famille_domain::family::{FamilyCommand, FamilyError, GuardianProfile};
+use cqrs_es::Aggregate;
+use espace_famille_domain::family::{Family, FamilyCommand, FamilyError, GuardianProfile};
 use espace_famille_projections::store::StoreError;
 use uuid::Uuid;
 
@@ -208,7 +209,7 @@ impl AccountMutation {
                 continue;
             }
             if let Some(position) = last {
-                commands.wait_for_read_models(position).await?;
+                commands.wait_for_read_models(position, &[Family::TYPE]).await?;
             }
             return Ok(session);
         }
