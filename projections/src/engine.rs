@@ -830,11 +830,10 @@ async fn lock_checkpoints(
     checkpoints_of(&rows)
 }
 
-/// Moves these checkpoints to `position`; one already past it stays.
-/// Moves the checkpoints as [`advance_checkpoints`] does, in the same
-/// statement looking at the committed events past `position` (up to `limit
-/// * PASS_OVER` of them): whether one is of the aggregate types `interest`
-/// names (`None`: of any type).
+/// Moves the checkpoints as [`advance_checkpoints`] does, and in the same
+/// statement looks at the committed events past `position`, up to
+/// `limit * PASS_OVER` of them: whether one is of the aggregate types
+/// `interest` names (`None`: of any type).
 async fn advance_checkpoints_looking_ahead(
     conn: &mut PgConnection,
     names: &[&str],
@@ -865,6 +864,7 @@ async fn advance_checkpoints_looking_ahead(
     .await?)
 }
 
+/// Moves these checkpoints to `position`; one already past it stays.
 async fn advance_checkpoints(
     conn: &mut PgConnection,
     names: &[&str],
