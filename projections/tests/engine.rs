@@ -58,6 +58,16 @@ async fn setup() -> PgPool {
     pool
 }
 
+/// The settings of an engine whose runners do not poll within a test: only an
+/// announcement (or the first batch, on start) runs them.
+fn woken_only_by_announcements() -> EngineConfig {
+    EngineConfig {
+        batch_size: 100,
+        poll_interval: Duration::from_secs(3600),
+        standby_interval: Duration::from_secs(3600),
+    }
+}
+
 /// An engine whose one group is a recorder named after its runner.
 async fn start_recorder(pool: &PgPool, runner: &'static str, config: EngineConfig) -> engine::EngineHandle {
     engine::start(pool.clone(), vec![vec![Arc::new(Recorder { runner })]], config)
@@ -226,11 +236,7 @@ async fn a_standby_runner_takes_over_when_the_active_one_stops() {
 #[tokio::test]
 async fn a_runner_wakes_on_an_announcement_from_any_process_not_on_the_insert() {
     let pool = setup().await;
-    let config = EngineConfig {
-        batch_size: 100,
-        poll_interval: Duration::from_secs(3600),
-        standby_interval: Duration::from_secs(3600),
-    };
+    let config = woken_only_by_announcements();
     insert_event(&mut pool.acquire().await.unwrap(), "first").await;
     let engine = start_recorder(&pool, "a", config).await;
     // Its first batch, run on start, proves the runner leads.
@@ -255,11 +261,7 @@ async fn a_runner_wakes_on_an_announcement_from_any_process_not_on_the_insert() 
 #[tokio::test]
 async fn a_runner_that_stopped_short_of_a_held_back_event_applies_it_without_another_announcement() {
     let pool = setup().await;
-    let config = EngineConfig {
-        batch_size: 100,
-        poll_interval: Duration::from_secs(3600),
-        standby_interval: Duration::from_secs(3600),
-    };
+    let config = woken_only_by_announcements();
     insert_event(&mut pool.acquire().await.unwrap(), "first").await;
     let engine = start_recorder(&pool, "a", config).await;
     wait_until_recorded(&pool, 1).await;
@@ -292,11 +294,7 @@ async fn an_announcement_wakes_only_the_groups_that_read_its_aggregate_types() {
     .execute(&pool)
     .await
     .unwrap();
-    let config = EngineConfig {
-        batch_size: 100,
-        poll_interval: Duration::from_secs(3600),
-        standby_interval: Duration::from_secs(3600),
-    };
+    let config = woken_only_by_announcements();
     // Applied by both runners' first batches, which they run on start: once
     // it is in, each runner has run and waits to be woken.
     insert_typed(&pool, "Wanted", "w0").await;
@@ -346,7 +344,7 @@ async fn an_announcement_wakes_only_the_groups_that_read_its_aggregate_types() {
     insert_typed(&pool, "Wanted", "w1").await;
     announcer.announce(&["Test", "Wanted"]);
     assert!(picky_reaches(position_of("w1").await).await);
-    assert_eq!(tallied_picked(&pool).await, ["w0", "w1"]);
+    assert_eq!(picked(&pool).await, ["w0", "w1"]);
 
     // An announcement naming no type concerns every runner.
     insert_typed(&pool, "Test", "t2").await;
@@ -356,7 +354,8 @@ async fn an_announcement_wakes_only_the_groups_that_read_its_aggregate_types() {
     engine.shutdown().await;
 }
 
-async fn tallied_picked(pool: &PgPool) -> Vec<String> {
+/// What `Picky` applied, by stream.
+async fn picked(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar("SELECT aggregate_id FROM picked ORDER BY aggregate_id")
         .fetch_all(pool)
         .await
@@ -624,12 +623,6 @@ async fn a_projection_naming_its_aggregate_types_gets_only_those_and_still_moves
     engine::register(&pool, &[Arc::new(Picky) as Arc<dyn Projection>])
         .await
         .unwrap();
-    let picked = || async {
-        sqlx::query_scalar::<_, String>("SELECT aggregate_id FROM picked ORDER BY aggregate_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-    };
     for (i, kind) in ["Test", "Wanted", "Test", "Test", "Wanted", "Test", "Test"]
         .iter()
         .enumerate()
@@ -645,12 +638,12 @@ async fn a_projection_naming_its_aggregate_types_gets_only_those_and_still_moves
         engine::run_group_batch(&pool, &alone, 1).await.unwrap(),
         BatchOutcome::Unfinished(2)
     );
-    assert_eq!(picked().await, ["e1"]);
+    assert_eq!(picked(&pool).await, ["e1"]);
     assert_eq!(
         engine::run_group_batch(&pool, &alone, 1).await.unwrap(),
         BatchOutcome::Applied(3)
     );
-    assert_eq!(picked().await, ["e1", "e4"]);
+    assert_eq!(picked(&pool).await, ["e1", "e4"]);
     assert_eq!(
         engine::run_group_batch(&pool, &alone, 1).await.unwrap(),
         BatchOutcome::Applied(2)
@@ -684,7 +677,7 @@ async fn a_projection_naming_its_aggregate_types_gets_only_those_and_still_moves
         engine::run_group_batch(&pool, &alone, 1).await.unwrap(),
         BatchOutcome::Applied(5)
     );
-    assert_eq!(picked().await, ["e1", "e4"]);
+    assert_eq!(picked(&pool).await, ["e1", "e4"]);
     assert_eq!(checkpoint_of(&pool, "picky").await, last + passed as i64);
 
     // Beside a projection that reads everything, the group reads every
@@ -700,7 +693,7 @@ async fn a_projection_naming_its_aggregate_types_gets_only_those_and_still_moves
         "the recorder starts from zero"
     );
     assert_eq!(recorded(&pool).await.len(), 9 + passed);
-    assert_eq!(picked().await, ["e1", "e4", "e9"]);
+    assert_eq!(picked(&pool).await, ["e1", "e4", "e9"]);
 
     // Alone, it read no metadata (it names none); beside the recorder,
     // which reads every event's, the group read it.
