@@ -56,6 +56,14 @@ pub struct Basket {
     pub keep_valid_lines: bool,
 }
 
+impl Basket {
+    /// The units its lines name, each once.
+    fn unit_ids(&self) -> Vec<Uuid> {
+        let units: HashSet<Uuid> = self.lines.iter().map(|l| l.unit_id).collect();
+        units.into_iter().collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
 pub enum BasketStatus {
     /// Every line was written.
@@ -229,8 +237,22 @@ pub async fn submit(
         .iter()
         .map(|l| reservation_id(l.child_id, l.unit_id, l.date))
         .collect();
-    for _ in 0..CONFLICT_RETRIES {
-        let prelude = Prelude::read(commands, &basket, &ids).await?;
+    // A basket that only books is first checked as if its reservations
+    // were new, as they are when bookings open: its prelude then reads the
+    // family and the units, not the reservations. That check stands only
+    // if it accepts every line and its write goes through. Writing the
+    // first event of a reservation that exists, or an outcome under a
+    // basket id already used, breaks a unique key and the basket is read
+    // again in full; a refusal may owe its reason to a reservation's real
+    // state, so it is checked again in full as well.
+    let presume_new = basket.lines.iter().all(|l| l.action == BasketAction::Book);
+    for attempt in 0..CONFLICT_RETRIES + usize::from(presume_new) {
+        let presumed = presume_new && attempt == 0;
+        let prelude = if presumed {
+            Prelude::presuming_new(commands, &basket, &ids).await?
+        } else {
+            Prelude::read(commands, &basket, &ids).await?
+        };
         if let Some(stored) = prelude.stored {
             if stored.family_id != basket.family_id {
                 return Err(ApiError::Conflict(format!(
@@ -242,6 +264,9 @@ pub async fn submit(
         }
         let checked = check(commands, &basket, &ids, prelude).await?;
         let refused = checked.iter().filter(|c| !c.outcome.accepted).count();
+        if presumed && refused > 0 {
+            continue;
+        }
         let status = match refused {
             0 => BasketStatus::Accepted,
             n if n < checked.len() && basket.keep_valid_lines => BasketStatus::Partial,
@@ -330,19 +355,30 @@ static PRELUDE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// What [`Prelude::presuming_new`] reads: the family's events after the
+/// state kept in memory (`unit_id` NULL; the key beside them) and each
+/// unit's commune with that commune's version. Binds the family id, the
+/// units and the family version kept in memory. One flat statement: the
+/// prelude's subqueries cost more to start than to run.
+const PRESUMING_NEW: &str = "SELECT NULL::uuid AS unit_id, NULL::uuid AS collectivity_id,
+        sequence AS version, payload::text AS payload,
+        (SELECT key FROM family_keys WHERE family_id = $1) AS family_key
+ FROM events
+ WHERE aggregate_type = 'Family' AND aggregate_id = $1::text AND sequence > $3
+ UNION ALL
+ SELECT u.unit_id, u.collectivity_id,
+        coalesce((SELECT max(sequence) FROM events
+                  WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text), 0),
+        NULL, NULL
+ FROM directory_units u WHERE u.unit_id = ANY($2)";
+
 impl Prelude {
     async fn read(
         commands: &Commands,
         basket: &Basket,
         reservation_ids: &[Uuid],
     ) -> Result<Prelude, ApiError> {
-        let unit_ids: Vec<Uuid> = basket
-            .lines
-            .iter()
-            .map(|l| l.unit_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let unit_ids = basket.unit_ids();
         let mut seen = HashSet::new();
         let distinct: Vec<Uuid> = reservation_ids
             .iter()
@@ -397,6 +433,44 @@ impl Prelude {
             family_key: row.try_get("family_key")?,
             units,
             reservations,
+        })
+    }
+
+    /// The prelude of a basket checked as if its reservations were new:
+    /// nothing is read of them, nor of a stored outcome (see [`submit`]).
+    async fn presuming_new(
+        commands: &Commands,
+        basket: &Basket,
+        reservation_ids: &[Uuid],
+    ) -> Result<Prelude, ApiError> {
+        let kept = commands.family_kept(basket.family_id);
+        let rows = sqlx::query(PRESUMING_NEW)
+            .bind(basket.family_id)
+            .bind(basket.unit_ids())
+            .bind(kept.0 as i64)
+            .fetch_all(&commands.pool)
+            .await?;
+        let mut family_events = Vec::new();
+        let mut family_key = None;
+        let mut units = Vec::new();
+        for row in &rows {
+            let version: i64 = row.try_get("version")?;
+            match row.try_get::<Option<Uuid>, _>("unit_id")? {
+                Some(unit) => units.push((unit, row.try_get("collectivity_id")?, version as usize)),
+                None => {
+                    family_events.push((version, row.try_get("payload")?));
+                    family_key = row.try_get("family_key")?;
+                }
+            }
+        }
+        family_events.sort_unstable_by_key(|(sequence, _)| *sequence);
+        Ok(Prelude {
+            stored: None,
+            family: kept,
+            family_events,
+            family_key,
+            units,
+            reservations: reservation_ids.iter().map(|&id| (id, Loaded::new())).collect(),
         })
     }
 }

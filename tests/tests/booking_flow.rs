@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use espace_famille_domain::reservation::reservation_id;
 use espace_famille_tests::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -294,6 +295,62 @@ async fn a_basket_with_a_refused_line_writes_nothing_and_gives_each_reason() {
 }
 
 #[tokio::test]
+async fn a_day_already_booked_is_refused_as_such_beside_new_days_and_keeps_its_events() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(3);
+    let fixture = setup_commune(&app, &days).await;
+    assert_eq!(
+        app.book(&fixture, &days[..1]).await.data("submitBasket")["status"],
+        "ACCEPTED"
+    );
+    let booked = reservation_id(fixture.child, fixture.meal, days[0]).to_string();
+
+    // Booked again beside two new days: the booked day is refused for what
+    // it is, and only the new days are written.
+    let outcome = app
+        .gql(
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": {
+                "basketId": Uuid::new_v4(), "familyId": fixture.family,
+                "lines": book_lines(&fixture, &days), "keepValidLines": true
+            } }),
+        )
+        .await;
+    let outcome = outcome.data("submitBasket");
+    assert_eq!(outcome["status"], "PARTIAL", "{outcome}");
+    let lines = outcome["lines"].as_array().unwrap();
+    assert_eq!(lines[0]["refusal"]["code"], "ALREADY_BOOKED", "{outcome}");
+    assert!(lines[1..].iter().all(|l| l["accepted"] == true), "{outcome}");
+    assert_eq!(
+        app.events_in("Reservation", &booked).await,
+        2,
+        "requested + confirmed, once"
+    );
+    for day in &days[1..] {
+        let id = reservation_id(fixture.child, fixture.meal, *day).to_string();
+        assert_eq!(app.events_in("Reservation", &id).await, 2);
+    }
+
+    // Alone, it is rejected with the same reason.
+    let alone = app.book(&fixture, &days[..1]).await;
+    let alone = alone.data("submitBasket");
+    assert_eq!(alone["status"], "REJECTED");
+    assert_eq!(alone["lines"][0]["refusal"]["code"], "ALREADY_BOOKED", "{alone}");
+
+    // Twice in one basket that keeps nothing unless all is valid: both
+    // lines are refused, each for its own reason, though a basket that
+    // writes nothing breaks no key.
+    let twice = app.book(&fixture, &[days[0], days[0]]).await;
+    let twice = twice.data("submitBasket");
+    assert_eq!(twice["status"], "REJECTED");
+    assert_eq!(twice["lines"][0]["refusal"]["code"], "ALREADY_BOOKED", "{twice}");
+    assert_eq!(twice["lines"][1]["refusal"]["code"], "DUPLICATE_LINE", "{twice}");
+    assert_eq!(app.events_in("Reservation", &booked).await, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_line_past_its_deadline_or_for_a_child_not_enrolled_is_refused_with_its_reason() {
     let app = spawn_app().await;
     // A canteen day that has already passed.
@@ -383,7 +440,7 @@ async fn concurrent_baskets_on_the_same_slots_book_each_slot_exactly_once() {
             Some(&1),
             "{day} must be won exactly once"
         );
-        let id = espace_famille_domain::reservation::reservation_id(fixture.child, fixture.meal, *day);
+        let id = reservation_id(fixture.child, fixture.meal, *day);
         assert_eq!(app.events_in("Reservation", &id.to_string()).await, 2);
     }
     let status = statuses(&calendar(&app, &fixture, days[0], days[7]).await);
