@@ -75,6 +75,17 @@ async fn start_recorder(pool: &PgPool, runner: &'static str, config: EngineConfi
         .unwrap()
 }
 
+/// A fresh database with one event, "first", and a recorder engine that
+/// has applied it: its first batch, run on start, proves the runner leads;
+/// from then on only an announcement runs it.
+async fn leading_recorder_woken_only_by_announcements() -> (PgPool, engine::EngineHandle) {
+    let pool = setup().await;
+    insert_event(&mut pool.acquire().await.unwrap(), "first").await;
+    let engine = start_recorder(&pool, "a", woken_only_by_announcements()).await;
+    wait_until_recorded(&pool, 1).await;
+    (pool, engine)
+}
+
 async fn insert_event(conn: &mut PgConnection, stream: &str) {
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -235,12 +246,7 @@ async fn a_standby_runner_takes_over_when_the_active_one_stops() {
 
 #[tokio::test]
 async fn a_runner_wakes_on_an_announcement_from_any_process_not_on_the_insert() {
-    let pool = setup().await;
-    let config = woken_only_by_announcements();
-    insert_event(&mut pool.acquire().await.unwrap(), "first").await;
-    let engine = start_recorder(&pool, "a", config).await;
-    // Its first batch, run on start, proves the runner leads.
-    wait_until_recorded(&pool, 1).await;
+    let (pool, engine) = leading_recorder_woken_only_by_announcements().await;
 
     insert_event(&mut pool.acquire().await.unwrap(), "second").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -260,11 +266,7 @@ async fn a_runner_wakes_on_an_announcement_from_any_process_not_on_the_insert() 
 
 #[tokio::test]
 async fn a_runner_that_stopped_short_of_a_held_back_event_applies_it_without_another_announcement() {
-    let pool = setup().await;
-    let config = woken_only_by_announcements();
-    insert_event(&mut pool.acquire().await.unwrap(), "first").await;
-    let engine = start_recorder(&pool, "a", config).await;
-    wait_until_recorded(&pool, 1).await;
+    let (pool, engine) = leading_recorder_woken_only_by_announcements().await;
 
     // "fast" commits behind a transaction still open ("slow"), so the
     // batch its announcement starts can go past "early" only.
