@@ -91,6 +91,18 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD_LENGTH: usize = 12;
+/// The longest: a passphrase fits, a megabyte sent to keep the hasher busy
+/// does not.
+pub const MAX_PASSWORD_LENGTH: usize = 256;
+
+/// An e-mail as accounts keep it: trimmed, lower-case, bounded, without a
+/// control character and plausible; `None` for anything else, which no
+/// account can have.
+pub fn normalised_email(email: &str) -> Option<String> {
+    use espace_famille_domain::{family, text};
+    let email = text::required("an e-mail address", email, text::EMAIL).ok()?;
+    family::is_plausible_email(&email).then(|| email.to_lowercase())
+}
 
 /// Passwords too common to accept, whatever their length (compared
 /// lower-case, spaces ignored).
@@ -134,6 +146,16 @@ pub fn check_password(password: &str, email: &str) -> Result<(), ApiError> {
         return Err(ApiError::Validation(format!(
             "a password needs at least {MIN_PASSWORD_LENGTH} characters"
         )));
+    }
+    if password.chars().count() > MAX_PASSWORD_LENGTH {
+        return Err(ApiError::Validation(format!(
+            "a password has at most {MAX_PASSWORD_LENGTH} characters"
+        )));
+    }
+    if password.contains('\0') {
+        return Err(ApiError::Validation(
+            "a password cannot contain a NUL character".into(),
+        ));
     }
     let folded: String = password
         .to_lowercase()
@@ -221,8 +243,11 @@ async fn grants_of(conn: &mut PgConnection, account_id: Uuid) -> Result<Vec<Gran
 
 /// The account with this e-mail (case-insensitive).
 pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<Account>, ApiError> {
-    let row = sqlx::query("SELECT id, email, activated_at FROM accounts WHERE lower(email) = lower($1)")
-        .bind(email.trim())
+    let Some(email) = normalised_email(email) else {
+        return Ok(None);
+    };
+    let row = sqlx::query("SELECT id, email, activated_at FROM accounts WHERE lower(email) = $1")
+        .bind(email)
         .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else { return Ok(None) };
@@ -242,7 +267,12 @@ pub async fn ensure_account(
     email: &str,
     grants: &[Grant],
 ) -> Result<Account, ApiError> {
-    let email = email.trim().to_lowercase();
+    let email = normalised_email(email).ok_or_else(|| {
+        ApiError::Validation(format!(
+            "'{}' is not a valid e-mail address",
+            email.escape_debug()
+        ))
+    })?;
     sqlx::query("INSERT INTO accounts (id, email) VALUES ($1, $2) ON CONFLICT (lower(email)) DO NOTHING")
         .bind(Uuid::new_v4())
         .bind(&email)
@@ -441,9 +471,37 @@ impl Default for LoginLimits {
     }
 }
 
+/// Takes, until the transaction ends, the locks that serialise the
+/// attempts of one kind for one e-mail and for one client address (the
+/// address last, whatever the e-mail: two attempts never wait for each
+/// other in opposite orders).
+async fn lock_both(
+    conn: &mut PgConnection,
+    kind: &str,
+    email: &str,
+    client_address: &str,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0)),
+                pg_advisory_xact_lock(hashtextextended($1 || '-from:' || $3, 0))",
+    )
+    .bind(kind)
+    .bind(email)
+    .bind(client_address)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Checks the password; one generic error whatever was wrong, and
 /// `RATE_LIMITED` once too many attempts failed for the e-mail or the
 /// client address.
+///
+/// Every attempt is counted as a failure before its password is checked,
+/// in the transaction that reads the counts, under a lock on the e-mail
+/// and one on the address: fifty attempts sent at once are counted one
+/// after the other, and only the first few reach the hasher. A right
+/// password then clears the e-mail's failures, its own included.
 pub async fn login(
     pool: &PgPool,
     email: &str,
@@ -451,8 +509,19 @@ pub async fn login(
     client_address: &str,
     limits: LoginLimits,
 ) -> Result<Account, ApiError> {
-    let email = email.trim().to_lowercase();
+    let invalid = || ApiError::refused("INVALID_CREDENTIALS", "wrong e-mail or password");
+    // What no account can have is refused at once: it tells nothing.
+    let Some(email) = normalised_email(email) else {
+        return Err(invalid());
+    };
+    if password.chars().count() > MAX_PASSWORD_LENGTH {
+        return Err(invalid());
+    }
     let since = Utc::now() - limits.window;
+    let mut tx = pool.begin().await?;
+    // Locked first, counted in the next statement: a statement's snapshot
+    // is taken before it waits for a lock.
+    lock_both(&mut tx, "login", &email, client_address).await?;
     let row = sqlx::query(
         "SELECT
            (SELECT count(*) FROM login_failures WHERE lower(email) = $1 AND failed_at > $3) AS by_email,
@@ -461,7 +530,7 @@ pub async fn login(
     .bind(&email)
     .bind(client_address)
     .bind(since)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
     if row.get::<i64, _>("by_email") >= limits.per_email
         || row.get::<i64, _>("by_address") >= limits.per_address
@@ -471,6 +540,12 @@ pub async fn login(
             "too many failed attempts; wait a few minutes and try again",
         ));
     }
+    sqlx::query("INSERT INTO login_failures (email, client_address) VALUES ($1, $2)")
+        .bind(&email)
+        .bind(client_address)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     let stored: Option<(Uuid, Option<String>)> =
         sqlx::query_as("SELECT id, password_hash FROM accounts WHERE lower(email) = $1")
             .bind(&email)
@@ -500,17 +575,7 @@ pub async fn login(
                 grants: grants_of(&mut conn, id).await?,
             })
         }
-        _ => {
-            sqlx::query("INSERT INTO login_failures (email, client_address) VALUES ($1, $2)")
-                .bind(&email)
-                .bind(client_address)
-                .execute(pool)
-                .await?;
-            Err(ApiError::refused(
-                "INVALID_CREDENTIALS",
-                "wrong e-mail or password",
-            ))
-        }
+        _ => Err(invalid()),
     }
 }
 
@@ -562,6 +627,102 @@ mod tests {
     }
 }
 
+/// How many password-reset requests are taken, over a sliding window.
+#[derive(Debug, Clone, Copy)]
+pub struct ResetLimits {
+    pub window: Duration,
+    pub per_email: i64,
+    pub per_address: i64,
+}
+
+impl Default for ResetLimits {
+    fn default() -> Self {
+        ResetLimits {
+            window: Duration::hours(1),
+            per_email: 3,
+            per_address: 30,
+        }
+    }
+}
+
+/// Counts a password-reset request for `email` from `client_address`, or
+/// refuses it with `RATE_LIMITED`; the e-mail, normalised, when a reset
+/// link may be sent to it. The same work whether the e-mail has an account
+/// or not: finding the account and sending the link come after the answer
+/// (see [`send_password_reset`]).
+pub async fn count_reset_request(
+    pool: &PgPool,
+    email: &str,
+    client_address: &str,
+    limits: ResetLimits,
+) -> Result<Option<String>, ApiError> {
+    let Some(email) = normalised_email(email) else {
+        return Ok(None);
+    };
+    let mut tx = pool.begin().await?;
+    lock_both(&mut tx, "reset", &email, client_address).await?;
+    let row = sqlx::query(
+        "SELECT
+           (SELECT count(*) FROM password_reset_requests WHERE email = $1 AND requested_at > $3) AS by_email,
+           (SELECT count(*) FROM password_reset_requests
+            WHERE client_address = $2 AND requested_at > $3) AS by_address",
+    )
+    .bind(&email)
+    .bind(client_address)
+    .bind(Utc::now() - limits.window)
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.get::<i64, _>("by_email") >= limits.per_email
+        || row.get::<i64, _>("by_address") >= limits.per_address
+    {
+        return Err(ApiError::refused(
+            "RATE_LIMITED",
+            "too many password-reset requests; wait an hour and try again",
+        ));
+    }
+    sqlx::query("INSERT INTO password_reset_requests (email, client_address) VALUES ($1, $2)")
+        .bind(&email)
+        .bind(client_address)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(email))
+}
+
+/// Sends a reset link to the account of `email`, if there is one: the
+/// account's earlier reset links stop working, so one link at most is
+/// valid at a time.
+pub async fn send_password_reset(
+    pool: &PgPool,
+    email: &str,
+    settings: &AuthSettings,
+) -> Result<(), ApiError> {
+    let mut tx = pool.begin().await?;
+    let Some(account) = find_by_email(&mut tx, email).await? else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE account_tokens SET used_at = now()
+         WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL",
+    )
+    .bind(account.id)
+    .bind(TokenPurpose::PasswordReset.as_str())
+    .execute(&mut *tx)
+    .await?;
+    let token = issue_token(
+        &mut tx,
+        account.id,
+        TokenPurpose::PasswordReset,
+        settings.reset_valid_for,
+    )
+    .await?;
+    let (subject, body) = crate::mail::password_reset(&settings.mail, &token);
+    let family = families_of(&account.grants).first().copied();
+    crate::mail::enqueue(&mut tx, family, &account.email, &subject, &body).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Lifetimes and limits of credentials; the mail settings for the links.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -570,6 +731,7 @@ pub struct AuthSettings {
     pub reset_valid_for: Duration,
     pub session_valid_for: Duration,
     pub login_limits: LoginLimits,
+    pub reset_limits: ResetLimits,
 }
 
 impl Default for AuthSettings {
@@ -580,6 +742,7 @@ impl Default for AuthSettings {
             reset_valid_for: Duration::hours(1),
             session_valid_for: Duration::hours(12),
             login_limits: LoginLimits::default(),
+            reset_limits: ResetLimits::default(),
         }
     }
 }

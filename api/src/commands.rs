@@ -310,6 +310,18 @@ impl Commands {
         Ok(state)
     }
 
+    /// Refuses an id chosen by the client that already names something,
+    /// whatever it names and whoever chose it. The events that introduce
+    /// ids claim them in their own transaction (see the `claimed_ids`
+    /// migration): this check gives the clear answer, the claim makes it
+    /// hold under a race.
+    pub async fn ensure_unclaimed(&self, id: Uuid) -> Result<(), ApiError> {
+        if store::id_claimed(&self.pool, id).await? {
+            return Err(ApiError::Conflict(format!("the id {id} is already used")));
+        }
+        Ok(())
+    }
+
     /// The family whose guardian logs in with this e-mail.
     pub async fn family_of_guardian(&self, email: &str) -> Result<Uuid, ApiError> {
         let mut conn = self.pool.acquire().await?;

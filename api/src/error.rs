@@ -75,7 +75,10 @@ impl From<&ReservationError> for Refusal {
             ReservationError::CancellationAlreadyRequested => Refusal::new("CANCELLATION_PENDING", message),
             ReservationError::AlreadyCancelled => Refusal::new("ALREADY_CANCELLED", message),
             ReservationError::NoPendingCancellation => Refusal::new("NO_PENDING_CANCELLATION", message),
-            ReservationError::EmptyReason => Refusal::new("VALIDATION", message),
+            ReservationError::EmptyReason | ReservationError::InvalidText(_) => {
+                Refusal::new("VALIDATION", message)
+            }
+            ReservationError::OtherFamily => Refusal::new("FORBIDDEN", message),
             ReservationError::PrepaidNotAvailable => Refusal::new("PREPAID_NOT_AVAILABLE", message),
         }
     }
@@ -98,7 +101,8 @@ impl From<CollectivityError> for ApiError {
             CollectivityError::EmptyName
             | CollectivityError::NoOpeningDay
             | CollectivityError::InvalidDeadline(_)
-            | CollectivityError::InvalidPeriod(_) => ApiError::Validation(message),
+            | CollectivityError::InvalidPeriod(_)
+            | CollectivityError::InvalidText(_) => ApiError::Validation(message),
         }
     }
 }
@@ -119,7 +123,8 @@ impl From<FamilyError> for ApiError {
             | FamilyError::EmptyFamilyRef
             | FamilyError::EmptyChildName
             | FamilyError::EmptyGuardianName
-            | FamilyError::InvalidQuotientPeriod => ApiError::Validation(message),
+            | FamilyError::InvalidQuotientPeriod
+            | FamilyError::InvalidText(_) => ApiError::Validation(message),
         }
     }
 }
@@ -128,6 +133,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict => ApiError::Conflict("the data changed meanwhile; try again".into()),
+            StoreError::IdTaken => ApiError::Conflict("this id is already used".into()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -247,7 +247,8 @@ impl SchoolYear {
 
 impl std::fmt::Display for SchoolYear {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.0, self.0 + 1)
+        // Wide arithmetic: a stored year is never trusted to leave room.
+        write!(f, "{}-{}", self.0, i64::from(self.0) + 1)
     }
 }
 
@@ -422,5 +423,11 @@ mod tests {
     fn the_school_year_turns_on_the_first_of_september() {
         assert_eq!(SchoolYear::of(d(2026, 8, 31)), SchoolYear(2025));
         assert_eq!(SchoolYear::of(d(2026, 9, 1)), SchoolYear(2026));
+    }
+
+    #[test]
+    fn the_label_of_any_stored_year_is_written_without_overflow() {
+        assert_eq!(SchoolYear(2026).to_string(), "2026-2027");
+        assert_eq!(SchoolYear(i32::MAX).to_string(), "2147483647-2147483648");
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::calendar::{DateRange, DeadlineRule, DeadlineRuleError, OpeningDays, SchoolCalendar};
+use crate::text::{self, TextError};
 
 /// The kinds of service a commune offers to families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +114,16 @@ pub enum CollectivityError {
     InvalidDeadline(#[from] DeadlineRuleError),
     #[error("a holiday period ends before it starts: {0:?}")]
     InvalidPeriod(DateRange),
+    #[error(transparent)]
+    InvalidText(#[from] TextError),
+}
+
+/// A name as the commune types it: trimmed, bounded, never empty.
+fn clean_name(value: &str) -> Result<String, CollectivityError> {
+    text::required("a name", value, text::NAME).map_err(|error| match error {
+        TextError::Empty { .. } => CollectivityError::EmptyName,
+        other => other.into(),
+    })
 }
 
 /// The commune's configuration as its events built it.
@@ -131,9 +142,6 @@ impl Collectivity {
     }
 
     fn check_unit(&self, unit: &Unit) -> Result<(), CollectivityError> {
-        if unit.name.trim().is_empty() {
-            return Err(CollectivityError::EmptyName);
-        }
         if self.units.contains_key(&unit.id) {
             return Err(CollectivityError::DuplicateUnit);
         }
@@ -166,10 +174,7 @@ impl Aggregate for Collectivity {
             if self.exists() {
                 return Err(CollectivityError::AlreadyExists);
             }
-            if name.trim().is_empty() {
-                return Err(CollectivityError::EmptyName);
-            }
-            let name = name.trim().to_string();
+            let name = clean_name(&name)?;
             sink.write(CollectivityEvent::CollectivityCreated { id, name }, self)
                 .await;
             return Ok(());
@@ -179,17 +184,15 @@ impl Aggregate for Collectivity {
         }
         let event = match command {
             CollectivityCommand::Create { .. } => unreachable!("handled above"),
-            CollectivityCommand::AddService { service } => {
-                if service.name.trim().is_empty() {
-                    return Err(CollectivityError::EmptyName);
-                }
+            CollectivityCommand::AddService { mut service } => {
+                service.name = clean_name(&service.name)?;
                 if self.services.contains_key(&service.id) {
                     return Err(CollectivityError::DuplicateService);
                 }
                 CollectivityEvent::ServiceAdded { service }
             }
             CollectivityCommand::AddUnit { mut unit } => {
-                unit.name = unit.name.trim().to_string();
+                unit.name = clean_name(&unit.name)?;
                 unit.opening = unit.opening.normalised();
                 self.check_unit(&unit)?;
                 CollectivityEvent::UnitAdded { unit }
@@ -197,6 +200,10 @@ impl Aggregate for Collectivity {
             CollectivityCommand::SetSchoolCalendar { calendar } => {
                 if let Some(range) = calendar.school_holidays.iter().find(|r| r.last < r.first) {
                     return Err(CollectivityError::InvalidPeriod(*range));
+                }
+                let days = calendar.school_holidays.iter().flat_map(|r| [r.first, r.last]);
+                for day in days.chain(calendar.public_holidays.iter().copied()) {
+                    text::date("a day of the school calendar", day)?;
                 }
                 CollectivityEvent::SchoolCalendarSet { calendar }
             }

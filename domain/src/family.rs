@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::calendar::SchoolYear;
 use crate::personal::Personal;
+use crate::text::{self, TextError};
 
 /// A child of the family. Names, birth date and class are personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +179,8 @@ pub enum FamilyError {
     InvalidQuotientPeriod,
     #[error("this family's personal data was erased")]
     Erased,
+    #[error(transparent)]
+    InvalidText(#[from] TextError),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -230,15 +233,42 @@ impl Family {
     }
 }
 
-fn trimmed(value: Personal<String>) -> Personal<String> {
+/// A personal text checked as [`text::required`]; an empty one is refused
+/// with `empty`, the family's own reason.
+fn personal_text(
+    field: &'static str,
+    value: Personal<String>,
+    max: usize,
+    empty: FamilyError,
+) -> Result<Personal<String>, FamilyError> {
     match value {
-        Personal::Known(text) => Personal::Known(text.trim().to_string()),
-        Personal::Erased => Personal::Erased,
+        Personal::Known(value) => match text::required(field, &value, max) {
+            Ok(value) => Ok(Personal::Known(value)),
+            Err(TextError::Empty { .. }) => Err(empty),
+            Err(other) => Err(other.into()),
+        },
+        Personal::Erased => Err(empty),
     }
 }
 
-fn is_blank(value: &Personal<String>) -> bool {
-    value.known().is_none_or(|text| text.is_empty())
+/// A personal text that may be left out, checked as [`text::optional`].
+fn personal_optional(
+    field: &'static str,
+    value: Personal<Option<String>>,
+    max: usize,
+) -> Result<Personal<Option<String>>, FamilyError> {
+    match value {
+        Personal::Known(value) => Ok(Personal::Known(text::optional(field, value.as_deref(), max)?)),
+        Personal::Erased => Ok(Personal::Known(None)),
+    }
+}
+
+/// A family reference: trimmed, bounded, never empty.
+fn family_ref(value: &str) -> Result<String, FamilyError> {
+    text::required("a family reference", value, text::REFERENCE).map_err(|error| match error {
+        TextError::Empty { .. } => FamilyError::EmptyFamilyRef,
+        other => other.into(),
+    })
 }
 
 /// A deliberately plain check: one `@`, something on both sides, a dot in
@@ -284,14 +314,13 @@ impl Aggregate for Family {
                 .known()
                 .map(|email| email.trim().to_lowercase())
                 .unwrap_or_default();
+            let guardian_email = text::required("an e-mail address", &guardian_email, text::EMAIL)
+                .map_err(|_| FamilyError::InvalidEmail(guardian_email.clone()))?;
             if !is_plausible_email(&guardian_email) {
                 return Err(FamilyError::InvalidEmail(guardian_email));
             }
             let guardian_email = Personal::Known(guardian_email);
-            let family_ref = family_ref.trim().to_string();
-            if family_ref.is_empty() {
-                return Err(FamilyError::EmptyFamilyRef);
-            }
+            let family_ref = self::family_ref(&family_ref)?;
             let event = FamilyEvent::FamilyAccountOpened {
                 id,
                 collectivity_id,
@@ -310,10 +339,22 @@ impl Aggregate for Family {
         let event = match command {
             FamilyCommand::OpenAccount { .. } => unreachable!("handled above"),
             FamilyCommand::RegisterChild { mut child } => {
-                child.first_name = trimmed(child.first_name);
-                child.last_name = trimmed(child.last_name);
-                if is_blank(&child.first_name) || is_blank(&child.last_name) {
-                    return Err(FamilyError::EmptyChildName);
+                child.first_name = personal_text(
+                    "a first name",
+                    child.first_name,
+                    text::NAME,
+                    FamilyError::EmptyChildName,
+                )?;
+                child.last_name = personal_text(
+                    "a last name",
+                    child.last_name,
+                    text::NAME,
+                    FamilyError::EmptyChildName,
+                )?;
+                child.school_class =
+                    personal_optional("a school class", child.school_class, text::SCHOOL_CLASS)?;
+                if let Personal::Known(birth_date) = child.birth_date {
+                    text::date("a birth date", birth_date)?;
                 }
                 if self.children.contains_key(&child.id) {
                     return Err(FamilyError::DuplicateChild);
@@ -321,6 +362,7 @@ impl Aggregate for Family {
                 FamilyEvent::ChildRegistered { child }
             }
             FamilyCommand::EnrolChild { enrolment } => {
+                text::year("a school year", enrolment.school_year.0)?;
                 if !self.children.contains_key(&enrolment.child_id) {
                     return Err(FamilyError::UnknownChild(enrolment.child_id));
                 }
@@ -339,11 +381,19 @@ impl Aggregate for Family {
                 if self.guardians.iter().any(|g| g.account_id == account_id) {
                     return Err(FamilyError::AlreadyActivated);
                 }
-                profile.first_name = trimmed(profile.first_name);
-                profile.last_name = trimmed(profile.last_name);
-                if is_blank(&profile.first_name) || is_blank(&profile.last_name) {
-                    return Err(FamilyError::EmptyGuardianName);
-                }
+                profile.first_name = personal_text(
+                    "a first name",
+                    profile.first_name,
+                    text::NAME,
+                    FamilyError::EmptyGuardianName,
+                )?;
+                profile.last_name = personal_text(
+                    "a last name",
+                    profile.last_name,
+                    text::NAME,
+                    FamilyError::EmptyGuardianName,
+                )?;
+                profile.phone = personal_optional("a phone number", profile.phone, text::REFERENCE)?;
                 FamilyEvent::AccountActivated { account_id, profile }
             }
             FamilyCommand::JoinCollectivity {
@@ -353,10 +403,7 @@ impl Aggregate for Family {
                 if self.is_member_of(collectivity_id) {
                     return Err(FamilyError::AlreadyMember(collectivity_id));
                 }
-                let family_ref = family_ref.trim().to_string();
-                if family_ref.is_empty() {
-                    return Err(FamilyError::EmptyFamilyRef);
-                }
+                let family_ref = self::family_ref(&family_ref)?;
                 FamilyEvent::JoinedCollectivity {
                     collectivity_id,
                     family_ref,
@@ -365,6 +412,10 @@ impl Aggregate for Family {
             FamilyCommand::SetQuotientFamilial { quotient } => {
                 if !self.is_member_of(quotient.collectivity_id) {
                     return Err(FamilyError::NotAMember(quotient.collectivity_id));
+                }
+                text::date("a start of validity", quotient.valid_from)?;
+                if let Some(until) = quotient.valid_until {
+                    text::date("an end of validity", until)?;
                 }
                 if quotient
                     .valid_until
@@ -465,6 +516,44 @@ pub(crate) mod tests {
                 guardian_email: "Claire.Martin@Example.fr ".to_string().into(),
             })
             .then_expect_events(vec![opened()]);
+    }
+
+    #[test]
+    fn it_refuses_an_email_with_a_nul_byte_so_that_no_reader_chokes_on_it() {
+        framework()
+            .given_no_previous_events()
+            .when(FamilyCommand::OpenAccount {
+                id: FAMILY,
+                collectivity_id: COMMUNE,
+                family_ref: "F-1".into(),
+                guardian_email: "claire\0@example.fr".to_string().into(),
+            })
+            .then_expect_error(FamilyError::InvalidEmail("claire\0@example.fr".into()));
+    }
+
+    #[test]
+    fn it_refuses_a_child_name_longer_than_a_name_can_be() {
+        let mut child = louise();
+        child.first_name = "L".repeat(text::NAME + 1).into();
+        framework()
+            .given(vec![opened()])
+            .when(FamilyCommand::RegisterChild { child })
+            .then_expect_error(FamilyError::InvalidText(TextError::TooLong {
+                field: "a first name",
+                max: text::NAME,
+            }));
+    }
+
+    #[test]
+    fn it_refuses_a_school_year_outside_the_years_served() {
+        let mut enrolment = enrolment();
+        enrolment.school_year = SchoolYear(i32::MAX);
+        framework()
+            .given(vec![opened(), FamilyEvent::ChildRegistered { child: louise() }])
+            .when(FamilyCommand::EnrolChild { enrolment })
+            .then_expect_error(FamilyError::InvalidText(TextError::OutOfRange {
+                field: "a school year",
+            }));
     }
 
     #[test]

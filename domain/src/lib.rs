@@ -11,6 +11,7 @@
 //! - [`family`]: a household, its children and their enrolments.
 //! - [`reservation`]: one child in one unit on one date, and its lifecycle.
 //! - [`personal`]: personal values in events, erasable without rewriting.
+//! - [`text`]: the bounds on every string and date that enters an event.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
@@ -18,3 +19,4 @@ pub mod collectivity;
 pub mod family;
 pub mod personal;
 pub mod reservation;
+pub mod text;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::calendar::{ClosedReason, SchoolYear};
 use crate::collectivity::{BillingMode, Collectivity, Unit};
 use crate::family::Family;
+use crate::text::{self, TextError};
 
 /// Namespace of reservation ids; never change it, or every id changes.
 const RESERVATION_NAMESPACE: Uuid = Uuid::from_u128(0x6d3c_5a80_91f2_4c1e_9b7d_2f41_a0c8_e517);
@@ -139,6 +140,13 @@ pub enum ReservationError {
     EmptyReason,
     #[error("online payment is not available yet: prepaid units cannot be booked")]
     PrepaidNotAvailable,
+    #[error(transparent)]
+    InvalidText(#[from] TextError),
+    /// The stream holds another family's booking: no line of this family
+    /// may touch it (reachable only through ids that collided before ids
+    /// were claimed once for all).
+    #[error("this booking belongs to another family")]
+    OtherFamily,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -166,11 +174,13 @@ impl Reservation {
         date: NaiveDate,
         context: &BookingContext,
     ) -> Result<Slot, ReservationError> {
+        text::date("a day", date)?;
         let unit = Self::unit(context, unit_id)?;
         let family = &context.family;
         if !family.children.contains_key(&child_id) {
             return Err(ReservationError::UnknownChild(child_id));
         }
+        self.check_family(context)?;
         match self.status {
             ReservationStatus::Confirmed | ReservationStatus::CancellationRequested => {
                 return Err(ReservationError::AlreadyBooked)
@@ -209,6 +219,7 @@ impl Reservation {
     /// Whether this booking can be cancelled now: the event a cancellation
     /// would record, or the reason it cannot.
     pub fn check_cancel(&self, context: &BookingContext) -> Result<ReservationEvent, ReservationError> {
+        self.check_family(context)?;
         let slot = match (self.slot, self.status) {
             (Some(slot), ReservationStatus::Confirmed) => slot,
             (_, ReservationStatus::CancellationRequested) => {
@@ -232,6 +243,16 @@ impl Reservation {
     }
 }
 
+impl Reservation {
+    /// A reservation already booked is only ever touched by its own family.
+    fn check_family(&self, context: &BookingContext) -> Result<(), ReservationError> {
+        match self.slot {
+            Some(slot) if Some(slot.family_id) != context.family.id => Err(ReservationError::OtherFamily),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// An agent's answer to a pending cancellation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -249,13 +270,11 @@ impl Reservation {
         }
         match decision {
             Decision::Approve { comment } => Ok(ReservationEvent::AgentApproved {
-                comment: comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+                comment: text::multiline("a comment", comment.as_deref(), text::COMMENT)?,
             }),
             Decision::Reject { reason } => {
-                let reason = reason.trim().to_string();
-                if reason.is_empty() {
-                    return Err(ReservationError::EmptyReason);
-                }
+                let reason = text::multiline("a reason", Some(&reason), text::COMMENT)?
+                    .ok_or(ReservationError::EmptyReason)?;
                 Ok(ReservationEvent::AgentRejected { reason })
             }
         }
@@ -565,6 +584,61 @@ mod tests {
             .given(booked())
             .when(ReservationCommand::Cancel)
             .then_expect_events(vec![ReservationEvent::ReservationCancelled]);
+    }
+
+    /// The same child id in another family: what a collision of ids made
+    /// before ids were claimed would give.
+    fn other_family_at(now: &str) -> BookingContext {
+        let mut other = family(true);
+        other.id = Some(Uuid::from_u128(0xbad));
+        BookingContext {
+            family: Arc::new(other),
+            ..context_at(now)
+        }
+    }
+
+    #[test]
+    fn it_refuses_a_cancellation_by_a_family_that_does_not_hold_the_booking() {
+        TestFramework::<Reservation>::with(other_family_at("2026-12-01T08:00:00Z"))
+            .given(booked())
+            .when(ReservationCommand::Cancel)
+            .then_expect_error(ReservationError::OtherFamily);
+    }
+
+    #[test]
+    fn it_refuses_to_book_again_a_slot_another_family_had_cancelled() {
+        let mut history = booked();
+        history.push(ReservationEvent::ReservationCancelled);
+        TestFramework::<Reservation>::with(other_family_at("2026-12-01T08:00:00Z"))
+            .given(history)
+            .when(book())
+            .then_expect_error(ReservationError::OtherFamily);
+    }
+
+    #[test]
+    fn it_refuses_a_day_outside_the_years_served_without_overflowing() {
+        framework("2026-12-01T08:00:00Z")
+            .given_no_previous_events()
+            .when(ReservationCommand::Request {
+                child_id: LOUISE,
+                unit_id: MEAL,
+                date: NaiveDate::MAX,
+            })
+            .then_expect_error(ReservationError::InvalidText(TextError::OutOfRange {
+                field: "a day",
+            }));
+    }
+
+    #[test]
+    fn a_refusal_reason_with_a_nul_byte_is_refused() {
+        framework("2026-12-01T08:00:00Z")
+            .given(cancellation_pending())
+            .when(ReservationCommand::Reject {
+                reason: "non\0".into(),
+            })
+            .then_expect_error(ReservationError::InvalidText(TextError::ControlCharacter {
+                field: "a reason",
+            }));
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub enum StoreError {
     /// Another writer appended to one of the streams since it was loaded.
     #[error("a stream changed while the command ran")]
     Conflict,
+    /// An event would introduce an id that already names something else
+    /// (the `claimed_ids` table).
+    #[error("this id is already used")]
+    IdTaken,
     #[error("stored event cannot be read: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -682,6 +686,7 @@ impl Rows {
 /// A unique key violated by an insert means another writer got there first.
 pub fn conflict_or_database(error: sqlx::Error) -> StoreError {
     match &error {
+        sqlx::Error::Database(db) if db.constraint() == Some("claimed_ids_pkey") => StoreError::IdTaken,
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::Database(error),
     }
@@ -698,6 +703,18 @@ pub fn last_position(rows: &[sqlx::postgres::PgRow]) -> Result<Option<Position>,
         last = last.max(Some(position));
     }
     Ok(last)
+}
+
+/// Whether a client-chosen id (of a commune, service, unit, family or
+/// child) already names something: ids are global, claimed by the event
+/// that introduces them.
+pub async fn id_claimed(pool: &PgPool, id: Uuid) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM claimed_ids WHERE id = $1)")
+            .bind(id)
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// The sequence of a stream's last event; 0 when the stream does not exist.

@@ -217,24 +217,27 @@ impl AccountMutation {
     }
 
     /// Sends a password-reset link if the e-mail has an account. Always
-    /// answers true, so that it tells nobody which e-mails have accounts.
+    /// answers true, in the same time whether the e-mail has an account or
+    /// not: the link is sent after the answer. Too many requests for one
+    /// e-mail or from one client give `RATE_LIMITED`.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         let commands = commands(ctx);
-        let settings = settings(ctx);
-        let mut tx = commands.pool.begin().await.map_err(ApiError::from)?;
-        if let Some(account) = accounts::find_by_email(&mut tx, &email).await? {
-            let token = accounts::issue_token(
-                &mut tx,
-                account.id,
-                TokenPurpose::PasswordReset,
-                settings.reset_valid_for,
-            )
-            .await?;
-            let (subject, body) = mail::password_reset(&settings.mail, &token);
-            let family = accounts::families_of(&account.grants).first().copied();
-            mail::enqueue(&mut tx, family, &account.email, &subject, &body).await?;
+        let settings = settings(ctx).clone();
+        let counted = accounts::count_reset_request(
+            &commands.pool,
+            &email,
+            &caller(ctx).client_address,
+            settings.reset_limits,
+        )
+        .await?;
+        if let Some(email) = counted {
+            let pool = commands.pool.clone();
+            tokio::spawn(async move {
+                if let Err(error) = accounts::send_password_reset(&pool, &email, &settings).await {
+                    tracing::error!(?error, "a password-reset link was not sent");
+                }
+            });
         }
-        tx.commit().await.map_err(ApiError::from)?;
         Ok(true)
     }
 
@@ -272,8 +275,8 @@ impl AccountMutation {
         caller(ctx).require_agent_or_admin(collectivity_id)?;
         let commands = commands(ctx);
         commands.load_collectivity(collectivity_id).await?;
-        if !espace_famille_domain::family::is_plausible_email(email.trim()) {
-            return Err(ApiError::from(FamilyError::InvalidEmail(email)).into());
+        if accounts::normalised_email(&email).is_none() {
+            return Err(ApiError::from(FamilyError::InvalidEmail(email.escape_debug().to_string())).into());
         }
         let settings = settings(ctx);
         let mut tx = commands.pool.begin().await.map_err(ApiError::from)?;

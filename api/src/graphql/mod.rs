@@ -130,6 +130,7 @@ impl BookingMutation {
         let actor = caller(ctx).require_admin()?;
         let id = input.id.unwrap_or_else(Uuid::new_v4);
         let commands = commands(ctx);
+        commands.ensure_unclaimed(id).await?;
         let command = CollectivityCommand::Create { id, name: input.name };
         commands.collectivity(id, command, &metadata(actor, None)).await?;
         Ok((&commands.load_collectivity(id).await?).into())
@@ -143,6 +144,7 @@ impl BookingMutation {
             name: input.name,
             kind: input.kind.into(),
         };
+        commands.ensure_unclaimed(service.id).await?;
         let command = CollectivityCommand::AddService { service };
         commands
             .collectivity(input.collectivity_id, command, &metadata(actor, None))
@@ -154,6 +156,7 @@ impl BookingMutation {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
         let (collectivity_id, unit) = input.into_domain()?;
+        commands.ensure_unclaimed(unit.id).await?;
         let command = CollectivityCommand::AddUnit { unit };
         commands
             .collectivity(collectivity_id, command, &metadata(actor, None))
@@ -187,6 +190,7 @@ impl BookingMutation {
         let commands = commands(ctx);
         commands.load_collectivity(input.collectivity_id).await?;
         let id = input.id.unwrap_or_else(Uuid::new_v4);
+        commands.ensure_unclaimed(id).await?;
         let command = FamilyCommand::OpenAccount {
             id,
             collectivity_id: input.collectivity_id,
@@ -211,6 +215,7 @@ impl BookingMutation {
             birth_date: input.birth_date.into(),
             school_class: input.school_class.into(),
         };
+        commands.ensure_unclaimed(child.id).await?;
         let command = FamilyCommand::RegisterChild { child };
         run_family_command(ctx, input.family_id, command, actor).await
     }
