@@ -322,19 +322,37 @@ impl Commands {
         Ok(())
     }
 
-    /// The family whose guardian logs in with this e-mail.
-    pub async fn family_of_guardian(&self, email: &str) -> Result<Uuid, ApiError> {
-        let mut conn = self.pool.acquire().await?;
-        let account = crate::accounts::find_by_email(&mut conn, email)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("no family account for this e-mail".into()))?;
-        match crate::accounts::families_of(&account.grants).as_slice() {
-            [family] => Ok(*family),
-            [] => Err(ApiError::NotFound("no family account for this e-mail".into())),
-            _ => Err(ApiError::Conflict(
-                "this e-mail is a guardian of several families; ask for the family's id".into(),
-            )),
+    /// Joins a family to a commune with the code its guardian gave (see
+    /// [`crate::join_codes`]): the code is used and the membership recorded
+    /// in one transaction, so a refused join leaves the code usable.
+    /// Returns the family.
+    pub async fn join_family(
+        &self,
+        collectivity_id: Uuid,
+        code: &str,
+        family_ref: &str,
+        metadata: &Metadata,
+    ) -> Result<Uuid, ApiError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut tx = self.pool.begin().await?;
+            let family_id = crate::join_codes::consume(&mut tx, code, collectivity_id).await?;
+            let command = FamilyCommand::JoinCollectivity {
+                collectivity_id,
+                family_ref: family_ref.to_string(),
+            };
+            match self.family_in(&mut tx, family_id, command, metadata).await {
+                Ok(position) => {
+                    tx.commit().await?;
+                    if let Some(position) = position {
+                        self.wait_for_read_models(position, &[Family::TYPE]).await?;
+                    }
+                    return Ok(family_id);
+                }
+                Err(Failure::Store(StoreError::Conflict)) => continue,
+                Err(failure) => return Err(failure.into()),
+            }
         }
+        Err(ApiError::Conflict("the family kept changing; try again".into()))
     }
 
     /// Erases a family (GDPR): records `FamilyErased`, destroys the family's

@@ -27,6 +27,7 @@ pub mod error;
 pub mod graphql;
 pub mod identity;
 pub mod invitations;
+pub mod join_codes;
 pub mod mail;
 pub mod queries;
 pub mod sessions;

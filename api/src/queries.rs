@@ -37,6 +37,7 @@ pub async fn calendar(
             "a calendar covers at most {MAX_CALENDAR_DAYS} days, {days} asked"
         )));
     }
+    caller.identity()?;
     let pool = &commands.pool;
     // Whose child, which commune, the versions of their streams and the
     // child's days in the unit, in one round trip; the commune and the
@@ -78,16 +79,26 @@ pub async fn calendar(
             days.into_iter().zip(statuses).collect(),
         )
     };
-    let (family_id, family_version) =
-        family.ok_or_else(|| ApiError::NotFound(format!("no child {child_id}")))?;
+    // A child the caller may not read answers as a child that does not
+    // exist: the answer confirms no id.
+    let hidden = || ApiError::NotFound(format!("no child {child_id}"));
+    let (family_id, family_version) = family.ok_or_else(hidden)?;
     let (collectivity_id, collectivity_version) =
         commune.ok_or_else(|| ApiError::NotFound(format!("no unit {unit_id}")))?;
-    caller.require_reader_of(family_id, &[collectivity_id])?;
+    let family = commands.family_at(family_id, family_version as usize).await?;
+    // The unit's commune reads the calendar only of a family that joined it.
+    let communes: &[Uuid] = if family.is_member_of(collectivity_id) {
+        &[collectivity_id]
+    } else {
+        &[]
+    };
+    caller
+        .require_reader_of(family_id, communes)
+        .map_err(|_| hidden())?;
 
     let collectivity = commands
         .collectivity_at(collectivity_id, collectivity_version as usize)
         .await?;
-    let family = commands.family_at(family_id, family_version as usize).await?;
     let unit = collectivity
         .units
         .get(&unit_id)
@@ -155,10 +166,12 @@ pub async fn reservation(
         reservation.apply(event.decode::<Reservation>()?);
         history.push(HistoryEvent::from(event));
     }
-    let slot = reservation
-        .slot
-        .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
-    caller.require_reader_of(slot.family_id, &[slot.collectivity_id])?;
+    let hidden = || ApiError::NotFound(format!("no reservation {id}"));
+    caller.identity()?;
+    let slot = reservation.slot.ok_or_else(hidden)?;
+    caller
+        .require_reader_of(slot.family_id, &[slot.collectivity_id])
+        .map_err(|_| hidden())?;
     let mut view = ReservationView::new(id, &reservation)?;
     view.history = Some(history);
     Ok(view)

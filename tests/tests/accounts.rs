@@ -238,6 +238,80 @@ async fn a_password_reset_link_sets_a_new_password_and_ends_old_sessions() {
     app.stop().await;
 }
 
+const JOIN_FAMILY: &str = "mutation($c: UUID!, $code: String!) {
+  joinFamily(input: { collectivityId: $c, code: $code, familyRef: \"B-0042\" }) {
+    id memberships { collectivityId familyRef } children { firstName }
+  }
+}";
+
+/// A code by which the guardian of `fixture` lets another commune in.
+async fn join_code(app: &TestApp, fixture: &Fixture) -> String {
+    let created = app
+        .gql(
+            Some(&fixture.parent()),
+            "mutation($f: UUID!) { createFamilyJoinCode(familyId: $f) { code expiresAt } }",
+            json!({ "f": fixture.family }),
+        )
+        .await;
+    created.data("createFamilyJoinCode")["code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_commune_joins_a_family_only_with_the_code_its_guardian_gave_and_once() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(1);
+    let a = setup_commune(&app, &days).await;
+    let b = setup_commune(&app, &days).await;
+    let before = app.events_in("Family", &a.family.to_string()).await;
+    // No code, a made-up one: nothing of the family, nothing recorded.
+    for code in ["", "7KQ2-M9XD-4TRB", &a.guardian_email] {
+        let refused = app
+            .gql(
+                Some(&b.agent()),
+                JOIN_FAMILY,
+                json!({ "c": b.collectivity, "code": code }),
+            )
+            .await;
+        assert_eq!(refused.error_code(), "INVALID_TOKEN", "{}", refused.0);
+        assert!(refused.0["data"].is_null(), "{}", refused.0);
+    }
+    // Only the family's guardian makes a code.
+    for token in [b.parent(), b.agent(), a.agent()] {
+        let refused = app
+            .gql(
+                Some(&token),
+                "mutation($f: UUID!) { createFamilyJoinCode(familyId: $f) { code } }",
+                json!({ "f": a.family }),
+            )
+            .await;
+        assert_eq!(refused.error_code(), "FORBIDDEN", "{}", refused.0);
+    }
+    assert_eq!(app.events_in("Family", &a.family.to_string()).await, before);
+    // Typed back in lower case with spaces, the code works, once.
+    let code = join_code(&app, &a).await;
+    let typed = code.to_lowercase().replace('-', " ");
+    let joined = app
+        .gql(
+            Some(&b.agent()),
+            JOIN_FAMILY,
+            json!({ "c": b.collectivity, "code": typed }),
+        )
+        .await;
+    assert_eq!(joined.data("joinFamily")["children"][0]["firstName"], "Louise");
+    let again = app
+        .gql(
+            Some(&b.agent()),
+            JOIN_FAMILY,
+            json!({ "c": b.collectivity, "code": code }),
+        )
+        .await;
+    assert_eq!(again.error_code(), "INVALID_TOKEN", "{}", again.0);
+    app.stop().await;
+}
+
 fn unit_names(me: &Value) -> Vec<String> {
     let mut names: Vec<String> = me["collectivities"]
         .as_array()
@@ -257,16 +331,13 @@ async fn one_login_reaches_two_communes_and_each_commune_sees_only_its_part() {
     let a = setup_commune(&app, &days).await;
     let b = setup_commune(&app, &days).await;
 
-    // Commune B links family A, found by its guardian's e-mail.
+    // Commune B links family A with the code A's guardian gave it.
+    let code = join_code(&app, &a).await;
     let joined = app
         .gql(
             Some(&b.agent()),
-            "mutation($c: UUID!, $e: String!) {
-               joinFamily(input: { collectivityId: $c, guardianEmail: $e, familyRef: \"B-0042\" }) {
-                 id memberships { collectivityId familyRef }
-               }
-             }",
-            json!({ "c": b.collectivity, "e": a.guardian_email }),
+            JOIN_FAMILY,
+            json!({ "c": b.collectivity, "code": code }),
         )
         .await;
     let joined = joined.data("joinFamily");
@@ -346,7 +417,8 @@ async fn one_login_reaches_two_communes_and_each_commune_sees_only_its_part() {
         app.gql(Some(&b.agent()), read, json!({ "id": a_reservation }))
             .await
             .error_code(),
-        "FORBIDDEN"
+        "NOT_FOUND",
+        "what B may not read answers as what does not exist"
     );
     assert_eq!(
         app.gql(Some(&b.agent()), read, json!({ "id": b_reservation }))
@@ -358,7 +430,7 @@ async fn one_login_reaches_two_communes_and_each_commune_sees_only_its_part() {
         app.gql(Some(&a.agent()), read, json!({ "id": b_reservation }))
             .await
             .error_code(),
-        "FORBIDDEN"
+        "NOT_FOUND"
     );
     app.stop().await;
 }
@@ -402,8 +474,8 @@ async fn an_agent_sets_the_quotient_familial_that_the_parent_sees() {
         .await;
     assert_eq!(
         elsewhere.error_code(),
-        "FORBIDDEN",
-        "B is not one of the family's communes"
+        "NOT_FOUND",
+        "B is not one of the family's communes: to B it is a family that does not exist"
     );
 
     let seen = app

@@ -1,7 +1,10 @@
 //! The authorisation matrix: every role against every operation, on its own
-//! family or commune and on another's. Each cell is allowed, `FORBIDDEN` or
-//! `UNAUTHENTICATED`; a domain refusal (say, no cancellation pending) counts
-//! as allowed, since the caller got past the grant check.
+//! family or commune and on another's. Each cell is allowed, denied
+//! (`FORBIDDEN`, or `NOT_FOUND` where what the caller may not read answers
+//! as what does not exist) or `UNAUTHENTICATED`; a domain refusal (say, no
+//! cancellation pending) counts as allowed, since the caller got past the
+//! grant check. Then every denial of another's id is compared with the
+//! answer to an id nobody uses: they must be the same.
 
 use espace_famille_tests::*;
 use serde_json::{json, Value};
@@ -53,6 +56,16 @@ async fn every_role_gets_exactly_the_operations_its_grant_allows() {
         "auditor of B",
         "admin",
     ];
+    const PUBLIC: &[&str] = &[
+        "anonymous",
+        "parent A",
+        "parent B",
+        "agent A",
+        "agent B",
+        "auditor of all",
+        "auditor of B",
+        "admin",
+    ];
     const READERS_OF_A: &[&str] = &["parent A", "agent A", "auditor of all"];
 
     let operations = vec![
@@ -81,10 +94,22 @@ async fn every_role_gets_exactly_the_operations_its_grant_allows() {
             allowed: &["agent A", "auditor of all"],
         },
         Operation {
-            name: "read commune A's services",
+            name: "read commune A's services (public)",
             document: "query($c: UUID!) { collectivity(id: $c) { units { id } } }",
             variables: json!({ "c": a.collectivity }),
-            allowed: EVERYONE,
+            allowed: PUBLIC,
+        },
+        Operation {
+            name: "make a code to let a commune join family A",
+            document: "mutation($f: UUID!) { createFamilyJoinCode(familyId: $f) { code } }",
+            variables: json!({ "f": a.family }),
+            allowed: &["parent A"],
+        },
+        Operation {
+            name: "join a family to commune A with a code",
+            document: "mutation($c: UUID!) { joinFamily(input: { collectivityId: $c, code: \"0000-0000-0000\", familyRef: \"A-9\" }) { id } }",
+            variables: json!({ "c": a.collectivity }),
+            allowed: &["agent A"],
         },
         Operation {
             name: "read one's own account",
@@ -187,7 +212,8 @@ async fn every_role_gets_exactly_the_operations_its_grant_allows() {
                 .unwrap_or("")
                 .to_string();
             let got = match code.as_str() {
-                "UNAUTHENTICATED" | "FORBIDDEN" => code,
+                "UNAUTHENTICATED" => code,
+                "FORBIDDEN" | "NOT_FOUND" => "denied".to_string(),
                 _ => "allowed".to_string(),
             };
             let expected = if operation.allowed.contains(role) {
@@ -195,7 +221,7 @@ async fn every_role_gets_exactly_the_operations_its_grant_allows() {
             } else if token.is_none() {
                 "UNAUTHENTICATED"
             } else {
-                "FORBIDDEN"
+                "denied"
             };
             if got != expected {
                 wrong.push(format!(
@@ -219,5 +245,144 @@ async fn every_role_gets_exactly_the_operations_its_grant_allows() {
         wrong.len(),
         wrong.join("\n")
     );
+    app.stop().await;
+}
+
+/// The answer to `variables` with every id of `known` put for its stand-in
+/// in the text, so two answers about different ids compare.
+fn answer_without_ids(response: &Value, known: &[Uuid]) -> String {
+    let mut text = response["errors"].to_string();
+    for (n, id) in known.iter().enumerate() {
+        text = text.replace(&id.to_string(), &format!("<id {n}>"));
+    }
+    text
+}
+
+#[tokio::test]
+async fn another_familys_ids_get_the_same_answer_as_ids_nobody_uses() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(2);
+    let a = setup_commune(&app, &days).await;
+    let b = setup_commune(&app, &days).await;
+    app.book(&a, &days[..1]).await.data("submitBasket");
+    let booked = espace_famille_domain::reservation::reservation_id(a.child, a.meal, days[0]);
+    let auditor_b_email = format!("auditor-b-{}@example.fr", Uuid::new_v4().simple());
+    app.create_account(
+        &auditor_b_email,
+        PASSWORD,
+        &[espace_famille_api::accounts::Grant::Auditor(Some(b.collectivity))],
+    )
+    .await;
+    let auditor_b = app.login(&auditor_b_email, PASSWORD).await;
+    let (nobody_family, nobody_child) = (Uuid::new_v4(), Uuid::new_v4());
+    let nobody_reservation =
+        espace_famille_domain::reservation::reservation_id(nobody_child, a.meal, days[0]);
+    // (document, variables with A's ids, the same with unused ids), each
+    // tried by B's parent, agent and auditor.
+    let probes: Vec<(&str, Value, Value)> = vec![
+        (
+            CALENDAR,
+            json!({ "child": a.child, "unit": b.meal, "from": days[0], "to": days[1] }),
+            json!({ "child": nobody_child, "unit": b.meal, "from": days[0], "to": days[1] }),
+        ),
+        (
+            CALENDAR,
+            json!({ "child": a.child, "unit": a.meal, "from": days[0], "to": days[1] }),
+            json!({ "child": nobody_child, "unit": a.meal, "from": days[0], "to": days[1] }),
+        ),
+        (
+            "query($f: UUID!) { family(id: $f) { id } }",
+            json!({ "f": a.family }),
+            json!({ "f": nobody_family }),
+        ),
+        (
+            "query($id: UUID!) { reservation(id: $id) { status } }",
+            json!({ "id": booked }),
+            json!({ "id": nobody_reservation }),
+        ),
+        (
+            "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
+            json!({ "id": booked }),
+            json!({ "id": nobody_reservation }),
+        ),
+        (
+            "mutation($id: UUID!) { approveCancellation(reservationId: $id) { status } }",
+            json!({ "id": booked }),
+            json!({ "id": nobody_reservation }),
+        ),
+        (
+            "mutation($f: UUID!) { registerChild(input: { familyId: $f, firstName: \"Jules\", lastName: \"Martin\", birthDate: \"2019-01-01\" }) { id } }",
+            json!({ "f": a.family }),
+            json!({ "f": nobody_family }),
+        ),
+        (
+            "mutation($f: UUID!, $k: UUID!, $c: UUID!, $s: UUID!) {
+               enrolChild(input: { familyId: $f, childId: $k, collectivityId: $c, serviceId: $s, schoolYear: 2030 }) { id }
+             }",
+            json!({ "f": a.family, "k": a.child, "c": b.collectivity, "s": b.canteen }),
+            json!({ "f": nobody_family, "k": nobody_child, "c": b.collectivity, "s": b.canteen }),
+        ),
+        (
+            "mutation($f: UUID!, $c: UUID!) { setQuotientFamilial(input: { familyId: $f, collectivityId: $c, quotient: 500, validFrom: \"2026-09-01\" }) { id } }",
+            json!({ "f": a.family, "c": b.collectivity }),
+            json!({ "f": nobody_family, "c": b.collectivity }),
+        ),
+        (
+            "mutation($f: UUID!) { eraseFamily(familyId: $f) }",
+            json!({ "f": a.family }),
+            json!({ "f": nobody_family }),
+        ),
+        (
+            SUBMIT_BASKET,
+            json!({ "input": { "basketId": Uuid::nil(), "familyId": a.family, "lines": book_lines(&a, &days[1..]) } }),
+            json!({ "input": { "basketId": Uuid::nil(), "familyId": nobody_family, "lines": book_lines(&a, &days[1..]) } }),
+        ),
+    ];
+    let known = [
+        a.family,
+        nobody_family,
+        a.child,
+        nobody_child,
+        booked,
+        nobody_reservation,
+    ];
+    let mut differ = Vec::new();
+    for (document, theirs, unused) in &probes {
+        for (role, token) in [
+            ("parent B", b.parent()),
+            ("agent B", b.agent()),
+            ("auditor of B", auditor_b.clone()),
+        ] {
+            let on_theirs = app.gql(Some(&token), document, theirs.clone()).await;
+            let on_unused = app.gql(Some(&token), document, unused.clone()).await;
+            assert!(
+                on_theirs.0["errors"].is_array(),
+                "{role} was let through: {}",
+                on_theirs.0
+            );
+            let (theirs, unused) = (
+                answer_without_ids(&on_theirs.0, &known),
+                answer_without_ids(&on_unused.0, &known),
+            );
+            // The ids differ; the answers, with the ids put aside, must not.
+            let theirs = theirs
+                .replace("<id 0>", "<id 1>")
+                .replace("<id 2>", "<id 3>")
+                .replace("<id 4>", "<id 5>");
+            if theirs != unused {
+                differ.push(format!(
+                    "{role}, {document}:\n  theirs: {theirs}\n  unused: {unused}"
+                ));
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} answers tell an id is used:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+    let calendar = app.calendar(&a, days[0], days[0]).await;
+    assert_eq!(calendar.data("calendar")[0]["status"], "CONFIRMED");
     app.stop().await;
 }

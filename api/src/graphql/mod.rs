@@ -67,9 +67,10 @@ pub struct BookingQuery;
 
 #[Object]
 impl BookingQuery {
-    /// A commune and its configuration.
+    /// A commune and its configuration: its services, units, rules and
+    /// school calendar are public, as the commune publishes them, so anyone
+    /// may read them, signed in or not.
     async fn collectivity(&self, ctx: &Context<'_>, id: Uuid) -> Result<CollectivityView> {
-        caller(ctx).identity()?;
         let collectivity = commands(ctx).load_collectivity(id).await?;
         Ok((&collectivity).into())
     }
@@ -77,12 +78,11 @@ impl BookingQuery {
     /// A family, for its guardians (all of it), and for the agents and
     /// auditors of its communes (their commune's part only).
     async fn family(&self, ctx: &Context<'_>, id: Uuid) -> Result<FamilyView> {
-        let caller = caller(ctx);
-        caller.identity()?;
-        let family = commands(ctx).load_family(id).await?;
-        let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
-        caller.require_reader_of(id, &communes)?;
-        Ok(FamilyView::new(&family, caller.visible_communes(id).as_deref()))
+        let family = readable_family(ctx, id).await?;
+        Ok(FamilyView::new(
+            &family,
+            caller(ctx).visible_communes(id).as_deref(),
+        ))
     }
 
     /// A child's days in one unit between two dates (inclusive, at most 93
@@ -203,9 +203,8 @@ impl BookingMutation {
     /// The family's guardian, or an agent of one of its communes, registers
     /// a child.
     async fn register_child(&self, ctx: &Context<'_>, input: RegisterChildInput) -> Result<FamilyView> {
-        caller(ctx).identity()?;
         let commands = commands(ctx);
-        let family = commands.load_family(input.family_id).await?;
+        let family = readable_family(ctx, input.family_id).await?;
         let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
         let actor = caller(ctx).require_guardian_or_agent(input.family_id, &communes)?;
         let child = Child {
@@ -224,6 +223,7 @@ impl BookingMutation {
     /// school year.
     async fn enrol_child(&self, ctx: &Context<'_>, input: EnrolChildInput) -> Result<FamilyView> {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        readable_family(ctx, input.family_id).await?;
         let commands = commands(ctx);
         let collectivity = commands.load_collectivity(input.collectivity_id).await?;
         if !collectivity.services.contains_key(&input.service_id) {
@@ -237,19 +237,40 @@ impl BookingMutation {
         run_family_command(ctx, input.family_id, command, actor).await
     }
 
-    /// An agent links a family that already has an account (found by its
-    /// guardian's e-mail) to the agent's commune, under the commune's own
-    /// reference: the guardian keeps one login for both communes.
+    /// A guardian lets another commune join the family: the code to give
+    /// that commune's agent (valid a week, once).
+    async fn create_family_join_code(&self, ctx: &Context<'_>, family_id: Uuid) -> Result<FamilyJoinCode> {
+        let actor = caller(ctx).require_parent_of(family_id)?;
+        let commands = commands(ctx);
+        let mut conn = commands.pool.acquire().await.map_err(ApiError::from)?;
+        let (code, expires_at) = crate::join_codes::create(&mut conn, family_id, actor.account_id).await?;
+        Ok(FamilyJoinCode {
+            family_id,
+            code,
+            expires_at,
+        })
+    }
+
+    /// An agent links a family to the agent's commune, under the commune's
+    /// own reference, with the code its guardian gave: the guardian keeps
+    /// one login for both communes. Nothing of the family is shown before.
     async fn join_family(&self, ctx: &Context<'_>, input: JoinFamilyInput) -> Result<FamilyView> {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
         commands.load_collectivity(input.collectivity_id).await?;
-        let family_id = commands.family_of_guardian(&input.guardian_email).await?;
-        let command = FamilyCommand::JoinCollectivity {
-            collectivity_id: input.collectivity_id,
-            family_ref: input.family_ref,
-        };
-        run_family_command(ctx, family_id, command, actor).await
+        let family_id = commands
+            .join_family(
+                input.collectivity_id,
+                &input.code,
+                &input.family_ref,
+                &metadata(actor, None),
+            )
+            .await?;
+        let visible = caller(ctx).visible_communes(family_id);
+        Ok(FamilyView::new(
+            &commands.load_family(family_id).await?,
+            visible.as_deref(),
+        ))
     }
 
     /// An agent sets the family's quotient familial in the agent's commune
@@ -260,6 +281,7 @@ impl BookingMutation {
         input: SetQuotientFamilialInput,
     ) -> Result<FamilyView> {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        readable_family(ctx, input.family_id).await?;
         if input.quotient < 0 {
             return Err(ApiError::Validation("a quotient familial cannot be negative".into()).into());
         }
@@ -280,9 +302,8 @@ impl BookingMutation {
     /// deleted. Its events and bookings stay, anonymous.
     async fn erase_family(&self, ctx: &Context<'_>, family_id: Uuid) -> Result<bool> {
         let caller = caller(ctx);
-        caller.identity()?;
         let commands = commands(ctx);
-        let family = commands.load_family(family_id).await?;
+        let family = readable_family(ctx, family_id).await?;
         let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
         let actor = caller.require_agent_of_any(&communes)?;
         let guardians = commands.erase_family(family_id, &metadata(actor, None)).await?;
@@ -324,7 +345,9 @@ impl BookingMutation {
         let caller = caller(ctx);
         caller.identity()?;
         let slot = commands.reservation_slot(reservation_id).await?;
-        let actor = caller.require_parent_of(slot.family_id)?;
+        let actor = caller
+            .require_parent_of(slot.family_id)
+            .map_err(|error| hidden_reservation(caller, &slot, reservation_id, error))?;
         let basket = Basket {
             id: Uuid::new_v4(),
             family_id: slot.family_id,
@@ -370,6 +393,39 @@ impl BookingMutation {
     }
 }
 
+/// A family the caller may read (its guardians, the agents and auditors of
+/// its communes). A family the caller may not read answers as one that
+/// does not exist: no answer confirms that an id is in use.
+async fn readable_family(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> Result<Arc<espace_famille_domain::family::Family>, ApiError> {
+    let caller = caller(ctx);
+    caller.identity()?;
+    let hidden = || ApiError::NotFound(format!("no family {id}"));
+    let family = match commands(ctx).current_family(id).await {
+        Err(ApiError::NotFound(_)) => return Err(hidden()),
+        other => other?,
+    };
+    let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
+    caller.require_reader_of(id, &communes).map_err(|_| hidden())?;
+    Ok(family)
+}
+
+/// The refusal of an action on a reservation: `error` for a caller who may
+/// read it, else the answer an unknown reservation gets.
+fn hidden_reservation(
+    caller: &Caller,
+    slot: &espace_famille_domain::reservation::Slot,
+    id: Uuid,
+    error: ApiError,
+) -> ApiError {
+    match caller.require_reader_of(slot.family_id, &[slot.collectivity_id]) {
+        Ok(_) => error,
+        Err(_) => ApiError::NotFound(format!("no reservation {id}")),
+    }
+}
+
 /// Runs a family command and answers with the family as the caller may see
 /// it.
 async fn run_family_command(
@@ -395,7 +451,9 @@ async fn decide(ctx: &Context<'_>, reservation_id: Uuid, decision: Decision) -> 
     caller.identity()?;
     let decided = commands
         .decide(reservation_id, decision, |slot| {
-            let actor = caller.require_agent_of(slot.collectivity_id)?;
+            let actor = caller
+                .require_agent_of(slot.collectivity_id)
+                .map_err(|error| hidden_reservation(caller, slot, reservation_id, error))?;
             Ok(metadata(actor, None))
         })
         .await?;

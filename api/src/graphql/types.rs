@@ -425,8 +425,9 @@ impl From<&domain::Collectivity> for CollectivityView {
 #[derive(InputObject)]
 pub struct JoinFamilyInput {
     pub collectivity_id: Uuid,
-    /// The e-mail the family's guardian logs in with.
-    pub guardian_email: String,
+    /// The code the family's guardian created (`createFamilyJoinCode`)
+    /// and gave the commune.
+    pub code: String,
     /// This commune's reference for the family.
     pub family_ref: String,
 }
@@ -712,4 +713,13 @@ impl From<work_queue::PendingCancellation> for PendingCancellationView {
             requested_by: p.requested_by,
         }
     }
+}
+
+/// A code by which a guardian lets a commune join the family: given to the
+/// commune's agent, used once, within a week.
+#[derive(SimpleObject)]
+pub struct FamilyJoinCode {
+    pub family_id: Uuid,
+    pub code: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
