@@ -5,11 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use espace_famille_projections::engine::{self, EngineConfig, EngineHandle};
@@ -21,9 +19,9 @@ use crate::accounts::AuthSettings;
 use crate::commands::Commands;
 use crate::graphql::parse_cache::ParseCache;
 use crate::graphql::{schema, AppSchema};
-use crate::identity::Caller;
 use crate::invitations::Invitations;
 use crate::mail::{self, MailWorker};
+use crate::server::ServerLimits;
 use crate::sessions::Sessions;
 
 /// How the server runs; every field has a default but the database.
@@ -37,6 +35,7 @@ pub struct Settings {
     pub read_your_writes: Duration,
     pub engine: EngineConfig,
     pub auth: AuthSettings,
+    pub limits: ServerLimits,
 }
 
 impl Settings {
@@ -48,6 +47,7 @@ impl Settings {
             read_your_writes: Duration::from_secs(5),
             engine: EngineConfig::default(),
             auth: AuthSettings::default(),
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -64,36 +64,88 @@ pub async fn connect(settings: &Settings) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
+/// Whether the database answered its last ping. A task pings it twice a
+/// second (each ping given one second): during an outage, requests are
+/// answered `UNAVAILABLE` at once instead of each waiting for the pool.
 #[derive(Clone)]
-struct AppState {
-    schema: AppSchema,
+pub struct DatabaseWatch {
+    up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DatabaseWatch {
+    fn start(pool: PgPool) -> DatabaseWatch {
+        let watch = DatabaseWatch {
+            up: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
+        let up = Arc::downgrade(&watch.up);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let Some(up) = up.upgrade() else { return };
+                let answered = ping(&pool).await.is_ok();
+                if up.swap(answered, std::sync::atomic::Ordering::Relaxed) != answered {
+                    if answered {
+                        tracing::info!("database reachable again");
+                    } else {
+                        tracing::warn!("database not reachable");
+                    }
+                }
+            }
+        });
+        watch
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// `SELECT 1`, given one second.
+async fn ping(pool: &PgPool) -> Result<(), String> {
+    match tokio::time::timeout(Duration::from_secs(1), sqlx::query("SELECT 1").execute(pool)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer within a second".into()),
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) schema: AppSchema,
+    pub(crate) database: DatabaseWatch,
     pool: PgPool,
-    sessions: Arc<Sessions>,
-    documents: ParseCache,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) documents: ParseCache,
 }
 
 /// The router, apart from serving, so tests and tools can mount it.
-pub fn router(commands: Arc<Commands>, auth: AuthSettings, pool: PgPool) -> Router {
+pub fn router(commands: Arc<Commands>, auth: AuthSettings, pool: PgPool, limits: ServerLimits) -> Router {
     let sessions = Sessions::start(pool.clone());
     let state = AppState {
         schema: schema(Some((commands, auth, sessions.clone()))),
+        database: DatabaseWatch::start(pool.clone()),
         pool,
         sessions,
         documents: ParseCache::default(),
     };
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route(
+            "/graphql",
+            get(crate::graphql_http::get).post(crate::graphql_http::post),
+        )
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .with_state(state)
-}
-
-async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+        // A body over the limit is refused from its Content-Length, before
+        // any of it is read (413), or as soon as it passes the limit.
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            limits.max_body_bytes,
+        ))
 }
 
 /// The bearer token of an `Authorization: Bearer ...` header.
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -102,38 +154,15 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-async fn graphql(
-    State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let mut request = request.into_inner();
-    state.documents.prepare(&mut request);
-    let bearer = bearer(&headers);
-    let identity = match &bearer {
-        Some(token) => match state.sessions.identity(token).await {
-            Ok(identity) => identity,
-            Err(error) => {
-                return async_graphql::Response::from_errors(vec![
-                    async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default())
-                ])
-                .into()
-            }
-        },
-        None => None,
-    };
-    let caller = Caller {
-        identity,
-        client_address: client.ip().to_string(),
-        bearer,
-    };
-    state.schema.execute(request.data(caller)).await.into()
-}
-
+/// Ready when the database answers within a second: a load balancer asks
+/// often, and must hear "no" at once during an outage, not after the
+/// pool's own timeout.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1").execute(&state.pool).await {
-        Ok(_) => (StatusCode::OK, "ready"),
+    if !state.database.is_up() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database not reachable");
+    }
+    match ping(&state.pool).await {
+        Ok(()) => (StatusCode::OK, "ready"),
         Err(error) => {
             tracing::warn!(%error, "database not reachable");
             (StatusCode::SERVICE_UNAVAILABLE, "database not reachable")
@@ -150,6 +179,7 @@ pub struct Application {
     mail: MailWorker,
     pool: PgPool,
     commands: Arc<Commands>,
+    limits: ServerLimits,
 }
 
 impl Application {
@@ -170,11 +200,17 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Application {
             listener,
-            router: router(commands.clone(), settings.auth.clone(), pool.clone()),
+            router: router(
+                commands.clone(),
+                settings.auth.clone(),
+                pool.clone(),
+                settings.limits,
+            ),
             engine,
             mail,
             pool,
             commands,
+            limits: settings.limits,
         })
     }
 
@@ -197,12 +233,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, "serving GraphQL on http://{address}/graphql");
-        axum::serve(
+        crate::server::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.limits,
+            shutdown,
+            Duration::from_secs(10),
         )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
         self.engine.shutdown().await;
         self.mail.shutdown().await;
         self.pool.close().await;

@@ -27,8 +27,26 @@ pub enum ApiError {
     /// A business rule refused the command: its own code (`DEADLINE_PASSED`,
     /// `UNIT_CLOSED`, ...), see [`Refusal`].
     Refused(Refusal),
+    /// The database cannot be reached (an outage, a failover) →
+    /// `UNAVAILABLE`: nothing was done, the client may try again.
+    Unavailable(String),
     /// Anything else → `INTERNAL`; logged, never shown.
     Internal(String),
+}
+
+/// Whether a database error means the database is out of reach, rather
+/// than a fault of the request: no connection could be had or kept, or the
+/// server is shutting down or starting (SQLSTATE classes 08 and 57P).
+pub fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            true
+        }
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// A business rule's refusal, with a stable code, a readable message and
@@ -134,6 +152,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Conflict => ApiError::Conflict("the data changed meanwhile; try again".into()),
             StoreError::IdTaken => ApiError::Conflict("this id is already used".into()),
+            StoreError::Database(error) => error.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -141,7 +160,11 @@ impl From<StoreError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        ApiError::Internal(error.to_string())
+        if is_outage(&error) {
+            ApiError::Unavailable(error.to_string())
+        } else {
+            ApiError::Internal(error.to_string())
+        }
     }
 }
 
@@ -160,6 +183,7 @@ impl ApiError {
                 message.clone()
             }
             ApiError::Refused(refusal) => refusal.message.clone(),
+            ApiError::Unavailable(_) => "the service is unavailable for a moment; try again".into(),
             ApiError::Internal(_) => "internal error".into(),
         }
     }
@@ -172,6 +196,7 @@ impl ApiError {
             ApiError::Validation(_) => "VALIDATION",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Refused(refusal) => &refusal.code,
+            ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -179,8 +204,10 @@ impl ApiError {
 
 impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> Self {
-        if let ApiError::Internal(detail) = &error {
-            tracing::error!(%detail, "internal error");
+        match &error {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
+            _ => {}
         }
         let code = error.code().to_string();
         let refusal = match &error {

@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //!
-//! - [`app`]: settings, start-up, router, graceful shutdown.
+//! - [`app`]: settings, start-up, router, health; [`server`]: connection
+//!   limits, header timeouts, graceful shutdown; [`graphql_http`]: GraphQL
+//!   over HTTP (media types, status codes, limits before execution).
 //! - [`graphql`]: the schema; thin resolvers.
 //! - [`commands`]: runs domain commands, waits for the read models.
 //! - [`basket`]: many reservation lines in one transaction.
@@ -14,7 +16,8 @@
 //! - [`mail`]: the outbox and its delivery; [`invitations`]: the process
 //!   manager that invites a new family's guardian.
 //! - [`error`]: one error type and its `extensions.code`.
-//! - [`demo`]: the demo commune.
+//! - [`demo`]: the demo commune; [`join_codes`]: a family's consent to
+//!   join a commune.
 #![forbid(unsafe_code)]
 
 pub mod accounts;
@@ -25,11 +28,13 @@ pub mod commands;
 pub mod demo;
 pub mod error;
 pub mod graphql;
+pub mod graphql_http;
 pub mod identity;
 pub mod invitations;
 pub mod join_codes;
 pub mod mail;
 pub mod queries;
+pub mod server;
 pub mod sessions;
 
 /// The schema in SDL, as committed in `api/schema.graphql`.

@@ -106,6 +106,10 @@ impl MailWorker {
     }
 }
 
+/// The first and the longest waits after a failed delivery round.
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 /// Starts delivering the outbox.
 pub fn start(pool: PgPool, settings: MailSettings) -> Result<MailWorker, String> {
     let sender = Sender::new(&settings.transport)?;
@@ -119,25 +123,43 @@ pub fn start(pool: PgPool, settings: MailSettings) -> Result<MailWorker, String>
         if let Some(listener) = listener.as_mut() {
             let _ = listener.listen("outbox").await;
         }
+        // While the database is out of reach, each try fails at once:
+        // wait longer after each failure (up to half a minute), so an
+        // outage costs a few log lines, not a core and the disk.
+        let mut backoff = MIN_BACKOFF;
         loop {
-            match deliver_batch(&pool, &sender, &from).await {
-                Ok(sent) if sent > 0 => continue,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(?error, "mail delivery failed"),
-            }
-            let wake = async {
-                match listener.as_mut() {
-                    Some(listener) => {
-                        let _ = listener.try_recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
+            let failed = match deliver_batch(&pool, &sender, &from).await {
+                Ok(sent) if sent > 0 => {
+                    backoff = MIN_BACKOFF;
+                    continue;
+                }
+                Ok(_) => false,
+                Err(error) => {
+                    tracing::warn!(?error, retry_in = ?backoff, "mail delivery failed");
+                    true
                 }
             };
+            let wake = async {
+                match listener.as_mut() {
+                    Some(listener) if !failed => {
+                        if listener.try_recv().await.is_err() {
+                            std::future::pending::<()>().await
+                        }
+                    }
+                    _ => std::future::pending::<()>().await,
+                }
+            };
+            let wait = if failed { backoff } else { Duration::from_secs(2) };
             tokio::select! {
                 _ = wake => {}
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stopped.changed() => return,
             }
+            backoff = if failed {
+                (backoff * 2).min(MAX_BACKOFF)
+            } else {
+                MIN_BACKOFF
+            };
         }
     });
     Ok(MailWorker { stop, task })

@@ -12,6 +12,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 use espace_famille_api::accounts::{self, Grant};
 use espace_famille_api::app::{Application, Settings};
 use espace_famille_api::mail::MailTransport;
+use espace_famille_api::server::ServerLimits;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -44,18 +45,38 @@ pub async fn spawn_beside(first: &TestApp) -> TestApp {
 }
 
 async fn spawn_app_on(url: &str, mail_dir: PathBuf) -> TestApp {
-    spawn_with_transport(url, mail_dir.clone(), MailTransport::Folder(mail_dir)).await
+    spawn_with(
+        url,
+        mail_dir.clone(),
+        MailTransport::Folder(mail_dir),
+        ServerLimits::default(),
+    )
+    .await
+}
+
+/// Starts the server on a fresh database with these HTTP limits.
+pub async fn spawn_app_with_limits(limits: ServerLimits) -> TestApp {
+    let (_, url) = espace_famille_projections::testing::fresh_database().await;
+    let mail_dir = std::env::temp_dir().join(format!("espace-famille-mail-{}", Uuid::new_v4().simple()));
+    spawn_with(&url, mail_dir.clone(), MailTransport::Folder(mail_dir), limits).await
 }
 
 /// Starts the server on a fresh database, sending its e-mail over SMTP.
 pub async fn spawn_app_with_smtp(smtp_url: &str) -> TestApp {
     let (_, url) = espace_famille_projections::testing::fresh_database().await;
     let unused = std::env::temp_dir().join(format!("espace-famille-mail-{}", Uuid::new_v4().simple()));
-    spawn_with_transport(&url, unused, MailTransport::Smtp(smtp_url.to_string())).await
+    spawn_with(
+        &url,
+        unused,
+        MailTransport::Smtp(smtp_url.to_string()),
+        ServerLimits::default(),
+    )
+    .await
 }
 
-async fn spawn_with_transport(url: &str, mail_dir: PathBuf, transport: MailTransport) -> TestApp {
+async fn spawn_with(url: &str, mail_dir: PathBuf, transport: MailTransport, limits: ServerLimits) -> TestApp {
     let mut settings = Settings::new(url.to_string());
+    settings.limits = limits;
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.max_connections = 16;
     settings.auth.mail.transport = transport;

@@ -63,13 +63,14 @@ async fn after_erasure_the_history_replays_but_no_personal_value_can_be_read() {
     assert_eq!(before.data("family")["children"][0]["firstName"], "Louise");
     assert_eq!(before.data("family")["guardians"][0]["firstName"], "Claire");
 
-    // Only an agent of one of the family's communes may erase it.
+    // Only an agent of one of the family's communes may erase it; to
+    // another commune's agent it is a family that does not exist.
     let erase = "mutation($f: UUID!) { eraseFamily(familyId: $f) }";
     assert_eq!(
         app.gql(Some(&b.agent()), erase, json!({ "f": a.family }))
             .await
             .error_code(),
-        "FORBIDDEN"
+        "NOT_FOUND"
     );
     assert_eq!(
         app.gql(Some(&a.parent()), erase, json!({ "f": a.family }))

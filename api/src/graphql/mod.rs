@@ -2,6 +2,7 @@
 //! values, run one command or one query, map the result.
 
 pub mod account;
+pub mod limits;
 pub mod parse_cache;
 pub mod types;
 
@@ -35,9 +36,11 @@ pub struct Mutation(BookingMutation, account::AccountMutation);
 /// Builds the schema; the commands, settings, kept sessions and caller
 /// come through the context.
 pub fn schema(services: Option<(Arc<Commands>, AuthSettings, Arc<Sessions>)>) -> AppSchema {
+    // Depth and aliases are checked before execution (see [`limits`]), with
+    // room for the standard introspection query.
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(12)
-        .limit_complexity(2_000);
+        .limit_complexity(2_000)
+        .limit_directives(20);
     match services {
         Some((commands, auth, sessions)) => builder.data(commands).data(auth).data(sessions).finish(),
         None => builder.finish(),
@@ -65,6 +68,13 @@ fn caller<'a>(ctx: &'a Context<'_>) -> &'a Caller {
 #[derive(Default)]
 pub struct BookingQuery;
 
+/// A calendar's cost: its days (at least one, at most the longest range a
+/// query may ask, whatever the dates say) times its fields and itself.
+fn calendar_cost(from: NaiveDate, to: NaiveDate, child_complexity: usize) -> usize {
+    let days = (to - from).num_days().clamp(1, queries::MAX_CALENDAR_DAYS) as usize;
+    days * (child_complexity + 1)
+}
+
 #[Object]
 impl BookingQuery {
     /// A commune and its configuration: its services, units, rules and
@@ -87,6 +97,9 @@ impl BookingQuery {
 
     /// A child's days in one unit between two dates (inclusive, at most 93
     /// days): state, deadlines, and why a day cannot be booked or cancelled.
+    /// It costs, against the complexity limit, what it reads: each of its
+    /// days' fields, and each day.
+    #[graphql(complexity = "calendar_cost(from, to, child_complexity)")]
     async fn calendar(
         &self,
         ctx: &Context<'_>,

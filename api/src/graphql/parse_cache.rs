@@ -27,29 +27,30 @@ pub struct ParseCache {
 }
 
 impl ParseCache {
-    /// Gives the request its parsed document, from the cache or parsed now
-    /// and kept. A document that does not parse is left to the schema,
-    /// which reports the error as it always does, and is not kept.
-    pub fn prepare(&self, request: &mut Request) {
-        if request.query.len() > MAX_QUERY_BYTES {
-            return;
+    /// The parsed document of `query`, from the cache or parsed now and
+    /// kept; a document that does not parse is not kept.
+    pub fn document(&self, query: &str) -> Result<ExecutableDocument, async_graphql::parser::Error> {
+        if query.len() > MAX_QUERY_BYTES {
+            return parse_query(query);
         }
-        let kept = self.lock().get(&request.query).cloned();
-        let document = match kept {
-            Some(document) => document,
-            None => {
-                let Ok(document) = parse_query(&request.query) else {
-                    return;
-                };
-                let mut documents = self.lock();
-                if documents.len() >= CAPACITY {
-                    documents.clear();
-                }
-                documents.insert(request.query.clone(), document.clone());
-                document
-            }
-        };
-        request.set_parsed_query(document);
+        if let Some(document) = self.lock().get(query).cloned() {
+            return Ok(document);
+        }
+        let document = parse_query(query)?;
+        let mut documents = self.lock();
+        if documents.len() >= CAPACITY {
+            documents.clear();
+        }
+        documents.insert(query.to_string(), document.clone());
+        Ok(document)
+    }
+
+    /// Gives the request its parsed document. A document that does not
+    /// parse is left to the schema, which reports the error.
+    pub fn prepare(&self, request: &mut Request) {
+        if let Ok(document) = self.document(&request.query) {
+            request.set_parsed_query(document);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecutableDocument>> {

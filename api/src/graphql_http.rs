@@ -1,0 +1,499 @@
+//! GraphQL over HTTP, as its specification (graphql.github.io/graphql-over-http)
+//! has it, and no more: what another site can send from a visitor's browser
+//! without a preflight never runs.
+//!
+//! - `POST /graphql` takes `application/json` only: a form, `text/plain` or
+//!   multipart body (which a page on any site can post) gets 415.
+//! - `GET /graphql` runs queries from the URL (never a mutation: 405); a
+//!   browser asking for HTML gets GraphiQL.
+//! - The answer is in a type the client accepts: `application/json` when it
+//!   names none or `*/*`, `application/graphql-response+json` when it asks
+//!   for it, 406 when it accepts neither. With the latter, a request that
+//!   cannot run (JSON, parse or validation failure) answers 400 without
+//!   `data`; with `application/json` every GraphQL answer is 200, as the
+//!   specification requires.
+//! - Every error carries an `extensions.code`.
+
+use std::collections::HashMap;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{Request, Response, ServerError, Variables};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::graphql::limits;
+use crate::identity::Caller;
+
+/// The longest GraphQL document taken, in bytes (the standard
+/// introspection query takes under 2 kB).
+pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024;
+/// The longest string a variable may hold, in characters: every field has
+/// its own bound, checked by the domain; this one keeps what no field
+/// takes out of the server's memory.
+pub const MAX_STRING_CHARS: usize = 16 * 1024;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The media type the answer is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Json,
+    GraphqlResponse,
+}
+
+impl Answer {
+    /// The type to answer in, from the request's `Accept` (`None`: the
+    /// client accepts neither). The specification's own type wins where
+    /// both are accepted equally.
+    fn negotiate(headers: &HeaderMap) -> Option<Answer> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(Answer::Json);
+        };
+        let mut best: Option<(f32, Answer)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .filter_map(|q| q.parse::<f32>().ok())
+                .next()
+                .unwrap_or(1.0);
+            let answer = match media.as_str() {
+                GRAPHQL_RESPONSE => Answer::GraphqlResponse,
+                JSON | "application/*" | "*/*" => Answer::Json,
+                _ => continue,
+            };
+            if quality <= 0.0 {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((q, previous)) => {
+                    quality > q || (quality == q && answer == Answer::GraphqlResponse && previous != answer)
+                }
+            };
+            if better {
+                best = Some((quality, answer));
+            }
+        }
+        if accept.trim().is_empty() {
+            return Some(Answer::Json);
+        }
+        best.map(|(_, answer)| answer)
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Answer::Json => "application/json; charset=utf-8",
+            Answer::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+        })
+    }
+}
+
+/// A request's body, as the specification names its members.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    query: Option<Value>,
+    operation_name: Option<Value>,
+    variables: Option<Value>,
+    extensions: Option<Value>,
+}
+
+/// A request that cannot run: its HTTP status and the error to tell.
+struct Refused {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refused {
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Refused {
+        Refused {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn into_response(self, answer: Answer) -> axum::response::Response {
+        let body = json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
+        // With application/json a GraphQL request error is 200 (the
+        // specification); what is not GraphQL (the media types) keeps its
+        // own status.
+        let status = match (answer, self.status) {
+            (Answer::Json, StatusCode::BAD_REQUEST) => StatusCode::OK,
+            (_, status) => status,
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, answer.content_type())],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let Some(answer) = Answer::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if media.as_deref() != Some(JSON) {
+        return Refused {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "UNSUPPORTED_MEDIA_TYPE",
+            message: "a GraphQL request is sent as application/json".into(),
+        }
+        .into_response(answer);
+    }
+    let request = match serde_json::from_slice::<Body>(&body) {
+        Ok(body) => request_of(body.query, body.operation_name, body.variables, body.extensions),
+        Err(error) => Err(Refused::bad_request(
+            "BAD_REQUEST",
+            format!("the body is not a GraphQL request: {error}"),
+        )),
+    };
+    match request {
+        Ok(request) => run(&state, client, &headers, request, answer, false).await,
+        Err(refused) => refused.into_response(answer),
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> axum::response::Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if query.is_none() && wants_html {
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    }
+    let Some(answer) = Answer::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let parameters: HashMap<String, String> = query
+        .as_deref()
+        .map(|q| url_pairs(q).into_iter().collect::<HashMap<String, String>>())
+        .unwrap_or_default();
+    let parsed = |name: &str| -> Result<Option<Value>, Refused> {
+        parameters
+            .get(name)
+            .map(|text| {
+                serde_json::from_str(text)
+                    .map_err(|_| Refused::bad_request("BAD_REQUEST", format!("`{name}` is not JSON")))
+            })
+            .transpose()
+    };
+    let request = (|| {
+        let variables = parsed("variables")?;
+        let extensions = parsed("extensions")?;
+        request_of(
+            parameters.get("query").cloned().map(Value::String),
+            parameters.get("operationName").cloned().map(Value::String),
+            variables,
+            extensions,
+        )
+    })();
+    match request {
+        Ok(request) => run(&state, client, &headers, request, answer, true).await,
+        Err(refused) => refused.into_response(answer),
+    }
+}
+
+/// `a=1&b=2` decoded.
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decoded(name), percent_decoded(value))
+        })
+        .collect()
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The request, or why it cannot be one.
+fn request_of(
+    query: Option<Value>,
+    operation_name: Option<Value>,
+    variables: Option<Value>,
+    extensions: Option<Value>,
+) -> Result<Request, Refused> {
+    let query = match query {
+        Some(Value::String(query)) => query,
+        Some(_) => return Err(Refused::bad_request("BAD_REQUEST", "`query` must be a string")),
+        None => return Err(Refused::bad_request("BAD_REQUEST", "the request has no `query`")),
+    };
+    if query.len() > MAX_DOCUMENT_BYTES {
+        return Err(Refused {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "DOCUMENT_TOO_LARGE",
+            message: format!("a GraphQL document takes at most {MAX_DOCUMENT_BYTES} bytes"),
+        });
+    }
+    let mut request = Request::new(query);
+    match operation_name {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) => request = request.operation_name(name),
+        Some(_) => {
+            return Err(Refused::bad_request(
+                "BAD_REQUEST",
+                "`operationName` must be a string",
+            ))
+        }
+    }
+    match variables {
+        None | Some(Value::Null) => {}
+        Some(variables @ Value::Object(_)) => {
+            if longest_string(&variables) > MAX_STRING_CHARS {
+                return Err(Refused::bad_request(
+                    "VALIDATION",
+                    format!("a variable holds a string longer than {MAX_STRING_CHARS} characters"),
+                ));
+            }
+            request = request.variables(Variables::from_json(variables));
+        }
+        Some(_) => {
+            return Err(Refused::bad_request(
+                "BAD_REQUEST",
+                "`variables` must be an object",
+            ))
+        }
+    }
+    match extensions {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => {
+            return Err(Refused::bad_request(
+                "BAD_REQUEST",
+                "`extensions` must be an object",
+            ))
+        }
+    }
+    Ok(request)
+}
+
+/// The length, in characters, of the longest string anywhere in `value`.
+fn longest_string(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.chars().count(),
+        Value::Array(items) => items.iter().map(longest_string).max().unwrap_or(0),
+        Value::Object(members) => members
+            .iter()
+            .map(|(name, value)| name.chars().count().max(longest_string(value)))
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn not_acceptable() -> axum::response::Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        [(header::CONTENT_TYPE, Answer::Json.content_type())],
+        json!({ "errors": [{ "message": format!("answers are {JSON} or {GRAPHQL_RESPONSE}"), "extensions": { "code": "NOT_ACCEPTABLE" } }] })
+            .to_string(),
+    )
+        .into_response()
+}
+
+/// Parses (through the cache), checks the document's limits, authenticates
+/// and executes.
+async fn run(
+    state: &AppState,
+    client: std::net::SocketAddr,
+    headers: &HeaderMap,
+    mut request: Request,
+    answer: Answer,
+    from_get: bool,
+) -> axum::response::Response {
+    let document = match state.documents.document(&request.query) {
+        Ok(document) => document,
+        Err(error) => {
+            return Refused::bad_request("GRAPHQL_PARSE_FAILED", error.to_string()).into_response(answer);
+        }
+    };
+    if let Err(error) = limits::check(&document) {
+        return Refused::bad_request("GRAPHQL_VALIDATION_FAILED", error.to_string()).into_response(answer);
+    }
+    if from_get && is_mutation(&document, request.operation_name.as_deref()) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, HeaderValue::from_static("POST")), (header::CONTENT_TYPE, answer.content_type())],
+            json!({ "errors": [{ "message": "a mutation is sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED" } }] })
+                .to_string(),
+        )
+            .into_response();
+    }
+    if !state.database.is_up() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, answer.content_type()), (header::RETRY_AFTER, HeaderValue::from_static("2"))],
+            json!({ "errors": [{ "message": "the service is unavailable for a moment; try again", "extensions": { "code": "UNAVAILABLE" } }] })
+                .to_string(),
+        )
+            .into_response();
+    }
+    request.set_parsed_query(document);
+    let bearer = crate::app::bearer(headers);
+    let identity = match &bearer {
+        Some(token) => match state.sessions.identity(token).await {
+            Ok(identity) => identity,
+            Err(error) => {
+                let error =
+                    async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default());
+                return respond(Response::from_errors(vec![error]), answer, true);
+            }
+        },
+        None => None,
+    };
+    let caller = Caller {
+        identity,
+        client_address: client.ip().to_string(),
+        bearer,
+    };
+    let response = state.schema.execute(request.data(caller)).await;
+    // Errors with no path came before any field ran: the request was
+    // refused as a whole (validation, a limit).
+    let refused = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    respond(response, answer, refused)
+}
+
+fn is_mutation(document: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
+    };
+    operation.is_some_and(|o| o.node.ty != OperationType::Query)
+}
+
+/// Writes a response, giving every error without a code one: the request's
+/// own failures `GRAPHQL_VALIDATION_FAILED`, a field's `VALIDATION` (its
+/// input did not convert).
+fn respond(mut response: Response, answer: Answer, refused: bool) -> axum::response::Response {
+    for error in &mut response.errors {
+        coded(
+            error,
+            if refused {
+                "GRAPHQL_VALIDATION_FAILED"
+            } else {
+                "VALIDATION"
+            },
+        );
+    }
+    let status = match answer {
+        Answer::GraphqlResponse if refused => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let body = if refused && answer == Answer::GraphqlResponse {
+        json!({ "errors": response.errors }).to_string()
+    } else {
+        serde_json::to_string(&response).unwrap_or_else(|_| {
+            json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] })
+                .to_string()
+        })
+    };
+    (status, [(header::CONTENT_TYPE, answer.content_type())], body).into_response()
+}
+
+fn coded(error: &mut ServerError, code: &str) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepting(accept: Option<&str>) -> Option<Answer> {
+        let mut headers = HeaderMap::new();
+        if let Some(accept) = accept {
+            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+        }
+        Answer::negotiate(&headers)
+    }
+
+    #[test]
+    fn the_answer_is_in_a_type_the_client_accepts() {
+        assert_eq!(accepting(None), Some(Answer::Json));
+        assert_eq!(accepting(Some("*/*")), Some(Answer::Json));
+        assert_eq!(accepting(Some("application/json")), Some(Answer::Json));
+        assert_eq!(accepting(Some(GRAPHQL_RESPONSE)), Some(Answer::GraphqlResponse));
+        assert_eq!(
+            accepting(Some("application/graphql-response+json, application/json;q=0.9")),
+            Some(Answer::GraphqlResponse)
+        );
+        assert_eq!(
+            accepting(Some("application/graphql-response+json;q=0.5, application/json")),
+            Some(Answer::Json)
+        );
+        assert_eq!(accepting(Some("text/html")), None);
+    }
+
+    #[test]
+    fn url_parameters_are_decoded() {
+        assert_eq!(
+            url_pairs("query=%7B%20me%20%7D&x=a+b"),
+            vec![("query".into(), "{ me }".into()), ("x".into(), "a b".into())]
+        );
+        assert_eq!(percent_decoded("100%"), "100%");
+    }
+
+    #[test]
+    fn a_huge_string_anywhere_in_the_variables_is_found() {
+        let deep = json!({ "input": { "lines": [{ "name": "x".repeat(MAX_STRING_CHARS + 1) }] } });
+        assert_eq!(longest_string(&deep), MAX_STRING_CHARS + 1);
+    }
+}
