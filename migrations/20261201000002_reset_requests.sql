@@ -7,5 +7,5 @@ CREATE TABLE password_reset_requests
     client_address text        NOT NULL,
     requested_at   timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX password_reset_requests_email ON password_reset_requests (email, requested_at);
+CREATE INDEX password_reset_requests_email ON password_reset_requests (lower(email), requested_at);
 CREATE INDEX password_reset_requests_address ON password_reset_requests (client_address, requested_at);

@@ -471,25 +471,76 @@ impl Default for LoginLimits {
     }
 }
 
-/// Takes, until the transaction ends, the locks that serialise the
-/// attempts of one kind for one e-mail and for one client address (the
-/// address last, whatever the e-mail: two attempts never wait for each
-/// other in opposite orders).
-async fn lock_both(
-    conn: &mut PgConnection,
-    kind: &str,
+/// Where the attempts of one kind are counted: a table of (e-mail,
+/// client address, instant).
+struct Attempts {
+    /// Names the advisory locks of this kind.
+    kind: &'static str,
+    table: &'static str,
+    at: &'static str,
+    /// What a client over the limit reads.
+    refusal: &'static str,
+}
+
+const LOGINS: Attempts = Attempts {
+    kind: "login",
+    table: "login_failures",
+    at: "failed_at",
+    refusal: "too many failed attempts; wait a few minutes and try again",
+};
+
+const RESETS: Attempts = Attempts {
+    kind: "reset",
+    table: "password_reset_requests",
+    at: "requested_at",
+    refusal: "too many password-reset requests; wait an hour and try again",
+};
+
+/// Counts one attempt for `email` from `client_address`, or refuses it with
+/// `RATE_LIMITED` when either already made its number within `window`.
+/// Attempts of one kind for one e-mail, and from one address, are counted
+/// one after the other under advisory locks (the address last, whatever the
+/// e-mail, so two attempts never wait for each other in opposite orders),
+/// the counts read in a statement after the locks: a statement's snapshot
+/// is taken before it waits for a lock.
+async fn count_attempt(
+    pool: &PgPool,
+    attempts: &Attempts,
     email: &str,
     client_address: &str,
+    (window, per_email, per_address): (Duration, i64, i64),
 ) -> Result<(), ApiError> {
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0)),
                 pg_advisory_xact_lock(hashtextextended($1 || '-from:' || $3, 0))",
     )
-    .bind(kind)
+    .bind(attempts.kind)
     .bind(email)
     .bind(client_address)
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await?;
+    let (table, at) = (attempts.table, attempts.at);
+    let row = sqlx::query(&format!(
+        "SELECT (SELECT count(*) FROM {table} WHERE lower(email) = $1 AND {at} > $3) AS by_email,
+                (SELECT count(*) FROM {table} WHERE client_address = $2 AND {at} > $3) AS by_address"
+    ))
+    .bind(email)
+    .bind(client_address)
+    .bind(Utc::now() - window)
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.get::<i64, _>("by_email") >= per_email || row.get::<i64, _>("by_address") >= per_address {
+        return Err(ApiError::refused("RATE_LIMITED", attempts.refusal));
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} (email, client_address) VALUES ($1, $2)"
+    ))
+    .bind(email)
+    .bind(client_address)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -517,35 +568,8 @@ pub async fn login(
     if password.chars().count() > MAX_PASSWORD_LENGTH {
         return Err(invalid());
     }
-    let since = Utc::now() - limits.window;
-    let mut tx = pool.begin().await?;
-    // Locked first, counted in the next statement: a statement's snapshot
-    // is taken before it waits for a lock.
-    lock_both(&mut tx, "login", &email, client_address).await?;
-    let row = sqlx::query(
-        "SELECT
-           (SELECT count(*) FROM login_failures WHERE lower(email) = $1 AND failed_at > $3) AS by_email,
-           (SELECT count(*) FROM login_failures WHERE client_address = $2 AND failed_at > $3) AS by_address",
-    )
-    .bind(&email)
-    .bind(client_address)
-    .bind(since)
-    .fetch_one(&mut *tx)
-    .await?;
-    if row.get::<i64, _>("by_email") >= limits.per_email
-        || row.get::<i64, _>("by_address") >= limits.per_address
-    {
-        return Err(ApiError::refused(
-            "RATE_LIMITED",
-            "too many failed attempts; wait a few minutes and try again",
-        ));
-    }
-    sqlx::query("INSERT INTO login_failures (email, client_address) VALUES ($1, $2)")
-        .bind(&email)
-        .bind(client_address)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let limits = (limits.window, limits.per_email, limits.per_address);
+    count_attempt(pool, &LOGINS, &email, client_address, limits).await?;
     let stored: Option<(Uuid, Option<String>)> =
         sqlx::query_as("SELECT id, password_hash FROM accounts WHERE lower(email) = $1")
             .bind(&email)
@@ -659,33 +683,8 @@ pub async fn count_reset_request(
     let Some(email) = normalised_email(email) else {
         return Ok(None);
     };
-    let mut tx = pool.begin().await?;
-    lock_both(&mut tx, "reset", &email, client_address).await?;
-    let row = sqlx::query(
-        "SELECT
-           (SELECT count(*) FROM password_reset_requests WHERE email = $1 AND requested_at > $3) AS by_email,
-           (SELECT count(*) FROM password_reset_requests
-            WHERE client_address = $2 AND requested_at > $3) AS by_address",
-    )
-    .bind(&email)
-    .bind(client_address)
-    .bind(Utc::now() - limits.window)
-    .fetch_one(&mut *tx)
-    .await?;
-    if row.get::<i64, _>("by_email") >= limits.per_email
-        || row.get::<i64, _>("by_address") >= limits.per_address
-    {
-        return Err(ApiError::refused(
-            "RATE_LIMITED",
-            "too many password-reset requests; wait an hour and try again",
-        ));
-    }
-    sqlx::query("INSERT INTO password_reset_requests (email, client_address) VALUES ($1, $2)")
-        .bind(&email)
-        .bind(client_address)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let limits = (limits.window, limits.per_email, limits.per_address);
+    count_attempt(pool, &RESETS, &email, client_address, limits).await?;
     Ok(Some(email))
 }
 

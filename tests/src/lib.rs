@@ -321,6 +321,14 @@ pub async fn auditor(app: &TestApp) -> String {
     app.login(&email, PASSWORD).await
 }
 
+/// An auditor of one commune, logged in.
+pub async fn auditor_of(app: &TestApp, collectivity: Uuid) -> String {
+    let email = format!("auditor-{}@example.fr", Uuid::new_v4().simple());
+    app.create_account(&email, PASSWORD, &[Grant::Auditor(Some(collectivity))])
+        .await;
+    app.login(&email, PASSWORD).await
+}
+
 /// A commune with a canteen whose meals are billed monthly, run Monday,
 /// Tuesday, Thursday and Friday in term time, bookable until J-2 at noon and
 /// cancellable with an agent's approval until J-2 at noon; a family with

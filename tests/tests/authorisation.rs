@@ -28,14 +28,7 @@ async fn every_role_gets_exactly_the_operations_its_grant_allows() {
     let reservation = espace_famille_domain::reservation::reservation_id(a.child, a.meal, days[0]);
 
     let auditor_all = auditor(&app).await;
-    let auditor_b_email = format!("auditor-b-{}@example.fr", Uuid::new_v4().simple());
-    app.create_account(
-        &auditor_b_email,
-        PASSWORD,
-        &[espace_famille_api::accounts::Grant::Auditor(Some(b.collectivity))],
-    )
-    .await;
-    let auditor_b = app.login(&auditor_b_email, PASSWORD).await;
+    let auditor_b = auditor_of(&app, b.collectivity).await;
 
     let roles: Vec<(&str, Option<String>)> = vec![
         ("anonymous", None),
@@ -266,14 +259,7 @@ async fn another_familys_ids_get_the_same_answer_as_ids_nobody_uses() {
     let b = setup_commune(&app, &days).await;
     app.book(&a, &days[..1]).await.data("submitBasket");
     let booked = espace_famille_domain::reservation::reservation_id(a.child, a.meal, days[0]);
-    let auditor_b_email = format!("auditor-b-{}@example.fr", Uuid::new_v4().simple());
-    app.create_account(
-        &auditor_b_email,
-        PASSWORD,
-        &[espace_famille_api::accounts::Grant::Auditor(Some(b.collectivity))],
-    )
-    .await;
-    let auditor_b = app.login(&auditor_b_email, PASSWORD).await;
+    let auditor_b = auditor_of(&app, b.collectivity).await;
     let (nobody_family, nobody_child) = (Uuid::new_v4(), Uuid::new_v4());
     let nobody_reservation =
         espace_famille_domain::reservation::reservation_id(nobody_child, a.meal, days[0]);
