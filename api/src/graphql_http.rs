@@ -114,9 +114,22 @@ struct Refused {
 }
 
 impl Refused {
-    fn bad_request(code: &'static str, message: impl Into<String>) -> Refused {
+    /// Not a GraphQL request at all (a body that is not one, a `query` that
+    /// is not a string): 400 whatever the answer's media type.
+    fn bad_request(message: impl Into<String>) -> Refused {
         Refused {
             status: StatusCode::BAD_REQUEST,
+            code: "BAD_REQUEST",
+            message: message.into(),
+        }
+    }
+
+    /// A GraphQL request that cannot run (its document does not parse or
+    /// breaks a limit): 400 with the specification's own media type, 200
+    /// with `application/json`.
+    fn graphql(code: &'static str, message: impl Into<String>) -> Refused {
+        Refused {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
             code,
             message: message.into(),
         }
@@ -124,11 +137,11 @@ impl Refused {
 
     fn into_response(self, answer: Answer) -> axum::response::Response {
         let body = json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
-        // With application/json a GraphQL request error is 200 (the
-        // specification); what is not GraphQL (the media types) keeps its
-        // own status.
+        // A GraphQL request error is 200 with application/json and 400 with
+        // the specification's own type; anything else keeps its status.
         let status = match (answer, self.status) {
-            (Answer::Json, StatusCode::BAD_REQUEST) => StatusCode::OK,
+            (Answer::Json, StatusCode::UNPROCESSABLE_ENTITY) => StatusCode::OK,
+            (Answer::GraphqlResponse, StatusCode::UNPROCESSABLE_ENTITY) => StatusCode::BAD_REQUEST,
             (_, status) => status,
         };
         (
@@ -164,10 +177,9 @@ pub async fn post(
     }
     let request = match serde_json::from_slice::<Body>(&body) {
         Ok(body) => request_of(body.query, body.operation_name, body.variables, body.extensions),
-        Err(error) => Err(Refused::bad_request(
-            "BAD_REQUEST",
-            format!("the body is not a GraphQL request: {error}"),
-        )),
+        Err(error) => Err(Refused::bad_request(format!(
+            "the body is not a GraphQL request: {error}"
+        ))),
     };
     match request {
         Ok(request) => run(&state, client, &headers, request, answer, false).await,
@@ -181,6 +193,7 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> axum::response::Response {
+    // The URL's own parameters, decoded as forms and URLs encode them.
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -193,14 +206,13 @@ pub async fn get(
     };
     let parameters: HashMap<String, String> = query
         .as_deref()
-        .map(|q| url_pairs(q).into_iter().collect::<HashMap<String, String>>())
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     let parsed = |name: &str| -> Result<Option<Value>, Refused> {
         parameters
             .get(name)
             .map(|text| {
-                serde_json::from_str(text)
-                    .map_err(|_| Refused::bad_request("BAD_REQUEST", format!("`{name}` is not JSON")))
+                serde_json::from_str(text).map_err(|_| Refused::bad_request(format!("`{name}` is not JSON")))
             })
             .transpose()
     };
@@ -220,45 +232,6 @@ pub async fn get(
     }
 }
 
-/// `a=1&b=2` decoded.
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decoded(name), percent_decoded(value))
-        })
-        .collect()
-}
-
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The request, or why it cannot be one.
 fn request_of(
     query: Option<Value>,
@@ -268,8 +241,8 @@ fn request_of(
 ) -> Result<Request, Refused> {
     let query = match query {
         Some(Value::String(query)) => query,
-        Some(_) => return Err(Refused::bad_request("BAD_REQUEST", "`query` must be a string")),
-        None => return Err(Refused::bad_request("BAD_REQUEST", "the request has no `query`")),
+        Some(_) => return Err(Refused::bad_request("`query` must be a string")),
+        None => return Err(Refused::bad_request("the request has no `query`")),
     };
     if query.len() > MAX_DOCUMENT_BYTES {
         return Err(Refused {
@@ -282,39 +255,24 @@ fn request_of(
     match operation_name {
         None | Some(Value::Null) => {}
         Some(Value::String(name)) => request = request.operation_name(name),
-        Some(_) => {
-            return Err(Refused::bad_request(
-                "BAD_REQUEST",
-                "`operationName` must be a string",
-            ))
-        }
+        Some(_) => return Err(Refused::bad_request("`operationName` must be a string")),
     }
     match variables {
         None | Some(Value::Null) => {}
         Some(variables @ Value::Object(_)) => {
             if longest_string(&variables) > MAX_STRING_CHARS {
-                return Err(Refused::bad_request(
+                return Err(Refused::graphql(
                     "VALIDATION",
                     format!("a variable holds a string longer than {MAX_STRING_CHARS} characters"),
                 ));
             }
             request = request.variables(Variables::from_json(variables));
         }
-        Some(_) => {
-            return Err(Refused::bad_request(
-                "BAD_REQUEST",
-                "`variables` must be an object",
-            ))
-        }
+        Some(_) => return Err(Refused::bad_request("`variables` must be an object")),
     }
     match extensions {
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
-        Some(_) => {
-            return Err(Refused::bad_request(
-                "BAD_REQUEST",
-                "`extensions` must be an object",
-            ))
-        }
+        Some(_) => return Err(Refused::bad_request("`extensions` must be an object")),
     }
     Ok(request)
 }
@@ -356,11 +314,11 @@ async fn run(
     let document = match state.documents.document(&request.query) {
         Ok(document) => document,
         Err(error) => {
-            return Refused::bad_request("GRAPHQL_PARSE_FAILED", error.to_string()).into_response(answer);
+            return Refused::graphql("GRAPHQL_PARSE_FAILED", error.to_string()).into_response(answer);
         }
     };
     if let Err(error) = limits::check(&document) {
-        return Refused::bad_request("GRAPHQL_VALIDATION_FAILED", error.to_string()).into_response(answer);
+        return Refused::graphql("GRAPHQL_VALIDATION_FAILED", error.to_string()).into_response(answer);
     }
     if from_get && is_mutation(&document, request.operation_name.as_deref()) {
         return (
@@ -412,7 +370,10 @@ fn is_mutation(document: &async_graphql::parser::types::ExecutableDocument, name
     let operation = match (&document.operations, name) {
         (DocumentOperations::Single(operation), _) => Some(operation),
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
+        // No name among several: whichever would run, none may write.
+        (DocumentOperations::Multiple(operations), None) => {
+            return operations.values().any(|o| o.node.ty != OperationType::Query)
+        }
     };
     operation.is_some_and(|o| o.node.ty != OperationType::Query)
 }
@@ -480,15 +441,6 @@ mod tests {
             Some(Answer::Json)
         );
         assert_eq!(accepting(Some("text/html")), None);
-    }
-
-    #[test]
-    fn url_parameters_are_decoded() {
-        assert_eq!(
-            url_pairs("query=%7B%20me%20%7D&x=a+b"),
-            vec![("query".into(), "{ me }".into()), ("x".into(), "a b".into())]
-        );
-        assert_eq!(percent_decoded("100%"), "100%");
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub async fn reservation(
     caller: &Caller,
     id: Uuid,
 ) -> Result<ReservationView, ApiError> {
+    caller.identity()?;
     let pool = &commands.pool;
     let events = store::stream_history(pool, "Reservation", &id.to_string()).await?;
     let mut reservation = Reservation::default();
@@ -167,7 +168,6 @@ pub async fn reservation(
         history.push(HistoryEvent::from(event));
     }
     let hidden = || ApiError::NotFound(format!("no reservation {id}"));
-    caller.identity()?;
     let slot = reservation.slot.ok_or_else(hidden)?;
     caller
         .require_reader_of(slot.family_id, &[slot.collectivity_id])

@@ -6,7 +6,6 @@
 //! axum's `serve` has none of these settings, so connections are served
 //! here with hyper directly, each with the router and its client's address.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,6 +112,3 @@ pub async fn serve(
         tracing::warn!("connections still open after the shutdown's grace period");
     }
 }
-
-/// The address a client connected from, as the router's handlers read it.
-pub type ClientAddress = ConnectInfo<SocketAddr>;

@@ -203,6 +203,11 @@ impl Family {
         self.id.is_some()
     }
 
+    /// The communes the family belongs to.
+    pub fn collectivities(&self) -> Vec<Uuid> {
+        self.memberships.keys().copied().collect()
+    }
+
     pub fn is_member_of(&self, collectivity_id: Uuid) -> bool {
         self.memberships.contains_key(&collectivity_id)
     }
@@ -259,7 +264,7 @@ fn personal_optional(
 ) -> Result<Personal<Option<String>>, FamilyError> {
     match value {
         Personal::Known(value) => Ok(Personal::Known(text::optional(field, value.as_deref(), max)?)),
-        Personal::Erased => Ok(Personal::Known(None)),
+        Personal::Erased => Ok(Personal::Erased),
     }
 }
 

@@ -218,8 +218,7 @@ impl BookingMutation {
     async fn register_child(&self, ctx: &Context<'_>, input: RegisterChildInput) -> Result<FamilyView> {
         let commands = commands(ctx);
         let family = readable_family(ctx, input.family_id).await?;
-        let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
-        let actor = caller(ctx).require_guardian_or_agent(input.family_id, &communes)?;
+        let actor = caller(ctx).require_guardian_or_agent(input.family_id, &family.collectivities())?;
         let child = Child {
             id: input.id.unwrap_or_else(Uuid::new_v4),
             first_name: input.first_name.into(),
@@ -317,8 +316,7 @@ impl BookingMutation {
         let caller = caller(ctx);
         let commands = commands(ctx);
         let family = readable_family(ctx, family_id).await?;
-        let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
-        let actor = caller.require_agent_of_any(&communes)?;
+        let actor = caller.require_agent_of_any(&family.collectivities())?;
         let guardians = commands.erase_family(family_id, &metadata(actor, None)).await?;
         // Other servers hear it from the database; this one forgets now.
         for account in guardians {
@@ -420,8 +418,9 @@ async fn readable_family(
         Err(ApiError::NotFound(_)) => return Err(hidden()),
         other => other?,
     };
-    let communes: Vec<Uuid> = family.memberships.keys().copied().collect();
-    caller.require_reader_of(id, &communes).map_err(|_| hidden())?;
+    caller
+        .require_reader_of(id, &family.collectivities())
+        .map_err(|_| hidden())?;
     Ok(family)
 }
 
