@@ -346,7 +346,7 @@ async fn run(
             Err(error) => {
                 let error =
                     async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default());
-                return respond(Response::from_errors(vec![error]), answer, true);
+                return respond(Response::from_errors(vec![error]), answer, false);
             }
         },
         None => None,
