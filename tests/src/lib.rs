@@ -54,6 +54,72 @@ async fn spawn_app_on(url: &str, mail_dir: PathBuf) -> TestApp {
     .await
 }
 
+/// Starts the server on a fresh database that it reaches through `proxy`,
+/// so a test can cut the database off and bring it back.
+pub async fn spawn_app_through(proxy: &TcpProxy) -> TestApp {
+    use sqlx::ConnectOptions;
+    let (_, url) = espace_famille_projections::testing::fresh_database().await;
+    let mut options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    options = options.host("127.0.0.1").port(proxy.port);
+    let url = options.to_url_lossy().to_string();
+    let mail_dir = std::env::temp_dir().join(format!("espace-famille-mail-{}", Uuid::new_v4().simple()));
+    spawn_with(
+        &url,
+        mail_dir.clone(),
+        MailTransport::Folder(mail_dir),
+        ServerLimits::default(),
+    )
+    .await
+}
+
+/// A TCP relay to the test's PostgreSQL server that can be cut (every
+/// connection through it closed, new ones refused) and restored: a
+/// database outage without stopping the server the other tests share.
+pub struct TcpProxy {
+    pub port: u16,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl TcpProxy {
+    /// Relays to the server `DATABASE_URL` names.
+    pub async fn to_database() -> TcpProxy {
+        let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+        let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        let target = format!("{}:{}", options.get_host(), options.get_port());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cut, watching) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if *watching.borrow() {
+                    continue; // dropped: the connection is refused
+                }
+                let mut watching = watching.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watching.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        TcpProxy { port, cut }
+    }
+
+    /// Closes every connection through the relay and refuses new ones.
+    pub fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+
+    pub fn restore(&self) {
+        let _ = self.cut.send(false);
+    }
+}
+
 /// Starts the server on a fresh database with these HTTP limits.
 pub async fn spawn_app_with_limits(limits: ServerLimits) -> TestApp {
     let (_, url) = espace_famille_projections::testing::fresh_database().await;
