@@ -1,0 +1,306 @@
+//! Given/when/then tests of the family aggregate.
+
+use super::*;
+use crate::collectivity::tests::{CANTEEN, COMMUNE};
+use cqrs_es::test::TestFramework;
+
+pub const FAMILY: Uuid = Uuid::from_u128(0xfa);
+pub const LOUISE: Uuid = Uuid::from_u128(0x10);
+
+pub fn louise() -> Child {
+    Child {
+        id: LOUISE,
+        first_name: "Louise".to_string().into(),
+        last_name: "Martin".to_string().into(),
+        birth_date: NaiveDate::from_ymd_opt(2018, 4, 2).unwrap().into(),
+        school_class: Some("CE1".to_string()).into(),
+    }
+}
+
+pub fn opened() -> FamilyEvent {
+    FamilyEvent::FamilyAccountOpened {
+        id: FAMILY,
+        collectivity_id: COMMUNE,
+        family_ref: "F-0042".into(),
+        guardian_email: "claire.martin@example.fr".to_string().into(),
+    }
+}
+
+pub fn enrolment() -> Enrolment {
+    Enrolment {
+        child_id: LOUISE,
+        collectivity_id: COMMUNE,
+        service_id: CANTEEN,
+        school_year: SchoolYear(2026),
+    }
+}
+
+fn framework() -> TestFramework<Family> {
+    TestFramework::with(())
+}
+
+#[test]
+fn an_agent_opens_an_account_with_the_guardian_email_normalised() {
+    framework()
+        .given_no_previous_events()
+        .when(FamilyCommand::OpenAccount {
+            id: FAMILY,
+            collectivity_id: COMMUNE,
+            family_ref: " F-0042 ".into(),
+            guardian_email: "Claire.Martin@Example.fr ".to_string().into(),
+        })
+        .then_expect_events(vec![opened()]);
+}
+
+#[test]
+fn it_refuses_an_email_with_a_nul_byte_so_that_no_reader_chokes_on_it() {
+    framework()
+        .given_no_previous_events()
+        .when(FamilyCommand::OpenAccount {
+            id: FAMILY,
+            collectivity_id: COMMUNE,
+            family_ref: "F-1".into(),
+            guardian_email: "claire\0@example.fr".to_string().into(),
+        })
+        .then_expect_error(FamilyError::InvalidEmail("claire\0@example.fr".into()));
+}
+
+#[test]
+fn it_refuses_a_child_name_longer_than_a_name_can_be() {
+    let mut child = louise();
+    child.first_name = "L".repeat(text::NAME + 1).into();
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::RegisterChild { child })
+        .then_expect_error(FamilyError::InvalidText(TextError::TooLong {
+            field: "a first name",
+            max: text::NAME,
+        }));
+}
+
+#[test]
+fn it_refuses_a_school_year_outside_the_years_served() {
+    let mut enrolment = enrolment();
+    enrolment.school_year = SchoolYear(i32::MAX);
+    framework()
+        .given(vec![opened(), FamilyEvent::ChildRegistered { child: louise() }])
+        .when(FamilyCommand::EnrolChild { enrolment })
+        .then_expect_error(FamilyError::InvalidText(TextError::OutOfRange {
+            field: "a school year",
+        }));
+}
+
+#[test]
+fn it_refuses_an_account_with_an_invalid_email() {
+    framework()
+        .given_no_previous_events()
+        .when(FamilyCommand::OpenAccount {
+            id: FAMILY,
+            collectivity_id: COMMUNE,
+            family_ref: "F-1".into(),
+            guardian_email: "claire.martin".to_string().into(),
+        })
+        .then_expect_error(FamilyError::InvalidEmail("claire.martin".into()));
+}
+
+#[test]
+fn it_refuses_to_open_the_same_account_twice() {
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::OpenAccount {
+            id: FAMILY,
+            collectivity_id: COMMUNE,
+            family_ref: "F-2".into(),
+            guardian_email: "a@b.fr".to_string().into(),
+        })
+        .then_expect_error(FamilyError::AlreadyOpened);
+}
+
+#[test]
+fn it_registers_a_child() {
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::RegisterChild { child: louise() })
+        .then_expect_events(vec![FamilyEvent::ChildRegistered { child: louise() }]);
+}
+
+#[test]
+fn it_refuses_a_child_without_a_name() {
+    let mut child = louise();
+    child.first_name = "  ".to_string().into();
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::RegisterChild { child })
+        .then_expect_error(FamilyError::EmptyChildName);
+}
+
+#[test]
+fn it_enrols_a_registered_child_in_a_service_of_a_member_commune() {
+    framework()
+        .given(vec![opened(), FamilyEvent::ChildRegistered { child: louise() }])
+        .when(FamilyCommand::EnrolChild {
+            enrolment: enrolment(),
+        })
+        .then_expect_events(vec![FamilyEvent::ChildEnrolled {
+            enrolment: enrolment(),
+        }]);
+}
+
+#[test]
+fn it_refuses_to_enrol_an_unknown_child() {
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::EnrolChild {
+            enrolment: enrolment(),
+        })
+        .then_expect_error(FamilyError::UnknownChild(LOUISE));
+}
+
+#[test]
+fn it_refuses_an_enrolment_in_a_commune_the_family_has_not_joined() {
+    let other = Uuid::from_u128(0x0c1);
+    framework()
+        .given(vec![opened(), FamilyEvent::ChildRegistered { child: louise() }])
+        .when(FamilyCommand::EnrolChild {
+            enrolment: Enrolment {
+                collectivity_id: other,
+                ..enrolment()
+            },
+        })
+        .then_expect_error(FamilyError::NotAMember(other));
+}
+
+fn profile() -> GuardianProfile {
+    GuardianProfile {
+        first_name: " Claire ".to_string().into(),
+        last_name: "Martin".to_string().into(),
+        phone: None.into(),
+    }
+}
+
+#[test]
+fn a_guardian_activates_the_account_once() {
+    let account_id = Uuid::from_u128(0xacc);
+    let mut trimmed = profile();
+    trimmed.first_name = "Claire".to_string().into();
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::ActivateAccount {
+            account_id,
+            profile: profile(),
+        })
+        .then_expect_events(vec![FamilyEvent::AccountActivated {
+            account_id,
+            profile: trimmed.clone(),
+        }]);
+    framework()
+        .given(vec![
+            opened(),
+            FamilyEvent::AccountActivated {
+                account_id,
+                profile: trimmed,
+            },
+        ])
+        .when(FamilyCommand::ActivateAccount {
+            account_id,
+            profile: profile(),
+        })
+        .then_expect_error(FamilyError::AlreadyActivated);
+}
+
+#[test]
+fn a_second_commune_links_the_family_once() {
+    let other = Uuid::from_u128(0x0c1);
+    let join = || FamilyCommand::JoinCollectivity {
+        collectivity_id: other,
+        family_ref: "B-17".into(),
+    };
+    framework()
+        .given(vec![opened()])
+        .when(join())
+        .then_expect_events(vec![FamilyEvent::JoinedCollectivity {
+            collectivity_id: other,
+            family_ref: "B-17".into(),
+        }]);
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::JoinCollectivity {
+            collectivity_id: COMMUNE,
+            family_ref: "again".into(),
+        })
+        .then_expect_error(FamilyError::AlreadyMember(COMMUNE));
+}
+
+#[test]
+fn the_latest_quotient_covering_a_date_is_the_one_in_force() {
+    let d = |m, day| NaiveDate::from_ymd_opt(2027, m, day).unwrap();
+    let mut family = Family::default();
+    family.apply(opened());
+    family.apply(FamilyEvent::QuotientFamilialSet {
+        quotient: QuotientFamilial {
+            collectivity_id: COMMUNE,
+            quotient: 900,
+            valid_from: d(1, 1),
+            valid_until: None,
+        },
+    });
+    family.apply(FamilyEvent::QuotientFamilialSet {
+        quotient: QuotientFamilial {
+            collectivity_id: COMMUNE,
+            quotient: 620,
+            valid_from: d(3, 1),
+            valid_until: Some(d(6, 30)),
+        },
+    });
+    assert_eq!(family.quotient_on(COMMUNE, d(2, 1)), Some(900));
+    assert_eq!(family.quotient_on(COMMUNE, d(4, 1)), Some(620));
+    assert_eq!(family.quotient_on(COMMUNE, d(7, 1)), Some(900));
+    assert_eq!(family.quotient_on(Uuid::from_u128(9), d(4, 1)), None);
+}
+
+#[test]
+fn it_refuses_a_quotient_period_that_ends_before_it_starts_or_for_another_commune() {
+    let quotient = QuotientFamilial {
+        collectivity_id: COMMUNE,
+        quotient: 700,
+        valid_from: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+        valid_until: Some(NaiveDate::from_ymd_opt(2027, 2, 1).unwrap()),
+    };
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::SetQuotientFamilial { quotient })
+        .then_expect_error(FamilyError::InvalidQuotientPeriod);
+    let elsewhere = QuotientFamilial {
+        collectivity_id: Uuid::from_u128(9),
+        valid_until: None,
+        ..quotient
+    };
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::SetQuotientFamilial { quotient: elsewhere })
+        .then_expect_error(FamilyError::NotAMember(Uuid::from_u128(9)));
+}
+
+#[test]
+fn an_erased_family_accepts_no_further_command() {
+    framework()
+        .given(vec![opened(), FamilyEvent::FamilyErased])
+        .when(FamilyCommand::RegisterChild { child: louise() })
+        .then_expect_error(FamilyError::Erased);
+}
+
+#[test]
+fn it_refuses_the_same_enrolment_twice() {
+    framework()
+        .given(vec![
+            opened(),
+            FamilyEvent::ChildRegistered { child: louise() },
+            FamilyEvent::ChildEnrolled {
+                enrolment: enrolment(),
+            },
+        ])
+        .when(FamilyCommand::EnrolChild {
+            enrolment: enrolment(),
+        })
+        .then_expect_error(FamilyError::AlreadyEnrolled(SchoolYear(2026)));
+}

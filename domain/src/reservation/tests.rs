@@ -1,0 +1,376 @@
+//! Given/when/then tests of the reservation aggregate.
+
+use super::*;
+use crate::collectivity::tests::{configured, meal, CANTEEN, COMMUNE, MEAL};
+use crate::collectivity::CollectivityEvent;
+use crate::family::tests::{enrolment, louise, opened, FAMILY, LOUISE};
+use crate::family::FamilyEvent;
+use chrono::Weekday;
+use cqrs_es::test::TestFramework;
+
+/// Monday 7 December 2026: booking closes Thursday 3 December at noon
+/// Paris time (11:00 UTC), cancelling on Friday 4 December at 10:00
+/// Paris time (09:00 UTC).
+fn monday() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 7).unwrap()
+}
+
+fn at(instant: &str) -> DateTime<Utc> {
+    instant.parse().unwrap()
+}
+
+fn collectivity(extra: Vec<CollectivityEvent>) -> Collectivity {
+    let mut collectivity = Collectivity::default();
+    for event in configured().into_iter().chain(extra) {
+        collectivity.apply(event);
+    }
+    collectivity
+}
+
+fn family(enrolled: bool) -> Family {
+    let mut family = Family::default();
+    family.apply(opened());
+    family.apply(FamilyEvent::ChildRegistered { child: louise() });
+    if enrolled {
+        family.apply(FamilyEvent::ChildEnrolled {
+            enrolment: enrolment(),
+        });
+    }
+    family
+}
+
+fn context_at(now: &str) -> BookingContext {
+    BookingContext {
+        now: at(now),
+        collectivity: Arc::new(collectivity(vec![])),
+        family: Arc::new(family(true)),
+    }
+}
+
+fn framework(now: &str) -> TestFramework<Reservation> {
+    TestFramework::with(context_at(now))
+}
+
+fn slot() -> Slot {
+    Slot {
+        family_id: FAMILY,
+        child_id: LOUISE,
+        collectivity_id: COMMUNE,
+        service_id: CANTEEN,
+        unit_id: MEAL,
+        date: monday(),
+    }
+}
+
+fn book() -> ReservationCommand {
+    ReservationCommand::Request {
+        child_id: LOUISE,
+        unit_id: MEAL,
+        date: monday(),
+    }
+}
+
+fn booked() -> Vec<ReservationEvent> {
+    vec![
+        ReservationEvent::ReservationRequested { slot: slot() },
+        ReservationEvent::ReservationConfirmed,
+    ]
+}
+
+fn cancellation_pending() -> Vec<ReservationEvent> {
+    let mut events = booked();
+    events.push(ReservationEvent::CancellationRequested);
+    events
+}
+
+#[test]
+fn the_same_child_unit_and_date_always_give_the_same_reservation_id() {
+    assert_eq!(
+        reservation_id(LOUISE, MEAL, monday()),
+        reservation_id(LOUISE, MEAL, monday())
+    );
+    assert_ne!(
+        reservation_id(LOUISE, MEAL, monday()),
+        reservation_id(LOUISE, MEAL, monday().succ_opt().unwrap())
+    );
+}
+
+#[test]
+fn a_monthly_unit_is_confirmed_at_once_before_the_deadline() {
+    framework("2026-12-03T10:59:59Z")
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_events(booked());
+}
+
+#[test]
+fn it_refuses_a_booking_after_the_deadline_and_says_when_it_was() {
+    framework("2026-12-03T11:00:01Z")
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_error(ReservationError::DeadlinePassed(at("2026-12-03T11:00:00Z")));
+}
+
+#[test]
+fn a_passed_deadline_is_told_in_paris_time() {
+    let error = ReservationError::DeadlinePassed(at("2026-12-03T11:00:00Z"));
+    assert_eq!(
+        error.to_string(),
+        "the deadline passed on 2026-12-03 12:00 (Paris time)"
+    );
+}
+
+#[test]
+fn it_refuses_a_booking_for_a_child_not_enrolled_in_the_service() {
+    let context = BookingContext {
+        family: Arc::new(family(false)),
+        ..context_at("2026-12-01T08:00:00Z")
+    };
+    TestFramework::<Reservation>::with(context)
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_error(ReservationError::NotEnrolled(SchoolYear(2026)));
+}
+
+#[test]
+fn it_refuses_a_booking_on_a_day_the_unit_is_closed() {
+    let wednesday = NaiveDate::from_ymd_opt(2026, 12, 9).unwrap();
+    framework("2026-12-01T08:00:00Z")
+        .given_no_previous_events()
+        .when(ReservationCommand::Request {
+            child_id: LOUISE,
+            unit_id: MEAL,
+            date: wednesday,
+        })
+        .then_expect_error(ReservationError::UnitClosed {
+            date: wednesday,
+            reason: ClosedReason::ClosedWeekday(Weekday::Wed),
+        });
+}
+
+#[test]
+fn it_refuses_a_booking_on_a_public_holiday() {
+    let mut calendar = crate::calendar::SchoolCalendar::default();
+    calendar.public_holidays.insert(monday());
+    let context = BookingContext {
+        collectivity: Arc::new(collectivity(vec![CollectivityEvent::SchoolCalendarSet {
+            calendar,
+        }])),
+        ..context_at("2026-12-01T08:00:00Z")
+    };
+    TestFramework::<Reservation>::with(context)
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_error(ReservationError::UnitClosed {
+            date: monday(),
+            reason: ClosedReason::PublicHoliday,
+        });
+}
+
+#[test]
+fn it_refuses_a_slot_that_is_already_booked() {
+    framework("2026-12-01T08:00:00Z")
+        .given(booked())
+        .when(book())
+        .then_expect_error(ReservationError::AlreadyBooked);
+}
+
+#[test]
+fn it_refuses_an_unknown_unit_or_child() {
+    let stranger = Uuid::from_u128(0xbad);
+    framework("2026-12-01T08:00:00Z")
+        .given_no_previous_events()
+        .when(ReservationCommand::Request {
+            child_id: LOUISE,
+            unit_id: stranger,
+            date: monday(),
+        })
+        .then_expect_error(ReservationError::UnknownUnit(stranger));
+    framework("2026-12-01T08:00:00Z")
+        .given_no_previous_events()
+        .when(ReservationCommand::Request {
+            child_id: stranger,
+            unit_id: MEAL,
+            date: monday(),
+        })
+        .then_expect_error(ReservationError::UnknownChild(stranger));
+}
+
+#[test]
+fn it_refuses_a_prepaid_unit_until_payment_exists() {
+    let mut unit = meal();
+    unit.id = Uuid::from_u128(0x0e2);
+    unit.billing = BillingMode::Prepaid;
+    let context = BookingContext {
+        collectivity: Arc::new(collectivity(vec![CollectivityEvent::UnitAdded { unit }])),
+        ..context_at("2026-12-01T08:00:00Z")
+    };
+    TestFramework::<Reservation>::with(context)
+        .given_no_previous_events()
+        .when(ReservationCommand::Request {
+            child_id: LOUISE,
+            unit_id: Uuid::from_u128(0x0e2),
+            date: monday(),
+        })
+        .then_expect_error(ReservationError::PrepaidNotAvailable);
+}
+
+#[test]
+fn a_cancelled_slot_can_be_booked_again_before_the_deadline() {
+    let mut history = cancellation_pending();
+    history.push(ReservationEvent::AgentApproved { comment: None });
+    framework("2026-12-01T08:00:00Z")
+        .given(history)
+        .when(book())
+        .then_expect_events(booked());
+}
+
+#[test]
+fn a_cancellation_waits_for_an_agent_when_the_unit_requires_it() {
+    framework("2026-12-04T08:59:00Z")
+        .given(booked())
+        .when(ReservationCommand::Cancel)
+        .then_expect_events(vec![ReservationEvent::CancellationRequested]);
+}
+
+#[test]
+fn a_cancellation_is_immediate_when_the_unit_needs_no_approval() {
+    let mut unit = meal();
+    unit.cancellation_needs_approval = false;
+    let mut collectivity = collectivity(vec![]);
+    collectivity.units.insert(MEAL, unit);
+    let context = BookingContext {
+        collectivity: Arc::new(collectivity),
+        ..context_at("2026-12-04T08:59:00Z")
+    };
+    TestFramework::<Reservation>::with(context)
+        .given(booked())
+        .when(ReservationCommand::Cancel)
+        .then_expect_events(vec![ReservationEvent::ReservationCancelled]);
+}
+
+/// The same child id in another family: what a collision of ids made
+/// before ids were claimed would give.
+fn other_family_at(now: &str) -> BookingContext {
+    let mut other = family(true);
+    other.id = Some(Uuid::from_u128(0xbad));
+    BookingContext {
+        family: Arc::new(other),
+        ..context_at(now)
+    }
+}
+
+#[test]
+fn it_refuses_a_cancellation_by_a_family_that_does_not_hold_the_booking() {
+    TestFramework::<Reservation>::with(other_family_at("2026-12-01T08:00:00Z"))
+        .given(booked())
+        .when(ReservationCommand::Cancel)
+        .then_expect_error(ReservationError::OtherFamily);
+}
+
+#[test]
+fn it_refuses_to_book_again_a_slot_another_family_had_cancelled() {
+    let mut history = booked();
+    history.push(ReservationEvent::ReservationCancelled);
+    TestFramework::<Reservation>::with(other_family_at("2026-12-01T08:00:00Z"))
+        .given(history)
+        .when(book())
+        .then_expect_error(ReservationError::OtherFamily);
+}
+
+#[test]
+fn it_refuses_a_day_outside_the_years_served_without_overflowing() {
+    framework("2026-12-01T08:00:00Z")
+        .given_no_previous_events()
+        .when(ReservationCommand::Request {
+            child_id: LOUISE,
+            unit_id: MEAL,
+            date: NaiveDate::MAX,
+        })
+        .then_expect_error(ReservationError::InvalidText(TextError::OutOfRange {
+            field: "a day",
+        }));
+}
+
+#[test]
+fn a_refusal_reason_with_a_nul_byte_is_refused() {
+    framework("2026-12-01T08:00:00Z")
+        .given(cancellation_pending())
+        .when(ReservationCommand::Reject {
+            reason: "non\0".into(),
+        })
+        .then_expect_error(ReservationError::InvalidText(TextError::ControlCharacter {
+            field: "a reason",
+        }));
+}
+
+#[test]
+fn it_refuses_a_cancellation_after_the_deadline() {
+    framework("2026-12-04T09:00:01Z")
+        .given(booked())
+        .when(ReservationCommand::Cancel)
+        .then_expect_error(ReservationError::DeadlinePassed(at("2026-12-04T09:00:00Z")));
+}
+
+#[test]
+fn it_refuses_to_cancel_a_slot_that_was_never_booked() {
+    framework("2026-12-01T08:00:00Z")
+        .given_no_previous_events()
+        .when(ReservationCommand::Cancel)
+        .then_expect_error(ReservationError::NotBooked);
+}
+
+#[test]
+fn it_refuses_a_second_cancellation_request() {
+    framework("2026-12-01T08:00:00Z")
+        .given(cancellation_pending())
+        .when(ReservationCommand::Cancel)
+        .then_expect_error(ReservationError::CancellationAlreadyRequested);
+}
+
+#[test]
+fn it_refuses_to_cancel_a_cancelled_booking() {
+    let mut history = cancellation_pending();
+    history.push(ReservationEvent::AgentApproved { comment: None });
+    framework("2026-12-01T08:00:00Z")
+        .given(history)
+        .when(ReservationCommand::Cancel)
+        .then_expect_error(ReservationError::AlreadyCancelled);
+}
+
+#[test]
+fn an_agent_approves_a_pending_cancellation() {
+    framework("2026-12-05T08:00:00Z")
+        .given(cancellation_pending())
+        .when(ReservationCommand::Approve {
+            comment: Some(" malade ".into()),
+        })
+        .then_expect_events(vec![ReservationEvent::AgentApproved {
+            comment: Some("malade".into()),
+        }]);
+}
+
+#[test]
+fn an_agent_rejection_needs_a_reason_and_keeps_the_booking() {
+    framework("2026-12-05T08:00:00Z")
+        .given(cancellation_pending())
+        .when(ReservationCommand::Reject { reason: " ".into() })
+        .then_expect_error(ReservationError::EmptyReason);
+    let mut history = cancellation_pending();
+    history.push(ReservationEvent::AgentRejected {
+        reason: "repas déjà commandé".into(),
+    });
+    let mut reservation = Reservation::default();
+    for event in history {
+        reservation.apply(event);
+    }
+    assert_eq!(reservation.status, ReservationStatus::Confirmed);
+}
+
+#[test]
+fn it_refuses_a_decision_when_no_cancellation_is_pending() {
+    framework("2026-12-05T08:00:00Z")
+        .given(booked())
+        .when(ReservationCommand::Approve { comment: None })
+        .then_expect_error(ReservationError::NoPendingCancellation);
+}
