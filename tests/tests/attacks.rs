@@ -285,3 +285,40 @@ async fn password_resets_are_rate_limited_and_only_the_last_link_works() {
         .data("resetPassword");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_rush_of_parents_behind_one_address_all_log_in() {
+    let app = spawn_app().await;
+    // More parents at once than the address may fail logins (30).
+    let emails: Vec<String> = (0..64)
+        .map(|i| format!("parent{i}.{}@example.fr", Uuid::new_v4().simple()))
+        .collect();
+    for email in &emails {
+        app.create_account(email, PASSWORD, &[]).await;
+    }
+    let logins = emails.iter().map(|email| {
+        let app = &app;
+        async move {
+            let answer = app
+                .gql(
+                    None,
+                    "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                    json!({ "e": email, "p": PASSWORD }),
+                )
+                .await;
+            answer.0.get("errors").cloned()
+        }
+    });
+    let refused: Vec<_> = futures::future::join_all(logins)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} refused: {:?}",
+        refused.len(),
+        refused.first()
+    );
+    app.stop().await;
+}

@@ -3,10 +3,13 @@
 //! Credentials are not events: a password never enters the event store.
 //! Passwords are hashed with argon2id; activation, reset and session tokens
 //! are 256 random bits, handed to the user once and stored only as SHA-256.
+//!
+//! # Layout
+//!
+//! - here: grants, accounts, tokens, sessions, login, password resets;
+//! - [`passwords`]: the rules of a new password, hashing and verifying;
+//! - [`limits`]: attempts counted per e-mail and per address.
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -15,6 +18,14 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+
+mod limits;
+mod passwords;
+
+use limits::{count_attempt, settle, LOGINS, RESETS};
+pub use limits::{LoginLimits, ResetLimits};
+pub use passwords::{check_password, hash_password, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH};
+use passwords::{decoy_hash, verify_password, with_hashing_slot};
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,12 +100,6 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// The shortest password accepted.
-pub const MIN_PASSWORD_LENGTH: usize = 12;
-/// The longest: a passphrase fits, a megabyte sent to keep the hasher busy
-/// does not.
-pub const MAX_PASSWORD_LENGTH: usize = 256;
-
 /// An e-mail as accounts keep it: trimmed, lower-case, bounded, without a
 /// control character and plausible; `None` for anything else, which no
 /// account can have.
@@ -102,123 +107,6 @@ pub fn normalised_email(email: &str) -> Option<String> {
     use espace_famille_domain::{family, text};
     let email = text::required("an e-mail address", email, text::EMAIL).ok()?;
     family::is_plausible_email(&email).then(|| email.to_lowercase())
-}
-
-/// Passwords too common to accept, whatever their length (compared
-/// lower-case, spaces ignored).
-const COMMON_PASSWORDS: &[&str] = &[
-    "123456789012",
-    "1234567890123",
-    "azertyuiopqs",
-    "azertyuiop123",
-    "qwertyuiop123",
-    "motdepasse123",
-    "motdepasse1234",
-    "monmotdepasse",
-    "password1234",
-    "password12345",
-    "passwordpassword",
-    "iloveyou1234",
-    "jetaime123456",
-    "soleil123456",
-    "bonjour123456",
-    "marseille1313",
-    "doudou123456",
-    "chouchou1234",
-    "000000000000",
-    "111111111111",
-    "aaaaaaaaaaaa",
-    "abcdefghijkl",
-    "abcdef123456",
-    "qwerty123456",
-    "azerty123456",
-    "changezmoi123",
-    "changeme1234",
-    "welcome12345",
-    "bienvenue123",
-    "espacefamille",
-    "espacefamille1",
-];
-
-/// Checks a new password; the reason it is refused, if it is.
-pub fn check_password(password: &str, email: &str) -> Result<(), ApiError> {
-    if password.chars().count() < MIN_PASSWORD_LENGTH {
-        return Err(ApiError::Validation(format!(
-            "a password needs at least {MIN_PASSWORD_LENGTH} characters"
-        )));
-    }
-    if password.chars().count() > MAX_PASSWORD_LENGTH {
-        return Err(ApiError::Validation(format!(
-            "a password has at most {MAX_PASSWORD_LENGTH} characters"
-        )));
-    }
-    if password.contains('\0') {
-        return Err(ApiError::Validation(
-            "a password cannot contain a NUL character".into(),
-        ));
-    }
-    let folded: String = password
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    if COMMON_PASSWORDS.contains(&folded.as_str()) {
-        return Err(ApiError::Validation(
-            "this password is too common; choose another".into(),
-        ));
-    }
-    if folded == email.trim().to_lowercase() {
-        return Err(ApiError::Validation(
-            "a password cannot be the e-mail address".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Password hashing runs on at most one blocking thread per core: a login
-/// rush must queue for the CPU, not start hundreds of 19 MiB hashes at once.
-async fn with_hashing_slot<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    use std::sync::OnceLock;
-    use tokio::sync::Semaphore;
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    let slots = SLOTS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2)));
-    let _slot = slots
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-/// argon2id with the crate's recommended parameters.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// A hash to verify against when the e-mail is unknown, so that a login
-/// takes as long whether the account exists or not.
-fn decoy_hash() -> &'static str {
-    use std::sync::OnceLock;
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password, never valid").unwrap_or_default())
 }
 
 #[derive(Debug, Clone)]
@@ -453,106 +341,18 @@ pub async fn revoke_session(pool: &PgPool, token: &str) -> Result<bool, ApiError
     Ok(done.rows_affected() == 1)
 }
 
-/// Rate limits of failed logins, over a sliding window.
-#[derive(Debug, Clone, Copy)]
-pub struct LoginLimits {
-    pub window: Duration,
-    pub per_email: i64,
-    pub per_address: i64,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        LoginLimits {
-            window: Duration::minutes(15),
-            per_email: 5,
-            per_address: 30,
-        }
-    }
-}
-
-/// Where the attempts of one kind are counted: a table of (e-mail,
-/// client address, instant).
-struct Attempts {
-    /// Names the advisory locks of this kind.
-    kind: &'static str,
-    table: &'static str,
-    at: &'static str,
-    /// What a client over the limit reads.
-    refusal: &'static str,
-}
-
-const LOGINS: Attempts = Attempts {
-    kind: "login",
-    table: "login_failures",
-    at: "failed_at",
-    refusal: "too many failed attempts; wait a few minutes and try again",
-};
-
-const RESETS: Attempts = Attempts {
-    kind: "reset",
-    table: "password_reset_requests",
-    at: "requested_at",
-    refusal: "too many password-reset requests; wait an hour and try again",
-};
-
-/// Counts one attempt for `email` from `client_address`, or refuses it with
-/// `RATE_LIMITED` when either already made its number within `window`.
-/// Attempts of one kind for one e-mail, and from one address, are counted
-/// one after the other under advisory locks (the address last, whatever the
-/// e-mail, so two attempts never wait for each other in opposite orders),
-/// the counts read in a statement after the locks: a statement's snapshot
-/// is taken before it waits for a lock.
-async fn count_attempt(
-    pool: &PgPool,
-    attempts: &Attempts,
-    email: &str,
-    client_address: &str,
-    (window, per_email, per_address): (Duration, i64, i64),
-) -> Result<(), ApiError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0)),
-                pg_advisory_xact_lock(hashtextextended($1 || '-from:' || $3, 0))",
-    )
-    .bind(attempts.kind)
-    .bind(email)
-    .bind(client_address)
-    .execute(&mut *tx)
-    .await?;
-    let (table, at) = (attempts.table, attempts.at);
-    let row = sqlx::query(&format!(
-        "SELECT (SELECT count(*) FROM {table} WHERE lower(email) = $1 AND {at} > $3) AS by_email,
-                (SELECT count(*) FROM {table} WHERE client_address = $2 AND {at} > $3) AS by_address"
-    ))
-    .bind(email)
-    .bind(client_address)
-    .bind(Utc::now() - window)
-    .fetch_one(&mut *tx)
-    .await?;
-    if row.get::<i64, _>("by_email") >= per_email || row.get::<i64, _>("by_address") >= per_address {
-        return Err(ApiError::refused("RATE_LIMITED", attempts.refusal));
-    }
-    sqlx::query(&format!(
-        "INSERT INTO {table} (email, client_address) VALUES ($1, $2)"
-    ))
-    .bind(email)
-    .bind(client_address)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 /// Checks the password; one generic error whatever was wrong, and
 /// `RATE_LIMITED` once too many attempts failed for the e-mail or the
 /// client address.
 ///
-/// Every attempt is counted as a failure before its password is checked,
-/// in the transaction that reads the counts, under a lock on the e-mail
-/// and one on the address: fifty attempts sent at once are counted one
-/// after the other, and only the first few reach the hasher. A right
-/// password then clears the e-mail's failures, its own included.
+/// Every attempt is counted, pending, before its password is checked, in
+/// the transaction that reads the counts, under a lock on the e-mail and
+/// one on the address: fifty attempts for one e-mail sent at once are
+/// counted one after the other, and only the first few reach the hasher.
+/// A wrong password settles the attempt as a failure, which then counts
+/// for the address as well; a right one clears the e-mail's failures, its
+/// own included. Attempts still pending do not count for the address: a
+/// rush of parents behind one address is not refused for being a rush.
 pub async fn login(
     pool: &PgPool,
     email: &str,
@@ -569,7 +369,7 @@ pub async fn login(
         return Err(invalid());
     }
     let limits = (limits.window, limits.per_email, limits.per_address);
-    count_attempt(pool, &LOGINS, &email, client_address, limits).await?;
+    let attempt = count_attempt(pool, &LOGINS, &email, client_address, limits).await?;
     let stored: Option<(Uuid, Option<String>)> =
         sqlx::query_as("SELECT id, password_hash FROM accounts WHERE lower(email) = $1")
             .bind(&email)
@@ -599,72 +399,9 @@ pub async fn login(
                 grants: grants_of(&mut conn, id).await?,
             })
         }
-        _ => Err(invalid()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_refuses_short_common_or_email_passwords() {
-        assert!(matches!(
-            check_password("court", "a@b.fr"),
-            Err(ApiError::Validation(_))
-        ));
-        assert!(matches!(
-            check_password("MotDePasse 123", "a@b.fr"),
-            Err(ApiError::Validation(_))
-        ));
-        assert!(matches!(
-            check_password("claire.martin@example.fr", "Claire.Martin@example.fr"),
-            Err(ApiError::Validation(_))
-        ));
-        assert!(check_password("cheval-agrafe-batterie", "a@b.fr").is_ok());
-    }
-
-    #[test]
-    fn a_password_verifies_against_its_own_hash_only() {
-        let hash = hash_password("cheval-agrafe-batterie").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("cheval-agrafe-batterie", &hash));
-        assert!(!verify_password("cheval-agrafe-batteries", &hash));
-    }
-
-    #[test]
-    fn tokens_are_long_random_and_stored_only_as_hashes() {
-        let (first, hash) = new_token();
-        let (second, _) = new_token();
-        assert_ne!(first, second);
-        assert!(first.len() >= 43, "256 bits in base64");
-        assert_eq!(hash, token_hash(&first));
-        assert_ne!(hash, first.as_bytes());
-    }
-
-    #[test]
-    fn grants_read_as_written_on_the_command_line() {
-        let id = Uuid::from_u128(7);
-        assert_eq!(format!("agent:{id}").parse::<Grant>(), Ok(Grant::Agent(id)));
-        assert_eq!("auditor".parse::<Grant>(), Ok(Grant::Auditor(None)));
-        assert!("mayor".parse::<Grant>().is_err());
-    }
-}
-
-/// How many password-reset requests are taken, over a sliding window.
-#[derive(Debug, Clone, Copy)]
-pub struct ResetLimits {
-    pub window: Duration,
-    pub per_email: i64,
-    pub per_address: i64,
-}
-
-impl Default for ResetLimits {
-    fn default() -> Self {
-        ResetLimits {
-            window: Duration::hours(1),
-            per_email: 3,
-            per_address: 30,
+        _ => {
+            settle(pool, &LOGINS, attempt).await?;
+            Err(invalid())
         }
     }
 }
@@ -785,4 +522,27 @@ pub async fn forget_family(conn: &mut PgConnection, family_id: Uuid) -> Result<V
     .execute(&mut *conn)
     .await?;
     Ok(accounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_stored_only_as_hashes() {
+        let (first, hash) = new_token();
+        let (second, _) = new_token();
+        assert_ne!(first, second);
+        assert!(first.len() >= 43, "256 bits in base64");
+        assert_eq!(hash, token_hash(&first));
+        assert_ne!(hash, first.as_bytes());
+    }
+
+    #[test]
+    fn grants_read_as_written_on_the_command_line() {
+        let id = Uuid::from_u128(7);
+        assert_eq!(format!("agent:{id}").parse::<Grant>(), Ok(Grant::Agent(id)));
+        assert_eq!("auditor".parse::<Grant>(), Ok(Grant::Auditor(None)));
+        assert!("mayor".parse::<Grant>().is_err());
+    }
 }

@@ -1,0 +1,161 @@
+//! Passwords: the rules a new one must follow, and argon2id hashing, one
+//! hash per core at a time.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+use crate::error::ApiError;
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD_LENGTH: usize = 12;
+/// The longest: a passphrase fits, a megabyte sent to keep the hasher busy
+/// does not.
+pub const MAX_PASSWORD_LENGTH: usize = 256;
+
+/// Passwords too common to accept, whatever their length (compared
+/// lower-case, spaces ignored).
+const COMMON_PASSWORDS: &[&str] = &[
+    "123456789012",
+    "1234567890123",
+    "azertyuiopqs",
+    "azertyuiop123",
+    "qwertyuiop123",
+    "motdepasse123",
+    "motdepasse1234",
+    "monmotdepasse",
+    "password1234",
+    "password12345",
+    "passwordpassword",
+    "iloveyou1234",
+    "jetaime123456",
+    "soleil123456",
+    "bonjour123456",
+    "marseille1313",
+    "doudou123456",
+    "chouchou1234",
+    "000000000000",
+    "111111111111",
+    "aaaaaaaaaaaa",
+    "abcdefghijkl",
+    "abcdef123456",
+    "qwerty123456",
+    "azerty123456",
+    "changezmoi123",
+    "changeme1234",
+    "welcome12345",
+    "bienvenue123",
+    "espacefamille",
+    "espacefamille1",
+];
+
+/// Checks a new password; the reason it is refused, if it is.
+pub fn check_password(password: &str, email: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD_LENGTH {
+        return Err(ApiError::Validation(format!(
+            "a password needs at least {MIN_PASSWORD_LENGTH} characters"
+        )));
+    }
+    if password.chars().count() > MAX_PASSWORD_LENGTH {
+        return Err(ApiError::Validation(format!(
+            "a password has at most {MAX_PASSWORD_LENGTH} characters"
+        )));
+    }
+    if password.contains('\0') {
+        return Err(ApiError::Validation(
+            "a password cannot contain a NUL character".into(),
+        ));
+    }
+    let folded: String = password
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if COMMON_PASSWORDS.contains(&folded.as_str()) {
+        return Err(ApiError::Validation(
+            "this password is too common; choose another".into(),
+        ));
+    }
+    if folded == email.trim().to_lowercase() {
+        return Err(ApiError::Validation(
+            "a password cannot be the e-mail address".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Password hashing runs on at most one blocking thread per core: a login
+/// rush must queue for the CPU, not start hundreds of 19 MiB hashes at once.
+pub(super) async fn with_hashing_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    use std::sync::OnceLock;
+    use tokio::sync::Semaphore;
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    let slots = SLOTS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2)));
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// argon2id with the crate's recommended parameters.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
+}
+
+pub(super) fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the e-mail is unknown, so that a login
+/// takes as long whether the account exists or not.
+pub(super) fn decoy_hash() -> &'static str {
+    use std::sync::OnceLock;
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password, never valid").unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_refuses_short_common_or_email_passwords() {
+        assert!(matches!(
+            check_password("court", "a@b.fr"),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(matches!(
+            check_password("MotDePasse 123", "a@b.fr"),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(matches!(
+            check_password("claire.martin@example.fr", "Claire.Martin@example.fr"),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(check_password("cheval-agrafe-batterie", "a@b.fr").is_ok());
+    }
+
+    #[test]
+    fn a_password_verifies_against_its_own_hash_only() {
+        let hash = hash_password("cheval-agrafe-batterie").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("cheval-agrafe-batterie", &hash));
+        assert!(!verify_password("cheval-agrafe-batteries", &hash));
+    }
+}
