@@ -18,14 +18,21 @@ struct Operation {
     allowed: &'static [&'static str],
 }
 
+/// Communes A and B, each with its family, and A's child booked on the
+/// first of `days`: that reservation's id.
+async fn two_communes_and_a_booking(app: &TestApp, days: &[chrono::NaiveDate]) -> (Fixture, Fixture, Uuid) {
+    let a = setup_commune(app, days).await;
+    let b = setup_commune(app, days).await;
+    app.book(&a, &days[..1]).await.data("submitBasket");
+    let booked = espace_famille_domain::reservation::reservation_id(a.child, a.meal, days[0]);
+    (a, b, booked)
+}
+
 #[tokio::test]
 async fn every_role_gets_exactly_the_operations_its_grant_allows() {
     let app = spawn_app().await;
     let days = future_canteen_days(3);
-    let a = setup_commune(&app, &days).await;
-    let b = setup_commune(&app, &days).await;
-    app.book(&a, &days[..1]).await.data("submitBasket");
-    let reservation = espace_famille_domain::reservation::reservation_id(a.child, a.meal, days[0]);
+    let (a, b, reservation) = two_communes_and_a_booking(&app, &days).await;
 
     let auditor_all = auditor(&app).await;
     let auditor_b = auditor_of(&app, b.collectivity).await;
@@ -255,10 +262,7 @@ fn answer_without_ids(response: &Value, known: &[Uuid]) -> String {
 async fn another_familys_ids_get_the_same_answer_as_ids_nobody_uses() {
     let app = spawn_app().await;
     let days = future_canteen_days(2);
-    let a = setup_commune(&app, &days).await;
-    let b = setup_commune(&app, &days).await;
-    app.book(&a, &days[..1]).await.data("submitBasket");
-    let booked = espace_famille_domain::reservation::reservation_id(a.child, a.meal, days[0]);
+    let (a, b, booked) = two_communes_and_a_booking(&app, &days).await;
     let auditor_b = auditor_of(&app, b.collectivity).await;
     let (nobody_family, nobody_child) = (Uuid::new_v4(), Uuid::new_v4());
     let nobody_reservation =
