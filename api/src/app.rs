@@ -23,6 +23,7 @@ use crate::invitations::Invitations;
 use crate::mail::{self, MailWorker};
 use crate::server::ServerLimits;
 use crate::sessions::Sessions;
+use crate::web::WebSettings;
 
 /// How the server runs; every field has a default but the database.
 #[derive(Debug, Clone)]
@@ -36,6 +37,7 @@ pub struct Settings {
     pub engine: EngineConfig,
     pub auth: AuthSettings,
     pub limits: ServerLimits,
+    pub web: WebSettings,
 }
 
 impl Settings {
@@ -48,6 +50,7 @@ impl Settings {
             engine: EngineConfig::default(),
             auth: AuthSettings::default(),
             limits: ServerLimits::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -116,23 +119,37 @@ pub struct AppState {
     pool: PgPool,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) documents: ParseCache,
+    pub(crate) commands: Arc<Commands>,
+    pub(crate) auth: AuthSettings,
+    pub(crate) web: WebSettings,
 }
 
-/// The router, apart from serving, so tests and tools can mount it.
-pub fn router(commands: Arc<Commands>, auth: AuthSettings, pool: PgPool, limits: ServerLimits) -> Router {
+/// The router, apart from serving, so tests and tools can mount it; an
+/// error for a CORS origin that is not one.
+pub fn router(commands: Arc<Commands>, pool: PgPool, settings: &Settings) -> Result<Router, String> {
     let sessions = Sessions::start(pool.clone());
+    let auth = settings.auth.clone();
     let state = AppState {
-        schema: schema(Some((commands, auth, sessions.clone()))),
+        schema: schema(Some((commands.clone(), auth.clone(), sessions.clone()))),
         database: DatabaseWatch::start(pool.clone()),
         pool,
         sessions,
         documents: ParseCache::default(),
+        commands,
+        auth,
+        web: settings.web.clone(),
     };
-    Router::new()
-        .route(
-            "/graphql",
-            get(crate::graphql_http::get).post(crate::graphql_http::post),
-        )
+    let mut graphql = Router::new().route(
+        "/graphql",
+        get(crate::graphql_http::get).post(crate::graphql_http::post),
+    );
+    // Only GraphQL is for other origins' pages, and only the listed ones.
+    if let Some(cors) = crate::web::cors(&settings.web.cors_origins)? {
+        graphql = graphql.layer(cors);
+    }
+    let limits = settings.limits;
+    Ok(graphql
+        .merge(crate::web::routes())
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .with_state(state)
@@ -141,7 +158,7 @@ pub fn router(commands: Arc<Commands>, auth: AuthSettings, pool: PgPool, limits:
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             limits.max_body_bytes,
-        ))
+        )))
 }
 
 /// The bearer token of an `Authorization: Bearer ...` header.
@@ -197,15 +214,11 @@ impl Application {
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let commands = Commands::new(pool.clone(), settings.read_your_writes);
+        let router = router(commands.clone(), pool.clone(), &settings).map_err(|e| anyhow::anyhow!(e))?;
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Application {
             listener,
-            router: router(
-                commands.clone(),
-                settings.auth.clone(),
-                pool.clone(),
-                settings.limits,
-            ),
+            router,
             engine,
             mail,
             pool,

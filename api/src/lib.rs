@@ -25,6 +25,7 @@ pub mod app;
 pub mod basket;
 pub mod cache;
 pub mod commands;
+pub mod credentials;
 pub mod demo;
 pub mod error;
 pub mod graphql;
@@ -36,6 +37,7 @@ pub mod mail;
 pub mod queries;
 pub mod server;
 pub mod sessions;
+pub mod web;
 
 /// The schema in SDL, as committed in `api/schema.graphql`.
 pub fn sdl() -> String {

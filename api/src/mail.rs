@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lettre::message::{header::ContentType, Mailbox, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::watch;
@@ -206,8 +207,24 @@ async fn deliver_batch(pool: &PgPool, sender: &Sender, from: &Mailbox) -> Result
     Ok(sent)
 }
 
+/// A message in 8-bit text when its lines allow it (ours do), so that a
+/// link reads whole in the raw message as well as in a mail client; in the
+/// encoding lettre picks otherwise.
 fn build(from: &Mailbox, recipient: &str, subject: String, body: String) -> Result<Message, String> {
     let to: Mailbox = recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
+    // 8-bit text, as MIME allows it: CRLF line ends, lines of at most 998
+    // bytes, no NUL (lettre itself would wrap lines past 76 characters in
+    // quoted-printable, cutting a link in two).
+    let body = body.replace("\r\n", "\n").replace('\r', "");
+    let fits = !body.contains('\0') && body.lines().all(|line| line.len() <= 998);
+    let body = if fits {
+        Body::dangerous_pre_encoded(
+            body.replace('\n', "\r\n").into_bytes(),
+            ContentTransferEncoding::EightBit,
+        )
+    } else {
+        Body::new(body)
+    };
     Message::builder()
         .from(from.clone())
         .to(to)

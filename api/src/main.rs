@@ -68,6 +68,13 @@ enum Command {
         /// 16 connections gave 10 % more baskets/s than 24 or 48).
         #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
         pool_size: u32,
+        /// Origins whose pages may call /graphql from a browser, comma
+        /// separated (e.g. https://famille.mairie.fr); none by default.
+        #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+        cors_origins: Vec<String>,
+        /// Where scripts/graphiql-assets installed GraphiQL's files.
+        #[arg(long, env = "GRAPHIQL_DIR", default_value = ".data/graphiql")]
+        graphiql_dir: std::path::PathBuf,
     },
     /// Apply the database migrations.
     Migrate,
@@ -128,9 +135,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             seed_demo,
             pool_size,
+            cors_origins,
+            graphiql_dir,
         } => {
             settings.listen = listen;
             settings.max_connections = pool_size;
+            settings.web.cors_origins = cors_origins
+                .into_iter()
+                .filter(|o| !o.trim().is_empty())
+                .collect();
+            settings.web.graphiql_dir = graphiql_dir;
             let application = Application::build(settings.clone()).await?;
             if seed_demo {
                 let commands = Commands::new(application.pool().clone(), settings.read_your_writes);

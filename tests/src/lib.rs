@@ -2,6 +2,8 @@
 //! fresh database of its own, and a small GraphQL client.
 #![forbid(unsafe_code)]
 
+pub mod browser;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -141,11 +143,46 @@ pub async fn spawn_app_with_smtp(smtp_url: &str) -> TestApp {
 }
 
 async fn spawn_with(url: &str, mail_dir: PathBuf, transport: MailTransport, limits: ServerLimits) -> TestApp {
+    spawn_configured(url, mail_dir, |settings| {
+        settings.limits = limits;
+        settings.auth.mail.transport = transport;
+    })
+    .await
+}
+
+/// Starts the server on a fresh database, its e-mail written to a folder
+/// of its own, with settings `configure` changes.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let (_, url) = espace_famille_projections::testing::fresh_database().await;
+    let mail_dir = std::env::temp_dir().join(format!("espace-famille-mail-{}", Uuid::new_v4().simple()));
+    let transport = MailTransport::Folder(mail_dir.clone());
+    spawn_configured(&url, mail_dir, |settings| {
+        settings.auth.mail.transport = transport;
+        configure(settings);
+    })
+    .await
+}
+
+/// Where `scripts/graphiql-assets` installs GraphiQL's files.
+pub fn graphiql_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.data/graphiql"))
+}
+
+/// A port free on the loopback now, for a server whose links must name
+/// its own address before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("no free port")
+}
+
+async fn spawn_configured(url: &str, mail_dir: PathBuf, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::new(url.to_string());
-    settings.limits = limits;
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.max_connections = 16;
-    settings.auth.mail.transport = transport;
+    settings.web.graphiql_dir = graphiql_dir();
+    configure(&mut settings);
     let application = Application::build(settings)
         .await
         .expect("the server did not start");
@@ -231,6 +268,11 @@ impl TestApp {
 
     /// Waits for the next unread e-mail to `recipient` and returns it.
     pub async fn next_mail_to(&self, recipient: &str) -> String {
+        decode_mail(&self.next_raw_mail_to(recipient).await)
+    }
+
+    /// As [`TestApp::next_mail_to`], the `.eml` file as it was written.
+    pub async fn next_raw_mail_to(&self, recipient: &str) -> String {
         for _ in 0..200 {
             if let Ok(entries) = std::fs::read_dir(&self.mail_dir) {
                 let mut found: Vec<(std::time::SystemTime, PathBuf, String)> = entries
@@ -251,7 +293,7 @@ impl TestApp {
                 found.sort();
                 if let Some((_, path, text)) = found.into_iter().next() {
                     self.read_mail.lock().unwrap().insert(path);
-                    return decode_mail(&text);
+                    return text;
                 }
             }
             tokio::time::sleep(StdDuration::from_millis(50)).await;
@@ -358,6 +400,17 @@ pub fn decode_mail(raw: &str) -> String {
         body.to_string()
     };
     format!("{headers}\n\n{decoded}")
+}
+
+/// The first link in an e-mail (`http://...` up to the line's end).
+pub fn mail_link(mail: &str) -> String {
+    let start = mail.find("http://").expect("the e-mail has no link");
+    mail[start..]
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// The token of the link in an e-mail (`...?token=XYZ`).

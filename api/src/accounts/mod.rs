@@ -24,7 +24,9 @@ mod passwords;
 
 use limits::{count_attempt, settle, LOGINS, RESETS};
 pub use limits::{LoginLimits, ResetLimits};
-pub use passwords::{check_password, hash_password, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH};
+pub use passwords::{
+    check_password, hash_password, PasswordRefusal, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH,
+};
 use passwords::{decoy_hash, verify_password, with_hashing_slot};
 
 /// What an account may do.
@@ -211,7 +213,7 @@ pub enum TokenPurpose {
 }
 
 impl TokenPurpose {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TokenPurpose::Activation => "activation",
             TokenPurpose::PasswordReset => "password_reset",
@@ -427,7 +429,9 @@ pub async fn count_reset_request(
 
 /// Sends a reset link to the account of `email`, if there is one: the
 /// account's earlier reset links stop working, so one link at most is
-/// valid at a time.
+/// valid at a time. An account never activated gets a new activation link
+/// instead (its earlier ones stop working): that is the way to a new link
+/// when the first one expired, and a guardian still gives the profile.
 pub async fn send_password_reset(
     pool: &PgPool,
     email: &str,
@@ -437,22 +441,24 @@ pub async fn send_password_reset(
     let Some(account) = find_by_email(&mut tx, email).await? else {
         return Ok(());
     };
+    let (purpose, valid_for) = if account.active {
+        (TokenPurpose::PasswordReset, settings.reset_valid_for)
+    } else {
+        (TokenPurpose::Activation, settings.activation_valid_for)
+    };
     sqlx::query(
         "UPDATE account_tokens SET used_at = now()
          WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL",
     )
     .bind(account.id)
-    .bind(TokenPurpose::PasswordReset.as_str())
+    .bind(purpose.as_str())
     .execute(&mut *tx)
     .await?;
-    let token = issue_token(
-        &mut tx,
-        account.id,
-        TokenPurpose::PasswordReset,
-        settings.reset_valid_for,
-    )
-    .await?;
-    let (subject, body) = crate::mail::password_reset(&settings.mail, &token);
+    let token = issue_token(&mut tx, account.id, purpose, valid_for).await?;
+    let (subject, body) = match purpose {
+        TokenPurpose::PasswordReset => crate::mail::password_reset(&settings.mail, &token),
+        TokenPurpose::Activation => crate::mail::activation(&settings.mail, &token),
+    };
     let family = families_of(&account.grants).first().copied();
     crate::mail::enqueue(&mut tx, family, &account.email, &subject, &body).await?;
     tx.commit().await?;

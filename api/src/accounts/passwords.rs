@@ -49,22 +49,54 @@ const COMMON_PASSWORDS: &[&str] = &[
     "espacefamille1",
 ];
 
+/// Why a new password is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordRefusal {
+    #[error("a password needs at least {MIN_PASSWORD_LENGTH} characters")]
+    TooShort,
+    #[error("a password has at most {MAX_PASSWORD_LENGTH} characters")]
+    TooLong,
+    #[error("a password cannot contain a NUL character")]
+    NulCharacter,
+    #[error("this password is too common; choose another")]
+    TooCommon,
+    #[error("a password cannot be the e-mail address")]
+    IsTheEmail,
+}
+
+impl PasswordRefusal {
+    /// The reason as the portal's pages tell it.
+    pub fn french(self) -> String {
+        match self {
+            PasswordRefusal::TooShort => {
+                format!("Le mot de passe doit compter au moins {MIN_PASSWORD_LENGTH} caractères.")
+            }
+            PasswordRefusal::TooLong => {
+                format!("Le mot de passe compte au plus {MAX_PASSWORD_LENGTH} caractères.")
+            }
+            PasswordRefusal::NulCharacter => "Le mot de passe contient un caractère non autorisé.".into(),
+            PasswordRefusal::TooCommon => "Ce mot de passe est trop courant : choisissez-en un autre.".into(),
+            PasswordRefusal::IsTheEmail => "Le mot de passe ne peut pas être votre adresse e-mail.".into(),
+        }
+    }
+}
+
+impl From<PasswordRefusal> for ApiError {
+    fn from(refusal: PasswordRefusal) -> ApiError {
+        ApiError::Validation(refusal.to_string())
+    }
+}
+
 /// Checks a new password; the reason it is refused, if it is.
-pub fn check_password(password: &str, email: &str) -> Result<(), ApiError> {
+pub fn check_password(password: &str, email: &str) -> Result<(), PasswordRefusal> {
     if password.chars().count() < MIN_PASSWORD_LENGTH {
-        return Err(ApiError::Validation(format!(
-            "a password needs at least {MIN_PASSWORD_LENGTH} characters"
-        )));
+        return Err(PasswordRefusal::TooShort);
     }
     if password.chars().count() > MAX_PASSWORD_LENGTH {
-        return Err(ApiError::Validation(format!(
-            "a password has at most {MAX_PASSWORD_LENGTH} characters"
-        )));
+        return Err(PasswordRefusal::TooLong);
     }
     if password.contains('\0') {
-        return Err(ApiError::Validation(
-            "a password cannot contain a NUL character".into(),
-        ));
+        return Err(PasswordRefusal::NulCharacter);
     }
     let folded: String = password
         .to_lowercase()
@@ -72,14 +104,10 @@ pub fn check_password(password: &str, email: &str) -> Result<(), ApiError> {
         .filter(|c| !c.is_whitespace())
         .collect();
     if COMMON_PASSWORDS.contains(&folded.as_str()) {
-        return Err(ApiError::Validation(
-            "this password is too common; choose another".into(),
-        ));
+        return Err(PasswordRefusal::TooCommon);
     }
     if folded == email.trim().to_lowercase() {
-        return Err(ApiError::Validation(
-            "a password cannot be the e-mail address".into(),
-        ));
+        return Err(PasswordRefusal::IsTheEmail);
     }
     Ok(())
 }
@@ -136,18 +164,15 @@ mod tests {
 
     #[test]
     fn it_refuses_short_common_or_email_passwords() {
-        assert!(matches!(
-            check_password("court", "a@b.fr"),
-            Err(ApiError::Validation(_))
-        ));
-        assert!(matches!(
+        assert_eq!(check_password("court", "a@b.fr"), Err(PasswordRefusal::TooShort));
+        assert_eq!(
             check_password("MotDePasse 123", "a@b.fr"),
-            Err(ApiError::Validation(_))
-        ));
-        assert!(matches!(
+            Err(PasswordRefusal::TooCommon)
+        );
+        assert_eq!(
             check_password("claire.martin@example.fr", "Claire.Martin@example.fr"),
-            Err(ApiError::Validation(_))
-        ));
+            Err(PasswordRefusal::IsTheEmail)
+        );
         assert!(check_password("cheval-agrafe-batterie", "a@b.fr").is_ok());
     }
 

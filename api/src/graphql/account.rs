@@ -3,16 +3,13 @@
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
-use espace_famille_domain::family::{Family, FamilyCommand, FamilyError, GuardianProfile};
-use espace_famille_projections::store::StoreError;
+use espace_famille_domain::family::FamilyError;
 use uuid::Uuid;
 
 use super::{caller, commands, sessions, types::*};
 use crate::accounts::{self, Account, AuthSettings, Grant, TokenPurpose};
-use crate::commands::{metadata, Failure};
+use crate::credentials;
 use crate::error::ApiError;
-use crate::identity::Actor;
 use crate::mail;
 use crate::sessions::hash_of;
 
@@ -132,6 +129,20 @@ async fn session(
     })
 }
 
+/// The session a link opened, as the mutations answer it.
+fn session_view(
+    account: &Account,
+    session: Option<credentials::NewSession>,
+) -> Result<SessionView, ApiError> {
+    let (token, expires_at) = session.ok_or_else(|| ApiError::Internal("no session was opened".into()))?;
+    Ok(SessionView {
+        token,
+        expires_at,
+        account_id: account.id,
+        grants: account.grants.iter().map(GrantView::from).collect(),
+    })
+}
+
 #[Object]
 impl AccountMutation {
     /// Opens a session. Any mistake gives the same `INVALID_CREDENTIALS`;
@@ -172,48 +183,21 @@ impl AccountMutation {
     /// Activates an account from its e-mailed link: sets the password, and
     /// for a guardian records `AccountActivated` with the profile; logs in.
     async fn activate_account(&self, ctx: &Context<'_>, input: ActivateAccountInput) -> Result<SessionView> {
-        let commands = commands(ctx);
-        'attempt: for _ in 0..5 {
-            let mut tx = commands.pool.begin().await.map_err(ApiError::from)?;
-            let account = accounts::consume_token(&mut tx, &input.token, TokenPurpose::Activation).await?;
-            accounts::check_password(&input.password, &account.email)?;
-            let mut last = None;
-            for family_id in accounts::families_of(&account.grants) {
-                let profile = GuardianProfile {
-                    first_name: input.first_name.clone().unwrap_or_default().into(),
-                    last_name: input.last_name.clone().unwrap_or_default().into(),
-                    phone: input.phone.clone().filter(|p| !p.trim().is_empty()).into(),
-                };
-                let actor = Actor {
-                    account_id: account.id,
-                    role: "parent",
-                };
-                let command = FamilyCommand::ActivateAccount {
-                    account_id: account.id,
-                    profile,
-                };
-                match commands
-                    .family_in(&mut tx, family_id, command, &metadata(actor, None))
-                    .await
-                {
-                    Ok(position) => last = last.max(position),
-                    Err(Failure::Refused(ApiError::Conflict(_))) => {} // already activated: only the password changes
-                    // The family moved meanwhile: roll back, token included, and try again.
-                    Err(Failure::Store(StoreError::Conflict)) => continue 'attempt,
-                    Err(failure) => return Err(ApiError::from(failure).into()),
-                }
-            }
-            accounts::set_password(&mut tx, &account, &input.password).await?;
-            let session = session(ctx, &mut tx, &account).await?;
-            if tx.commit().await.is_err() {
-                continue;
-            }
-            if let Some(position) = last {
-                commands.wait_for_read_models(position, &[Family::TYPE]).await?;
-            }
-            return Ok(session);
-        }
-        Err(ApiError::Conflict("the family kept changing; try again".into()).into())
+        let profile = credentials::Profile {
+            first_name: input.first_name,
+            last_name: input.last_name,
+            phone: input.phone,
+        };
+        let valid_for = settings(ctx).session_valid_for;
+        let (account, session) = credentials::activate(
+            commands(ctx),
+            &input.token,
+            &input.password,
+            &profile,
+            Some(valid_for),
+        )
+        .await?;
+        Ok(session_view(&account, session)?)
     }
 
     /// Sends a password-reset link if the e-mail has an account. Always
@@ -249,19 +233,11 @@ impl AccountMutation {
         token: String,
         password: String,
     ) -> Result<SessionView> {
-        let commands = commands(ctx);
-        let mut tx = commands.pool.begin().await.map_err(ApiError::from)?;
-        let account = accounts::consume_token(&mut tx, &token, TokenPurpose::PasswordReset).await?;
-        accounts::set_password(&mut tx, &account, &password).await?;
-        sqlx::query("UPDATE sessions SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL")
-            .bind(account.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(ApiError::from)?;
-        let session = session(ctx, &mut tx, &account).await?;
-        tx.commit().await.map_err(ApiError::from)?;
+        let valid_for = settings(ctx).session_valid_for;
+        let (account, session) =
+            credentials::reset_password(&commands(ctx).pool, &token, &password, Some(valid_for)).await?;
         sessions(ctx).forget_account(account.id);
-        Ok(session)
+        Ok(session_view(&account, session)?)
     }
 
     /// Gives an e-mail an agent's access to a commune (the administrator,
