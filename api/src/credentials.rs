@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::Aggregate;
-use espace_famille_domain::family::{Family, FamilyCommand, GuardianProfile};
+use espace_famille_domain::family::{Family, FamilyCommand, GuardianProfile, PostalAddress};
 use espace_famille_projections::store::StoreError;
 use sqlx::{PgPool, Row};
 
@@ -19,6 +19,7 @@ pub struct Profile {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub phone: Option<String>,
+    pub address: Option<PostalAddress>,
 }
 
 /// A session opened by a link: its bearer token and when it expires.
@@ -33,6 +34,8 @@ pub enum LinkState {
     Valid {
         email: String,
         asks_profile: bool,
+        /// The address an e-mail change confirms.
+        new_email: Option<String>,
     },
     /// Unknown, or already used.
     Invalid,
@@ -42,7 +45,7 @@ pub enum LinkState {
 /// Reads a link's token without using it.
 pub async fn peek(pool: &PgPool, token: &str, purpose: TokenPurpose) -> Result<LinkState, ApiError> {
     let row = sqlx::query(
-        "SELECT t.expires_at, t.used_at, a.email, a.activated_at IS NOT NULL AS active,
+        "SELECT t.expires_at, t.used_at, t.new_email, a.email, a.activated_at IS NOT NULL AS active,
                 EXISTS (SELECT 1 FROM account_grants g WHERE g.account_id = a.id AND g.role = 'parent') AS guardian
          FROM account_tokens t JOIN accounts a ON a.id = t.account_id
          WHERE t.token_hash = $1 AND t.purpose = $2",
@@ -65,6 +68,7 @@ pub async fn peek(pool: &PgPool, token: &str, purpose: TokenPurpose) -> Result<L
     Ok(LinkState::Valid {
         email: row.get("email"),
         asks_profile,
+        new_email: row.get("new_email"),
     })
 }
 
@@ -89,6 +93,7 @@ pub async fn activate(
                 first_name: profile.first_name.clone().unwrap_or_default().into(),
                 last_name: profile.last_name.clone().unwrap_or_default().into(),
                 phone: profile.phone.clone().filter(|p| !p.trim().is_empty()).into(),
+                address: profile.address.clone().into(),
             };
             let actor = Actor {
                 account_id: account.id,
@@ -97,6 +102,7 @@ pub async fn activate(
             let command = FamilyCommand::ActivateAccount {
                 account_id: account.id,
                 profile,
+                email: Some(account.email.clone().into()),
             };
             match commands
                 .family_in(&mut tx, family_id, command, &metadata(actor, None))
@@ -126,6 +132,135 @@ pub async fn activate(
     Err(ApiError::Conflict("the family kept changing; try again".into()))
 }
 
+/// How long the link confirming a new e-mail address works.
+pub const EMAIL_CHANGE_VALID_FOR: Duration = Duration::hours(24);
+
+async fn cancel_email_changes(conn: &mut sqlx::PgConnection, account_id: uuid::Uuid) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE account_tokens SET used_at = now()
+         WHERE account_id = $1 AND purpose = 'email_change' AND used_at IS NULL",
+    )
+    .bind(account_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Asks for the account's e-mail to become `new_email`: a link to confirm
+/// goes to the new address (or, when another account has it, a word that
+/// it does — the caller is not told which), and the current address is
+/// told. Only the latest request's link works. `VALIDATION` for an address
+/// no account can have, or the account's own.
+pub async fn request_email_change(
+    pool: &PgPool,
+    account: &Account,
+    new_email: &str,
+    mail: &crate::mail::MailSettings,
+) -> Result<(), ApiError> {
+    let new_email = accounts::normalised_email(new_email).ok_or_else(|| {
+        ApiError::Validation(format!(
+            "'{}' is not a valid e-mail address",
+            new_email.escape_debug()
+        ))
+    })?;
+    if new_email == account.email.to_lowercase() {
+        return Err(ApiError::Validation(
+            "this is already the account's address".into(),
+        ));
+    }
+    let family = accounts::families_of(&account.grants).first().copied();
+    let mut tx = pool.begin().await?;
+    cancel_email_changes(&mut tx, account.id).await?;
+    let taken = accounts::find_by_email(&mut tx, &new_email).await?.is_some();
+    let (subject, body) = if taken {
+        crate::mail::email_already_used(mail)
+    } else {
+        let (token, hash) = accounts::new_token();
+        sqlx::query(
+            "INSERT INTO account_tokens (token_hash, account_id, purpose, expires_at, new_email)
+             VALUES ($1, $2, 'email_change', $3, $4)",
+        )
+        .bind(hash)
+        .bind(account.id)
+        .bind(Utc::now() + EMAIL_CHANGE_VALID_FOR)
+        .bind(&new_email)
+        .execute(&mut *tx)
+        .await?;
+        crate::mail::email_change_confirmation(mail, &token)
+    };
+    crate::mail::enqueue(&mut tx, family, &new_email, &subject, &body).await?;
+    let (subject, body) = crate::mail::email_change_requested(mail, &new_email);
+    crate::mail::enqueue(&mut tx, family, &account.email, &subject, &body).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Confirms a new e-mail from its link: the account takes it, each family
+/// it is an active guardian of records `GuardianEmailChanged`, the former
+/// address is told — in one transaction. `CONFLICT` when another account
+/// took the address meanwhile. The caller tells the session cache to
+/// forget the account.
+pub async fn confirm_email_change(
+    commands: &Commands,
+    token: &str,
+    mail: &crate::mail::MailSettings,
+) -> Result<Account, ApiError> {
+    'attempt: for _ in 0..5 {
+        let mut tx = commands.pool.begin().await?;
+        let account = accounts::consume_token(&mut tx, token, TokenPurpose::EmailChange).await?;
+        let new_email: String =
+            sqlx::query_scalar("SELECT new_email FROM account_tokens WHERE token_hash = $1")
+                .bind(accounts::token_hash(token.trim()))
+                .fetch_one(&mut *tx)
+                .await?;
+        if accounts::find_by_email(&mut tx, &new_email).await?.is_some() {
+            return Err(ApiError::Conflict(
+                "this address is already another account's".into(),
+            ));
+        }
+        sqlx::query("UPDATE accounts SET email = $2 WHERE id = $1")
+            .bind(account.id)
+            .bind(&new_email)
+            .execute(&mut *tx)
+            .await?;
+        let mut last = None;
+        for family_id in accounts::families_of(&account.grants) {
+            let actor = Actor {
+                account_id: account.id,
+                role: "parent",
+            };
+            let command = FamilyCommand::ChangeGuardianEmail {
+                account_id: account.id,
+                email: new_email.clone().into(),
+            };
+            match commands
+                .family_in(&mut tx, family_id, command, &metadata(actor, None))
+                .await
+            {
+                Ok(position) => last = last.max(position),
+                // Invited there, not yet active: the account's address is enough.
+                Err(Failure::Refused(ApiError::Forbidden)) => {}
+                Err(Failure::Store(StoreError::Conflict)) => continue 'attempt,
+                Err(failure) => return Err(failure.into()),
+            }
+        }
+        let family = accounts::families_of(&account.grants).first().copied();
+        let (subject, body) = crate::mail::email_changed(mail, &new_email);
+        crate::mail::enqueue(&mut tx, family, &account.email, &subject, &body).await?;
+        if tx.commit().await.is_err() {
+            continue;
+        }
+        if let Some(position) = last {
+            commands.wait_for_read_models(position, &[Family::TYPE]).await?;
+        }
+        return Ok(Account {
+            email: new_email,
+            ..account
+        });
+    }
+    Err(ApiError::Conflict("the family kept changing; try again".into()))
+}
+
 /// Sets a new password from a reset link, ends every session of the
 /// account, and opens a new one when `session_for` says how long it lasts.
 /// The caller tells this server's session cache to forget the account.
@@ -142,6 +277,8 @@ pub async fn reset_password(
         .bind(account.id)
         .execute(&mut *tx)
         .await?;
+    // A change of e-mail asked from a stolen session goes with it.
+    cancel_email_changes(&mut tx, account.id).await?;
     let session = match session_for {
         Some(valid_for) => Some(accounts::open_session(&mut tx, account.id, valid_for).await?),
         None => None,

@@ -9,7 +9,7 @@ use espace_famille_domain::calendar::{
 use espace_famille_domain::collectivity::{
     BillingMode, Collectivity, CollectivityCommand, Service, ServiceKind, Unit,
 };
-use espace_famille_domain::family::{Child, Enrolment, FamilyCommand, GuardianProfile};
+use espace_famille_domain::family::{Child, Enrolment, FamilyCommand, GuardianProfile, PostalAddress};
 use espace_famille_projections::store::{self, Metadata};
 use uuid::{uuid, Uuid};
 
@@ -241,7 +241,15 @@ async fn accounts(commands: &Commands, metadata: &Metadata) -> Result<usize, Api
                     first_name: "Claire".into(),
                     last_name: "Martin".into(),
                     phone: Some("06 12 34 56 78".to_string()).into(),
+                    address: Some(PostalAddress {
+                        line1: "3 place de la Mairie".into(),
+                        line2: None,
+                        postcode: "77580".into(),
+                        city: "Dammartin-sur-Tigeaux".into(),
+                    })
+                    .into(),
                 },
+                email: Some(account.email.clone().into()),
             };
             ran += applied(commands.family(family, command, metadata).await)?;
         }

@@ -134,13 +134,17 @@ impl From<FamilyError> for ApiError {
             | FamilyError::DuplicateChild
             | FamilyError::AlreadyEnrolled(_)
             | FamilyError::AlreadyActivated
-            | FamilyError::AlreadyMember(_) => ApiError::Conflict(message),
-            FamilyError::NotAMember(_) => ApiError::Forbidden,
+            | FamilyError::AlreadyMember(_)
+            | FamilyError::AlreadyInvited => ApiError::Conflict(message),
+            FamilyError::NotAMember(_) | FamilyError::NotAGuardian(_) => ApiError::Forbidden,
+            FamilyError::TooManyGuardians => ApiError::refused("TOO_MANY_GUARDIANS", &message),
             FamilyError::Erased => ApiError::refused("FAMILY_ERASED", &message),
             FamilyError::InvalidEmail(_)
             | FamilyError::EmptyFamilyRef
             | FamilyError::EmptyChildName
             | FamilyError::EmptyGuardianName
+            | FamilyError::InvalidPhone(_)
+            | FamilyError::InvalidAddress(_)
             | FamilyError::InvalidQuotientPeriod
             | FamilyError::InvalidText(_) => ApiError::Validation(message),
         }

@@ -1,8 +1,9 @@
-//! A process manager: when an agent opens a family account, the guardian's
-//! account is created with a parent grant and an activation e-mail queued —
-//! exactly once per `FamilyAccountOpened`, in the projection's transaction.
-//! If the e-mail already has an account (a guardian of two families, say),
-//! the grant is added and the message says so instead.
+//! A process manager: when an agent opens a family account, or a guardian
+//! is invited to one, that guardian's account is created with a parent
+//! grant and an activation e-mail queued — exactly once per
+//! `FamilyAccountOpened` or `GuardianInvited`, in the projection's
+//! transaction. If the e-mail already has an account (a guardian of two
+//! families, say), the grant is added and the message says so instead.
 
 use async_trait::async_trait;
 use chrono::Duration;
@@ -59,22 +60,33 @@ impl Projection for Invitations {
         if event.aggregate_type != Family::TYPE {
             return Ok(());
         }
-        let FamilyEvent::FamilyAccountOpened {
-            id, guardian_email, ..
-        } = event.decode::<Family>()?
-        else {
-            return Ok(());
+        let (email, invited) = match event.decode::<Family>()? {
+            FamilyEvent::FamilyAccountOpened { guardian_email, .. } => (guardian_email, false),
+            FamilyEvent::GuardianInvited { email } => (email, true),
+            _ => return Ok(()),
         };
         // Erased before we got here: there is nobody to write to.
-        let Personal::Known(email) = guardian_email else {
+        let Personal::Known(email) = email else {
             return Ok(());
         };
-        self.invite(conn, id, &email).await.map_err(store_error)
+        let family_id = event
+            .aggregate_id
+            .parse::<Uuid>()
+            .map_err(|e| StoreError::Corrupt(format!("family id {}: {e}", event.aggregate_id)))?;
+        self.invite(conn, family_id, &email, invited)
+            .await
+            .map_err(store_error)
     }
 }
 
 impl Invitations {
-    async fn invite(&self, conn: &mut PgConnection, family_id: Uuid, email: &str) -> Result<(), ApiError> {
+    async fn invite(
+        &self,
+        conn: &mut PgConnection,
+        family_id: Uuid,
+        email: &str,
+        invited: bool,
+    ) -> Result<(), ApiError> {
         let account = accounts::ensure_account(conn, email, &[Grant::Parent(family_id)]).await?;
         let (subject, body) = if account.active {
             mail::access_added(&self.mail)
@@ -86,7 +98,11 @@ impl Invitations {
                 self.activation_valid_for,
             )
             .await?;
-            mail::activation(&self.mail, &token)
+            if invited {
+                mail::guardian_invitation(&self.mail, &token)
+            } else {
+                mail::activation(&self.mail, &token)
+            }
         };
         mail::enqueue(conn, Some(family_id), &account.email, &subject, &body).await
     }

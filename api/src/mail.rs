@@ -271,3 +271,74 @@ pub fn access_added(settings: &MailSettings) -> (String, String) {
         ),
     )
 }
+
+/// The activation message of a guardian invited to a family.
+pub fn guardian_invitation(settings: &MailSettings, token: &str) -> (String, String) {
+    (
+        "Vous êtes invité(e) dans un Espace Famille".to_string(),
+        format!(
+            "Bonjour,\n\nVous avez été ajouté(e) comme responsable d'une famille dans l'Espace Famille de votre commune,\n\
+             avec un compte à votre nom : vous y verrez les enfants, leurs réservations et les factures.\n\
+             Pour l'activer et choisir votre mot de passe, ouvrez ce lien (valable 48 heures, une seule fois) :\n\n\
+             {}/activation?token={token}\n\n\
+             Si vous n'attendiez pas ce message, ignorez-le : aucun compte ne sera activé.\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}
+
+/// The confirmation link of a new e-mail address, sent to that address.
+pub fn email_change_confirmation(settings: &MailSettings, token: &str) -> (String, String) {
+    (
+        "Confirmez votre nouvelle adresse e-mail".to_string(),
+        format!(
+            "Bonjour,\n\nVous avez demandé que votre compte Espace Famille utilise désormais cette adresse.\n\
+             Pour le confirmer, ouvrez ce lien (valable 24 heures, une seule fois) :\n\n\
+             {}/confirmation-email?token={token}\n\n\
+             Tant que ce n'est pas fait, votre compte garde son ancienne adresse.\n\
+             Si vous n'avez rien demandé, ignorez ce message.\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}
+
+/// Tells a new address that it already has an account (the requester is
+/// not told: an answer would say which addresses have accounts).
+pub fn email_already_used(settings: &MailSettings) -> (String, String) {
+    (
+        "Cette adresse a déjà un compte Espace Famille".to_string(),
+        format!(
+            "Bonjour,\n\nQuelqu'un a demandé qu'un compte Espace Famille utilise cette adresse,\n\
+             mais elle est déjà celle d'un autre compte : rien n'a changé.\n\
+             Si vous avez oublié votre mot de passe : {}/mot-de-passe-oublie\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}
+
+/// Tells the current address that a change was asked for.
+pub fn email_change_requested(settings: &MailSettings, new_email: &str) -> (String, String) {
+    (
+        "Changement d'adresse e-mail demandé".to_string(),
+        format!(
+            "Bonjour,\n\nUn changement de l'adresse de votre compte Espace Famille vers {new_email} a été demandé.\n\
+             Il ne prendra effet qu'une fois confirmé depuis cette nouvelle adresse.\n\n\
+             Si ce n'est pas vous, choisissez un nouveau mot de passe : cela annule le changement\n\
+             et ferme toutes les sessions ouvertes : {}/mot-de-passe-oublie\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}
+
+/// Tells the former address that the change took effect.
+pub fn email_changed(settings: &MailSettings, new_email: &str) -> (String, String) {
+    (
+        "Votre adresse e-mail a été changée".to_string(),
+        format!(
+            "Bonjour,\n\nVotre compte Espace Famille utilise désormais l'adresse {new_email}.\n\
+             Si ce n'est pas vous, contactez votre mairie au plus vite.\n\
+             Portail : {}\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}

@@ -112,6 +112,30 @@ async fn every_role_gets_exactly_the_operations_its_grant_allows() {
             allowed: &["agent A"],
         },
         Operation {
+            name: "invite a second guardian to family A",
+            document: "mutation($f: UUID!) { inviteGuardian(familyId: $f, email: \"second.guardian@example.fr\") { id } }",
+            variables: json!({ "f": a.family }),
+            allowed: &["parent A", "agent A"],
+        },
+        Operation {
+            name: "update one's own guardian profile",
+            document: "mutation { updateProfile(input: { firstName: \"Claire\", lastName: \"Martin\", phone: \"0612345678\" }) { email } }",
+            variables: json!({}),
+            allowed: &["parent A", "parent B"],
+        },
+        Operation {
+            name: "ask to change one's own e-mail (the password is asked again)",
+            document: "mutation { requestEmailChange(newEmail: \"new.address@example.fr\", password: \"not the password\") }",
+            variables: json!({}),
+            allowed: EVERYONE,
+        },
+        Operation {
+            name: "confirm an e-mail change (the link is the proof)",
+            document: "mutation { confirmEmailChange(token: \"not-a-token\") }",
+            variables: json!({}),
+            allowed: PUBLIC,
+        },
+        Operation {
             name: "read one's own account",
             document: "{ me { accountId } }",
             variables: json!({}),
@@ -319,6 +343,11 @@ async fn another_familys_ids_get_the_same_answer_as_ids_nobody_uses() {
         ),
         (
             "mutation($f: UUID!) { eraseFamily(familyId: $f) }",
+            json!({ "f": a.family }),
+            json!({ "f": nobody_family }),
+        ),
+        (
+            "mutation($f: UUID!) { inviteGuardian(familyId: $f, email: \"x@example.fr\") { id } }",
             json!({ "f": a.family }),
             json!({ "f": nobody_family }),
         ),

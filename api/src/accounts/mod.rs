@@ -210,6 +210,8 @@ pub async fn set_password(
 pub enum TokenPurpose {
     Activation,
     PasswordReset,
+    /// Confirms a new e-mail address (the token row keeps the address).
+    EmailChange,
 }
 
 impl TokenPurpose {
@@ -217,6 +219,7 @@ impl TokenPurpose {
         match self {
             TokenPurpose::Activation => "activation",
             TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::EmailChange => "email_change",
         }
     }
 }
@@ -456,8 +459,8 @@ pub async fn send_password_reset(
     .await?;
     let token = issue_token(&mut tx, account.id, purpose, valid_for).await?;
     let (subject, body) = match purpose {
-        TokenPurpose::PasswordReset => crate::mail::password_reset(&settings.mail, &token),
         TokenPurpose::Activation => crate::mail::activation(&settings.mail, &token),
+        _ => crate::mail::password_reset(&settings.mail, &token),
     };
     let family = families_of(&account.grants).first().copied();
     crate::mail::enqueue(&mut tx, family, &account.email, &subject, &body).await?;

@@ -58,6 +58,9 @@ pub struct Me {
     pub grants: Vec<GrantView>,
     /// The families this account is a guardian of.
     pub families: Vec<FamilyView>,
+    /// The guardian's own profile; null for an account that is no active
+    /// guardian.
+    pub profile: Option<super::profile::ProfileView>,
     /// Every commune reached: the families' communes, the agent's communes.
     pub collectivities: Vec<CollectivityView>,
 }
@@ -71,6 +74,7 @@ pub struct ActivateAccountInput {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub phone: Option<String>,
+    pub address: Option<super::profile::PostalAddressInput>,
 }
 
 #[derive(Default)]
@@ -84,12 +88,15 @@ impl AccountQuery {
         let identity = caller.identity()?;
         let commands = commands(ctx);
         let mut families = Vec::new();
+        let mut loaded = Vec::new();
         let mut communes = Vec::new();
         for family_id in accounts::families_of(&identity.grants) {
             let family = commands.load_family(family_id).await?;
             communes.extend(family.memberships.keys().copied());
             families.push(FamilyView::new(&family, None));
+            loaded.push(family);
         }
+        let profile = super::profile::ProfileView::of(&identity.email, identity.account_id, &loaded);
         for grant in &identity.grants {
             if let Grant::Agent(c) | Grant::Auditor(Some(c)) = grant {
                 communes.push(*c);
@@ -106,6 +113,7 @@ impl AccountQuery {
             email: identity.email.clone(),
             grants: identity.grants.iter().map(GrantView::from).collect(),
             families,
+            profile,
             collectivities,
         })
     }
@@ -187,6 +195,7 @@ impl AccountMutation {
             first_name: input.first_name,
             last_name: input.last_name,
             phone: input.phone,
+            address: input.address.map(Into::into),
         };
         let valid_for = settings(ctx).session_valid_for;
         let (account, session) = credentials::activate(

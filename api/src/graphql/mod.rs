@@ -4,6 +4,7 @@
 pub mod account;
 pub mod limits;
 pub mod parse_cache;
+pub mod profile;
 pub mod types;
 
 use std::sync::Arc;
@@ -31,7 +32,11 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 pub struct Query(BookingQuery, account::AccountQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(BookingMutation, account::AccountMutation);
+pub struct Mutation(
+    BookingMutation,
+    account::AccountMutation,
+    profile::ProfileMutation,
+);
 
 /// Builds the schema; the commands, settings, kept sessions and caller
 /// come through the context.

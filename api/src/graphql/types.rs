@@ -454,14 +454,6 @@ pub struct ChildView {
 }
 
 #[derive(SimpleObject)]
-pub struct GuardianView {
-    pub account_id: Uuid,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<String>,
-}
-
-#[derive(SimpleObject)]
 pub struct QuotientFamilialView {
     pub collectivity_id: Uuid,
     pub quotient: i32,
@@ -495,7 +487,7 @@ pub struct FamilyView {
     /// Null once the family was erased.
     pub guardian_email: Option<String>,
     pub erased: bool,
-    pub guardians: Vec<GuardianView>,
+    pub guardians: Vec<super::profile::GuardianView>,
     pub memberships: Vec<MembershipView>,
     pub children: Vec<ChildView>,
     pub enrolments: Vec<EnrolmentView>,
@@ -513,12 +505,7 @@ impl FamilyView {
             guardians: f
                 .guardians
                 .iter()
-                .map(|g| GuardianView {
-                    account_id: g.account_id,
-                    first_name: g.profile.first_name.known().cloned(),
-                    last_name: g.profile.last_name.known().cloned(),
-                    phone: g.profile.phone.known().cloned().flatten(),
-                })
+                .map(super::profile::GuardianView::from)
                 .collect(),
             memberships: f
                 .memberships

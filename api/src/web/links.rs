@@ -29,7 +29,13 @@ pub struct TokenQuery {
     token: String,
 }
 
-fn page(status: StatusCode, html: String, set_cookie: Option<header::HeaderValue>) -> Response {
+impl TokenQuery {
+    pub(super) fn token(&self) -> &str {
+        self.token.trim()
+    }
+}
+
+pub(super) fn page(status: StatusCode, html: String, set_cookie: Option<header::HeaderValue>) -> Response {
     let mut response = (status, Html(html)).into_response();
     if let Some(cookie) = set_cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -37,11 +43,15 @@ fn page(status: StatusCode, html: String, set_cookie: Option<header::HeaderValue
     super::page_headers(response)
 }
 
-fn secure_cookie(state: &AppState) -> bool {
+pub(super) fn secure_cookie(state: &AppState) -> bool {
     state.auth.mail.public_url.starts_with("https://")
 }
 
-async fn link_state(state: &AppState, token: &str, purpose: TokenPurpose) -> Result<LinkState, ApiError> {
+pub(super) async fn link_state(
+    state: &AppState,
+    token: &str,
+    purpose: TokenPurpose,
+) -> Result<LinkState, ApiError> {
     if token.trim().is_empty() || token.len() > MAX_TOKEN_CHARS {
         return Ok(LinkState::Invalid);
     }
@@ -49,10 +59,11 @@ async fn link_state(state: &AppState, token: &str, purpose: TokenPurpose) -> Res
 }
 
 /// The page of a link that cannot be used, with the way to a new one.
-fn unusable(state: LinkState, purpose: TokenPurpose) -> Response {
+pub(super) fn unusable(state: LinkState, purpose: TokenPurpose) -> Response {
     let what = match purpose {
         TokenPurpose::Activation => "d'activation",
         TokenPurpose::PasswordReset => "de réinitialisation",
+        TokenPurpose::EmailChange => "de confirmation",
     };
     let (status, title, why) = match state {
         LinkState::Expired => (
@@ -68,8 +79,12 @@ fn unusable(state: LinkState, purpose: TokenPurpose) -> Response {
             format!("Ce lien {what} a déjà servi, a été remplacé par un lien plus récent, ou est incomplet."),
         ),
     };
-    let body = pages::message(
-        title,
+    let next = if purpose == TokenPurpose::EmailChange {
+        html! {
+            p { (why) }
+            p { "Votre compte garde son adresse actuelle. Pour en changer, faites une nouvelle demande depuis votre profil : un nouveau lien sera envoyé à la nouvelle adresse." }
+        }
+    } else {
         html! {
             p { (why) }
             p {
@@ -79,12 +94,13 @@ fn unusable(state: LinkState, purpose: TokenPurpose) -> Response {
                 "sinon, un lien pour choisir un nouveau mot de passe."
             }
             p { "Si votre compte est déjà activé, connectez-vous avec votre adresse e-mail et votre mot de passe." }
-        },
-    );
+        }
+    };
+    let body = pages::message(title, next);
     page(status, body, None)
 }
 
-fn failure_page(error: &ApiError) -> Response {
+pub(super) fn failure_page(error: &ApiError) -> Response {
     let (status, text) = match error {
         ApiError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -107,7 +123,7 @@ fn failure_page(error: &ApiError) -> Response {
 
 /// What the service's answer means for the page that posted: a link no
 /// longer usable, or a failure (the form's own errors come before).
-fn refused(error: ApiError, purpose: TokenPurpose) -> Response {
+pub(super) fn refused(error: ApiError, purpose: TokenPurpose) -> Response {
     match error.code() {
         "INVALID_TOKEN" => unusable(LinkState::Invalid, purpose),
         "TOKEN_EXPIRED" => unusable(LinkState::Expired, purpose),
@@ -116,7 +132,7 @@ fn refused(error: ApiError, purpose: TokenPurpose) -> Response {
 }
 
 /// A form posted without its token, or from another site.
-fn forged(back: String) -> Response {
+pub(super) fn forged(back: String) -> Response {
     let body = pages::message(
         "Cette page a expiré",
         html! {
@@ -267,7 +283,9 @@ pub async fn activation_form(
     headers: HeaderMap,
 ) -> Response {
     let (email, asks_profile) = match link_state(&state, &query.token, TokenPurpose::Activation).await {
-        Ok(LinkState::Valid { email, asks_profile }) => (email, asks_profile),
+        Ok(LinkState::Valid {
+            email, asks_profile, ..
+        }) => (email, asks_profile),
         Ok(other) => return unusable(other, TokenPurpose::Activation),
         Err(error) => return failure_page(&error),
     };
@@ -291,7 +309,9 @@ pub async fn activate(
         return forged(back);
     }
     let (email, asks_profile) = match link_state(&state, &form.token, TokenPurpose::Activation).await {
-        Ok(LinkState::Valid { email, asks_profile }) => (email, asks_profile),
+        Ok(LinkState::Valid {
+            email, asks_profile, ..
+        }) => (email, asks_profile),
         Ok(other) => return unusable(other, TokenPurpose::Activation),
         Err(error) => return failure_page(&error),
     };

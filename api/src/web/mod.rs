@@ -13,6 +13,7 @@
 //! - [`csrf`]: the token every form carries;
 //! - [`pages`]: the HTML, in French;
 //! - [`links`]: the handlers of the links' pages;
+//! - [`email_change`]: the page confirming a new e-mail address;
 //! - [`graphiql`]: the explorer and its assets.
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::app::AppState;
 
 mod csrf;
+mod email_change;
 pub mod graphiql;
 mod links;
 mod pages;
@@ -58,6 +60,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/mot-de-passe-oublie",
             get(links::forgotten_form).post(links::forgotten),
+        )
+        .route(
+            "/confirmation-email",
+            get(email_change::form).post(email_change::confirm),
         )
         .route("/assets/portail.css", get(stylesheet))
         .route("/graphiql/{file}", get(graphiql::asset))

@@ -13,6 +13,9 @@ use crate::calendar::SchoolYear;
 use crate::personal::Personal;
 use crate::text::{self, TextError};
 
+mod guardians;
+pub use guardians::{is_plausible_phone, Guardian, GuardianProfile, PostalAddress, MAX_GUARDIANS};
+
 /// A child of the family. Names, birth date and class are personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Child {
@@ -22,21 +25,6 @@ pub struct Child {
     pub birth_date: Personal<NaiveDate>,
     /// School and class, as the commune writes them ("École Jules Ferry, CE1").
     pub school_class: Personal<Option<String>>,
-}
-
-/// What a guardian tells about themself when activating the account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuardianProfile {
-    pub first_name: Personal<String>,
-    pub last_name: Personal<String>,
-    pub phone: Personal<Option<String>>,
-}
-
-/// A guardian whose account is active.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Guardian {
-    pub account_id: Uuid,
-    pub profile: GuardianProfile,
 }
 
 /// The quotient familial (QF): the family's income per share, as the CAF or
@@ -88,6 +76,23 @@ pub enum FamilyCommand {
     ActivateAccount {
         account_id: Uuid,
         profile: GuardianProfile,
+        /// The account's e-mail.
+        email: Option<Personal<String>>,
+    },
+    /// A guardian changes their profile.
+    UpdateGuardianProfile {
+        account_id: Uuid,
+        profile: GuardianProfile,
+    },
+    /// A guardian or an agent invites another guardian (a second parent)
+    /// by e-mail: an account of their own, on the same family.
+    InviteGuardian {
+        email: Personal<String>,
+    },
+    /// A guardian's account took a new e-mail (confirmed from it).
+    ChangeGuardianEmail {
+        account_id: Uuid,
+        email: Personal<String>,
     },
     /// An agent of another commune links the family to it.
     JoinCollectivity {
@@ -118,6 +123,20 @@ pub enum FamilyEvent {
     AccountActivated {
         account_id: Uuid,
         profile: GuardianProfile,
+        /// Absent from the events recorded before it was kept.
+        #[serde(default)]
+        email: Option<Personal<String>>,
+    },
+    GuardianProfileUpdated {
+        account_id: Uuid,
+        profile: GuardianProfile,
+    },
+    GuardianInvited {
+        email: Personal<String>,
+    },
+    GuardianEmailChanged {
+        account_id: Uuid,
+        email: Personal<String>,
     },
     JoinedCollectivity {
         collectivity_id: Uuid,
@@ -137,6 +156,9 @@ impl DomainEvent for FamilyEvent {
             FamilyEvent::ChildRegistered { .. } => "ChildRegistered",
             FamilyEvent::ChildEnrolled { .. } => "ChildEnrolled",
             FamilyEvent::AccountActivated { .. } => "AccountActivated",
+            FamilyEvent::GuardianProfileUpdated { .. } => "GuardianProfileUpdated",
+            FamilyEvent::GuardianInvited { .. } => "GuardianInvited",
+            FamilyEvent::GuardianEmailChanged { .. } => "GuardianEmailChanged",
             FamilyEvent::JoinedCollectivity { .. } => "JoinedCollectivity",
             FamilyEvent::QuotientFamilialSet { .. } => "QuotientFamilialSet",
             FamilyEvent::FamilyErased => "FamilyErased",
@@ -173,6 +195,16 @@ pub enum FamilyError {
     AlreadyActivated,
     #[error("a guardian needs a first and a last name")]
     EmptyGuardianName,
+    #[error("'{0}' is not a phone number")]
+    InvalidPhone(String),
+    #[error("the postal address is incomplete or invalid: {0}")]
+    InvalidAddress(String),
+    #[error("account {0} is not an active guardian of this family")]
+    NotAGuardian(Uuid),
+    #[error("this e-mail address is already a guardian's, or already invited")]
+    AlreadyInvited,
+    #[error("a family has at most {MAX_GUARDIANS} guardians")]
+    TooManyGuardians,
     #[error("the family already belongs to collectivity {0}")]
     AlreadyMember(Uuid),
     #[error("a quotient familial period cannot end before it starts")]
@@ -188,6 +220,8 @@ pub struct Family {
     pub id: Option<Uuid>,
     pub guardian_email: Option<Personal<String>>,
     pub guardians: Vec<Guardian>,
+    /// The guardians invited after the account was opened, by e-mail.
+    pub invited: Vec<Personal<String>>,
     /// Quotients familiaux in the order they were set; the latest one
     /// covering a date wins.
     pub quotients: Vec<QuotientFamilial>,
@@ -206,6 +240,20 @@ impl Family {
     /// The communes the family belongs to.
     pub fn collectivities(&self) -> Vec<Uuid> {
         self.memberships.keys().copied().collect()
+    }
+
+    /// Whether an e-mail is already the family's: the one it was opened
+    /// for, an invited one, or an active guardian's.
+    pub fn knows_email(&self, email: &str) -> bool {
+        let email = email.trim().to_lowercase();
+        let same = |known: &Personal<String>| known.known().is_some_and(|k| k.to_lowercase() == email);
+        self.guardian_email.iter().any(same)
+            || self.invited.iter().any(same)
+            || self.guardians.iter().filter_map(|g| g.email.as_ref()).any(same)
+    }
+
+    pub fn is_guardian(&self, account_id: Uuid) -> bool {
+        self.guardians.iter().any(|g| g.account_id == account_id)
     }
 
     pub fn is_member_of(&self, collectivity_id: Uuid) -> bool {
@@ -276,6 +324,18 @@ fn family_ref(value: &str) -> Result<String, FamilyError> {
     })
 }
 
+/// An e-mail as the family keeps it: trimmed, lower-case, bounded and
+/// plausible.
+fn email(email: &Personal<String>) -> Result<Personal<String>, FamilyError> {
+    let email = email.known().map(|e| e.trim().to_lowercase()).unwrap_or_default();
+    let email = text::required("an e-mail address", &email, text::EMAIL)
+        .map_err(|_| FamilyError::InvalidEmail(email.clone()))?;
+    if !is_plausible_email(&email) {
+        return Err(FamilyError::InvalidEmail(email));
+    }
+    Ok(Personal::Known(email))
+}
+
 /// A deliberately plain check: one `@`, something on both sides, a dot in
 /// the domain. Deliverability is proven by the activation e-mail.
 pub fn is_plausible_email(email: &str) -> bool {
@@ -315,16 +375,7 @@ impl Aggregate for Family {
             if self.exists() {
                 return Err(FamilyError::AlreadyOpened);
             }
-            let guardian_email = guardian_email
-                .known()
-                .map(|email| email.trim().to_lowercase())
-                .unwrap_or_default();
-            let guardian_email = text::required("an e-mail address", &guardian_email, text::EMAIL)
-                .map_err(|_| FamilyError::InvalidEmail(guardian_email.clone()))?;
-            if !is_plausible_email(&guardian_email) {
-                return Err(FamilyError::InvalidEmail(guardian_email));
-            }
-            let guardian_email = Personal::Known(guardian_email);
+            let guardian_email = email(&guardian_email)?;
             let family_ref = self::family_ref(&family_ref)?;
             let event = FamilyEvent::FamilyAccountOpened {
                 id,
@@ -381,25 +432,46 @@ impl Aggregate for Family {
             }
             FamilyCommand::ActivateAccount {
                 account_id,
-                mut profile,
+                profile,
+                email,
             } => {
-                if self.guardians.iter().any(|g| g.account_id == account_id) {
+                if self.is_guardian(account_id) {
                     return Err(FamilyError::AlreadyActivated);
                 }
-                profile.first_name = personal_text(
-                    "a first name",
-                    profile.first_name,
-                    text::NAME,
-                    FamilyError::EmptyGuardianName,
-                )?;
-                profile.last_name = personal_text(
-                    "a last name",
-                    profile.last_name,
-                    text::NAME,
-                    FamilyError::EmptyGuardianName,
-                )?;
-                profile.phone = personal_optional("a phone number", profile.phone, text::REFERENCE)?;
-                FamilyEvent::AccountActivated { account_id, profile }
+                let email = email.as_ref().map(self::email).transpose()?;
+                FamilyEvent::AccountActivated {
+                    account_id,
+                    profile: guardians::checked(profile)?,
+                    email,
+                }
+            }
+            FamilyCommand::UpdateGuardianProfile { account_id, profile } => {
+                if !self.is_guardian(account_id) {
+                    return Err(FamilyError::NotAGuardian(account_id));
+                }
+                FamilyEvent::GuardianProfileUpdated {
+                    account_id,
+                    profile: guardians::checked(profile)?,
+                }
+            }
+            FamilyCommand::InviteGuardian { email } => {
+                let email = self::email(&email)?;
+                if self.knows_email(email.known().map(String::as_str).unwrap_or_default()) {
+                    return Err(FamilyError::AlreadyInvited);
+                }
+                if 1 + self.invited.len() >= MAX_GUARDIANS {
+                    return Err(FamilyError::TooManyGuardians);
+                }
+                FamilyEvent::GuardianInvited { email }
+            }
+            FamilyCommand::ChangeGuardianEmail { account_id, email } => {
+                if !self.is_guardian(account_id) {
+                    return Err(FamilyError::NotAGuardian(account_id));
+                }
+                FamilyEvent::GuardianEmailChanged {
+                    account_id,
+                    email: self::email(&email)?,
+                }
             }
             FamilyCommand::JoinCollectivity {
                 collectivity_id,
@@ -454,8 +526,27 @@ impl Aggregate for Family {
             FamilyEvent::ChildEnrolled { enrolment } => {
                 self.enrolments.insert(enrolment);
             }
-            FamilyEvent::AccountActivated { account_id, profile } => {
-                self.guardians.push(Guardian { account_id, profile });
+            FamilyEvent::AccountActivated {
+                account_id,
+                profile,
+                email,
+            } => {
+                self.guardians.push(Guardian {
+                    account_id,
+                    profile,
+                    email,
+                });
+            }
+            FamilyEvent::GuardianProfileUpdated { account_id, profile } => {
+                if let Some(guardian) = self.guardians.iter_mut().find(|g| g.account_id == account_id) {
+                    guardian.profile = profile;
+                }
+            }
+            FamilyEvent::GuardianInvited { email } => self.invited.push(email),
+            FamilyEvent::GuardianEmailChanged { account_id, email } => {
+                if let Some(guardian) = self.guardians.iter_mut().find(|g| g.account_id == account_id) {
+                    guardian.email = Some(email);
+                }
             }
             FamilyEvent::JoinedCollectivity {
                 collectivity_id,

@@ -175,6 +175,7 @@ fn profile() -> GuardianProfile {
         first_name: " Claire ".to_string().into(),
         last_name: "Martin".to_string().into(),
         phone: None.into(),
+        address: None.into(),
     }
 }
 
@@ -188,10 +189,12 @@ fn a_guardian_activates_the_account_once() {
         .when(FamilyCommand::ActivateAccount {
             account_id,
             profile: profile(),
+            email: Some(" Claire.Martin@Example.fr".to_string().into()),
         })
         .then_expect_events(vec![FamilyEvent::AccountActivated {
             account_id,
             profile: trimmed.clone(),
+            email: Some("claire.martin@example.fr".to_string().into()),
         }]);
     framework()
         .given(vec![
@@ -199,13 +202,192 @@ fn a_guardian_activates_the_account_once() {
             FamilyEvent::AccountActivated {
                 account_id,
                 profile: trimmed,
+                email: None,
             },
         ])
         .when(FamilyCommand::ActivateAccount {
             account_id,
             profile: profile(),
+            email: None,
         })
         .then_expect_error(FamilyError::AlreadyActivated);
+}
+
+const CLAIRE: Uuid = Uuid::from_u128(0xacc);
+
+fn activated() -> FamilyEvent {
+    FamilyEvent::AccountActivated {
+        account_id: CLAIRE,
+        profile: GuardianProfile {
+            first_name: "Claire".to_string().into(),
+            ..profile()
+        },
+        email: Some("claire.martin@example.fr".to_string().into()),
+    }
+}
+
+fn address() -> PostalAddress {
+    PostalAddress {
+        line1: " 12 rue des Écoles ".into(),
+        line2: Some(" ".into()),
+        postcode: "77580".into(),
+        city: "Dammartin-sur-Tigeaux".into(),
+    }
+}
+
+#[test]
+fn a_guardian_updates_the_profile_with_a_phone_and_an_address() {
+    let updated = GuardianProfile {
+        first_name: "Claire".to_string().into(),
+        last_name: "Martin-Durand".to_string().into(),
+        phone: Some("+33 6 12 34 56 78".to_string()).into(),
+        address: Some(address()).into(),
+    };
+    let mut stored = updated.clone();
+    stored.address = Some(PostalAddress {
+        line1: "12 rue des Écoles".into(),
+        line2: None,
+        ..address()
+    })
+    .into();
+    framework()
+        .given(vec![opened(), activated()])
+        .when(FamilyCommand::UpdateGuardianProfile {
+            account_id: CLAIRE,
+            profile: updated.clone(),
+        })
+        .then_expect_events(vec![FamilyEvent::GuardianProfileUpdated {
+            account_id: CLAIRE,
+            profile: stored,
+        }]);
+    let refused = |profile: GuardianProfile, error: FamilyError| {
+        framework()
+            .given(vec![opened(), activated()])
+            .when(FamilyCommand::UpdateGuardianProfile {
+                account_id: CLAIRE,
+                profile,
+            })
+            .then_expect_error(error);
+    };
+    refused(
+        GuardianProfile {
+            phone: Some("appelez-moi".to_string()).into(),
+            ..updated.clone()
+        },
+        FamilyError::InvalidPhone("appelez-moi".into()),
+    );
+    refused(
+        GuardianProfile {
+            address: Some(PostalAddress {
+                postcode: "77<580>".into(),
+                ..address()
+            })
+            .into(),
+            ..updated.clone()
+        },
+        FamilyError::InvalidAddress("'77<580>' is not a postcode".into()),
+    );
+    refused(
+        GuardianProfile {
+            address: Some(PostalAddress {
+                city: " ".into(),
+                ..address()
+            })
+            .into(),
+            ..updated.clone()
+        },
+        FamilyError::InvalidAddress("the city is needed".into()),
+    );
+    // Only an active guardian of this family has a profile here.
+    let stranger = Uuid::from_u128(0xbad);
+    framework()
+        .given(vec![opened(), activated()])
+        .when(FamilyCommand::UpdateGuardianProfile {
+            account_id: stranger,
+            profile: updated,
+        })
+        .then_expect_error(FamilyError::NotAGuardian(stranger));
+}
+
+#[test]
+fn a_second_guardian_is_invited_once_and_a_family_has_at_most_four() {
+    let invite = |email: &str| FamilyCommand::InviteGuardian {
+        email: email.to_string().into(),
+    };
+    let invited = |email: &str| FamilyEvent::GuardianInvited {
+        email: email.to_string().into(),
+    };
+    framework()
+        .given(vec![opened(), activated()])
+        .when(invite(" Paul.Durand@Example.fr "))
+        .then_expect_events(vec![invited("paul.durand@example.fr")]);
+    for known in ["CLAIRE.martin@example.fr", "paul.durand@example.fr"] {
+        framework()
+            .given(vec![opened(), invited("paul.durand@example.fr")])
+            .when(invite(known))
+            .then_expect_error(FamilyError::AlreadyInvited);
+    }
+    framework()
+        .given(vec![opened()])
+        .when(invite("paul@"))
+        .then_expect_error(FamilyError::InvalidEmail("paul@".into()));
+    framework()
+        .given(vec![
+            opened(),
+            invited("a@example.fr"),
+            invited("b@example.fr"),
+            invited("c@example.fr"),
+        ])
+        .when(invite("d@example.fr"))
+        .then_expect_error(FamilyError::TooManyGuardians);
+}
+
+#[test]
+fn a_guardian_s_new_e_mail_is_recorded_and_counts_as_the_family_s() {
+    framework()
+        .given(vec![opened(), activated()])
+        .when(FamilyCommand::ChangeGuardianEmail {
+            account_id: CLAIRE,
+            email: "Claire@Example.org".to_string().into(),
+        })
+        .then_expect_events(vec![FamilyEvent::GuardianEmailChanged {
+            account_id: CLAIRE,
+            email: "claire@example.org".to_string().into(),
+        }]);
+    let mut family = Family::default();
+    for event in [
+        opened(),
+        activated(),
+        FamilyEvent::GuardianEmailChanged {
+            account_id: CLAIRE,
+            email: "claire@example.org".to_string().into(),
+        },
+    ] {
+        family.apply(event);
+    }
+    assert!(family.knows_email("claire@example.org"));
+    assert_eq!(
+        family.guardians[0].email,
+        Some("claire@example.org".to_string().into())
+    );
+}
+
+#[test]
+fn an_event_recorded_before_addresses_and_e_mails_were_kept_still_reads() {
+    let old = serde_json::json!({ "AccountActivated": {
+        "account_id": CLAIRE,
+        "profile": {
+            "first_name": { "personal": "Claire" },
+            "last_name": { "personal": "Martin" },
+            "phone": { "personal": null }
+        }
+    }});
+    let event: FamilyEvent = serde_json::from_value(old).unwrap();
+    let FamilyEvent::AccountActivated { profile, email, .. } = event else {
+        panic!("not an activation")
+    };
+    assert_eq!(profile.address, Personal::Known(None));
+    assert_eq!(email, None);
 }
 
 #[test]
