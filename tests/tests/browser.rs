@@ -84,7 +84,7 @@ async fn a_parent_activates_the_account_from_the_emailed_link_in_a_browser_then_
     // typed stays (but the password).
     fill(&page, "#first_name", "Paul").await;
     fill(&page, "#last_name", "Durand").await;
-    fill(&page, "#phone", "06 12 34 56 78").await;
+    fill(&page, "#phone", "appelez-moi").await;
     fill(&page, "#password", "trop court").await;
     fill(&page, "#password_confirmation", "trop court").await;
     submit(&page, "button[type=submit]").await;
@@ -97,6 +97,15 @@ async fn a_parent_activates_the_account_from_the_emailed_link_in_a_browser_then_
         .unwrap()
         .unwrap_or_default();
     assert!(error.contains("au moins 12 caractères"), "{error}");
+    let phone = page
+        .find_element("#phone-erreur")
+        .await
+        .expect("the phone's error beside its field")
+        .inner_text()
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(phone.contains("numéro de téléphone"), "{phone}");
     let kept: String = page
         .evaluate("document.getElementById('first_name').value")
         .await
@@ -113,6 +122,10 @@ async fn a_parent_activates_the_account_from_the_emailed_link_in_a_browser_then_
         .unwrap();
     assert_eq!(invalid.as_deref(), Some("true"));
 
+    page.evaluate("document.getElementById('phone').value = ''")
+        .await
+        .unwrap();
+    fill(&page, "#phone", "06 12 34 56 78").await;
     fill(&page, "#password", PASSWORD).await;
     fill(&page, "#password_confirmation", PASSWORD).await;
     submit(&page, "button[type=submit]").await;

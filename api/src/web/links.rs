@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form as Posted;
+use espace_famille_domain::family::is_plausible_phone;
 use espace_famille_domain::text::{self, TextError};
 use maud::html;
 use serde::Deserialize;
@@ -22,6 +23,22 @@ use crate::error::ApiError;
 
 /// The longest token looked up: the server's own are 43 characters.
 const MAX_TOKEN_CHARS: usize = 128;
+
+/// `GET /`: where the links' pages lead back to when no portal of its own
+/// is configured (`PUBLIC_URL` names this server).
+pub async fn home() -> Response {
+    let body = pages::message(
+        "Espace Famille",
+        html! {
+            p { "Ce serveur porte l'Espace Famille de votre commune : réservations de cantine, d'étude et d'accueil, factures et demandes." }
+            ul {
+                li { a href="/mot-de-passe-oublie" { "Mot de passe oublié, ou lien d'activation expiré" } }
+                li { a href="/graphql" { "Explorer l'API (GraphiQL)" } }
+            }
+        },
+    );
+    page(StatusCode::OK, body, None)
+}
 
 #[derive(Deserialize)]
 pub struct TokenQuery {
@@ -342,6 +359,16 @@ pub async fn activate(
             false,
             text::REFERENCE,
         );
+        if profile
+            .phone
+            .as_deref()
+            .is_some_and(|phone| !is_plausible_phone(phone))
+        {
+            errors.add(
+                "phone",
+                "Saisissez un numéro de téléphone, par exemple 06 12 34 56 78.",
+            );
+        }
     }
     check_new_password(&mut errors, &form.password, &form.password_confirmation, &email);
     if errors.is_empty() {

@@ -55,6 +55,7 @@ impl Default for WebSettings {
 /// The pages' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(links::home))
         .route("/activation", get(links::activation_form).post(links::activate))
         .route("/reinitialisation", get(links::reset_form).post(links::reset))
         .route(
