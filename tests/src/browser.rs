@@ -118,7 +118,7 @@ pub async fn submit(page: &Page, selector: &str) {
         .click()
         .await
         .expect("the button takes no click");
-    for _ in 0..200 {
+    for _ in 0..400 {
         let loaded = page
             .evaluate("window.__before_submit === undefined && document.readyState === 'complete'")
             .await
@@ -129,7 +129,7 @@ pub async fn submit(page: &Page, selector: &str) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no page after the form within 10 s");
+    panic!("no page after the form within 20 s");
 }
 
 /// The text of the page as a person reads it.

@@ -211,7 +211,7 @@ async fn graphiql_runs_a_query_with_nothing_but_the_server() {
     let page = browser.open(&format!("{}/graphql", app.address)).await;
     // The editor is there once React and GraphiQL have run.
     let mut editor = None;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if let Ok(found) = page.find_element(".graphiql-query-editor .CodeMirror").await {
             editor = Some(found);
             break;
@@ -237,7 +237,7 @@ async fn graphiql_runs_a_query_with_nothing_but_the_server() {
         .await
         .unwrap();
     let mut answer = String::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         answer = page
             .evaluate("(document.querySelector('.result-window') || document.body).innerText")
             .await
