@@ -26,7 +26,8 @@ use crate::sessions::Sessions;
 use crate::web::WebSettings;
 
 /// How the server runs; every field has a default but the database.
-#[derive(Debug, Clone)]
+/// Printed, its URLs show no password.
+#[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
     /// Where to listen; port 0 picks a free port (see [`Application::port`]).
@@ -38,6 +39,21 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub limits: ServerLimits,
     pub web: WebSettings,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &crate::redact::url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("max_connections", &self.max_connections)
+            .field("read_your_writes", &self.read_your_writes)
+            .field("engine", &self.engine)
+            .field("auth", &self.auth)
+            .field("limits", &self.limits)
+            .field("web", &self.web)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -282,4 +298,25 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::MailTransport;
+
+    #[test]
+    fn settings_print_without_their_passwords() {
+        let mut settings = Settings::new("postgres://app:db-s3cret@db.mairie.fr/famille");
+        settings.auth.mail.transport = MailTransport::Smtp("smtps://relay:smtp-s3cret@smtp.mairie.fr".into());
+        let printed = format!("{settings:?}");
+        assert!(
+            !printed.contains("db-s3cret") && !printed.contains("smtp-s3cret"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("db.mairie.fr") && printed.contains("smtp.mairie.fr"),
+            "{printed}"
+        );
+    }
 }

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
-use async_graphql::{Enum, SimpleObject};
 use chrono::{NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
@@ -25,14 +24,14 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::commands::Commands;
-use crate::error::{ApiError, Refusal};
+use crate::error::{ApiError, ErrorCode, Refusal};
 
 /// The most lines one basket may hold (a school year of one unit for one
 /// child is about 140 days).
 pub const MAX_LINES: usize = 400;
 const CONFLICT_RETRIES: usize = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BasketAction {
     Book,
     Cancel,
@@ -64,7 +63,7 @@ impl Basket {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BasketStatus {
     /// Every line was written.
     Accepted,
@@ -74,7 +73,7 @@ pub enum BasketStatus {
     Rejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineOutcome {
     /// The line's place in the submitted basket, from 0.
     pub index: i32,
@@ -88,7 +87,7 @@ pub struct LineOutcome {
     pub refusal: Option<Refusal>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BasketOutcome {
     pub basket_id: Uuid,
     pub family_id: Uuid,
@@ -557,7 +556,7 @@ async fn check(
         // finds nothing: it is refused as a duplicate.
         let Some(current) = loaded.remove(&id) else {
             outcome.refusal = Some(Refusal {
-                code: "DUPLICATE_LINE".into(),
+                code: ErrorCode::DuplicateLine,
                 message: "the basket already has a line for this child, unit and date".into(),
                 deadline: None,
                 closed_reason: None,
@@ -669,7 +668,7 @@ mod tests {
     #[test]
     fn a_receipt_gives_back_the_outcome_it_was_made_from() {
         let deadline = Refusal {
-            code: "DEADLINE_PASSED".into(),
+            code: ErrorCode::DeadlinePassed,
             message: "too late".into(),
             deadline: Some(Utc::now()),
             closed_reason: None,
@@ -698,6 +697,33 @@ mod tests {
         assert_eq!(receipt.groups.len(), 3);
         assert_eq!(receipt.refusals.len(), 2);
         assert_eq!(stored(serde_json::to_value(&receipt).unwrap()), partial);
+    }
+
+    /// Rows as `baskets` held them before the stored types and the
+    /// GraphQL views were separate: a receipt and a whole outcome.
+    #[test]
+    fn outcomes_stored_before_read_back_the_same() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let refusal = Refusal {
+            code: ErrorCode::DeadlinePassed,
+            message: "too late".into(),
+            deadline: Some("2026-12-05T11:00:00Z".parse().unwrap()),
+            closed_reason: None,
+        };
+        let expected = outcome(
+            BasketStatus::Partial,
+            vec![
+                line(0, BasketAction::Book, 3, 4, 7, None),
+                line(1, BasketAction::Book, 3, 4, 7, Some(refusal)),
+            ],
+        );
+        assert_eq!(expected.lines[0].date, day);
+        let receipt = r#"{"basket_id":"00000000-0000-0000-0000-000000000001","family_id":"00000000-0000-0000-0000-000000000002","status":"Partial","groups":[{"action":"Book","child_id":"00000000-0000-0000-0000-000000000003","unit_id":"00000000-0000-0000-0000-000000000004","lines":[[0,"2026-12-07"],[1,"2026-12-07"]]}],"refusals":[[1,{"code":"DEADLINE_PASSED","message":"too late","deadline":"2026-12-05T11:00:00Z","closed_reason":null}]]}"#;
+        assert_eq!(stored(serde_json::from_str(receipt).unwrap()), expected);
+        let whole = r#"{"basket_id":"00000000-0000-0000-0000-000000000001","family_id":"00000000-0000-0000-0000-000000000002","status":"Partial","lines":[{"index":0,"action":"Book","child_id":"00000000-0000-0000-0000-000000000003","unit_id":"00000000-0000-0000-0000-000000000004","date":"2026-12-07","reservation_id":"3420cb28-3166-5bf5-88a3-71b1273fe4f2","accepted":true,"refusal":null},{"index":1,"action":"Book","child_id":"00000000-0000-0000-0000-000000000003","unit_id":"00000000-0000-0000-0000-000000000004","date":"2026-12-07","reservation_id":"3420cb28-3166-5bf5-88a3-71b1273fe4f2","accepted":false,"refusal":{"code":"DEADLINE_PASSED","message":"too late","deadline":"2026-12-05T11:00:00Z","closed_reason":null}}]}"#;
+        assert_eq!(stored(serde_json::from_str(whole).unwrap()), expected);
+        // And what is written now reads as it did.
+        assert_eq!(serde_json::to_string(&Receipt::from(&expected)).unwrap(), receipt);
     }
 
     #[test]

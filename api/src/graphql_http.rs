@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
+use crate::error::ErrorCode;
 use crate::graphql::limits;
 use crate::identity::Caller;
 
@@ -108,7 +109,7 @@ struct Body {
 /// A request that cannot run: its HTTP status and the error to tell.
 struct Refused {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
@@ -118,7 +119,7 @@ impl Refused {
     fn bad_request(message: impl Into<String>) -> Refused {
         Refused {
             status: StatusCode::BAD_REQUEST,
-            code: "BAD_REQUEST",
+            code: ErrorCode::BadRequest,
             message: message.into(),
         }
     }
@@ -126,7 +127,7 @@ impl Refused {
     /// A GraphQL request that cannot run (its document does not parse or
     /// breaks a limit): 400 with the specification's own media type, 200
     /// with `application/json`.
-    fn graphql(code: &'static str, message: impl Into<String>) -> Refused {
+    fn graphql(code: ErrorCode, message: impl Into<String>) -> Refused {
         Refused {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code,
@@ -135,7 +136,8 @@ impl Refused {
     }
 
     fn into_response(self, answer: Answer) -> axum::response::Response {
-        let body = json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
+        let body =
+            json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code.as_str() } }] });
         // A GraphQL request error is 200 with application/json and 400 with
         // the specification's own type; anything else keeps its status.
         let status = match (answer, self.status) {
@@ -169,7 +171,7 @@ pub async fn post(
     if media.as_deref() != Some(JSON) {
         return Refused {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "UNSUPPORTED_MEDIA_TYPE",
+            code: ErrorCode::UnsupportedMediaType,
             message: "a GraphQL request is sent as application/json".into(),
         }
         .into_response(answer);
@@ -246,7 +248,7 @@ fn request_of(
     if query.len() > MAX_DOCUMENT_BYTES {
         return Err(Refused {
             status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "DOCUMENT_TOO_LARGE",
+            code: ErrorCode::DocumentTooLarge,
             message: format!("a GraphQL document takes at most {MAX_DOCUMENT_BYTES} bytes"),
         });
     }
@@ -261,7 +263,7 @@ fn request_of(
         Some(variables @ Value::Object(_)) => {
             if longest_string(&variables) > MAX_STRING_CHARS {
                 return Err(Refused::graphql(
-                    "VALIDATION",
+                    ErrorCode::Validation,
                     format!("a variable holds a string longer than {MAX_STRING_CHARS} characters"),
                 ));
             }
@@ -294,7 +296,7 @@ fn not_acceptable() -> axum::response::Response {
     (
         StatusCode::NOT_ACCEPTABLE,
         [(header::CONTENT_TYPE, Answer::Json.content_type())],
-        json!({ "errors": [{ "message": format!("answers are {JSON} or {GRAPHQL_RESPONSE}"), "extensions": { "code": "NOT_ACCEPTABLE" } }] })
+        json!({ "errors": [{ "message": format!("answers are {JSON} or {GRAPHQL_RESPONSE}"), "extensions": { "code": ErrorCode::NotAcceptable.as_str() } }] })
             .to_string(),
     )
         .into_response()
@@ -313,17 +315,17 @@ async fn run(
     let document = match state.documents.document(&request.query) {
         Ok(document) => document,
         Err(error) => {
-            return Refused::graphql("GRAPHQL_PARSE_FAILED", error.to_string()).into_response(answer);
+            return Refused::graphql(ErrorCode::GraphqlParseFailed, error.to_string()).into_response(answer);
         }
     };
     if let Err(error) = limits::check(&document) {
-        return Refused::graphql("GRAPHQL_VALIDATION_FAILED", error.to_string()).into_response(answer);
+        return Refused::graphql(ErrorCode::GraphqlValidationFailed, error.to_string()).into_response(answer);
     }
     if from_get && is_mutation(&document, request.operation_name.as_deref()) {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, HeaderValue::from_static("POST")), (header::CONTENT_TYPE, answer.content_type())],
-            json!({ "errors": [{ "message": "a mutation is sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED" } }] })
+            json!({ "errors": [{ "message": "a mutation is sent with POST", "extensions": { "code": ErrorCode::MethodNotAllowed.as_str() } }] })
                 .to_string(),
         )
             .into_response();
@@ -332,7 +334,7 @@ async fn run(
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, answer.content_type()), (header::RETRY_AFTER, HeaderValue::from_static("2"))],
-            json!({ "errors": [{ "message": "the service is unavailable for a moment; try again", "extensions": { "code": "UNAVAILABLE" } }] })
+            json!({ "errors": [{ "message": "the service is unavailable for a moment; try again", "extensions": { "code": ErrorCode::Unavailable.as_str() } }] })
                 .to_string(),
         )
             .into_response();
@@ -385,9 +387,9 @@ fn respond(mut response: Response, answer: Answer, refused: bool) -> axum::respo
         coded(
             error,
             if refused {
-                "GRAPHQL_VALIDATION_FAILED"
+                ErrorCode::GraphqlValidationFailed
             } else {
-                "VALIDATION"
+                ErrorCode::Validation
             },
         );
     }
@@ -399,17 +401,17 @@ fn respond(mut response: Response, answer: Answer, refused: bool) -> axum::respo
         json!({ "errors": response.errors }).to_string()
     } else {
         serde_json::to_string(&response).unwrap_or_else(|_| {
-            json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] })
+            json!({ "errors": [{ "message": "internal error", "extensions": { "code": ErrorCode::Internal.as_str() } }] })
                 .to_string()
         })
     };
     (status, [(header::CONTENT_TYPE, answer.content_type())], body).into_response()
 }
 
-fn coded(error: &mut ServerError, code: &str) {
+fn coded(error: &mut ServerError, code: ErrorCode) {
     let extensions = error.extensions.get_or_insert_with(Default::default);
     if extensions.get("code").is_none() {
-        extensions.set("code", code);
+        extensions.set("code", code.as_str());
     }
 }
 

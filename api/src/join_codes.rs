@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// How long a code may wait for the commune.
 pub const VALID_FOR: Duration = Duration::days(7);
@@ -88,7 +88,7 @@ pub async fn consume(conn: &mut PgConnection, code: &str, collectivity_id: Uuid)
     match row {
         Some(row) => Ok(row.try_get("family_id")?),
         None => Err(ApiError::refused(
-            "INVALID_TOKEN",
+            ErrorCode::InvalidToken,
             "this code is not valid (unknown, already used or expired); ask the family for a new one",
         )),
     }

@@ -35,6 +35,7 @@ pub mod invitations;
 pub mod join_codes;
 pub mod mail;
 pub mod queries;
+pub mod redact;
 pub mod server;
 pub mod sessions;
 pub mod web;

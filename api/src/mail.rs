@@ -20,11 +20,20 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// Where mail goes.
-#[derive(Debug, Clone)]
+/// Where mail goes. Printed, the SMTP URL shows no password.
+#[derive(Clone)]
 pub enum MailTransport {
     Smtp(String),
     Folder(PathBuf),
+}
+
+impl std::fmt::Debug for MailTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MailTransport::Smtp(url) => f.debug_tuple("Smtp").field(&crate::redact::url(url)).finish(),
+            MailTransport::Folder(dir) => f.debug_tuple("Folder").field(dir).finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::commands::Commands;
 use crate::error::{ApiError, Refusal};
+use crate::graphql::booking_views::RefusalView;
 use crate::graphql::types::{CalendarDay, HistoryEvent, ReservationView, SlotStatus};
 use crate::identity::Caller;
 
@@ -144,9 +145,9 @@ pub async fn calendar(
                     .deadline_for(date, &collectivity.calendar)
             }),
             can_book: can_book.is_ok(),
-            book_refusal: can_book.err().map(|e| Refusal::from(&e)),
+            book_refusal: can_book.err().map(|e| RefusalView::from(&Refusal::from(&e))),
             can_cancel: can_cancel.is_ok(),
-            cancel_refusal: can_cancel.err().map(|e| Refusal::from(&e)),
+            cancel_refusal: can_cancel.err().map(|e| RefusalView::from(&Refusal::from(&e))),
         });
     }
     Ok(result)

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Rate limits of failed logins, over a sliding window.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +92,7 @@ pub(super) async fn count_attempt(
     .fetch_one(&mut *tx)
     .await?;
     if row.get::<i64, _>("by_email") >= per_email || row.get::<i64, _>("by_address") >= per_address {
-        return Err(ApiError::refused("RATE_LIMITED", attempts.refusal));
+        return Err(ApiError::refused(ErrorCode::RateLimited, attempts.refusal));
     }
     let attempt = Uuid::new_v4();
     sqlx::query(&format!(

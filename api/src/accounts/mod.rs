@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 mod limits;
 mod passwords;
@@ -263,7 +263,7 @@ pub async fn consume_token(
     .await?;
     let invalid = || {
         ApiError::refused(
-            "INVALID_TOKEN",
+            ErrorCode::InvalidToken,
             "this link is not valid (unknown or already used)",
         )
     };
@@ -273,7 +273,7 @@ pub async fn consume_token(
     }
     if row.get::<DateTime<Utc>, _>("expires_at") < Utc::now() {
         return Err(ApiError::refused(
-            "TOKEN_EXPIRED",
+            ErrorCode::TokenExpired,
             "this link has expired; ask for a new one",
         ));
     }
@@ -365,7 +365,7 @@ pub async fn login(
     client_address: &str,
     limits: LoginLimits,
 ) -> Result<Account, ApiError> {
-    let invalid = || ApiError::refused("INVALID_CREDENTIALS", "wrong e-mail or password");
+    let invalid = || ApiError::refused(ErrorCode::InvalidCredentials, "wrong e-mail or password");
     // What no account can have is refused at once: it tells nothing.
     let Some(email) = normalised_email(email) else {
         return Err(invalid());

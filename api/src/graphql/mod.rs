@@ -2,6 +2,7 @@
 //! values, run one command or one query, map the result.
 
 pub mod account;
+pub mod booking_views;
 pub mod limits;
 pub mod parse_cache;
 pub mod profile;
@@ -18,12 +19,13 @@ use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
 use crate::accounts::AuthSettings;
-use crate::basket::{self, Basket, BasketAction, BasketLine, BasketOutcome, BasketStatus};
+use crate::basket::{self, Basket, BasketAction, BasketLine, BasketStatus};
 use crate::commands::{metadata, Commands};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::queries;
 use crate::sessions::Sessions;
+use booking_views::BasketOutcomeView;
 use types::*;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -334,7 +336,7 @@ impl BookingMutation {
     /// lines are written in one transaction, or none (unless
     /// `keepValidLines`). Retrying with the same `basketId` returns the
     /// first outcome and writes nothing.
-    async fn submit_basket(&self, ctx: &Context<'_>, input: SubmitBasketInput) -> Result<BasketOutcome> {
+    async fn submit_basket(&self, ctx: &Context<'_>, input: SubmitBasketInput) -> Result<BasketOutcomeView> {
         let actor = caller(ctx).require_parent_of(input.family_id)?;
         let basket = Basket {
             id: input.basket_id,
@@ -343,7 +345,7 @@ impl BookingMutation {
                 .lines
                 .into_iter()
                 .map(|l| BasketLine {
-                    action: l.action,
+                    action: l.action.into(),
                     child_id: l.child_id,
                     unit_id: l.unit_id,
                     date: l.date,
@@ -352,7 +354,8 @@ impl BookingMutation {
             keep_valid_lines: input.keep_valid_lines,
         };
         let metadata = metadata(actor, Some(basket.id));
-        Ok(basket::submit(commands(ctx), basket, &metadata).await?)
+        let outcome = basket::submit(commands(ctx), basket, &metadata).await?;
+        Ok(BasketOutcomeView::from(&outcome))
     }
 
     /// A guardian asks to cancel one booking (a basket of one line).

@@ -12,9 +12,9 @@ use espace_famille_projections::store::{self, RecordedEvent};
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
-use crate::basket::BasketAction;
+use super::booking_views::{BasketActionView, RefusalView};
 use crate::commands::Commands;
-use crate::error::{ApiError, Refusal};
+use crate::error::ApiError;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "chrono::Weekday", name = "Weekday")]
@@ -325,7 +325,7 @@ pub struct EnrolChildInput {
 
 #[derive(InputObject)]
 pub struct BasketLineInput {
-    pub action: BasketAction,
+    pub action: BasketActionView,
     pub child_id: Uuid,
     pub unit_id: Uuid,
     pub date: NaiveDate,
@@ -601,10 +601,10 @@ pub struct CalendarDay {
     pub cancellation_deadline: Option<DateTime<Utc>>,
     pub can_book: bool,
     /// Why the day cannot be booked now.
-    pub book_refusal: Option<Refusal>,
+    pub book_refusal: Option<RefusalView>,
     pub can_cancel: bool,
     /// Why the day cannot be cancelled now.
-    pub cancel_refusal: Option<Refusal>,
+    pub cancel_refusal: Option<RefusalView>,
 }
 
 /// One stored event, as an auditor reads it.

@@ -19,7 +19,7 @@ use super::pages::{self, Errors, Field, Form};
 use crate::accounts::{self, TokenPurpose, MIN_PASSWORD_LENGTH};
 use crate::app::AppState;
 use crate::credentials::{self, LinkState, Profile};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The longest token looked up: the server's own are 43 characters.
 const MAX_TOKEN_CHARS: usize = 128;
@@ -142,8 +142,8 @@ pub(super) fn failure_page(error: &ApiError) -> Response {
 /// longer usable, or a failure (the form's own errors come before).
 pub(super) fn refused(error: ApiError, purpose: TokenPurpose) -> Response {
     match error.code() {
-        "INVALID_TOKEN" => unusable(LinkState::Invalid, purpose),
-        "TOKEN_EXPIRED" => unusable(LinkState::Expired, purpose),
+        ErrorCode::InvalidToken => unusable(LinkState::Invalid, purpose),
+        ErrorCode::TokenExpired => unusable(LinkState::Expired, purpose),
         _ => failure_page(&error),
     }
 }
@@ -548,7 +548,7 @@ pub async fn forgotten(
                 );
                 return page(StatusCode::OK, body, None);
             }
-            Err(error) if error.code() == "RATE_LIMITED" => {
+            Err(error) if error.code() == ErrorCode::RateLimited => {
                 errors.general = Some(
                     "Trop de demandes ont été faites pour cette adresse : réessayez dans une heure.".into(),
                 );

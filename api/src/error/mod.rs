@@ -8,6 +8,9 @@ use espace_famille_domain::reservation::ReservationError;
 use espace_famille_projections::store::StoreError;
 use serde::{Deserialize, Serialize};
 
+mod code;
+pub use code::ErrorCode;
+
 /// What went wrong, as the client sees it.
 ///
 /// Deliberately not `Display`: async-graphql converts any displayable error
@@ -51,9 +54,9 @@ pub fn is_outage(error: &sqlx::Error) -> bool {
 
 /// A business rule's refusal, with a stable code, a readable message and
 /// the facts behind it (the deadline that passed, why the day is closed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     /// For `DEADLINE_PASSED`: the instant the deadline passed.
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
@@ -62,9 +65,9 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub(crate) fn new(code: &str, message: String) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: String) -> Self {
         Refusal {
-            code: code.to_string(),
+            code,
             message,
             deadline: None,
             closed_reason: None,
@@ -78,26 +81,30 @@ impl From<&ReservationError> for Refusal {
         match error {
             ReservationError::DeadlinePassed(deadline) => Refusal {
                 deadline: Some(*deadline),
-                ..Refusal::new("DEADLINE_PASSED", message)
+                ..Refusal::new(ErrorCode::DeadlinePassed, message)
             },
             ReservationError::UnitClosed { reason, .. } => Refusal {
                 closed_reason: Some(reason.to_string()),
-                ..Refusal::new("UNIT_CLOSED", message)
+                ..Refusal::new(ErrorCode::UnitClosed, message)
             },
             ReservationError::UnknownUnit(_) | ReservationError::UnknownChild(_) => {
-                Refusal::new("NOT_FOUND", message)
+                Refusal::new(ErrorCode::NotFound, message)
             }
-            ReservationError::NotEnrolled(_) => Refusal::new("NOT_ENROLLED", message),
-            ReservationError::AlreadyBooked => Refusal::new("ALREADY_BOOKED", message),
-            ReservationError::NotBooked => Refusal::new("NOT_BOOKED", message),
-            ReservationError::CancellationAlreadyRequested => Refusal::new("CANCELLATION_PENDING", message),
-            ReservationError::AlreadyCancelled => Refusal::new("ALREADY_CANCELLED", message),
-            ReservationError::NoPendingCancellation => Refusal::new("NO_PENDING_CANCELLATION", message),
+            ReservationError::NotEnrolled(_) => Refusal::new(ErrorCode::NotEnrolled, message),
+            ReservationError::AlreadyBooked => Refusal::new(ErrorCode::AlreadyBooked, message),
+            ReservationError::NotBooked => Refusal::new(ErrorCode::NotBooked, message),
+            ReservationError::CancellationAlreadyRequested => {
+                Refusal::new(ErrorCode::CancellationPending, message)
+            }
+            ReservationError::AlreadyCancelled => Refusal::new(ErrorCode::AlreadyCancelled, message),
+            ReservationError::NoPendingCancellation => {
+                Refusal::new(ErrorCode::NoPendingCancellation, message)
+            }
             ReservationError::EmptyReason | ReservationError::InvalidText(_) => {
-                Refusal::new("VALIDATION", message)
+                Refusal::new(ErrorCode::Validation, message)
             }
-            ReservationError::OtherFamily => Refusal::new("FORBIDDEN", message),
-            ReservationError::PrepaidNotAvailable => Refusal::new("PREPAID_NOT_AVAILABLE", message),
+            ReservationError::OtherFamily => Refusal::new(ErrorCode::Forbidden, message),
+            ReservationError::PrepaidNotAvailable => Refusal::new(ErrorCode::PrepaidNotAvailable, message),
         }
     }
 }
@@ -137,8 +144,8 @@ impl From<FamilyError> for ApiError {
             | FamilyError::AlreadyMember(_)
             | FamilyError::AlreadyInvited => ApiError::Conflict(message),
             FamilyError::NotAMember(_) | FamilyError::NotAGuardian(_) => ApiError::Forbidden,
-            FamilyError::TooManyGuardians => ApiError::refused("TOO_MANY_GUARDIANS", &message),
-            FamilyError::Erased => ApiError::refused("FAMILY_ERASED", &message),
+            FamilyError::TooManyGuardians => ApiError::refused(ErrorCode::TooManyGuardians, &message),
+            FamilyError::Erased => ApiError::refused(ErrorCode::FamilyErased, &message),
             FamilyError::InvalidEmail(_)
             | FamilyError::EmptyFamilyRef
             | FamilyError::EmptyChildName
@@ -174,7 +181,7 @@ impl From<sqlx::Error> for ApiError {
 
 impl ApiError {
     /// A refusal with its own stable code.
-    pub fn refused(code: &str, message: &str) -> ApiError {
+    pub fn refused(code: ErrorCode, message: &str) -> ApiError {
         ApiError::Refused(Refusal::new(code, message.to_string()))
     }
 
@@ -192,16 +199,16 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthenticated => "UNAUTHENTICATED",
-            ApiError::Forbidden => "FORBIDDEN",
-            ApiError::NotFound(_) => "NOT_FOUND",
-            ApiError::Validation(_) => "VALIDATION",
-            ApiError::Conflict(_) => "CONFLICT",
-            ApiError::Refused(refusal) => &refusal.code,
-            ApiError::Unavailable(_) => "UNAVAILABLE",
-            ApiError::Internal(_) => "INTERNAL",
+            ApiError::Unauthenticated => ErrorCode::Unauthenticated,
+            ApiError::Forbidden => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Validation(_) => ErrorCode::Validation,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Refused(refusal) => refusal.code,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -213,7 +220,7 @@ impl From<ApiError> for async_graphql::Error {
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
             _ => {}
         }
-        let code = error.code().to_string();
+        let code = error.code().as_str();
         let refusal = match &error {
             ApiError::Refused(refusal) => Some(refusal.clone()),
             _ => None,

@@ -1,0 +1,130 @@
+//! The GraphQL views of a basket's outcome and of a refusal, converted from
+//! the service's plain values: what is stored (basket receipts) never
+//! depends on how the schema spells it.
+
+use async_graphql::{Enum, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::basket::{BasketAction, BasketOutcome, BasketStatus, LineOutcome};
+use crate::error::Refusal;
+
+/// A business rule's refusal, with a stable code, a readable message and
+/// the facts behind it (the deadline that passed, why the day is closed).
+#[derive(SimpleObject)]
+#[graphql(name = "Refusal")]
+pub struct RefusalView {
+    pub code: String,
+    pub message: String,
+    /// For `DEADLINE_PASSED`: the instant the deadline passed.
+    pub deadline: Option<DateTime<Utc>>,
+    /// For `UNIT_CLOSED`: why the unit does not run that day.
+    pub closed_reason: Option<String>,
+}
+
+impl From<&Refusal> for RefusalView {
+    fn from(refusal: &Refusal) -> Self {
+        RefusalView {
+            code: refusal.code.as_str().to_string(),
+            message: refusal.message.clone(),
+            deadline: refusal.deadline,
+            closed_reason: refusal.closed_reason.clone(),
+        }
+    }
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "BasketAction")]
+pub enum BasketActionView {
+    Book,
+    Cancel,
+}
+
+impl From<BasketActionView> for BasketAction {
+    fn from(action: BasketActionView) -> Self {
+        match action {
+            BasketActionView::Book => BasketAction::Book,
+            BasketActionView::Cancel => BasketAction::Cancel,
+        }
+    }
+}
+
+impl From<BasketAction> for BasketActionView {
+    fn from(action: BasketAction) -> Self {
+        match action {
+            BasketAction::Book => BasketActionView::Book,
+            BasketAction::Cancel => BasketActionView::Cancel,
+        }
+    }
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "BasketStatus")]
+pub enum BasketStatusView {
+    /// Every line was written.
+    Accepted,
+    /// Some lines were refused; the valid ones were written, as asked.
+    Partial,
+    /// Nothing was written.
+    Rejected,
+}
+
+impl From<BasketStatus> for BasketStatusView {
+    fn from(status: BasketStatus) -> Self {
+        match status {
+            BasketStatus::Accepted => BasketStatusView::Accepted,
+            BasketStatus::Partial => BasketStatusView::Partial,
+            BasketStatus::Rejected => BasketStatusView::Rejected,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "LineOutcome")]
+pub struct LineOutcomeView {
+    /// The line's place in the submitted basket, from 0.
+    pub index: i32,
+    pub action: BasketActionView,
+    pub child_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+    pub reservation_id: Uuid,
+    pub accepted: bool,
+    /// Why the line was refused.
+    pub refusal: Option<RefusalView>,
+}
+
+impl From<&LineOutcome> for LineOutcomeView {
+    fn from(line: &LineOutcome) -> Self {
+        LineOutcomeView {
+            index: line.index,
+            action: line.action.into(),
+            child_id: line.child_id,
+            unit_id: line.unit_id,
+            date: line.date,
+            reservation_id: line.reservation_id,
+            accepted: line.accepted,
+            refusal: line.refusal.as_ref().map(RefusalView::from),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "BasketOutcome")]
+pub struct BasketOutcomeView {
+    pub basket_id: Uuid,
+    pub family_id: Uuid,
+    pub status: BasketStatusView,
+    pub lines: Vec<LineOutcomeView>,
+}
+
+impl From<&BasketOutcome> for BasketOutcomeView {
+    fn from(outcome: &BasketOutcome) -> Self {
+        BasketOutcomeView {
+            basket_id: outcome.basket_id,
+            family_id: outcome.family_id,
+            status: outcome.status.into(),
+            lines: outcome.lines.iter().map(LineOutcomeView::from).collect(),
+        }
+    }
+}
