@@ -138,12 +138,16 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_every_code_a_client_may_get() {
-        let readme = include_str!("../../../README.md");
+    fn the_documentation_lists_every_code_a_client_may_get() {
+        let documented = [
+            include_str!("../../../README.md"),
+            include_str!("../../../docs/operations.md"),
+        ]
+        .concat();
         for code in ErrorCode::ALL {
             assert!(
-                readme.contains(&format!("`{code}`")),
-                "{code} is not in the README"
+                documented.contains(&format!("`{code}`")),
+                "{code} is in neither the README nor docs/operations.md"
             );
         }
     }
