@@ -189,16 +189,40 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// Ready when the database answers within a second: a load balancer asks
 /// often, and must hear "no" at once during an outage, not after the
-/// pool's own timeout.
+/// pool's own timeout. The answer names any projection stopped at an event.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     if !state.database.is_up() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "database not reachable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database not reachable".to_string(),
+        );
     }
-    match ping(&state.pool).await {
-        Ok(()) => (StatusCode::OK, "ready"),
+    if let Err(error) = ping(&state.pool).await {
+        tracing::warn!(%error, "database not reachable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database not reachable".to_string(),
+        );
+    }
+    // A projection stopped at an event leaves the server able to serve
+    // (its read model lags; the others do not): ready, and saying so.
+    match espace_famille_projections::engine::failures::list(&state.pool).await {
+        Ok(failures) if failures.is_empty() => (StatusCode::OK, "ready".to_string()),
+        Ok(failures) => {
+            let stopped: Vec<String> = failures
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} stopped at event {} ({} attempts): {}",
+                        f.projection, f.event_id, f.attempts, f.error
+                    )
+                })
+                .collect();
+            (StatusCode::OK, format!("ready; {}", stopped.join("; ")))
+        }
         Err(error) => {
-            tracing::warn!(%error, "database not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database not reachable")
+            tracing::warn!(%error, "cannot read the projections' failures");
+            (StatusCode::OK, "ready".to_string())
         }
     }
 }

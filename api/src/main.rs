@@ -85,6 +85,13 @@ enum Command {
     Replay,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Where every projection stands: its checkpoint, the events after it,
+    /// and the event it stopped at if it cannot apply one. Exits 1 when one
+    /// has stopped.
+    Projections {
+        #[command(subcommand)]
+        action: Option<ProjectionsAction>,
+    },
     /// Create an account (or add grants to an existing one), e.g. the first
     /// agent of a commune. The password is read from standard input.
     CreateAccount {
@@ -95,6 +102,13 @@ enum Command {
         #[arg(long = "grant", required = true)]
         grants: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsAction {
+    /// Make a projection stopped at an event try it again at once (after
+    /// the fix is deployed).
+    Retry { name: String },
 }
 
 #[tokio::main]
@@ -196,6 +210,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             tx.commit().await?;
             println!("account {} ({}) ready", account.email, account.id);
+        }
+        Command::Projections { action } => {
+            use espace_famille_projections::engine::failures;
+            let pool = app::connect(&settings).await?;
+            espace_famille_projections::MIGRATOR.run(&pool).await?;
+            if let Some(ProjectionsAction::Retry { name }) = action {
+                if failures::retry(&pool, &name).await? {
+                    println!("{name} will try its event again at once");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                println!("{name} has not stopped at an event");
+                return Ok(ExitCode::FAILURE);
+            }
+            let statuses = failures::status(&pool).await?;
+            println!("{:<20} {:>22} {:>8}  state", "projection", "checkpoint", "behind");
+            for status in &statuses {
+                let checkpoint = format!(
+                    "{}/{}",
+                    status.position.transaction_id, status.position.global_position
+                );
+                let state = match &status.failure {
+                    None => "applying".to_string(),
+                    Some(failure) => format!(
+                        "STOPPED at event {} ({}/{}), {} attempts since {}, next {}: {}",
+                        failure.event_id,
+                        failure.position.transaction_id,
+                        failure.position.global_position,
+                        failure.attempts,
+                        failure.first_failed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        failure.next_attempt_at.format("%H:%M:%S UTC"),
+                        failure.error
+                    ),
+                };
+                println!(
+                    "{:<20} {checkpoint:>22} {:>8}  {state}",
+                    status.projection, status.behind
+                );
+            }
+            if statuses.iter().any(|s| s.failure.is_some()) {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Replay => {
             let pool = app::connect(&settings).await?;

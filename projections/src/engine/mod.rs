@@ -33,6 +33,8 @@ use crate::store::{Position, RecordedEvent, StoreError};
 /// The channel that tells runners new events were committed.
 pub const EVENTS_CHANNEL: &str = "events_appended";
 
+pub mod failures;
+
 /// A read model (or process manager) fed by the engine.
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
@@ -336,19 +338,58 @@ pub async fn run_batch(
 /// checkpoint, move every checkpoint to the last event read, commit. A
 /// group costs one read, one notification and one commit per batch however
 /// many read models it feeds.
+///
+/// A projection that fails on an event stops there (see [`failures`]): the
+/// batch is run again with each projection in a savepoint, the failing one
+/// applies the events before that one and keeps its checkpoint before it,
+/// and the others go on. A stopped projection sits out the batches until
+/// its next attempt is due.
 #[tracing::instrument(skip_all, fields(projections = projections.len()))]
 pub async fn run_group_batch(
     pool: &PgPool,
     projections: &[&dyn Projection],
     batch_size: i64,
 ) -> Result<BatchOutcome, StoreError> {
+    // The fast way costs no savepoint; an event's failure sends the batch
+    // the careful way.
+    match run_group_batch_as(pool, projections, batch_size, false).await {
+        Err(error) if !failures::is_transient(&error) => {
+            run_group_batch_as(pool, projections, batch_size, true).await
+        }
+        other => other,
+    }
+}
+
+async fn run_group_batch_as(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+    batch_size: i64,
+    careful: bool,
+) -> Result<BatchOutcome, StoreError> {
     let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
     let mut tx = pool.begin().await?;
-    let checkpoints = lock_checkpoints(&mut tx, &names, "SKIP LOCKED").await?;
+    let (checkpoints, stopped) = lock_group(&mut tx, &names).await?;
     if checkpoints.len() < names.len() {
         return Ok(BatchOutcome::Busy);
     }
-    let lowest = checkpoints.values().copied().min().unwrap_or_default();
+    // Projections stopped at an event sit out until their next attempt.
+    let projections: Vec<&dyn Projection> = projections
+        .iter()
+        .copied()
+        .filter(|p| stopped.get(p.name()) != Some(&false))
+        .collect();
+    if projections.is_empty() {
+        tx.rollback().await?;
+        return Ok(BatchOutcome::Applied(0));
+    }
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+    let projections = &projections[..];
+    let lowest = names
+        .iter()
+        .filter_map(|name| checkpoints.get(*name))
+        .copied()
+        .min()
+        .unwrap_or_default();
     let metadata = group_metadata(projections);
     let interest = group_interest(projections);
     let passed = match &interest {
@@ -378,15 +419,45 @@ pub async fn run_group_batch(
         });
     };
     let events = &passed.events;
+    let mut halted: Vec<(&str, Option<Position>)> = Vec::new();
     for projection in projections {
         let checkpoint = checkpoints.get(projection.name()).copied().unwrap_or_default();
         let unseen = &events[events.partition_point(|e| e.position <= checkpoint)..];
-        if !unseen.is_empty() {
+        if unseen.is_empty() {
+            continue;
+        }
+        if !careful {
             apply_its_events(&mut tx, *projection, unseen, Mode::Live).await?;
+            continue;
+        }
+        if let failures::Applied::StoppedAt {
+            last_applied,
+            event,
+            error,
+        } = failures::apply_until_failure(&mut tx, *projection, unseen).await?
+        {
+            failures::record(&mut tx, projection.name(), &event, &error).await?;
+            halted.push((projection.name(), last_applied));
+        }
+    }
+    let going: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| !halted.iter().any(|(h, _)| h == name))
+        .collect();
+    let resumed: Vec<&str> = going
+        .iter()
+        .copied()
+        .filter(|name| stopped.get(*name) == Some(&true))
+        .collect();
+    failures::clear(&mut tx, &resumed).await?;
+    for (name, last_applied) in &halted {
+        if let Some(position) = last_applied {
+            advance_checkpoints(&mut tx, &[name], *position).await?;
         }
     }
     let more =
-        advance_checkpoints_looking_ahead(&mut tx, &names, last, interest.as_deref(), batch_size).await?;
+        advance_checkpoints_looking_ahead(&mut tx, &going, last, interest.as_deref(), batch_size).await?;
     tx.commit().await?;
     // After the commit and on its own, for the reason given on `Announcer`:
     // inside the batch's transaction the notification lock would be held
@@ -803,13 +874,31 @@ fn checkpoints_of(rows: &[PgRow]) -> Result<HashMap<String, Position>, StoreErro
         .collect()
 }
 
+/// The checkpoints as requests waiting for their writes see them: a
+/// projection stopped at an event counts as past every position, since
+/// waiting for it would only make every request wait out its timeout.
 async fn read_checkpoints(pool: &PgPool) -> Result<HashMap<String, Position>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {CHECKPOINT_COLUMNS} FROM projection_checkpoints"
+        "SELECT {CHECKPOINT_COLUMNS},
+                EXISTS (SELECT 1 FROM projection_failures f WHERE f.projection = c.name) AS stopped
+         FROM projection_checkpoints c"
     ))
     .fetch_all(pool)
     .await?;
-    checkpoints_of(&rows)
+    let mut checkpoints = checkpoints_of(&rows)?;
+    for row in &rows {
+        if row.try_get::<bool, _>("stopped")? {
+            let name: String = row.try_get("name")?;
+            checkpoints.insert(
+                name,
+                Position {
+                    transaction_id: i64::MAX,
+                    global_position: i64::MAX,
+                },
+            );
+        }
+    }
+    Ok(checkpoints)
 }
 
 /// Locks the checkpoints of these projections until the transaction ends
@@ -828,6 +917,31 @@ async fn lock_checkpoints(
     .fetch_all(&mut *conn)
     .await?;
     checkpoints_of(&rows)
+}
+
+/// Locks a group's checkpoints as [`lock_checkpoints`] does with `SKIP
+/// LOCKED`, and reads in the same statement which of them stopped at an
+/// event: `false` while its next attempt is not due, `true` once it is.
+async fn lock_group(
+    conn: &mut PgConnection,
+    names: &[&str],
+) -> Result<(HashMap<String, Position>, HashMap<String, bool>), StoreError> {
+    let rows = sqlx::query(
+        "SELECT c.name, c.last_transaction_id::text::bigint AS transaction_id, c.last_position,
+                f.next_attempt_at <= now() AS due
+         FROM projection_checkpoints c LEFT JOIN projection_failures f ON f.projection = c.name
+         WHERE c.name = ANY($1) ORDER BY c.name FOR UPDATE OF c SKIP LOCKED",
+    )
+    .bind(names)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut stopped = HashMap::new();
+    for row in &rows {
+        if let Some(due) = row.try_get::<Option<bool>, _>("due")? {
+            stopped.insert(row.try_get("name")?, due);
+        }
+    }
+    Ok((checkpoints_of(&rows)?, stopped))
 }
 
 /// Moves the checkpoints as [`advance_checkpoints`] does, and in the same
