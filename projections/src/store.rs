@@ -683,11 +683,14 @@ impl Rows {
     }
 }
 
-/// A unique key violated by an insert means another writer got there first.
+/// A unique key violated by an insert means another writer got there first;
+/// a transaction refused by the projections' fence (SQLSTATE 40001, see
+/// `engine::fence`) lost a race too: both are tried again.
 pub fn conflict_or_database(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.constraint() == Some("claimed_ids_pkey") => StoreError::IdTaken,
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("40001") => StoreError::Conflict,
         _ => StoreError::Database(error),
     }
 }

@@ -837,3 +837,89 @@ async fn a_rebuild_stops_on_an_event_the_store_cannot_read_or_decode_and_changes
     let undecodable = rebuild_stopped_by(&family, Some(&[7; 32])).await;
     assert!(matches!(undecodable, StoreError::Corrupt(_)), "{undecodable:?}");
 }
+
+/// A connection to a database of its own on the same server, inside a
+/// transaction that has written (so it holds a transaction id, and the
+/// server-wide horizon with it).
+async fn open_writer_elsewhere() -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let (other, _) = fresh_database().await;
+    let mut open = other.begin().await.unwrap();
+    sqlx::query("CREATE TABLE report (n int)")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO report VALUES (1)")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    open
+}
+
+#[tokio::test]
+async fn a_transaction_left_open_in_another_database_holds_no_projection_back() {
+    let pool = setup().await;
+    let open = open_writer_elsewhere().await;
+    insert_event(&mut pool.acquire().await.unwrap(), "after").await;
+    let started = std::time::Instant::now();
+    let engine = start_recorder(&pool, "a", woken_only_by_announcements()).await;
+    wait_until_recorded(&pool, 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "applied after {:?}",
+        started.elapsed()
+    );
+    // And on, while it stays open.
+    insert_event(&mut pool.acquire().await.unwrap(), "later").await;
+    engine::Announcer::start(pool.clone()).announce(&[]);
+    wait_until_recorded(&pool, 2).await;
+    open.rollback().await.unwrap();
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transaction_here_that_writes_no_event_holds_no_projection_back_and_cannot_write_one_later() {
+    let pool = setup().await;
+    sqlx::query("CREATE TABLE scratch (n int)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut open = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO scratch VALUES (1)")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    insert_event(&mut pool.acquire().await.unwrap(), "after").await;
+    let recorder = Recorder { runner: "a" };
+    let started = std::time::Instant::now();
+    assert_eq!(engine::catch_up(&pool, &recorder, 100).await.unwrap(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(recorded(&pool).await, ["after"]);
+    // The projections moved past it: an event it wrote now would land
+    // below them, so it is refused, as a lost race (40001), and nothing
+    // is written.
+    let refused = sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Test', 'too-old', 1, 'Tested', '1', '{}', '{}')",
+    )
+    .execute(&mut *open)
+    .await
+    .unwrap_err();
+    let code = refused
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.to_string());
+    assert_eq!(code.as_deref(), Some("40001"), "{refused}");
+    assert!(matches!(
+        espace_famille_projections::store::conflict_or_database(refused),
+        StoreError::Conflict
+    ));
+    open.rollback().await.unwrap();
+    // A new transaction writes it, and it is applied once.
+    insert_event(&mut pool.acquire().await.unwrap(), "too-old").await;
+    assert_eq!(engine::catch_up(&pool, &recorder, 100).await.unwrap(), 1);
+    assert_eq!(recorded(&pool).await, ["after", "too-old"]);
+}

@@ -1,9 +1,11 @@
 //! The projection engine: one mechanism for every read model.
 //!
 //! - Events are read in commit order, `(transaction_id, global_position)`,
-//!   and only below `pg_snapshot_xmin(pg_current_snapshot())`: every
-//!   transaction below that horizon has finished, so no event can appear
-//!   later behind the checkpoint (gap safety without timeouts).
+//!   and only below `pg_snapshot_xmin(pg_current_snapshot())`, or below
+//!   the [`fence`] when a runner raised it past transactions that write no
+//!   event: every transaction below that horizon has finished or can no
+//!   longer write an event, so no event can appear later behind the
+//!   checkpoint (gap safety without timeouts).
 //! - A batch and the checkpoint it reaches are written in one transaction:
 //!   each event takes effect exactly once.
 //! - Runners wake on `NOTIFY events_appended`, which writers send after
@@ -34,6 +36,7 @@ use crate::store::{Position, RecordedEvent, StoreError};
 pub const EVENTS_CHANNEL: &str = "events_appended";
 
 pub mod failures;
+pub mod fence;
 
 /// A read model (or process manager) fed by the engine.
 #[async_trait]
@@ -146,9 +149,11 @@ pub async fn register(pool: &PgPool, projections: &[Arc<dyn Projection>]) -> Res
     Ok(())
 }
 
-/// The next events in commit order, below the snapshot horizon.
+/// The next events in commit order, below the horizon: the snapshot's, or
+/// the fence when a runner raised it higher (see [`fence`]).
 const EVENTS_AFTER: &str = "WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
-       AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       AND e.transaction_id < greatest(pg_snapshot_xmin(pg_current_snapshot()),
+                                       (SELECT fence FROM events_fence))
      ORDER BY e.transaction_id, e.global_position";
 
 /// Reads up to `limit` events after `after` in commit order, below the
@@ -490,12 +495,51 @@ pub async fn catch_up(
     batch_size: i64,
 ) -> Result<usize, StoreError> {
     let mut total = 0;
+    let mut held = HeldBack::default();
     loop {
         match run_batch(pool, projection, batch_size).await? {
             BatchOutcome::Applied(0) => return Ok(total),
-            BatchOutcome::Applied(n) | BatchOutcome::Unfinished(n) => total += n,
-            BatchOutcome::HeldBack | BatchOutcome::Busy => tokio::time::sleep(Duration::from_millis(5)).await,
+            BatchOutcome::Applied(n) | BatchOutcome::Unfinished(n) => {
+                total += n;
+                held = HeldBack::default();
+            }
+            BatchOutcome::HeldBack => {
+                held.wait(pool).await?;
+            }
+            BatchOutcome::Busy => tokio::time::sleep(Duration::from_millis(5)).await,
         }
+    }
+}
+
+/// How a runner waits while committed events are held back by an older
+/// transaction still open: briefly at first; past 100 ms it raises the
+/// fence (see [`fence`]), and after a raise that found a writer of events
+/// still open, waits longer before the next (up to 2 s), since each raise
+/// makes new writers queue for up to [`fence::LOCK_WAIT`].
+#[derive(Default)]
+struct HeldBack {
+    since: Option<tokio::time::Instant>,
+    next_raise: Option<tokio::time::Instant>,
+    backoff: Duration,
+}
+
+impl HeldBack {
+    async fn wait(&mut self, pool: &PgPool) -> Result<(), StoreError> {
+        let now = tokio::time::Instant::now();
+        let since = *self.since.get_or_insert(now);
+        let due = self.next_raise.is_none_or(|at| now >= at);
+        if now - since >= Duration::from_millis(100) && due {
+            if fence::raise(pool).await? {
+                tracing::debug!("fence raised past transactions that write no event");
+                self.backoff = Duration::ZERO;
+                self.next_raise = None;
+                return Ok(());
+            }
+            self.backoff = (self.backoff * 2).clamp(Duration::from_millis(250), Duration::from_secs(2));
+            self.next_raise = Some(tokio::time::Instant::now() + self.backoff);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok(())
     }
 }
 
@@ -657,12 +701,21 @@ impl Runner {
     }
 
     async fn drive(&mut self, lock: &mut PgConnection) -> Result<(), StoreError> {
+        let mut held = HeldBack::default();
         loop {
             if *self.stopped.borrow() {
                 return Ok(());
             }
             let projections: Vec<&dyn Projection> = self.projections.iter().map(|p| p.as_ref()).collect();
             let outcome = run_group_batch(&self.pool, &projections, self.config.batch_size).await?;
+            if outcome == BatchOutcome::HeldBack {
+                held.wait(&self.pool).await?;
+                if *self.stopped.borrow() {
+                    return Ok(());
+                }
+                continue;
+            }
+            held = HeldBack::default();
             let wait = match outcome {
                 BatchOutcome::Applied(n) if n as i64 >= self.config.batch_size => continue,
                 BatchOutcome::Unfinished(_) => continue,
