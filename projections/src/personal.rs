@@ -180,8 +180,14 @@ pub async fn family_key_for_writing(
         )));
     }
     let fresh: [u8; 32] = rand::random();
+    // The key is written just before the family's events: the writers'
+    // lock of the projections' fence is taken first, before this write
+    // gives the transaction its id, so the fence cannot move between the
+    // two (see `engine::fence`) and the events are not refused.
     sqlx::query(
-        "INSERT INTO family_keys (family_id, key) VALUES ($1, $2) ON CONFLICT (family_id) DO NOTHING",
+        "INSERT INTO family_keys (family_id, key)
+         SELECT $1, $2 FROM (SELECT pg_advisory_xact_lock_shared(4243)) AS fence_lock
+         ON CONFLICT (family_id) DO NOTHING",
     )
     .bind(family_id)
     .bind(&fresh[..])

@@ -21,6 +21,7 @@ use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, Sch
 use espace_famille_domain::collectivity::{BillingMode, CollectivityCommand, Service, ServiceKind, Unit};
 use espace_famille_domain::family::{Child, Enrolment, FamilyCommand};
 use espace_famille_projections::store::Metadata;
+use espace_famille_projections::store::StoreError;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -568,14 +569,26 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
                     });
                 }
                 tx.commit().await?;
-                // Each command loads what the previous one committed.
+                // Each command loads what the previous one committed. A lost
+                // race (here, the projections' fence moving while the
+                // family's key was written: see `engine::fence`) is tried
+                // again, as the product's commands do.
                 for command in commands_for_family {
-                    let mut tx = pool.begin().await?;
-                    commands
-                        .family_in(&mut tx, family, command, &system_metadata())
-                        .await
-                        .map_err(|f: Failure| anyhow::anyhow!("{:?}", f))?;
-                    tx.commit().await?;
+                    let mut attempts = 0;
+                    loop {
+                        let mut tx = pool.begin().await?;
+                        match commands
+                            .family_in(&mut tx, family, command.clone(), &system_metadata())
+                            .await
+                        {
+                            Ok(_) => {
+                                tx.commit().await?;
+                                break;
+                            }
+                            Err(Failure::Store(StoreError::Conflict)) if attempts < 5 => attempts += 1,
+                            Err(failure) => return Err(anyhow::anyhow!("{failure:?}")),
+                        }
+                    }
                 }
                 return anyhow::Ok(());
             }
