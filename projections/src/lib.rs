@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub mod calendar;
 pub mod directory;
 pub mod engine;
+pub mod error;
 pub mod personal;
 pub mod store;
 pub mod testing;

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::store::StoreError;
+use crate::error::StoreError;
 
 const SEALED_KEY: &str = "sealed";
 const NONCE_LEN: usize = 12;

@@ -1,0 +1,254 @@
+//! Loading aggregates: one stream, several at once, a stream's version,
+//! position and history, and whether an id is claimed.
+
+use std::collections::HashMap;
+
+use cqrs_es::persist::PersistedEventRepository;
+use cqrs_es::{Aggregate, EventEnvelope};
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::*;
+use crate::personal::{self, FamilyKey};
+
+/// An aggregate as its events built it, with the sequence of its last event
+/// (0 for a stream that does not exist yet).
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    pub aggregate: A,
+    pub version: usize,
+}
+
+impl<A: Aggregate> Loaded<A> {
+    /// A stream without events.
+    pub fn new() -> Self {
+        Loaded {
+            aggregate: A::default(),
+            version: 0,
+        }
+    }
+
+    /// Applies the events that follow this state in stream `aggregate_id`,
+    /// given as (sequence, payload as JSON text) in order, opening sealed
+    /// personal values with `key` (none: they read as erased). A gap in the
+    /// sequences is refused: the state would silently miss an event.
+    pub fn apply_stored(
+        &mut self,
+        aggregate_id: &str,
+        events: impl IntoIterator<Item = (i64, String)>,
+        key: Option<&FamilyKey>,
+    ) -> Result<(), StoreError> {
+        for (sequence, payload) in events {
+            if sequence as usize != self.version + 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "{} {aggregate_id}: event #{sequence} follows #{}",
+                    A::TYPE,
+                    self.version
+                )));
+            }
+            self.aggregate
+                .apply(decode_stored::<A>(aggregate_id, sequence, &payload, key)?);
+            self.version = sequence as usize;
+        }
+        Ok(())
+    }
+}
+
+impl<A: Aggregate> Default for Loaded<A> {
+    fn default() -> Self {
+        Loaded::new()
+    }
+}
+
+/// A stored payload (JSON text) as the aggregate's event; sealed personal
+/// values are opened with `key` first.
+pub(super) fn decode_stored<A: Aggregate>(
+    aggregate_id: &str,
+    sequence: i64,
+    payload: &str,
+    key: Option<&FamilyKey>,
+) -> Result<A::Event, StoreError> {
+    let corrupt =
+        |e: serde_json::Error| StoreError::Corrupt(format!("{} {aggregate_id} #{sequence}: {e}", A::TYPE));
+    // Only a payload with a "sealed" entry needs opening: the rest is
+    // decoded straight from its text.
+    if !payload.contains("\"sealed\"") {
+        return serde_json::from_str(payload).map_err(corrupt);
+    }
+    let mut value: Value = serde_json::from_str(payload).map_err(corrupt)?;
+    personal::open(&mut value, key)?;
+    serde_json::from_value(value).map_err(corrupt)
+}
+
+/// Loads one aggregate through postgres-es's repository.
+pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<Loaded<A>, StoreError> {
+    let repository = PostgresEventRepository::new(pool.clone());
+    let serialized = repository
+        .get_events::<A>(aggregate_id)
+        .await
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut aggregate = A::default();
+    let mut version = 0;
+    let mut key: Option<Option<FamilyKey>> = None;
+    for mut event in serialized {
+        if has_sealed(&event.payload) {
+            if key.is_none() {
+                let family_id: Uuid = aggregate_id
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("sealed values in stream {aggregate_id}")))?;
+                let mut conn = pool.acquire().await?;
+                key = Some(personal::family_key(&mut conn, family_id).await?);
+            }
+            personal::open(&mut event.payload, key.as_ref().and_then(Option::as_ref))?;
+        }
+        version = event.sequence;
+        let envelope = EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        aggregate.apply(envelope.payload);
+    }
+    Ok(Loaded { aggregate, version })
+}
+
+/// Whether a client-chosen id (of a commune, service, unit, family or
+/// child) already names something: ids are global, claimed by the event
+/// that introduces them.
+pub async fn id_claimed(pool: &PgPool, id: Uuid) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM claimed_ids WHERE id = $1)")
+            .bind(id)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// The sequence of a stream's last event; 0 when the stream does not exist.
+pub async fn stream_version(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<usize, StoreError> {
+    let version: Option<i64> = sqlx::query_scalar(
+        "SELECT max(sequence) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(version.unwrap_or(0) as usize)
+}
+
+/// The position of the last event of a stream, once it is committed.
+pub async fn stream_position(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<Position>, StoreError> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text::bigint AS transaction_id, global_position FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(Position {
+            transaction_id: row.try_get("transaction_id")?,
+            global_position: row.try_get("global_position")?,
+        })
+    })
+    .transpose()
+}
+
+/// Every event of one stream, in order: the history an auditor reads.
+pub async fn stream_history(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "{} WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 ORDER BY e.sequence",
+        RecordedEvent::SELECT
+    );
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(RecordedEvent::from_row).collect()
+}
+
+/// The events of several streams of one type, one index lookup per stream
+/// whatever the statistics say: at the start of a rush they describe a
+/// table without these streams, and a plain `aggregate_id = ANY(...)` (or a
+/// join the planner may flatten: `OFFSET 0` forbids it) was then planned as
+/// a scan of every stream of the type, filtered: tens of milliseconds per
+/// basket, growing with the store. `{type}` and `{ids}` name the statement's
+/// parameters (a text and a text array); rows come as `aggregate_id`,
+/// `sequence`, `payload` (text), in stream order.
+pub fn streams_sql(aggregate_type: &str, ids: &str) -> String {
+    format!(
+        "SELECT e.aggregate_id, e.sequence, e.payload::text AS payload
+         FROM (SELECT DISTINCT unnest({ids}::text[])) AS wanted(id),
+         LATERAL (SELECT aggregate_id, sequence, payload FROM events
+                  WHERE aggregate_type = {aggregate_type} AND aggregate_id = wanted.id OFFSET 0) e
+         ORDER BY e.aggregate_id, e.sequence"
+    )
+}
+
+/// Loads several aggregates of one type in one query; ids without events
+/// come back as new aggregates at version 0, in the order asked.
+pub async fn load_many<A: Aggregate>(
+    pool: &PgPool,
+    aggregate_ids: &[String],
+) -> Result<Vec<Loaded<A>>, StoreError> {
+    let rows = match aggregate_ids {
+        // One stream (an agent's decision): a statement PostgreSQL plans
+        // once per connection. The general one is planned again on every
+        // call (its cost depends on the ids), which took longer than
+        // running it.
+        [id] => {
+            sqlx::query(
+                "SELECT aggregate_id, sequence, payload::text AS payload FROM events
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+            )
+            .bind(A::TYPE)
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+        }
+        _ => {
+            sqlx::query(&streams_sql("$1", "$2"))
+                .bind(A::TYPE)
+                .bind(aggregate_ids)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        events.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+    }
+    fold_many(aggregate_ids, events)
+}
+
+/// Builds several aggregates of one type from their events, given as
+/// (stream id, sequence, payload as JSON text) in stream order; ids without
+/// events come back as new aggregates at version 0, in the order asked.
+pub fn fold_many<A: Aggregate>(
+    aggregate_ids: &[String],
+    events: Vec<(String, i64, String)>,
+) -> Result<Vec<Loaded<A>>, StoreError> {
+    let mut by_id: HashMap<String, Loaded<A>> = HashMap::new();
+    for (id, sequence, payload) in events {
+        let event = decode_stored::<A>(&id, sequence, &payload, None)?;
+        let loaded = by_id.entry(id).or_default();
+        loaded.aggregate.apply(event);
+        loaded.version = sequence as usize;
+    }
+    Ok(aggregate_ids
+        .iter()
+        .map(|id| by_id.remove(id).unwrap_or_default())
+        .collect())
+}
