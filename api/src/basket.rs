@@ -23,13 +23,12 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::commands::Commands;
+use crate::commands::{Commands, CONFLICT_RETRIES};
 use crate::error::{ApiError, ErrorCode, Refusal};
 
 /// The most lines one basket may hold (a school year of one unit for one
 /// child is about 140 days).
 pub const MAX_LINES: usize = 400;
-const CONFLICT_RETRIES: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BasketAction {

@@ -27,8 +27,9 @@ use crate::error::ApiError;
 use crate::identity::Actor;
 
 /// How many times a command that lost an optimistic-concurrency race is
-/// tried again (with fresh state) before the caller gets `CONFLICT`.
-const CONFLICT_RETRIES: usize = 5;
+/// tried again (with fresh state) before the caller gets `CONFLICT`: one
+/// policy for every write.
+pub(crate) const CONFLICT_RETRIES: usize = 5;
 
 pub struct Commands {
     pub(crate) pool: PgPool,

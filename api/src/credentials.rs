@@ -9,7 +9,7 @@ use espace_famille_projections::store::StoreError;
 use sqlx::{PgPool, Row};
 
 use crate::accounts::{self, Account, TokenPurpose};
-use crate::commands::{metadata, Commands, Failure};
+use crate::commands::{metadata, Commands, Failure, CONFLICT_RETRIES};
 use crate::error::ApiError;
 use crate::identity::Actor;
 
@@ -83,7 +83,7 @@ pub async fn activate(
     profile: &Profile,
     session_for: Option<Duration>,
 ) -> Result<(Account, Option<NewSession>), ApiError> {
-    'attempt: for _ in 0..5 {
+    'attempt: for _ in 0..CONFLICT_RETRIES {
         let mut tx = commands.pool.begin().await?;
         let account = accounts::consume_token(&mut tx, token, TokenPurpose::Activation).await?;
         accounts::check_password(password, &account.email)?;
@@ -205,7 +205,7 @@ pub async fn confirm_email_change(
     token: &str,
     mail: &crate::mail::MailSettings,
 ) -> Result<Account, ApiError> {
-    'attempt: for _ in 0..5 {
+    'attempt: for _ in 0..CONFLICT_RETRIES {
         let mut tx = commands.pool.begin().await?;
         let account = accounts::consume_token(&mut tx, token, TokenPurpose::EmailChange).await?;
         let new_email: String =
