@@ -3,9 +3,12 @@
 
 pub mod account;
 pub mod booking_views;
+pub mod collectivity_views;
+pub mod family_views;
 pub mod limits;
 pub mod parse_cache;
 pub mod profile;
+pub mod reservation_views;
 pub mod types;
 
 use std::sync::Arc;

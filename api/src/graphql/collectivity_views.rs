@@ -1,0 +1,368 @@
+//! A commune's GraphQL types: its services and units, opening days and
+//! deadline rules, school calendar; the inputs that configure them.
+
+use async_graphql::{Enum, InputObject, OneofObject, SimpleObject};
+use chrono::{NaiveDate, NaiveTime, Weekday};
+use espace_famille_domain::calendar::{DateRange, DeadlineRule, OpeningDays, SchoolCalendar};
+use espace_famille_domain::collectivity as domain;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "chrono::Weekday", name = "Weekday")]
+pub enum WeekdayGql {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(
+    remote = "espace_famille_domain::collectivity::ServiceKind",
+    name = "ServiceKind"
+)]
+pub enum ServiceKindGql {
+    Canteen,
+    SupervisedStudy,
+    MorningCare,
+    EveningCare,
+    LeisureCentre,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(
+    remote = "espace_famille_domain::collectivity::BillingMode",
+    name = "BillingMode"
+)]
+pub enum BillingModeGql {
+    Prepaid,
+    Monthly,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "espace_famille_domain::calendar::OpenDuring", name = "OpenDuring")]
+pub enum OpenDuringGql {
+    SchoolTerms,
+    SchoolHolidays,
+    AllYear,
+}
+
+/// "HH:MM", Paris time.
+fn parse_time(value: &str) -> Result<NaiveTime, ApiError> {
+    NaiveTime::parse_from_str(value.trim(), "%H:%M")
+        .map_err(|_| ApiError::Validation(format!("'{value}' is not a time of day as HH:MM")))
+}
+
+/// J-n at a time of day.
+#[derive(InputObject)]
+pub struct DaysBeforeInput {
+    pub days: u32,
+    /// Paris time, "HH:MM".
+    pub at: String,
+    #[graphql(default = true)]
+    pub skip_weekends: bool,
+    #[graphql(default = true)]
+    pub skip_holidays: bool,
+}
+
+#[derive(InputObject)]
+pub struct WeekdayOfPreviousWeekInput {
+    pub weekday: WeekdayGql,
+    /// Paris time, "HH:MM".
+    pub at: String,
+}
+
+#[derive(InputObject)]
+pub struct DayOfPreviousMonthInput {
+    pub day: u32,
+    /// Paris time, "HH:MM".
+    pub at: String,
+}
+
+/// A deadline rule: exactly one of the fields.
+#[derive(OneofObject)]
+pub enum DeadlineRuleInput {
+    DaysBefore(DaysBeforeInput),
+    WeekdayOfPreviousWeek(WeekdayOfPreviousWeekInput),
+    DayOfPreviousMonth(DayOfPreviousMonthInput),
+}
+
+impl DeadlineRuleInput {
+    pub fn into_domain(self) -> Result<DeadlineRule, ApiError> {
+        Ok(match self {
+            DeadlineRuleInput::DaysBefore(input) => DeadlineRule::DaysBefore {
+                days: input.days,
+                at: parse_time(&input.at)?,
+                skip_weekends: input.skip_weekends,
+                skip_holidays: input.skip_holidays,
+            },
+            DeadlineRuleInput::WeekdayOfPreviousWeek(input) => DeadlineRule::WeekdayOfPreviousWeek {
+                weekday: input.weekday.into(),
+                at: parse_time(&input.at)?,
+            },
+            DeadlineRuleInput::DayOfPreviousMonth(input) => DeadlineRule::DayOfPreviousMonth {
+                day: input.day,
+                at: parse_time(&input.at)?,
+            },
+        })
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum DeadlineKind {
+    DaysBefore,
+    WeekdayOfPreviousWeek,
+    DayOfPreviousMonth,
+}
+
+/// A deadline rule as configured; the fields of its kind are set.
+#[derive(SimpleObject)]
+pub struct DeadlineRuleView {
+    pub kind: DeadlineKind,
+    /// Paris time, "HH:MM".
+    pub at: String,
+    pub days: Option<u32>,
+    pub skip_weekends: Option<bool>,
+    pub skip_holidays: Option<bool>,
+    pub weekday: Option<WeekdayGql>,
+    pub day_of_month: Option<u32>,
+    /// The rule in words, as a commune's rules of procedure put it.
+    pub description: String,
+}
+
+fn french_weekday(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => "lundi",
+        Weekday::Tue => "mardi",
+        Weekday::Wed => "mercredi",
+        Weekday::Thu => "jeudi",
+        Weekday::Fri => "vendredi",
+        Weekday::Sat => "samedi",
+        Weekday::Sun => "dimanche",
+    }
+}
+
+impl From<&DeadlineRule> for DeadlineRuleView {
+    fn from(rule: &DeadlineRule) -> Self {
+        let empty = DeadlineRuleView {
+            kind: DeadlineKind::DaysBefore,
+            at: String::new(),
+            days: None,
+            skip_weekends: None,
+            skip_holidays: None,
+            weekday: None,
+            day_of_month: None,
+            description: String::new(),
+        };
+        match *rule {
+            DeadlineRule::DaysBefore {
+                days,
+                at,
+                skip_weekends,
+                skip_holidays,
+            } => {
+                let mut skipped = Vec::new();
+                if skip_weekends {
+                    skipped.push("week-ends");
+                }
+                if skip_holidays {
+                    skipped.push("jours fériés");
+                }
+                let mut description = format!("J-{days} à {}", at.format("%H:%M"));
+                if !skipped.is_empty() {
+                    description.push_str(&format!(" ({} non comptés)", skipped.join(" et ")));
+                }
+                DeadlineRuleView {
+                    kind: DeadlineKind::DaysBefore,
+                    at: at.format("%H:%M").to_string(),
+                    days: Some(days),
+                    skip_weekends: Some(skip_weekends),
+                    skip_holidays: Some(skip_holidays),
+                    description,
+                    ..empty
+                }
+            }
+            DeadlineRule::WeekdayOfPreviousWeek { weekday, at } => DeadlineRuleView {
+                kind: DeadlineKind::WeekdayOfPreviousWeek,
+                at: at.format("%H:%M").to_string(),
+                weekday: Some(weekday.into()),
+                description: format!(
+                    "le {} de la semaine précédente à {}",
+                    french_weekday(weekday),
+                    at.format("%H:%M")
+                ),
+                ..empty
+            },
+            DeadlineRule::DayOfPreviousMonth { day, at } => DeadlineRuleView {
+                kind: DeadlineKind::DayOfPreviousMonth,
+                at: at.format("%H:%M").to_string(),
+                day_of_month: Some(day),
+                description: format!("le {day} du mois précédent à {}", at.format("%H:%M")),
+                ..empty
+            },
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateCollectivityInput {
+    /// Chosen by the caller, or generated.
+    pub id: Option<Uuid>,
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct AddServiceInput {
+    pub collectivity_id: Uuid,
+    pub id: Option<Uuid>,
+    pub name: String,
+    pub kind: ServiceKindGql,
+}
+
+#[derive(InputObject)]
+pub struct AddUnitInput {
+    pub collectivity_id: Uuid,
+    pub id: Option<Uuid>,
+    pub service_id: Uuid,
+    pub name: String,
+    pub weekdays: Vec<WeekdayGql>,
+    pub open_during: OpenDuringGql,
+    pub billing: BillingModeGql,
+    pub booking_deadline: DeadlineRuleInput,
+    pub cancellation_deadline: DeadlineRuleInput,
+    #[graphql(default = false)]
+    pub cancellation_needs_approval: bool,
+}
+
+impl AddUnitInput {
+    pub fn into_domain(self) -> Result<(Uuid, domain::Unit), ApiError> {
+        let unit = domain::Unit {
+            id: self.id.unwrap_or_else(Uuid::new_v4),
+            service_id: self.service_id,
+            name: self.name,
+            opening: OpeningDays {
+                weekdays: self.weekdays.into_iter().map(Into::into).collect(),
+                during: self.open_during.into(),
+            },
+            billing: self.billing.into(),
+            booking_deadline: self.booking_deadline.into_domain()?,
+            cancellation_deadline: self.cancellation_deadline.into_domain()?,
+            cancellation_needs_approval: self.cancellation_needs_approval,
+        };
+        Ok((self.collectivity_id, unit))
+    }
+}
+
+#[derive(InputObject)]
+pub struct DateRangeInput {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+#[derive(InputObject)]
+pub struct SetSchoolCalendarInput {
+    pub collectivity_id: Uuid,
+    pub public_holidays: Vec<NaiveDate>,
+    pub school_holidays: Vec<DateRangeInput>,
+}
+
+impl SetSchoolCalendarInput {
+    pub fn calendar(&self) -> SchoolCalendar {
+        SchoolCalendar {
+            public_holidays: self.public_holidays.iter().copied().collect(),
+            school_holidays: self
+                .school_holidays
+                .iter()
+                .map(|r| DateRange {
+                    first: r.first,
+                    last: r.last,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ServiceView {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ServiceKindGql,
+}
+
+#[derive(SimpleObject)]
+pub struct UnitView {
+    pub id: Uuid,
+    pub service_id: Uuid,
+    pub name: String,
+    pub weekdays: Vec<WeekdayGql>,
+    pub open_during: OpenDuringGql,
+    pub billing: BillingModeGql,
+    pub booking_deadline: DeadlineRuleView,
+    pub cancellation_deadline: DeadlineRuleView,
+    pub cancellation_needs_approval: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct DateRangeView {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "Collectivity")]
+pub struct CollectivityView {
+    pub id: Uuid,
+    pub name: String,
+    pub services: Vec<ServiceView>,
+    pub units: Vec<UnitView>,
+    pub public_holidays: Vec<NaiveDate>,
+    pub school_holidays: Vec<DateRangeView>,
+}
+
+impl From<&domain::Collectivity> for CollectivityView {
+    fn from(c: &domain::Collectivity) -> Self {
+        CollectivityView {
+            id: c.id.unwrap_or_default(),
+            name: c.name.clone(),
+            services: c
+                .services
+                .values()
+                .map(|s| ServiceView {
+                    id: s.id,
+                    name: s.name.clone(),
+                    kind: s.kind.into(),
+                })
+                .collect(),
+            units: c
+                .units
+                .values()
+                .map(|u| UnitView {
+                    id: u.id,
+                    service_id: u.service_id,
+                    name: u.name.clone(),
+                    weekdays: u.opening.weekdays.iter().map(|d| (*d).into()).collect(),
+                    open_during: u.opening.during.into(),
+                    billing: u.billing.into(),
+                    booking_deadline: (&u.booking_deadline).into(),
+                    cancellation_deadline: (&u.cancellation_deadline).into(),
+                    cancellation_needs_approval: u.cancellation_needs_approval,
+                })
+                .collect(),
+            public_holidays: c.calendar.public_holidays.iter().copied().collect(),
+            school_holidays: c
+                .calendar
+                .school_holidays
+                .iter()
+                .map(|r| DateRangeView {
+                    first: r.first,
+                    last: r.last,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! A reservation's GraphQL types: a child's calendar day, a reservation
+//! with its history, a pending cancellation; the basket's inputs.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use espace_famille_projections::store::{self, RecordedEvent};
+use espace_famille_projections::work_queue;
+use uuid::Uuid;
+
+use super::booking_views::{BasketActionView, RefusalView};
+use crate::commands::Commands;
+use crate::error::ApiError;
+
+#[derive(InputObject)]
+pub struct BasketLineInput {
+    pub action: BasketActionView,
+    pub child_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+}
+
+#[derive(InputObject)]
+pub struct SubmitBasketInput {
+    /// Chosen by the client and reused on retry: the same id never books twice.
+    pub basket_id: Uuid,
+    pub family_id: Uuid,
+    pub lines: Vec<BasketLineInput>,
+    /// Write the valid lines even when others are refused (default: all or nothing).
+    #[graphql(default = false)]
+    pub keep_valid_lines: bool,
+}
+
+/// The state of a slot.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SlotStatus {
+    /// Not booked.
+    Free,
+    /// Requested, not yet confirmed.
+    Requested,
+    Confirmed,
+    /// The parent asked to cancel; an agent decides.
+    CancellationRequested,
+    Cancelled,
+}
+
+/// One day of a child's calendar in one unit.
+#[derive(SimpleObject)]
+pub struct CalendarDay {
+    pub date: NaiveDate,
+    /// The id a booking of this day has (or would have).
+    pub reservation_id: Uuid,
+    pub status: SlotStatus,
+    /// Whether the unit runs that day.
+    pub open: bool,
+    /// Why the unit does not run that day.
+    pub closed_reason: Option<String>,
+    /// Booking closes at this instant (UTC), on open days.
+    pub booking_deadline: Option<DateTime<Utc>>,
+    /// Cancelling closes at this instant (UTC), on open days.
+    pub cancellation_deadline: Option<DateTime<Utc>>,
+    pub can_book: bool,
+    /// Why the day cannot be booked now.
+    pub book_refusal: Option<RefusalView>,
+    pub can_cancel: bool,
+    /// Why the day cannot be cancelled now.
+    pub cancel_refusal: Option<RefusalView>,
+}
+
+/// One stored event, as an auditor reads it.
+#[derive(Clone, SimpleObject)]
+pub struct HistoryEvent {
+    pub sequence: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub event_version: String,
+    pub recorded_at: DateTime<Utc>,
+    pub actor_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub command_id: Option<String>,
+    pub payload: Json<serde_json::Value>,
+}
+
+impl From<&RecordedEvent> for HistoryEvent {
+    fn from(e: &RecordedEvent) -> Self {
+        let meta = |key: &str| e.metadata_field(key);
+        HistoryEvent {
+            sequence: e.sequence,
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            event_version: e.event_version.clone(),
+            recorded_at: e.recorded_at,
+            actor_id: meta("actor_id"),
+            actor_role: meta("actor_role"),
+            correlation_id: meta("correlation_id"),
+            causation_id: meta("causation_id"),
+            command_id: meta("command_id"),
+            payload: Json(e.payload_value()),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "Reservation", complex)]
+pub struct ReservationView {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub child_id: Uuid,
+    pub collectivity_id: Uuid,
+    pub service_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+    pub status: SlotStatus,
+    /// The history, when it was read to build the view; otherwise it is
+    /// read only if the caller asks for it.
+    #[graphql(skip)]
+    pub history: Option<Vec<HistoryEvent>>,
+}
+
+#[ComplexObject]
+impl ReservationView {
+    /// Every event of the reservation, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEvent>> {
+        if let Some(history) = &self.history {
+            return Ok(history.clone());
+        }
+        let pool = &ctx.data_unchecked::<Arc<Commands>>().pool;
+        let events = store::stream_history(pool, "Reservation", &self.id.to_string())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(events.iter().map(HistoryEvent::from).collect())
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "PendingCancellation")]
+pub struct PendingCancellationView {
+    pub reservation_id: Uuid,
+    pub collectivity_id: Uuid,
+    pub family_id: Uuid,
+    pub child_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+    pub requested_at: DateTime<Utc>,
+    pub requested_by: String,
+}
+
+impl From<work_queue::PendingCancellation> for PendingCancellationView {
+    fn from(p: work_queue::PendingCancellation) -> Self {
+        PendingCancellationView {
+            reservation_id: p.reservation_id,
+            collectivity_id: p.collectivity_id,
+            family_id: p.family_id,
+            child_id: p.child_id,
+            unit_id: p.unit_id,
+            date: p.day,
+            requested_at: p.requested_at,
+            requested_by: p.requested_by,
+        }
+    }
+}
