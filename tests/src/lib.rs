@@ -448,6 +448,36 @@ pub async fn auditor_of(app: &TestApp, collectivity: Uuid) -> String {
     app.login(&email, PASSWORD).await
 }
 
+/// A new commune whose agent (an account made directly) opens a family
+/// account for `guardian`, who then gets the activation e-mail: the
+/// commune's and the family's ids.
+pub async fn family_opened_for(app: &TestApp, guardian: &str) -> (Uuid, Uuid) {
+    let admin = admin(app).await;
+    let created = app
+        .gql(
+            Some(&admin),
+            "mutation { createCollectivity(input: { name: \"Dammartin-sur-Tigeaux\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let commune: Uuid = serde_json::from_value(created.data("createCollectivity")["id"].clone()).unwrap();
+    let agent_email = format!("agent-{}@mairie.example.fr", Uuid::new_v4().simple());
+    app.create_account(&agent_email, PASSWORD, &[Grant::Agent(commune)])
+        .await;
+    let agent = app.login(&agent_email, PASSWORD).await;
+    let family = Uuid::new_v4();
+    app.gql(
+        Some(&agent),
+        "mutation($c: UUID!, $f: UUID!, $e: String!) {
+           openFamilyAccount(input: { collectivityId: $c, id: $f, familyRef: \"DST-0002\", guardianEmail: $e }) { id }
+         }",
+        json!({ "c": commune, "f": family, "e": guardian }),
+    )
+    .await
+    .data("openFamilyAccount");
+    (commune, family)
+}
+
 /// A commune with a canteen whose meals are billed monthly, run Monday,
 /// Tuesday, Thursday and Friday in term time, bookable until J-2 at noon and
 /// cancellable with an agent's approval until J-2 at noon; a family with

@@ -17,40 +17,6 @@ async fn server_with_links() -> TestApp {
     .await
 }
 
-/// A commune and a family opened by its agent for `guardian`: the
-/// commune's id.
-async fn family_opened_for(app: &TestApp, guardian: &str) -> (Uuid, Uuid) {
-    let admin = admin(app).await;
-    let created = app
-        .gql(
-            Some(&admin),
-            "mutation { createCollectivity(input: { name: \"Dammartin-sur-Tigeaux\" }) { id } }",
-            json!({}),
-        )
-        .await;
-    let commune: Uuid = serde_json::from_value(created.data("createCollectivity")["id"].clone()).unwrap();
-    let agent_email = format!("agent-{}@mairie.example.fr", Uuid::new_v4().simple());
-    app.gql(
-        Some(&admin),
-        "mutation($c: UUID!, $e: String!) { createAgentAccount(collectivityId: $c, email: $e) { role } }",
-        json!({ "c": commune, "e": agent_email }),
-    )
-    .await
-    .data("createAgentAccount");
-    let agent = app.activate_from_mail(&agent_email, PASSWORD).await;
-    let family = Uuid::new_v4();
-    app.gql(
-        Some(&agent),
-        "mutation($c: UUID!, $f: UUID!, $e: String!) {
-           openFamilyAccount(input: { collectivityId: $c, id: $f, familyRef: \"DST-0002\", guardianEmail: $e }) { id }
-         }",
-        json!({ "c": commune, "f": family, "e": guardian }),
-    )
-    .await
-    .data("openFamilyAccount");
-    (commune, family)
-}
-
 fn only_the_server(browser: &Chromium, app: &TestApp) {
     let requested = browser.requested();
     assert!(!requested.is_empty(), "the browser recorded no request");

@@ -9,38 +9,6 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-/// A family opened for `guardian` by the agent of a new commune.
-async fn family_for(app: &TestApp, guardian: &str) -> Uuid {
-    let admin = admin(app).await;
-    let created = app
-        .gql(
-            Some(&admin),
-            "mutation { createCollectivity(input: { name: \"Tigeaux\" }) { id } }",
-            json!({}),
-        )
-        .await;
-    let commune: Uuid = serde_json::from_value(created.data("createCollectivity")["id"].clone()).unwrap();
-    let agent_email = format!("agent-{}@mairie.example.fr", Uuid::new_v4().simple());
-    app.create_account(
-        &agent_email,
-        PASSWORD,
-        &[espace_famille_api::accounts::Grant::Agent(commune)],
-    )
-    .await;
-    let agent = app.login(&agent_email, PASSWORD).await;
-    let family = Uuid::new_v4();
-    app.gql(
-        Some(&agent),
-        "mutation($c: UUID!, $f: UUID!, $e: String!) {
-           openFamilyAccount(input: { collectivityId: $c, id: $f, familyRef: \"T-1\", guardianEmail: $e }) { id }
-         }",
-        json!({ "c": commune, "f": family, "e": guardian }),
-    )
-    .await
-    .data("openFamilyAccount");
-    family
-}
-
 /// The form's cookie (`name=value`) and its hidden CSRF value, from a page.
 async fn open_form(client: &reqwest::Client, url: &str) -> (String, String) {
     let page = client.get(url).send().await.unwrap();
@@ -62,7 +30,7 @@ async fn open_form(client: &reqwest::Client, url: &str) -> (String, String) {
 async fn a_form_posted_without_its_cookie_or_from_another_site_changes_nothing() {
     let app = spawn_app().await;
     let guardian = format!("paul.{}@example.fr", Uuid::new_v4().simple());
-    family_for(&app, &guardian).await;
+    family_opened_for(&app, &guardian).await;
     let token = link_token(&app.next_mail_to(&guardian).await);
     let client = reqwest::Client::new();
     let url = format!("{}/activation?token={token}", app.address);
@@ -126,7 +94,7 @@ async fn a_form_posted_without_its_cookie_or_from_another_site_changes_nothing()
 async fn an_expired_link_says_so_and_leads_to_a_new_one() {
     let app = spawn_app().await;
     let guardian = format!("lea.{}@example.fr", Uuid::new_v4().simple());
-    family_for(&app, &guardian).await;
+    family_opened_for(&app, &guardian).await;
     let token = link_token(&app.next_mail_to(&guardian).await);
     sqlx::query("UPDATE account_tokens SET expires_at = now() - interval '1 minute'")
         .execute(&app.pool)
