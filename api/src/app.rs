@@ -243,14 +243,14 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let pool = connect(&settings).await?;
         espace_famille_projections::MIGRATOR.run(&pool).await?;
-        // The read models are fed together (one read per batch for all);
-        // the invitations, which send mail, apart, so neither holds up the
-        // other.
+        // The read models by feature (see `read_model_groups`); the
+        // invitations, which send mail, apart, so none holds up another.
         let invitations: Arc<dyn engine::Projection> = Arc::new(Invitations {
             mail: settings.auth.mail.clone(),
             activation_valid_for: settings.auth.activation_valid_for,
         });
-        let groups = vec![espace_famille_projections::read_models(), vec![invitations]];
+        let mut groups = espace_famille_projections::read_model_groups();
+        groups.push(vec![invitations]);
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let commands = Commands::new(pool.clone(), settings.read_your_writes);

@@ -1,50 +1,37 @@
-//! The command side: runs domain commands against the event store and
-//! returns once the read models the caller reads next include them.
-//!
-//! Collectivity commands go through postgres-es's framework (one aggregate
-//! per commit). Family and reservation commands go through the store's own
-//! append: a basket commits many reservation streams at once, a family's
-//! personal values are encrypted with its key, and an activation commits its
-//! event together with the account's password in one transaction.
+//! What every use case shares: the store's pool, the communes and
+//! families kept in memory, the appender of single commands, and the wait
+//! for read models after a write. The write path itself is
+//! [`crate::services::write`]; the reads of aggregates are here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, AggregateError};
+use cqrs_es::Aggregate;
 use espace_famille_domain::collectivity::Collectivity;
-use espace_famille_domain::family::{Family, FamilyCommand};
-use espace_famille_domain::reservation::{Decision, Reservation, Slot};
-use espace_famille_projections::store::{self, Metadata, Position, StoreError, StreamAppend};
+use espace_famille_domain::family::Family;
+use espace_famille_domain::reservation::{Reservation, Slot};
+use espace_famille_projections::store::{self, Metadata, Position};
 use espace_famille_projections::{engine, personal};
-use postgres_es::{postgres_cqrs, PostgresCqrs};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::cache::AggregateCache;
 use crate::error::ApiError;
 use crate::identity::Actor;
 
-/// How many times a command that lost an optimistic-concurrency race is
-/// tried again (with fresh state) before the caller gets `CONFLICT`: one
-/// policy for every write.
-pub(crate) const CONFLICT_RETRIES: usize = 5;
-
 pub struct Commands {
     pub(crate) pool: PgPool,
-    collectivities: PostgresCqrs<Collectivity>,
     /// The longest a mutation waits for its read models.
     read_your_writes: Duration,
-    /// The read models a mutation waits for: all of them, since any may be
-    /// read next.
-    read_models: Vec<&'static str>,
+    /// Every read model, with the aggregate types it reads (`None`: all).
+    read_models: Vec<(&'static str, Option<&'static [&'static str]>)>,
     checkpoints: engine::Checkpoints,
     /// Wakes the runners once a mutation's events are committed.
     announcer: engine::Announcer,
     /// Writes single commands, several in one statement when they arrive
     /// together.
-    appender: store::Appender,
+    pub(crate) appender: store::Appender,
     collectivities_cache: AggregateCache<Collectivity>,
     families_cache: AggregateCache<Family>,
 }
@@ -72,7 +59,6 @@ pub fn metadata(actor: Actor, correlation_id: Option<Uuid>) -> Metadata {
 impl Commands {
     pub fn new(pool: PgPool, read_your_writes: Duration) -> Arc<Self> {
         Arc::new(Commands {
-            collectivities: postgres_cqrs(pool.clone(), vec![], ()),
             checkpoints: engine::Checkpoints::watch(pool.clone()),
             announcer: engine::Announcer::start(pool.clone()),
             appender: store::Appender::start(pool.clone(), APPEND_WRITERS),
@@ -82,120 +68,39 @@ impl Commands {
             read_your_writes,
             read_models: espace_famille_projections::read_models()
                 .iter()
-                .map(|p| p.name())
+                .map(|p| (p.name(), p.aggregate_types()))
                 .collect(),
         })
     }
 
-    pub async fn collectivity(
-        &self,
-        id: Uuid,
-        command: <Collectivity as Aggregate>::Command,
-        metadata: &Metadata,
-    ) -> Result<(), ApiError> {
-        self.execute(&self.collectivities, id, command, metadata).await
-    }
-
-    /// Runs a family command in its own transaction.
-    pub async fn family(
-        &self,
-        id: Uuid,
-        command: <Family as Aggregate>::Command,
-        metadata: &Metadata,
-    ) -> Result<(), ApiError> {
-        for _ in 0..CONFLICT_RETRIES {
-            let mut tx = self.pool.begin().await?;
-            match self.family_in(&mut tx, id, command.clone(), metadata).await {
-                Ok(position) => {
-                    tx.commit().await?;
-                    if let Some(position) = position {
-                        self.wait_for_read_models(position, &[Family::TYPE]).await?;
-                    }
-                    return Ok(());
-                }
-                Err(Failure::Store(StoreError::Conflict)) => continue,
-                Err(failure) => return Err(failure.into()),
-            }
-        }
-        Err(ApiError::Conflict(format!(
-            "family {id} kept changing; try again"
-        )))
-    }
-
-    /// Runs a family command inside the caller's transaction; its personal
-    /// values are encrypted with the family's key.
-    pub async fn family_in(
-        &self,
-        conn: &mut PgConnection,
-        id: Uuid,
-        command: <Family as Aggregate>::Command,
-        metadata: &Metadata,
-    ) -> Result<Option<Position>, Failure> {
-        let loaded = store::load::<Family>(&self.pool, &id.to_string()).await?;
-        let mut family = loaded.aggregate;
-        let sink = EventSink::default();
-        family
-            .handle(command, &(), &sink)
-            .await
-            .map_err(|e| Failure::Refused(e.into()))?;
-        let events = sink.collect().await;
-        let stream = StreamAppend::new::<Family>(id.to_string(), loaded.version, &events)?.sealed_for(id);
-        Ok(store::append(conn, &[stream], metadata).await?)
-    }
-
-    async fn execute<A>(
-        &self,
-        framework: &PostgresCqrs<A>,
-        id: Uuid,
-        command: A::Command,
-        metadata: &Metadata,
-    ) -> Result<(), ApiError>
-    where
-        A: Aggregate,
-        A::Command: Clone,
-        ApiError: From<A::Error>,
-    {
-        let id = id.to_string();
-        for _ in 0..CONFLICT_RETRIES {
-            match framework
-                .execute_with_metadata(&id, command.clone(), metadata.to_map())
-                .await
-            {
-                Ok(()) => {
-                    if let Some(position) = store::stream_position(&self.pool, A::TYPE, &id).await? {
-                        self.wait_for_read_models(position, &[A::TYPE]).await?;
-                    }
-                    return Ok(());
-                }
-                Err(AggregateError::UserError(error)) => return Err(error.into()),
-                Err(AggregateError::AggregateConflict) => continue,
-                Err(other) => return Err(ApiError::Internal(other.to_string())),
-            }
-        }
-        Err(ApiError::Conflict(format!(
-            "{} {id} kept changing; try again",
-            A::TYPE
-        )))
-    }
-
     /// Announces committed events of these aggregate types to the
-    /// projection runners, then waits (bounded) until the read models
-    /// include `position`. Every writer calls it after its commit. A timeout
-    /// is not an error: the command is committed, the answer may lag.
+    /// projection runners, then waits (bounded) until the read models that
+    /// read them, among `reads` (none given: any), include `position`.
+    /// Every write calls it after its commit. A timeout is not an error:
+    /// the write is committed, the answer may lag.
     pub async fn wait_for_read_models(
         &self,
         position: Position,
         written: &[&'static str],
-    ) -> Result<(), ApiError> {
+        reads: Option<&[&str]>,
+    ) {
         self.announcer.announce(written);
+        let waited = waited_for(&self.read_models, written, reads);
+        if waited.is_empty() {
+            return;
+        }
         let reached = self
             .checkpoints
-            .wait_for(position, &self.read_models, self.read_your_writes)
+            .wait_for(position, &waited, self.read_your_writes)
             .await;
         if !reached {
             tracing::warn!(?position, "read models did not catch up in time");
         }
-        Ok(())
+    }
+
+    /// Drops a family kept in memory (once erased).
+    pub fn forget_family(&self, id: Uuid) {
+        self.families_cache.forget(id);
     }
 
     /// A commune as its events built it, for reading.
@@ -323,67 +228,6 @@ impl Commands {
         Ok(())
     }
 
-    /// Joins a family to a commune with the code its guardian gave (see
-    /// [`crate::join_codes`]): the code is used and the membership recorded
-    /// in one transaction, so a refused join leaves the code usable.
-    /// Returns the family.
-    pub async fn join_family(
-        &self,
-        collectivity_id: Uuid,
-        code: &str,
-        family_ref: &str,
-        metadata: &Metadata,
-    ) -> Result<Uuid, ApiError> {
-        for _ in 0..CONFLICT_RETRIES {
-            let mut tx = self.pool.begin().await?;
-            let family_id = crate::join_codes::consume(&mut tx, code, collectivity_id).await?;
-            let command = FamilyCommand::JoinCollectivity {
-                collectivity_id,
-                family_ref: family_ref.to_string(),
-            };
-            match self.family_in(&mut tx, family_id, command, metadata).await {
-                Ok(position) => {
-                    tx.commit().await?;
-                    if let Some(position) = position {
-                        self.wait_for_read_models(position, &[Family::TYPE]).await?;
-                    }
-                    return Ok(family_id);
-                }
-                Err(Failure::Store(StoreError::Conflict)) => continue,
-                Err(failure) => return Err(failure.into()),
-            }
-        }
-        Err(ApiError::Conflict("the family kept changing; try again".into()))
-    }
-
-    /// Erases a family (GDPR): records `FamilyErased`, destroys the family's
-    /// key and forgets its guardians' accounts and messages, in one
-    /// transaction. Returns the guardians' accounts, whose sessions ended.
-    pub async fn erase_family(&self, family_id: Uuid, metadata: &Metadata) -> Result<Vec<Uuid>, ApiError> {
-        for _ in 0..CONFLICT_RETRIES {
-            let mut tx = self.pool.begin().await?;
-            let position = match self
-                .family_in(&mut tx, family_id, FamilyCommand::Erase, metadata)
-                .await
-            {
-                Ok(position) => position,
-                Err(Failure::Store(StoreError::Conflict)) => continue,
-                Err(failure) => return Err(failure.into()),
-            };
-            personal::erase_family_key(&mut tx, family_id).await?;
-            let guardians = crate::accounts::forget_family(&mut tx, family_id).await?;
-            tx.commit().await?;
-            self.families_cache.forget(family_id);
-            if let Some(position) = position {
-                self.wait_for_read_models(position, &[Family::TYPE]).await?;
-            }
-            return Ok(guardians);
-        }
-        Err(ApiError::Conflict(format!(
-            "family {family_id} kept changing; try again"
-        )))
-    }
-
     /// What a reservation is about, for authorising a request on it.
     pub async fn reservation_slot(&self, id: Uuid) -> Result<Slot, ApiError> {
         let loaded = store::load::<Reservation>(&self.pool, &id.to_string()).await?;
@@ -392,77 +236,45 @@ impl Commands {
             .slot
             .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))
     }
-
-    /// An agent's decision on one reservation (approve or reject a
-    /// cancellation). `authorise` sees what the reservation is about and
-    /// answers with the metadata of the caller allowed to decide, or a
-    /// refusal. A decision needs the reservation alone: one read, then one
-    /// insert, atomic on its own.
-    pub async fn decide(
-        &self,
-        reservation_id: Uuid,
-        decision: Decision,
-        authorise: impl Fn(&Slot) -> Result<Metadata, ApiError>,
-    ) -> Result<Reservation, ApiError> {
-        let id = reservation_id.to_string();
-        for _ in 0..CONFLICT_RETRIES {
-            let loaded = store::load_many::<Reservation>(&self.pool, std::slice::from_ref(&id))
-                .await?
-                .pop()
-                .ok_or_else(|| ApiError::Internal(format!("reservation {id} was not loaded")))?;
-            let slot = loaded
-                .aggregate
-                .slot
-                .ok_or_else(|| ApiError::NotFound(format!("no reservation {reservation_id}")))?;
-            let metadata = authorise(&slot)?;
-            let event = loaded.aggregate.check_decision(decision.clone())?;
-            let stream =
-                StreamAppend::new::<Reservation>(id.clone(), loaded.version, std::slice::from_ref(&event))?;
-            match self.appender.append(vec![stream], metadata).await {
-                Ok(position) => {
-                    if let Some(position) = position {
-                        self.wait_for_read_models(position, &[Reservation::TYPE]).await?;
-                    }
-                    let mut decided = loaded.aggregate;
-                    decided.apply(event);
-                    return Ok(decided);
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(ApiError::Conflict(format!(
-            "reservation {reservation_id} kept changing; try again"
-        )))
-    }
 }
 
-/// Why a command inside a caller's transaction did not go through.
-#[derive(Debug)]
-pub enum Failure {
-    /// The domain refused it.
-    Refused(ApiError),
-    /// The store failed; [`StoreError::Conflict`] means "load and try again".
-    Store(StoreError),
+/// The read models a write of `written` aggregate types waits for: those
+/// handed events of any of them, among `reads` (none given: any).
+fn waited_for(
+    read_models: &[(&'static str, Option<&'static [&'static str]>)],
+    written: &[&str],
+    reads: Option<&[&str]>,
+) -> Vec<&'static str> {
+    read_models
+        .iter()
+        .filter(|(_, types)| types.is_none_or(|types| types.iter().any(|t| written.contains(t))))
+        .map(|(name, _)| *name)
+        .filter(|name| reads.is_none_or(|reads| reads.contains(name)))
+        .collect()
 }
 
-impl From<StoreError> for Failure {
-    fn from(error: StoreError) -> Self {
-        Failure::Store(error)
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::waited_for;
 
-impl From<sqlx::Error> for Failure {
-    fn from(error: sqlx::Error) -> Self {
-        Failure::Store(StoreError::Database(error))
-    }
-}
-
-impl From<Failure> for ApiError {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::Refused(error) => error,
-            Failure::Store(error) => error.into(),
-        }
+    #[test]
+    fn a_write_waits_only_for_the_read_models_of_what_it_wrote_that_its_answer_reads() {
+        let models: Vec<_> = espace_famille_projections::read_models()
+            .iter()
+            .map(|p| (p.name(), p.aggregate_types()))
+            .collect();
+        assert_eq!(waited_for(&models, &["Family"], None), ["directory"]);
+        assert_eq!(
+            waited_for(&models, &["Reservation"], None),
+            ["calendar", "agent_work_queue"]
+        );
+        assert_eq!(
+            waited_for(&models, &["Reservation"], Some(&["calendar"])),
+            ["calendar"]
+        );
+        assert!(waited_for(&models, &["Family"], Some(&["calendar"])).is_empty());
+        // A read model that reads every type is waited for by every write.
+        let everything = [("audit", None)];
+        assert_eq!(waited_for(&everything, &["Family"], None), ["audit"]);
     }
 }

@@ -3,15 +3,15 @@
 //! call these, so a rule holds whichever way a parent comes in.
 
 use chrono::{DateTime, Duration, Utc};
-use cqrs_es::Aggregate;
 use espace_famille_domain::family::{Family, FamilyCommand, GuardianProfile, PostalAddress};
-use espace_famille_projections::store::StoreError;
+use espace_famille_projections::directory::DIRECTORY;
 use sqlx::{PgPool, Row};
 
 use crate::accounts::{self, Account, TokenPurpose};
-use crate::commands::{metadata, Commands, Failure, CONFLICT_RETRIES};
+use crate::commands::{metadata, Commands};
 use crate::error::ApiError;
 use crate::identity::Actor;
+use crate::services::{Failure, Work, Write};
 
 /// What a guardian tells about themself on activation.
 #[derive(Debug, Clone, Default)]
@@ -83,11 +83,36 @@ pub async fn activate(
     profile: &Profile,
     session_for: Option<Duration>,
 ) -> Result<(Account, Option<NewSession>), ApiError> {
-    'attempt: for _ in 0..CONFLICT_RETRIES {
-        let mut tx = commands.pool.begin().await?;
-        let account = accounts::consume_token(&mut tx, token, TokenPurpose::Activation).await?;
-        accounts::check_password(password, &account.email)?;
-        let mut last = None;
+    commands
+        .write(Activate {
+            token,
+            password,
+            profile,
+            session_for,
+        })
+        .await
+}
+
+struct Activate<'a> {
+    token: &'a str,
+    password: &'a str,
+    profile: &'a Profile,
+    session_for: Option<Duration>,
+}
+
+impl Write for Activate<'_> {
+    type Answer = (Account, Option<NewSession>);
+
+    async fn attempt(&mut self, work: &mut Work<'_>) -> Result<Self::Answer, Failure> {
+        let account =
+            accounts::consume_token(work.transaction().await?, self.token, TokenPurpose::Activation).await?;
+        accounts::check_password(self.password, &account.email).map_err(ApiError::from)?;
+        let actor = Actor {
+            account_id: account.id,
+            role: "parent",
+        };
+        let metadata = metadata(actor, None);
+        let profile = self.profile;
         for family_id in accounts::families_of(&account.grants) {
             let profile = GuardianProfile {
                 first_name: profile.first_name.clone().unwrap_or_default().into(),
@@ -95,41 +120,34 @@ pub async fn activate(
                 phone: profile.phone.clone().filter(|p| !p.trim().is_empty()).into(),
                 address: profile.address.clone().into(),
             };
-            let actor = Actor {
-                account_id: account.id,
-                role: "parent",
-            };
             let command = FamilyCommand::ActivateAccount {
                 account_id: account.id,
                 profile,
                 email: Some(account.email.clone().into()),
             };
-            match commands
-                .family_in(&mut tx, family_id, command, &metadata(actor, None))
-                .await
-            {
-                Ok(position) => last = last.max(position),
+            match work.execute::<Family>(family_id, command, &(), &metadata).await {
+                Ok(_) => {}
                 // Already activated there: only the password changes.
                 Err(Failure::Refused(ApiError::Conflict(_))) => {}
-                // The family moved meanwhile: roll back, token included, and try again.
-                Err(Failure::Store(StoreError::Conflict)) => continue 'attempt,
-                Err(failure) => return Err(failure.into()),
+                Err(failure) => return Err(failure),
             }
         }
-        accounts::set_password(&mut tx, &account, password).await?;
-        let session = match session_for {
-            Some(valid_for) => Some(accounts::open_session(&mut tx, account.id, valid_for).await?),
+        let conn = work.transaction().await?;
+        accounts::set_password(conn, &account, self.password).await?;
+        let session = match self.session_for {
+            Some(valid_for) => Some(accounts::open_session(conn, account.id, valid_for).await?),
             None => None,
         };
-        if tx.commit().await.is_err() {
-            continue;
-        }
-        if let Some(position) = last {
-            commands.wait_for_read_models(position, &[Family::TYPE]).await?;
-        }
-        return Ok((account, session));
+        Ok((account, session))
     }
-    Err(ApiError::Conflict("the family kept changing; try again".into()))
+
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        Some(&[DIRECTORY])
+    }
+
+    fn contended(&self) -> String {
+        "the family kept changing; try again".into()
+    }
 }
 
 /// How long the link confirming a new e-mail address works.
@@ -205,60 +223,66 @@ pub async fn confirm_email_change(
     token: &str,
     mail: &crate::mail::MailSettings,
 ) -> Result<Account, ApiError> {
-    'attempt: for _ in 0..CONFLICT_RETRIES {
-        let mut tx = commands.pool.begin().await?;
-        let account = accounts::consume_token(&mut tx, token, TokenPurpose::EmailChange).await?;
+    commands.write(ConfirmEmailChange { token, mail }).await
+}
+
+struct ConfirmEmailChange<'a> {
+    token: &'a str,
+    mail: &'a crate::mail::MailSettings,
+}
+
+impl Write for ConfirmEmailChange<'_> {
+    type Answer = Account;
+
+    async fn attempt(&mut self, work: &mut Work<'_>) -> Result<Account, Failure> {
+        let tx = work.transaction().await?;
+        let account = accounts::consume_token(&mut *tx, self.token, TokenPurpose::EmailChange).await?;
         let new_email: String =
             sqlx::query_scalar("SELECT new_email FROM account_tokens WHERE token_hash = $1")
-                .bind(accounts::token_hash(token.trim()))
+                .bind(accounts::token_hash(self.token.trim()))
                 .fetch_one(&mut *tx)
                 .await?;
-        if accounts::find_by_email(&mut tx, &new_email).await?.is_some() {
-            return Err(ApiError::Conflict(
-                "this address is already another account's".into(),
-            ));
+        if accounts::find_by_email(&mut *tx, &new_email).await?.is_some() {
+            return Err(ApiError::Conflict("this address is already another account's".into()).into());
         }
         sqlx::query("UPDATE accounts SET email = $2 WHERE id = $1")
             .bind(account.id)
             .bind(&new_email)
             .execute(&mut *tx)
             .await?;
-        let mut last = None;
+        let actor = Actor {
+            account_id: account.id,
+            role: "parent",
+        };
+        let metadata = metadata(actor, None);
         for family_id in accounts::families_of(&account.grants) {
-            let actor = Actor {
-                account_id: account.id,
-                role: "parent",
-            };
             let command = FamilyCommand::ChangeGuardianEmail {
                 account_id: account.id,
                 email: new_email.clone().into(),
             };
-            match commands
-                .family_in(&mut tx, family_id, command, &metadata(actor, None))
-                .await
-            {
-                Ok(position) => last = last.max(position),
+            match work.execute::<Family>(family_id, command, &(), &metadata).await {
+                Ok(_) => {}
                 // Invited there, not yet active: the account's address is enough.
                 Err(Failure::Refused(ApiError::Forbidden)) => {}
-                Err(Failure::Store(StoreError::Conflict)) => continue 'attempt,
-                Err(failure) => return Err(failure.into()),
+                Err(failure) => return Err(failure),
             }
         }
         let family = accounts::families_of(&account.grants).first().copied();
-        let (subject, body) = crate::mail::email_changed(mail, &new_email);
-        crate::mail::enqueue(&mut tx, family, &account.email, &subject, &body).await?;
-        if tx.commit().await.is_err() {
-            continue;
-        }
-        if let Some(position) = last {
-            commands.wait_for_read_models(position, &[Family::TYPE]).await?;
-        }
-        return Ok(Account {
+        let (subject, body) = crate::mail::email_changed(self.mail, &new_email);
+        crate::mail::enqueue(work.transaction().await?, family, &account.email, &subject, &body).await?;
+        Ok(Account {
             email: new_email,
             ..account
-        });
+        })
     }
-    Err(ApiError::Conflict("the family kept changing; try again".into()))
+
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        Some(&[DIRECTORY])
+    }
+
+    fn contended(&self) -> String {
+        "the family kept changing; try again".into()
+    }
 }
 
 /// Sets a new password from a reset link, ends every session of the

@@ -9,6 +9,7 @@ use espace_famille_domain::calendar::{
 use espace_famille_domain::collectivity::{
     BillingMode, Collectivity, CollectivityCommand, Service, ServiceKind, Unit,
 };
+use espace_famille_domain::family::Family;
 use espace_famille_domain::family::{Child, Enrolment, FamilyCommand, GuardianProfile, PostalAddress};
 use espace_famille_projections::store::{self, Metadata};
 use uuid::{uuid, Uuid};
@@ -145,14 +146,22 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
     ];
     let mut ran = 0;
     for command in commune {
-        ran += applied(commands.collectivity(COMMUNE, command, &metadata).await)?;
+        ran += applied(
+            commands
+                .execute::<Collectivity>(COMMUNE, command, &metadata)
+                .await,
+        )?;
     }
     let current = store::load::<Collectivity>(&commands.pool, &COMMUNE.to_string()).await?;
     if current.aggregate.calendar != school_calendar() {
         let command = CollectivityCommand::SetSchoolCalendar {
             calendar: school_calendar(),
         };
-        ran += applied(commands.collectivity(COMMUNE, command, &metadata).await)?;
+        ran += applied(
+            commands
+                .execute::<Collectivity>(COMMUNE, command, &metadata)
+                .await,
+        )?;
     }
     let this_year = SchoolYear::of(Utc::now().date_naive());
     let years = [this_year, SchoolYear(this_year.0 + 1)];
@@ -195,7 +204,7 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
         }
     }
     for command in family {
-        ran += applied(commands.family(FAMILY, command, &metadata).await)?;
+        ran += applied(commands.execute::<Family>(FAMILY, command, &metadata).await)?;
     }
     ran += accounts(commands, &metadata).await?;
     Ok(ran)
@@ -251,16 +260,16 @@ async fn accounts(commands: &Commands, metadata: &Metadata) -> Result<usize, Api
                 },
                 email: Some(account.email.clone().into()),
             };
-            ran += applied(commands.family(family, command, metadata).await)?;
+            ran += applied(commands.execute::<Family>(family, command, metadata).await)?;
         }
     }
     Ok(ran)
 }
 
 /// 1 when the command ran, 0 when it was already done before.
-fn applied(result: Result<(), ApiError>) -> Result<usize, ApiError> {
+fn applied<T>(result: Result<T, ApiError>) -> Result<usize, ApiError> {
     match result {
-        Ok(()) => Ok(1),
+        Ok(_) => Ok(1),
         Err(ApiError::Conflict(_)) => Ok(0),
         Err(other) => Err(other),
     }

@@ -6,7 +6,9 @@
 //!   limits, header timeouts, graceful shutdown; [`graphql_http`]: GraphQL
 //!   over HTTP (media types, status codes, limits before execution).
 //! - [`graphql`]: the schema; thin resolvers.
-//! - [`commands`]: runs domain commands, waits for the read models.
+//! - [`services`]: the use cases that write, and the one write path they
+//!   go through; [`commands`]: what they share (caches, the appender, the
+//!   wait for read models).
 //! - [`basket`]: many reservation lines in one transaction.
 //! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`queries`]: calendar and reservation history.
@@ -37,6 +39,7 @@ pub mod mail;
 pub mod queries;
 pub mod redact;
 pub mod server;
+pub mod services;
 pub mod sessions;
 pub mod web;
 

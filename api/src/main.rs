@@ -179,7 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             espace_famille_projections::MIGRATOR.run(&pool).await?;
             let handle = espace_famille_projections::engine::start(
                 pool.clone(),
-                vec![espace_famille_projections::read_models()],
+                espace_famille_projections::read_model_groups(),
                 settings.engine.clone(),
             )
             .await?;

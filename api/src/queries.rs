@@ -2,6 +2,7 @@
 //! models and, for small aggregates, from their events.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::{NaiveDate, Utc};
 use cqrs_es::Aggregate;
@@ -15,6 +16,27 @@ use crate::error::{ApiError, Refusal};
 use crate::graphql::booking_views::RefusalView;
 use crate::graphql::types::{CalendarDay, HistoryEvent, ReservationView, SlotStatus};
 use crate::identity::Caller;
+
+/// A child's days in a unit, with whose child it is, which commune the
+/// unit is, and their streams' versions; binds the child, the unit and the
+/// first and last day.
+static CALENDAR: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT c.family_id, u.collectivity_id,
+           {} AS family_version, {} AS collectivity_version, r.days, r.statuses
+         FROM (VALUES (1)) AS one(n)
+         LEFT JOIN directory_children c ON c.child_id = $1
+         LEFT JOIN directory_units u ON u.unit_id = $2
+         CROSS JOIN LATERAL (
+           SELECT coalesce(array_agg(day ORDER BY day), '{{}}') AS days,
+                  coalesce(array_agg(status ORDER BY day), '{{}}') AS statuses
+           FROM calendar_reservations
+           WHERE child_id = $1 AND unit_id = $2 AND day BETWEEN $3 AND $4
+         ) AS r",
+        store::sql::version("'Family'", "c.family_id::text"),
+        store::sql::version("'Collectivity'", "u.collectivity_id::text"),
+    )
+});
 
 /// The longest range one calendar query may cover.
 pub const MAX_CALENDAR_DAYS: i64 = 93;
@@ -45,29 +67,13 @@ pub async fn calendar(
     // family then come from the cache.
     type Stream = Option<(Uuid, i64)>;
     let (family, commune, booked): (Stream, Stream, HashMap<NaiveDate, String>) = {
-        let row = sqlx::query(
-            "SELECT c.family_id, u.collectivity_id,
-               (SELECT max(sequence) FROM events
-                WHERE aggregate_type = 'Family' AND aggregate_id = c.family_id::text) AS family_version,
-               (SELECT max(sequence) FROM events
-                WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS collectivity_version,
-               r.days, r.statuses
-             FROM (VALUES (1)) AS one(n)
-             LEFT JOIN directory_children c ON c.child_id = $1
-             LEFT JOIN directory_units u ON u.unit_id = $2
-             CROSS JOIN LATERAL (
-               SELECT coalesce(array_agg(day ORDER BY day), '{}') AS days,
-                      coalesce(array_agg(status ORDER BY day), '{}') AS statuses
-               FROM calendar_reservations
-               WHERE child_id = $1 AND unit_id = $2 AND day BETWEEN $3 AND $4
-             ) AS r",
-        )
-        .bind(child_id)
-        .bind(unit_id)
-        .bind(from)
-        .bind(to)
-        .fetch_one(pool)
-        .await?;
+        let row = sqlx::query(&CALENDAR)
+            .bind(child_id)
+            .bind(unit_id)
+            .bind(from)
+            .bind(to)
+            .fetch_one(pool)
+            .await?;
         let family: Option<Uuid> = row.try_get("family_id")?;
         let commune: Option<Uuid> = row.try_get("collectivity_id")?;
         let family_version: Option<i64> = row.try_get("family_version")?;

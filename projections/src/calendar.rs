@@ -36,6 +36,11 @@ impl Projection for CalendarProjection {
         &["calendar_reservations"]
     }
 
+    /// A day's booking state is a reservation's alone.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["Reservation"])
+    }
+
     /// The calendar reads no metadata.
     fn metadata_of(&self) -> Option<&'static [&'static str]> {
         Some(&[])

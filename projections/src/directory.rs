@@ -25,6 +25,11 @@ impl Projection for DirectoryProjection {
         &["directory_units", "directory_children"]
     }
 
+    /// Units come from communes, children from families.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["Collectivity", "Family"])
+    }
+
     /// The directory reads no metadata.
     fn metadata_of(&self) -> Option<&'static [&'static str]> {
         Some(&[])

@@ -28,9 +28,32 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Every read model, in the order they are built.
 pub fn read_models() -> Vec<Arc<dyn engine::Projection>> {
+    read_model_groups().into_iter().flatten().collect()
+}
+
+/// The read models by feature, one runner per group: the directory
+/// (communes' units, families' children) and bookings (the calendar and the
+/// agents' queue, both fed by reservations, read once for both). A group
+/// that stops or lags holds back no other.
+pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
     vec![
-        Arc::new(directory::DirectoryProjection),
-        Arc::new(calendar::CalendarProjection),
-        Arc::new(work_queue::WorkQueueProjection),
+        vec![Arc::new(directory::DirectoryProjection)],
+        vec![
+            Arc::new(calendar::CalendarProjection),
+            Arc::new(work_queue::WorkQueueProjection),
+        ],
     ]
+}
+
+/// The read models that are handed events of any of these aggregate types:
+/// what a write of them must wait for before its answer can be read.
+pub fn read_models_of(aggregate_types: &[&str]) -> Vec<&'static str> {
+    read_models()
+        .iter()
+        .filter(|model| match model.aggregate_types() {
+            None => true,
+            Some(read) => read.iter().any(|t| aggregate_types.contains(t)),
+        })
+        .map(|model| model.name())
+        .collect()
 }

@@ -39,6 +39,11 @@ impl Projection for WorkQueueProjection {
         &["agent_work_queue"]
     }
 
+    /// What awaits an agent is a reservation's request.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["Reservation"])
+    }
+
     /// Who asked for a cancellation: the only metadata the queue shows.
     fn metadata_of(&self) -> Option<&'static [&'static str]> {
         Some(&["CancellationRequested"])

@@ -17,14 +17,15 @@ use espace_famille_domain::family::Family;
 use espace_famille_domain::reservation::{
     reservation_id, BookingContext, Reservation, ReservationCommand, ReservationError, ReservationEvent,
 };
-use espace_famille_projections::store::{self, Loaded, Metadata, StoreError, StreamAppend};
+use espace_famille_projections::store::{self, Alongside, Loaded, Metadata, StreamAppend};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
-use crate::commands::{Commands, CONFLICT_RETRIES};
+use crate::commands::Commands;
 use crate::error::{ApiError, ErrorCode, Refusal};
+use crate::services::{Failure, Work, Write};
 
 mod receipt;
 use receipt::{Receipt, Stored};
@@ -117,8 +118,7 @@ pub async fn submit(
             basket.lines.len()
         )));
     }
-    let pool = &commands.pool;
-    let ids: Vec<Uuid> = basket
+    let ids = basket
         .lines
         .iter()
         .map(|l| reservation_id(l.child_id, l.unit_id, l.date))
@@ -127,31 +127,51 @@ pub async fn submit(
     // were new, as they are when bookings open: its prelude then reads the
     // family and the units, not the reservations. That check stands only
     // if it accepts every line and its write goes through. Writing the
-    // first event of a reservation that exists, or an outcome under a
+    // first event of a reservation that exists, or a receipt under a
     // basket id already used, breaks a unique key and the basket is read
     // again in full; a refusal may owe its reason to a reservation's real
     // state, so it is checked again in full as well.
     let presume_new = basket.lines.iter().all(|l| l.action == BasketAction::Book);
-    for attempt in 0..CONFLICT_RETRIES + usize::from(presume_new) {
-        let presumed = presume_new && attempt == 0;
+    commands
+        .write(Submit {
+            basket: &basket,
+            ids,
+            presume_new,
+            metadata,
+        })
+        .await
+}
+
+/// A basket's validation, as the write path attempts it.
+struct Submit<'a> {
+    basket: &'a Basket,
+    /// Each line's reservation.
+    ids: Vec<Uuid>,
+    presume_new: bool,
+    metadata: &'a Metadata,
+}
+
+impl Write for Submit<'_> {
+    type Answer = BasketOutcome;
+
+    async fn attempt(&mut self, work: &mut Work<'_>) -> Result<BasketOutcome, Failure> {
+        let (commands, basket, ids) = (work.commands(), self.basket, &self.ids);
+        let presumed = self.presume_new && work.attempt() == 0;
         let prelude = if presumed {
-            Prelude::presuming_new(commands, &basket, &ids).await?
+            Prelude::presuming_new(commands, basket, ids).await?
         } else {
-            Prelude::read(commands, &basket, &ids).await?
+            Prelude::read(commands, basket, ids).await?
         };
         if let Some(stored) = prelude.stored {
             if stored.family_id != basket.family_id {
-                return Err(ApiError::Conflict(format!(
-                    "basket id {} is already used",
-                    basket.id
-                )));
+                return Err(ApiError::Conflict(format!("basket id {} is already used", basket.id)).into());
             }
             return Ok(stored);
         }
-        let checked = check(commands, &basket, &ids, prelude).await?;
+        let checked = check(commands, basket, ids, prelude).await?;
         let refused = checked.iter().filter(|c| !c.outcome.accepted).count();
         if presumed && refused > 0 {
-            continue;
+            return Err(Failure::Again);
         }
         let status = match refused {
             0 => BasketStatus::Accepted,
@@ -169,27 +189,24 @@ pub async fn submit(
         if status == BasketStatus::Rejected {
             return Ok(outcome);
         }
-        let streams: Vec<StreamAppend> = appends.into_iter().flatten().collect();
-        match write(pool, &outcome, &streams, metadata).await {
-            Ok(position) => {
-                if let Some(position) = position {
-                    let mut written: Vec<&'static str> = streams.iter().map(|s| s.aggregate_type).collect();
-                    written.sort_unstable();
-                    written.dedup();
-                    commands.wait_for_read_models(position, &written).await?;
-                }
-                return Ok(outcome);
-            }
-            // A stream moved, or the same basket was written meanwhile:
-            // check again against fresh state.
-            Err(StoreError::Conflict) => continue,
-            Err(other) => return Err(other.into()),
-        }
+        work.append(appends.into_iter().flatten().collect(), self.metadata)?;
+        // The receipt commits with the lines, in their statement: a
+        // basket retried, or submitted twice at once, answers as the first.
+        let receipt = sqlx::types::Json(Receipt::from(&outcome));
+        let (basket_id, family_id) = (outcome.basket_id, outcome.family_id);
+        work.alongside(Alongside {
+            statement: "INSERT INTO baskets (basket_id, family_id, outcome) VALUES ($8, $9, $10)",
+            bind: Box::new(move |query| query.bind(basket_id).bind(family_id).bind(receipt)),
+        });
+        Ok(outcome)
     }
-    Err(ApiError::Conflict(format!(
-        "basket {} kept conflicting with other bookings; try again",
-        basket.id
-    )))
+
+    fn contended(&self) -> String {
+        format!(
+            "basket {} kept conflicting with other bookings; try again",
+            self.basket.id
+        )
+    }
 }
 
 /// What a basket is checked against, read in one round trip: the outcome
@@ -215,19 +232,14 @@ struct Prelude {
 static PRELUDE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH units AS (
-           SELECT u.unit_id, u.collectivity_id,
-             (SELECT max(sequence) FROM events
-              WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text) AS version
+           SELECT u.unit_id, u.collectivity_id, {} AS version
            FROM directory_units u WHERE u.unit_id = ANY($3)),
-         family AS (
-           SELECT sequence, payload::text AS payload FROM events
-           WHERE aggregate_type = 'Family' AND aggregate_id = $2::text AND sequence > $4),
+         family AS ({}),
          reservations AS ({})
          SELECT (SELECT outcome FROM baskets WHERE basket_id = $1) AS outcome,
                 (SELECT array_agg(sequence ORDER BY sequence) FROM family) AS family_sequences,
                 (SELECT array_agg(payload ORDER BY sequence) FROM family) AS family_payloads,
-                CASE WHEN EXISTS (SELECT FROM family)
-                  THEN (SELECT key FROM family_keys WHERE family_id = $2) END AS family_key,
+                CASE WHEN EXISTS (SELECT FROM family) THEN {} END AS family_key,
                 (SELECT array_agg(unit_id ORDER BY unit_id) FROM units) AS unit_ids,
                 (SELECT array_agg(collectivity_id ORDER BY unit_id) FROM units) AS communes,
                 (SELECT array_agg(coalesce(version, 0) ORDER BY unit_id) FROM units) AS versions,
@@ -237,7 +249,10 @@ static PRELUDE: LazyLock<String> = LazyLock::new(|| {
                   AS reservation_sequences,
                 (SELECT array_agg(payload ORDER BY aggregate_id, sequence) FROM reservations)
                   AS reservation_payloads",
-        store::streams_sql(&format!("'{}'", Reservation::TYPE), "$5")
+        store::sql::version("'Collectivity'", "u.collectivity_id::text"),
+        store::sql::events_after("'Family'", "$2::text", "$4"),
+        store::streams_sql(&format!("'{}'", Reservation::TYPE), "$5"),
+        store::sql::family_key("$2"),
     )
 });
 
@@ -246,17 +261,19 @@ static PRELUDE: LazyLock<String> = LazyLock::new(|| {
 /// unit's commune with that commune's version. Binds the family id, the
 /// units and the family version kept in memory. One flat statement: the
 /// prelude's subqueries cost more to start than to run.
-const PRESUMING_NEW: &str = "SELECT NULL::uuid AS unit_id, NULL::uuid AS collectivity_id,
-        sequence AS version, payload::text AS payload,
-        (SELECT key FROM family_keys WHERE family_id = $1) AS family_key
- FROM events
- WHERE aggregate_type = 'Family' AND aggregate_id = $1::text AND sequence > $3
- UNION ALL
- SELECT u.unit_id, u.collectivity_id,
-        coalesce((SELECT max(sequence) FROM events
-                  WHERE aggregate_type = 'Collectivity' AND aggregate_id = u.collectivity_id::text), 0),
-        NULL, NULL
- FROM directory_units u WHERE u.unit_id = ANY($2)";
+static PRESUMING_NEW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT NULL::uuid AS unit_id, NULL::uuid AS collectivity_id,
+                f.sequence AS version, f.payload, {} AS family_key
+         FROM ({}) f
+         UNION ALL
+         SELECT u.unit_id, u.collectivity_id, coalesce({}, 0), NULL, NULL
+         FROM directory_units u WHERE u.unit_id = ANY($2)",
+        store::sql::family_key("$1"),
+        store::sql::events_after("'Family'", "$1::text", "$3"),
+        store::sql::version("'Collectivity'", "u.collectivity_id::text"),
+    )
+});
 
 impl Prelude {
     async fn read(
@@ -330,7 +347,7 @@ impl Prelude {
         reservation_ids: &[Uuid],
     ) -> Result<Prelude, ApiError> {
         let kept = commands.family_kept(basket.family_id);
-        let rows = sqlx::query(PRESUMING_NEW)
+        let rows = sqlx::query(&PRESUMING_NEW)
             .bind(basket.family_id)
             .bind(basket.unit_ids())
             .bind(kept.0 as i64)
@@ -367,34 +384,6 @@ where
     T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + sqlx::postgres::PgHasArrayType,
 {
     Ok(row.try_get::<Option<Vec<T>>, _>(column)?.unwrap_or_default())
-}
-
-/// Writes the lines' events and the basket's receipt in one statement: it
-/// commits on its own, whole or not at all, in one round trip.
-async fn write(
-    pool: &PgPool,
-    outcome: &BasketOutcome,
-    streams: &[StreamAppend],
-    metadata: &Metadata,
-) -> Result<Option<store::Position>, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let rows = store::Rows::prepare(&mut conn, streams, metadata).await?;
-    let sql = format!(
-        "WITH appended AS ({} {}),
-              recorded AS (INSERT INTO baskets (basket_id, family_id, outcome) VALUES ($8, $9, $10))
-         SELECT transaction_id, global_position FROM appended",
-        store::Rows::INSERT,
-        store::Rows::RETURNING
-    );
-    let written = rows
-        .bind(sqlx::query(&sql))
-        .bind(outcome.basket_id)
-        .bind(outcome.family_id)
-        .bind(sqlx::types::Json(Receipt::from(outcome)))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(store::conflict_or_database)?;
-    store::last_position(&written)
 }
 
 /// Checks every line against the state the prelude saw; nothing is

@@ -11,6 +11,8 @@ pub mod profile;
 pub mod reservation_views;
 pub mod types;
 
+use espace_famille_domain::collectivity::Collectivity;
+use espace_famille_domain::family::Family;
 use std::sync::Arc;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Object, Result, Schema};
@@ -155,7 +157,9 @@ impl BookingMutation {
         let commands = commands(ctx);
         commands.ensure_unclaimed(id).await?;
         let command = CollectivityCommand::Create { id, name: input.name };
-        commands.collectivity(id, command, &metadata(actor, None)).await?;
+        commands
+            .execute::<Collectivity>(id, command, &metadata(actor, None))
+            .await?;
         Ok((&commands.load_collectivity(id).await?).into())
     }
 
@@ -170,7 +174,7 @@ impl BookingMutation {
         commands.ensure_unclaimed(service.id).await?;
         let command = CollectivityCommand::AddService { service };
         commands
-            .collectivity(input.collectivity_id, command, &metadata(actor, None))
+            .execute::<Collectivity>(input.collectivity_id, command, &metadata(actor, None))
             .await?;
         Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
     }
@@ -182,7 +186,7 @@ impl BookingMutation {
         commands.ensure_unclaimed(unit.id).await?;
         let command = CollectivityCommand::AddUnit { unit };
         commands
-            .collectivity(collectivity_id, command, &metadata(actor, None))
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
             .await?;
         Ok((&commands.load_collectivity(collectivity_id).await?).into())
     }
@@ -198,7 +202,7 @@ impl BookingMutation {
             calendar: input.calendar(),
         };
         commands
-            .collectivity(input.collectivity_id, command, &metadata(actor, None))
+            .execute::<Collectivity>(input.collectivity_id, command, &metadata(actor, None))
             .await?;
         Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
     }
@@ -280,14 +284,14 @@ impl BookingMutation {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
         commands.load_collectivity(input.collectivity_id).await?;
-        let family_id = commands
-            .join_family(
-                input.collectivity_id,
-                &input.code,
-                &input.family_ref,
-                &metadata(actor, None),
-            )
-            .await?;
+        let family_id = crate::services::family::join(
+            commands,
+            input.collectivity_id,
+            &input.code,
+            &input.family_ref,
+            &metadata(actor, None),
+        )
+        .await?;
         let visible = caller(ctx).visible_communes(family_id);
         Ok(FamilyView::new(
             &commands.load_family(family_id).await?,
@@ -327,7 +331,7 @@ impl BookingMutation {
         let commands = commands(ctx);
         let family = readable_family(ctx, family_id).await?;
         let actor = caller.require_agent_of_any(&family.collectivities())?;
-        let guardians = commands.erase_family(family_id, &metadata(actor, None)).await?;
+        let guardians = crate::services::family::erase(commands, family_id, &metadata(actor, None)).await?;
         // Other servers hear it from the database; this one forgets now.
         for account in guardians {
             sessions(ctx).forget_account(account);
@@ -459,7 +463,7 @@ async fn run_family_command(
 ) -> Result<FamilyView> {
     let commands = commands(ctx);
     commands
-        .family(family_id, command, &metadata(actor, None))
+        .execute::<Family>(family_id, command, &metadata(actor, None))
         .await?;
     let visible = caller(ctx).visible_communes(family_id);
     Ok(FamilyView::new(
@@ -472,14 +476,13 @@ async fn decide(ctx: &Context<'_>, reservation_id: Uuid, decision: Decision) -> 
     let commands = commands(ctx);
     let caller = caller(ctx);
     caller.identity()?;
-    let decided = commands
-        .decide(reservation_id, decision, |slot| {
-            let actor = caller
-                .require_agent_of(slot.collectivity_id)
-                .map_err(|error| hidden_reservation(caller, slot, reservation_id, error))?;
-            Ok(metadata(actor, None))
-        })
-        .await?;
+    let decided = crate::services::decision::decide(commands, reservation_id, decision, |slot| {
+        let actor = caller
+            .require_agent_of(slot.collectivity_id)
+            .map_err(|error| hidden_reservation(caller, slot, reservation_id, error))?;
+        Ok(metadata(actor, None))
+    })
+    .await?;
     // The answer comes from the state just decided; the history is read
     // only if asked for.
     Ok(ReservationView::new(reservation_id, &decided)?)

@@ -156,7 +156,7 @@ impl ProfileMutation {
                     profile: profile.clone(),
                 };
                 commands
-                    .family(family_id, command, &metadata(actor, None))
+                    .execute::<Family>(family_id, command, &metadata(actor, None))
                     .await?;
                 updated.push(commands.load_family(family_id).await?);
             }

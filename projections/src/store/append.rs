@@ -88,6 +88,50 @@ pub async fn append(
     last_position(&written)
 }
 
+/// A row written in the same statement as a write's events, so that both
+/// commit together without a transaction block (one round trip): a
+/// basket's receipt, say. `statement` is a data-modifying statement for a
+/// `WITH` clause whose parameters start at `$8`; `bind` binds them.
+pub struct Alongside {
+    pub statement: &'static str,
+    pub bind: Box<dyn for<'q> FnOnce(Query<'q>) -> Query<'q> + Send + Sync>,
+}
+
+/// A statement of [`Rows`], as [`Alongside::bind`] receives it.
+pub type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+impl std::fmt::Debug for Alongside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alongside")
+            .field("statement", &self.statement)
+            .finish()
+    }
+}
+
+/// Appends as [`append`], with `alongside` in the same statement: it
+/// commits on its own, events and row together or neither (a broken key
+/// of either is [`StoreError::Conflict`]).
+pub async fn append_alongside(
+    conn: &mut PgConnection,
+    streams: &[StreamAppend],
+    metadata: &Metadata,
+    alongside: Alongside,
+) -> Result<Option<Position>, StoreError> {
+    let rows = Rows::prepare(conn, streams, metadata).await?;
+    let sql = format!(
+        "WITH appended AS ({} {}), alongside AS ({})
+         SELECT transaction_id, global_position FROM appended",
+        Rows::INSERT,
+        Rows::RETURNING,
+        alongside.statement
+    );
+    let written = (alongside.bind)(rows.bind(sqlx::query(&sql)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(conflict_or_database)?;
+    last_position(&written)
+}
+
 /// The rows [`append`] writes, ready to bind to its `INSERT`, for a caller
 /// that writes them in a statement of its own (with another insert in the
 /// same statement, say, so that both commit without a transaction block).

@@ -179,6 +179,34 @@ pub async fn stream_history(
     rows.iter().map(RecordedEvent::from_row).collect()
 }
 
+/// SQL over the events table for statements that read a stream together
+/// with something else in one round trip (a basket's prelude, a child's
+/// calendar): the store writes it, its callers compose it. Arguments are
+/// SQL expressions (a literal, a column, a parameter).
+pub mod sql {
+    /// The sequence of a stream's last event; NULL when it has none.
+    pub fn version(aggregate_type: &str, aggregate_id: &str) -> String {
+        format!(
+            "(SELECT max(sequence) FROM events \
+              WHERE aggregate_type = {aggregate_type} AND aggregate_id = {aggregate_id})"
+        )
+    }
+
+    /// A stream's events after sequence `after`, as `sequence`, `payload`
+    /// (JSON text); add the `ORDER BY`.
+    pub fn events_after(aggregate_type: &str, aggregate_id: &str, after: &str) -> String {
+        format!(
+            "SELECT sequence, payload::text AS payload FROM events \
+             WHERE aggregate_type = {aggregate_type} AND aggregate_id = {aggregate_id} AND sequence > {after}"
+        )
+    }
+
+    /// The key that opens a family's personal values; NULL once erased.
+    pub fn family_key(family_id: &str) -> String {
+        format!("(SELECT key FROM family_keys WHERE family_id = {family_id})")
+    }
+}
+
 /// The events of several streams of one type, one index lookup per stream
 /// whatever the statistics say: at the start of a rush they describe a
 /// table without these streams, and a plain `aggregate_id = ANY(...)` (or a

@@ -44,11 +44,11 @@ mod load;
 mod tests;
 
 pub use crate::error::{conflict_or_database, StoreError};
-pub use append::{append, last_position, NewEvent, Rows, StreamAppend};
+pub use append::{append, append_alongside, last_position, Alongside, NewEvent, Query, Rows, StreamAppend};
 pub use appender::Appender;
 pub use load::{
-    fold_many, id_claimed, load, load_many, stream_history, stream_position, stream_version, streams_sql,
-    Loaded,
+    fold_many, id_claimed, load, load_many, sql, stream_history, stream_position, stream_version,
+    streams_sql, Loaded,
 };
 // The parts share their helpers through this module (each does `use
 // super::*`).

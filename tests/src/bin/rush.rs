@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, NaiveDate, NaiveTime, Utc, Weekday};
 use clap::Parser;
 use espace_famille_api::accounts::{self, Grant};
-use espace_famille_api::commands::{Commands, Failure};
+use espace_famille_api::commands::Commands;
 use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, SchoolYear};
+use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::collectivity::{BillingMode, CollectivityCommand, Service, ServiceKind, Unit};
-use espace_famille_domain::family::{Child, Enrolment, FamilyCommand};
+use espace_famille_domain::family::{Child, Enrolment, Family, FamilyCommand};
 use espace_famille_projections::store::Metadata;
-use espace_famille_projections::store::StoreError;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -452,6 +452,7 @@ fn system_metadata() -> Metadata {
 /// families, each with one child enrolled and an active guardian account.
 async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Result<()> {
     let commands = Commands::new(pool.clone(), Duration::from_secs(5));
+    let unwaited = Commands::new(pool.clone(), Duration::ZERO);
     let commune = id("commune", 0);
     let canteen = id("canteen", 0);
     let noon = NaiveTime::from_hms_opt(12, 0, 0).expect("noon");
@@ -496,7 +497,7 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
         },
     ] {
         commands
-            .collectivity(commune, command, &system_metadata())
+            .execute::<Collectivity>(commune, command, &system_metadata())
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     }
@@ -506,16 +507,15 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
     let mut years: Vec<SchoolYear> = days.iter().map(|d| SchoolYear::of(*d)).collect();
     years.dedup();
 
-    let commands = Arc::new(commands);
-    // A family's task holds its transaction while the command loads the
-    // stream on a second connection, and the read-your-writes watcher holds
-    // one for good: eight tasks need at most seventeen of the pool's
-    // connections. Sixteen tasks could each hold one and wait for another.
+    let unwaited = Arc::new(unwaited);
+    // A family's task holds a connection for its account while the
+    // appender's writers and the read-your-writes watcher hold theirs:
+    // eight tasks leave room in the pool.
     let limit = Arc::new(Semaphore::new(8));
     let mut tasks = Vec::with_capacity(families + 1);
     for n in 0..=families {
-        let (commands, limit, hash, years, pool) = (
-            commands.clone(),
+        let (unwaited, limit, hash, years, pool) = (
+            unwaited.clone(),
             limit.clone(),
             hash.clone(),
             years.clone(),
@@ -569,26 +569,16 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
                     });
                 }
                 tx.commit().await?;
-                // Each command loads what the previous one committed. A lost
+                // Each command loads what the previous one committed; a lost
                 // race (here, the projections' fence moving while the
                 // family's key was written: see `engine::fence`) is tried
-                // again, as the product's commands do.
+                // again by the write path. Nothing waits for the read
+                // models: the rush starts once they caught up.
                 for command in commands_for_family {
-                    let mut attempts = 0;
-                    loop {
-                        let mut tx = pool.begin().await?;
-                        match commands
-                            .family_in(&mut tx, family, command.clone(), &system_metadata())
-                            .await
-                        {
-                            Ok(_) => {
-                                tx.commit().await?;
-                                break;
-                            }
-                            Err(Failure::Store(StoreError::Conflict)) if attempts < 5 => attempts += 1,
-                            Err(failure) => return Err(anyhow::anyhow!("{failure:?}")),
-                        }
-                    }
+                    unwaited
+                        .execute::<Family>(family, command, &system_metadata())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
                 }
                 return anyhow::Ok(());
             }
