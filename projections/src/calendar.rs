@@ -41,6 +41,12 @@ impl Projection for CalendarProjection {
         Some(&["Reservation"])
     }
 
+    /// Reservations are nearly every event of a rush: reading them all
+    /// costs less than asking the store to pick them.
+    fn store_filters_types(&self) -> bool {
+        false
+    }
+
     /// The calendar reads no metadata.
     fn metadata_of(&self) -> Option<&'static [&'static str]> {
         Some(&[])

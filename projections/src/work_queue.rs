@@ -44,6 +44,12 @@ impl Projection for WorkQueueProjection {
         Some(&["Reservation"])
     }
 
+    /// Reservations are nearly every event of a rush: reading them all
+    /// costs less than asking the store to pick them.
+    fn store_filters_types(&self) -> bool {
+        false
+    }
+
     /// Who asked for a cancellation: the only metadata the queue shows.
     fn metadata_of(&self) -> Option<&'static [&'static str]> {
         Some(&["CancellationRequested"])

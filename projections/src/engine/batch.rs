@@ -76,7 +76,7 @@ pub(super) async fn run_group_batch_as(
         .min()
         .unwrap_or_default();
     let metadata = group_metadata(projections);
-    let interest = group_interest(projections);
+    let interest = group_reads(projections);
     let passed = match &interest {
         None => Passed::all(read_after(&mut tx, lowest, batch_size, metadata.as_deref()).await?),
         Some(types) => read_after_of_types(&mut tx, lowest, batch_size, types, metadata.as_deref()).await?,

@@ -79,6 +79,16 @@ pub trait Projection: Send + Sync + 'static {
         None
     }
 
+    /// Whether its group asks the store for only the events of
+    /// [`Projection::aggregate_types`] (the default) or reads every event
+    /// and hands this projection only those. Asking the store costs a scan
+    /// of the range it goes past, on every batch: worth it for types that
+    /// are a small share of the events (families, communes), not for
+    /// reservations, which are nearly all of them in a booking rush.
+    fn store_filters_types(&self) -> bool {
+        true
+    }
+
     /// The event types whose metadata (actor, correlation, request time)
     /// this projection reads; `None`, the default: every event's. A group
     /// reads the metadata only of the events whose types one of its

@@ -163,10 +163,21 @@ pub(super) fn group_metadata(projections: &[&dyn Projection]) -> Option<Vec<&'st
     union_of(projections, |p| p.metadata_of())
 }
 
-/// What a group reads: every event, or only those of the aggregate types
-/// all its projections name.
+/// The aggregate types a group's projections are handed, when all of them
+/// name theirs: what wakes the group.
 pub(super) fn group_interest(projections: &[&dyn Projection]) -> Option<Vec<&'static str>> {
     union_of(projections, |p| p.aggregate_types())
+}
+
+/// What a group asks the store for: only the events of its types, or
+/// (`None`) every event, when one of its projections takes every event or
+/// would rather its types were left out here (see
+/// [`Projection::store_filters_types`]).
+pub(super) fn group_reads(projections: &[&dyn Projection]) -> Option<Vec<&'static str>> {
+    if projections.iter().any(|p| !p.store_filters_types()) {
+        return None;
+    }
+    group_interest(projections)
 }
 
 /// The names every projection of a group gives, each once; `None` when one
