@@ -1,0 +1,176 @@
+use super::*;
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+fn t(h: u32, m: u32) -> NaiveTime {
+    NaiveTime::from_hms_opt(h, m, 0).unwrap()
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn school_days() -> OpeningDays {
+    OpeningDays {
+        weekdays: vec![Weekday::Mon, Weekday::Tue, Weekday::Thu, Weekday::Fri],
+        during: OpenDuring::SchoolTerms,
+    }
+}
+
+#[test]
+fn j_minus_2_without_weekends_puts_a_monday_deadline_on_thursday_noon_paris_time() {
+    let rule = DeadlineRule::DaysBefore {
+        days: 2,
+        at: t(12, 0),
+        skip_weekends: true,
+        skip_holidays: false,
+    };
+    // Monday 7 December 2026; Paris is UTC+1 in winter.
+    let deadline = rule.deadline_for(d(2026, 12, 7), &SchoolCalendar::default());
+    assert_eq!(deadline, utc("2026-12-03T11:00:00Z"));
+}
+
+#[test]
+fn j_minus_2_counting_weekends_puts_a_monday_deadline_on_saturday() {
+    let rule = DeadlineRule::DaysBefore {
+        days: 2,
+        at: t(12, 0),
+        skip_weekends: false,
+        skip_holidays: false,
+    };
+    let deadline = rule.deadline_for(d(2026, 12, 7), &SchoolCalendar::default());
+    assert_eq!(deadline, utc("2026-12-05T11:00:00Z"));
+}
+
+#[test]
+fn a_skipped_public_holiday_pushes_the_deadline_one_day_earlier() {
+    let rule = DeadlineRule::DaysBefore {
+        days: 1,
+        at: t(10, 0),
+        skip_weekends: true,
+        skip_holidays: true,
+    };
+    let calendar = SchoolCalendar {
+        public_holidays: [d(2026, 11, 11)].into(),
+        school_holidays: vec![],
+    };
+    // Thursday 12 November 2026, the day after Armistice day.
+    let deadline = rule.deadline_for(d(2026, 11, 12), &calendar);
+    assert_eq!(deadline, utc("2026-11-10T09:00:00Z"));
+}
+
+#[test]
+fn deadlines_follow_summer_time_in_paris() {
+    let rule = DeadlineRule::DaysBefore {
+        days: 1,
+        at: t(12, 0),
+        skip_weekends: false,
+        skip_holidays: false,
+    };
+    // Paris is UTC+2 in June.
+    let deadline = rule.deadline_for(d(2027, 6, 10), &SchoolCalendar::default());
+    assert_eq!(deadline, utc("2027-06-09T10:00:00Z"));
+}
+
+#[test]
+fn a_deadline_in_the_spring_forward_gap_moves_to_the_end_of_the_gap() {
+    // 28 March 2027 at 02:30 does not exist in Paris.
+    assert_eq!(
+        paris_instant(d(2027, 3, 28), t(2, 30)),
+        utc("2027-03-28T01:30:00Z")
+    );
+}
+
+#[test]
+fn thursday_of_the_previous_week_is_found_from_any_day_of_the_week() {
+    let rule = DeadlineRule::WeekdayOfPreviousWeek {
+        weekday: Weekday::Thu,
+        at: t(9, 0),
+    };
+    let calendar = SchoolCalendar::default();
+    // Monday 7 and Friday 11 December 2026 share Thursday 3 December.
+    assert_eq!(
+        rule.deadline_for(d(2026, 12, 7), &calendar),
+        utc("2026-12-03T08:00:00Z")
+    );
+    assert_eq!(
+        rule.deadline_for(d(2026, 12, 11), &calendar),
+        utc("2026-12-03T08:00:00Z")
+    );
+}
+
+#[test]
+fn day_of_previous_month_is_clamped_to_the_last_day_of_a_short_month() {
+    let rule = DeadlineRule::DayOfPreviousMonth {
+        day: 31,
+        at: t(18, 0),
+    };
+    let deadline = rule.deadline_for(d(2027, 3, 15), &SchoolCalendar::default());
+    assert_eq!(deadline, utc("2027-02-28T17:00:00Z"));
+}
+
+#[test]
+fn a_deadline_rule_with_an_impossible_day_of_month_is_refused() {
+    let rule = DeadlineRule::DayOfPreviousMonth { day: 0, at: t(18, 0) };
+    assert_eq!(rule.validate(), Err(DeadlineRuleError::InvalidDayOfMonth));
+}
+
+#[test]
+fn a_term_time_unit_is_closed_on_wednesdays_holidays_and_public_holidays() {
+    let calendar = SchoolCalendar {
+        public_holidays: [d(2027, 5, 6)].into(),
+        school_holidays: vec![DateRange {
+            first: d(2026, 12, 19),
+            last: d(2027, 1, 3),
+        }],
+    };
+    let unit = school_days();
+    assert_eq!(unit.check(d(2026, 12, 7), &calendar), Ok(()));
+    assert_eq!(
+        unit.check(d(2026, 12, 9), &calendar),
+        Err(ClosedReason::ClosedWeekday(Weekday::Wed))
+    );
+    // Ascension Thursday 2027.
+    assert_eq!(
+        unit.check(d(2027, 5, 6), &calendar),
+        Err(ClosedReason::PublicHoliday)
+    );
+    assert_eq!(
+        unit.check(d(2026, 12, 21), &calendar),
+        Err(ClosedReason::SchoolHolidays)
+    );
+}
+
+#[test]
+fn a_holiday_unit_is_closed_during_term() {
+    let calendar = SchoolCalendar {
+        public_holidays: BTreeSet::new(),
+        school_holidays: vec![DateRange {
+            first: d(2026, 12, 19),
+            last: d(2027, 1, 3),
+        }],
+    };
+    let unit = OpeningDays {
+        weekdays: vec![Weekday::Mon, Weekday::Tue],
+        during: OpenDuring::SchoolHolidays,
+    };
+    assert_eq!(unit.check(d(2026, 12, 21), &calendar), Ok(()));
+    assert_eq!(
+        unit.check(d(2026, 12, 14), &calendar),
+        Err(ClosedReason::SchoolTerm)
+    );
+}
+
+#[test]
+fn the_school_year_turns_on_the_first_of_september() {
+    assert_eq!(SchoolYear::of(d(2026, 8, 31)), SchoolYear(2025));
+    assert_eq!(SchoolYear::of(d(2026, 9, 1)), SchoolYear(2026));
+}
+
+#[test]
+fn the_label_of_any_stored_year_is_written_without_overflow() {
+    assert_eq!(SchoolYear(2026).to_string(), "2026-2027");
+    assert_eq!(SchoolYear(i32::MAX).to_string(), "2147483647-2147483648");
+}

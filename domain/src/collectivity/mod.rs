@@ -1,0 +1,30 @@
+//! The collectivity: a commune (or a group of communes) and its *régie*, the
+//! public accounting office that bills families. It is the tenant.
+//!
+//! Its events are its configuration, so an auditor can see which rules were
+//! in force on any date: services, their units, opening days, deadlines and
+//! the school calendar.
+
+use std::collections::BTreeMap;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::calendar::{DateRange, DeadlineRule, DeadlineRuleError, OpeningDays, SchoolCalendar};
+use crate::text::{self, TextError};
+
+mod commands;
+mod errors;
+mod events;
+mod state;
+#[cfg(test)]
+pub(crate) mod tests;
+mod values;
+
+pub use commands::*;
+pub use errors::*;
+pub use events::*;
+pub use state::*;
+pub use values::*;

@@ -1,0 +1,51 @@
+//! What a commune offers: services and their units.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// The kinds of service a commune offers to families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceKind {
+    /// Cantine (school canteen).
+    Canteen,
+    /// Étude surveillée (supervised homework time after class).
+    SupervisedStudy,
+    /// Accueil périscolaire du matin (before-school care).
+    MorningCare,
+    /// Accueil périscolaire du soir (after-school care).
+    EveningCare,
+    /// Accueil de loisirs (leisure centre), Wednesdays or holidays.
+    LeisureCentre,
+}
+
+/// How a unit is paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BillingMode {
+    /// Paid when the basket is validated.
+    Prepaid,
+    /// Billed on the family's invoice at the end of the month.
+    Monthly,
+}
+
+/// A service of the commune (the canteen, the supervised study...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ServiceKind,
+}
+
+/// What a parent books: one unit of a service on one day (a meal, a study
+/// session, a leisure-centre day), with its opening days and deadlines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    pub id: Uuid,
+    pub service_id: Uuid,
+    pub name: String,
+    pub opening: OpeningDays,
+    pub billing: BillingMode,
+    pub booking_deadline: DeadlineRule,
+    pub cancellation_deadline: DeadlineRule,
+    /// Whether a cancellation waits for an agent's decision.
+    pub cancellation_needs_approval: bool,
+}

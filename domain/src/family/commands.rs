@@ -1,0 +1,54 @@
+//! What guardians and agents ask of a family.
+
+#[allow(unused_imports)]
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FamilyCommand {
+    /// An agent of a commune opens the family's account for its guardian.
+    OpenAccount {
+        id: Uuid,
+        collectivity_id: Uuid,
+        /// The commune's own reference for the family (its file number).
+        family_ref: String,
+        guardian_email: Personal<String>,
+    },
+    RegisterChild {
+        child: Child,
+    },
+    EnrolChild {
+        enrolment: Enrolment,
+    },
+    /// The guardian completes the profile when activating the account.
+    ActivateAccount {
+        account_id: Uuid,
+        profile: GuardianProfile,
+        /// The account's e-mail.
+        email: Option<Personal<String>>,
+    },
+    /// A guardian changes their profile.
+    UpdateGuardianProfile {
+        account_id: Uuid,
+        profile: GuardianProfile,
+    },
+    /// A guardian or an agent invites another guardian (a second parent)
+    /// by e-mail: an account of their own, on the same family.
+    InviteGuardian {
+        email: Personal<String>,
+    },
+    /// A guardian's account took a new e-mail (confirmed from it).
+    ChangeGuardianEmail {
+        account_id: Uuid,
+        email: Personal<String>,
+    },
+    /// An agent of another commune links the family to it.
+    JoinCollectivity {
+        collectivity_id: Uuid,
+        family_ref: String,
+    },
+    SetQuotientFamilial {
+        quotient: QuotientFamilial,
+    },
+    /// Forget the family's personal data (GDPR): the store erases its key.
+    Erase,
+}

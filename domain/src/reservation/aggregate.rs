@@ -1,0 +1,58 @@
+//! How a reservation decides on a command, and applies its events.
+
+#[allow(unused_imports)]
+use super::*;
+
+impl Aggregate for Reservation {
+    const TYPE: &'static str = "Reservation";
+    type Command = ReservationCommand;
+    type Event = ReservationEvent;
+    type Error = ReservationError;
+    type Services = BookingContext;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        context: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            ReservationCommand::Request {
+                child_id,
+                unit_id,
+                date,
+            } => {
+                let slot = self.check_request(child_id, unit_id, date, context)?;
+                sink.write(ReservationEvent::ReservationRequested { slot }, self)
+                    .await;
+                sink.write(ReservationEvent::ReservationConfirmed, self).await;
+            }
+            ReservationCommand::Cancel => {
+                let event = self.check_cancel(context)?;
+                sink.write(event, self).await;
+            }
+            ReservationCommand::Approve { comment } => {
+                let event = self.check_decision(Decision::Approve { comment })?;
+                sink.write(event, self).await;
+            }
+            ReservationCommand::Reject { reason } => {
+                let event = self.check_decision(Decision::Reject { reason })?;
+                sink.write(event, self).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ReservationEvent::ReservationRequested { slot } => self.slot = Some(slot),
+            ReservationEvent::ReservationConfirmed | ReservationEvent::AgentRejected { .. } => {
+                self.status = ReservationStatus::Confirmed
+            }
+            ReservationEvent::CancellationRequested => self.status = ReservationStatus::CancellationRequested,
+            ReservationEvent::ReservationCancelled | ReservationEvent::AgentApproved { .. } => {
+                self.status = ReservationStatus::Cancelled
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Why a reservation's command is refused.
+
+#[allow(unused_imports)]
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReservationError {
+    #[error("no unit {0} in this commune")]
+    UnknownUnit(Uuid),
+    #[error("no child {0} in this family")]
+    UnknownChild(Uuid),
+    #[error("the unit is closed on {date}: {reason}")]
+    UnitClosed { date: NaiveDate, reason: ClosedReason },
+    #[error("the child is not enrolled in this service for the school year {0}")]
+    NotEnrolled(SchoolYear),
+    #[error("the deadline passed on {} (Paris time)", crate::calendar::paris_display(*.0))]
+    DeadlinePassed(DateTime<Utc>),
+    #[error("this slot is already booked")]
+    AlreadyBooked,
+    #[error("this slot is not booked")]
+    NotBooked,
+    #[error("a cancellation of this booking is already waiting for an agent")]
+    CancellationAlreadyRequested,
+    #[error("this booking is already cancelled")]
+    AlreadyCancelled,
+    #[error("there is no cancellation waiting for a decision on this booking")]
+    NoPendingCancellation,
+    #[error("a refusal needs a reason")]
+    EmptyReason,
+    #[error("online payment is not available yet: prepaid units cannot be booked")]
+    PrepaidNotAvailable,
+    #[error(transparent)]
+    InvalidText(#[from] TextError),
+    /// The stream holds another family's booking: no line of this family
+    /// may touch it (reachable only through ids that collided before ids
+    /// were claimed once for all).
+    #[error("this booking belongs to another family")]
+    OtherFamily,
+}

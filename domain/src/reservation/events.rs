@@ -1,0 +1,39 @@
+//! What happened to a reservation.
+
+#[allow(unused_imports)]
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReservationEvent {
+    ReservationRequested {
+        slot: Slot,
+    },
+    ReservationConfirmed,
+    CancellationRequested,
+    /// Cancelled by the parent within the deadline, where no approval is needed.
+    ReservationCancelled,
+    AgentApproved {
+        comment: Option<String>,
+    },
+    AgentRejected {
+        reason: String,
+    },
+}
+
+impl DomainEvent for ReservationEvent {
+    fn event_type(&self) -> String {
+        match self {
+            ReservationEvent::ReservationRequested { .. } => "ReservationRequested",
+            ReservationEvent::ReservationConfirmed => "ReservationConfirmed",
+            ReservationEvent::CancellationRequested => "CancellationRequested",
+            ReservationEvent::ReservationCancelled => "ReservationCancelled",
+            ReservationEvent::AgentApproved { .. } => "AgentApproved",
+            ReservationEvent::AgentRejected { .. } => "AgentRejected",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}

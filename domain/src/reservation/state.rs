@@ -1,0 +1,136 @@
+//! The reservation as its events built it, and the checks behind its decisions.
+
+#[allow(unused_imports)]
+use super::*;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub slot: Option<Slot>,
+    pub status: ReservationStatus,
+}
+
+impl Reservation {
+    fn unit(context: &BookingContext, unit_id: Uuid) -> Result<&Unit, ReservationError> {
+        context
+            .collectivity
+            .units
+            .get(&unit_id)
+            .ok_or(ReservationError::UnknownUnit(unit_id))
+    }
+
+    /// Whether `child` can be booked into `unit` on `date` now: the slot it
+    /// would book, or the reason it cannot. The calendar shows this same
+    /// verdict next to every day.
+    pub fn check_request(
+        &self,
+        child_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        context: &BookingContext,
+    ) -> Result<Slot, ReservationError> {
+        text::date("a day", date)?;
+        let unit = Self::unit(context, unit_id)?;
+        let family = &context.family;
+        if !family.children.contains_key(&child_id) {
+            return Err(ReservationError::UnknownChild(child_id));
+        }
+        self.check_family(context)?;
+        match self.status {
+            ReservationStatus::Confirmed | ReservationStatus::CancellationRequested => {
+                return Err(ReservationError::AlreadyBooked)
+            }
+            ReservationStatus::Free | ReservationStatus::Cancelled => {}
+        }
+        let calendar = &context.collectivity.calendar;
+        unit.opening
+            .check(date, calendar)
+            .map_err(|reason| ReservationError::UnitClosed { date, reason })?;
+        let collectivity_id = context
+            .collectivity
+            .id
+            .ok_or(ReservationError::UnknownUnit(unit_id))?;
+        let year = SchoolYear::of(date);
+        if !family.is_enrolled(child_id, collectivity_id, unit.service_id, year) {
+            return Err(ReservationError::NotEnrolled(year));
+        }
+        let deadline = unit.booking_deadline.deadline_for(date, calendar);
+        if context.now > deadline {
+            return Err(ReservationError::DeadlinePassed(deadline));
+        }
+        if unit.billing == BillingMode::Prepaid {
+            return Err(ReservationError::PrepaidNotAvailable);
+        }
+        Ok(Slot {
+            family_id: family.id.ok_or(ReservationError::UnknownChild(child_id))?,
+            child_id,
+            collectivity_id,
+            service_id: unit.service_id,
+            unit_id,
+            date,
+        })
+    }
+
+    /// Whether this booking can be cancelled now: the event a cancellation
+    /// would record, or the reason it cannot.
+    pub fn check_cancel(&self, context: &BookingContext) -> Result<ReservationEvent, ReservationError> {
+        self.check_family(context)?;
+        let slot = match (self.slot, self.status) {
+            (Some(slot), ReservationStatus::Confirmed) => slot,
+            (_, ReservationStatus::CancellationRequested) => {
+                return Err(ReservationError::CancellationAlreadyRequested)
+            }
+            (_, ReservationStatus::Cancelled) => return Err(ReservationError::AlreadyCancelled),
+            _ => return Err(ReservationError::NotBooked),
+        };
+        let unit = Self::unit(context, slot.unit_id)?;
+        let deadline = unit
+            .cancellation_deadline
+            .deadline_for(slot.date, &context.collectivity.calendar);
+        if context.now > deadline {
+            return Err(ReservationError::DeadlinePassed(deadline));
+        }
+        Ok(if unit.cancellation_needs_approval {
+            ReservationEvent::CancellationRequested
+        } else {
+            ReservationEvent::ReservationCancelled
+        })
+    }
+}
+
+impl Reservation {
+    /// A reservation already booked is only ever touched by its own family.
+    fn check_family(&self, context: &BookingContext) -> Result<(), ReservationError> {
+        match self.slot {
+            Some(slot) if Some(slot.family_id) != context.family.id => Err(ReservationError::OtherFamily),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An agent's answer to a pending cancellation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Approve { comment: Option<String> },
+    Reject { reason: String },
+}
+
+impl Reservation {
+    /// The event a decision on this reservation records, or why it cannot be
+    /// taken. Unlike booking and cancelling, deciding depends on nothing
+    /// but the reservation's own history: no commune, family or clock.
+    pub fn check_decision(&self, decision: Decision) -> Result<ReservationEvent, ReservationError> {
+        if self.status != ReservationStatus::CancellationRequested {
+            return Err(ReservationError::NoPendingCancellation);
+        }
+        match decision {
+            Decision::Approve { comment } => Ok(ReservationEvent::AgentApproved {
+                comment: text::multiline("a comment", comment.as_deref(), text::COMMENT)?,
+            }),
+            Decision::Reject { reason } => {
+                let reason = text::multiline("a reason", Some(&reason), text::COMMENT)?
+                    .ok_or(ReservationError::EmptyReason)?;
+                Ok(ReservationEvent::AgentRejected { reason })
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! What a reservation is about, where it stands, what it is checked against.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// What a reservation is about, fixed at its first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    pub family_id: Uuid,
+    pub child_id: Uuid,
+    pub collectivity_id: Uuid,
+    pub service_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReservationStatus {
+    /// Never booked.
+    #[default]
+    Free,
+    Confirmed,
+    /// The parent asked to cancel; an agent decides.
+    CancellationRequested,
+    Cancelled,
+}
+
+/// What a command needs to know beyond the reservation's own history: the
+/// time, and the commune's and family's state as their events built them.
+#[derive(Debug, Clone)]
+pub struct BookingContext {
+    pub now: DateTime<Utc>,
+    pub collectivity: Arc<Collectivity>,
+    pub family: Arc<Family>,
+}
