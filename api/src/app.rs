@@ -1,29 +1,23 @@
-//! The HTTP application: settings, start-up (migrations, projection
-//! engine), the router, graceful shutdown.
+//! The application: settings, start-up (migrations, projection engine,
+//! mail), serving until shutdown. The routes are [`crate::http`]'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Router;
 use espace_famille_projections::engine::{self, EngineConfig, EngineHandle};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::accounts::AuthSettings;
+use crate::auth::accounts::AuthSettings;
 use crate::commands::Commands;
-use crate::graphql::parse_cache::ParseCache;
-use crate::graphql::{schema, AppSchema};
-use crate::invitations::Invitations;
+use crate::http::router;
+use crate::http::server::ServerLimits;
+use crate::http::web::WebSettings;
+use crate::mail::invitations::Invitations;
 use crate::mail::{self, MailWorker};
-use crate::server::ServerLimits;
-use crate::sessions::Sessions;
-use crate::web::WebSettings;
 
 /// How the server runs; every field has a default but the database.
 /// Printed, its URLs show no password.
@@ -81,150 +75,6 @@ pub async fn connect(settings: &Settings) -> Result<PgPool, sqlx::Error> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
-}
-
-/// Whether the database answered its last ping. A task pings it twice a
-/// second (each ping given one second): during an outage, requests are
-/// answered `UNAVAILABLE` at once instead of each waiting for the pool.
-#[derive(Clone)]
-pub struct DatabaseWatch {
-    up: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl DatabaseWatch {
-    fn start(pool: PgPool) -> DatabaseWatch {
-        let watch = DatabaseWatch {
-            up: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-        };
-        let up = Arc::downgrade(&watch.up);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let Some(up) = up.upgrade() else { return };
-                let answered = ping(&pool).await.is_ok();
-                if up.swap(answered, std::sync::atomic::Ordering::Relaxed) != answered {
-                    if answered {
-                        tracing::info!("database reachable again");
-                    } else {
-                        tracing::warn!("database not reachable");
-                    }
-                }
-            }
-        });
-        watch
-    }
-
-    pub fn is_up(&self) -> bool {
-        self.up.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-/// `SELECT 1`, given one second.
-async fn ping(pool: &PgPool) -> Result<(), String> {
-    match tokio::time::timeout(Duration::from_secs(1), sqlx::query("SELECT 1").execute(pool)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("no answer within a second".into()),
-    }
-}
-
-#[derive(Clone)]
-pub struct AppState {
-    pub(crate) schema: AppSchema,
-    pub(crate) database: DatabaseWatch,
-    pool: PgPool,
-    pub(crate) sessions: Arc<Sessions>,
-    pub(crate) documents: ParseCache,
-    pub(crate) commands: Arc<Commands>,
-    pub(crate) auth: AuthSettings,
-    pub(crate) web: WebSettings,
-}
-
-/// The router, apart from serving, so tests and tools can mount it; an
-/// error for a CORS origin that is not one.
-pub fn router(commands: Arc<Commands>, pool: PgPool, settings: &Settings) -> Result<Router, String> {
-    let sessions = Sessions::start(pool.clone());
-    let auth = settings.auth.clone();
-    let state = AppState {
-        schema: schema(Some((commands.clone(), auth.clone(), sessions.clone()))),
-        database: DatabaseWatch::start(pool.clone()),
-        pool,
-        sessions,
-        documents: ParseCache::default(),
-        commands,
-        auth,
-        web: settings.web.clone(),
-    };
-    let mut graphql = Router::new().route(
-        "/graphql",
-        get(crate::graphql_http::get).post(crate::graphql_http::post),
-    );
-    // Only GraphQL is for other origins' pages, and only the listed ones.
-    if let Some(cors) = crate::web::cors(&settings.web.cors_origins)? {
-        graphql = graphql.layer(cors);
-    }
-    let limits = settings.limits;
-    Ok(graphql
-        .merge(crate::web::routes())
-        .route("/health/live", get(|| async { "ok" }))
-        .route("/health/ready", get(ready))
-        .with_state(state)
-        // A body over the limit is refused from its Content-Length, before
-        // any of it is read (413), or as soon as it passes the limit.
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            limits.max_body_bytes,
-        )))
-}
-
-/// The bearer token of an `Authorization: Bearer ...` header.
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
-        .filter(|t| !t.is_empty())
-}
-
-/// Ready when the database answers within a second: a load balancer asks
-/// often, and must hear "no" at once during an outage, not after the
-/// pool's own timeout. The answer names any projection stopped at an event.
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    if !state.database.is_up() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database not reachable".to_string(),
-        );
-    }
-    if let Err(error) = ping(&state.pool).await {
-        tracing::warn!(%error, "database not reachable");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database not reachable".to_string(),
-        );
-    }
-    // A projection stopped at an event leaves the server able to serve
-    // (its read model lags; the others do not): ready, and saying so.
-    match espace_famille_projections::engine::failures::list(&state.pool).await {
-        Ok(failures) if failures.is_empty() => (StatusCode::OK, "ready".to_string()),
-        Ok(failures) => {
-            let stopped: Vec<String> = failures
-                .iter()
-                .map(|f| {
-                    format!(
-                        "{} stopped at event {} ({} attempts): {}",
-                        f.projection, f.event_id, f.attempts, f.error
-                    )
-                })
-                .collect();
-            (StatusCode::OK, format!("ready; {}", stopped.join("; ")))
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the projections' failures");
-            (StatusCode::OK, "ready".to_string())
-        }
-    }
 }
 
 /// A built application: migrated database, projection engine running,
@@ -286,7 +136,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let address = self.listener.local_addr()?;
         tracing::info!(%address, "serving GraphQL on http://{address}/graphql");
-        crate::server::serve(
+        crate::http::server::serve(
             self.listener,
             self.router,
             self.limits,

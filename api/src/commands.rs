@@ -16,9 +16,9 @@ use espace_famille_projections::{engine, personal};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::auth::identity::Actor;
 use crate::cache::AggregateCache;
 use crate::error::ApiError;
-use crate::identity::Actor;
 
 pub struct Commands {
     pub(crate) pool: PgPool,

@@ -14,7 +14,7 @@ use espace_famille_domain::family::{Child, Enrolment, FamilyCommand, GuardianPro
 use espace_famille_projections::store::{self, Metadata};
 use uuid::{uuid, Uuid};
 
-use crate::accounts::Grant;
+use crate::auth::accounts::Grant;
 use crate::commands::Commands;
 use crate::error::ApiError;
 
@@ -237,9 +237,9 @@ async fn accounts(commands: &Commands, metadata: &Metadata) -> Result<usize, Api
     for (email, password, grant) in DEMO_ACCOUNTS {
         let grant: Grant = grant.parse().map_err(ApiError::Internal)?;
         let mut tx = commands.pool.begin().await?;
-        let account = crate::accounts::ensure_account(&mut tx, email, &[grant]).await?;
+        let account = crate::auth::accounts::ensure_account(&mut tx, email, &[grant]).await?;
         if !account.active {
-            crate::accounts::set_password(&mut tx, &account, password).await?;
+            crate::auth::accounts::set_password(&mut tx, &account, password).await?;
             ran += 1;
         }
         tx.commit().await?;

@@ -2,46 +2,37 @@
 //!
 //! # Layout
 //!
-//! - [`app`]: settings, start-up, router, health; [`server`]: connection
-//!   limits, header timeouts, graceful shutdown; [`graphql_http`]: GraphQL
-//!   over HTTP (media types, status codes, limits before execution).
+//! - [`app`]: settings, start-up, serving until shutdown.
+//! - [`http`]: the router (GraphQL over HTTP, the links' pages, GraphiQL,
+//!   health) and the server's limits.
 //! - [`graphql`]: the schema; thin resolvers.
 //! - [`services`]: the use cases that write, and the one write path they
 //!   go through; [`commands`]: what they share (caches, the appender, the
 //!   wait for read models).
-//! - [`basket`]: many reservation lines in one transaction.
 //! - [`cache`]: communes and families kept in memory by stream version.
-//! - [`queries`]: calendar and reservation history.
-//! - [`identity`]: the caller and its grants; [`accounts`]: accounts,
-//!   passwords, tokens, sessions, login rate limiting; [`sessions`]:
-//!   sessions kept in memory, dropped on change.
-//! - [`mail`]: the outbox and its delivery; [`invitations`]: the process
-//!   manager that invites a new family's guardian.
+//! - [`auth`]: accounts, passwords, tokens, sessions, login rate
+//!   limiting; the caller and its grants.
+//! - [`mail`]: the outbox and its delivery, and the process manager that
+//!   invites a new family's guardian.
 //! - [`error`]: one error type and its `extensions.code`.
+//! - [`cli`]: what the command line's subcommands do.
 //! - [`demo`]: the demo commune; [`join_codes`]: a family's consent to
 //!   join a commune.
 #![forbid(unsafe_code)]
 
-pub mod accounts;
 pub mod app;
-pub mod basket;
+pub mod auth;
 pub mod cache;
+pub mod cli;
 pub mod commands;
-pub mod credentials;
 pub mod demo;
 pub mod error;
 pub mod graphql;
-pub mod graphql_http;
-pub mod identity;
-pub mod invitations;
+pub mod http;
 pub mod join_codes;
 pub mod mail;
-pub mod queries;
 pub mod redact;
-pub mod server;
 pub mod services;
-pub mod sessions;
-pub mod web;
 
 /// The schema in SDL, as committed in `api/schema.graphql`.
 pub fn sdl() -> String {

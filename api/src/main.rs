@@ -1,14 +1,14 @@
 //! `espace-famille`: serve the API, migrate, rebuild read models, print the
-//! schema, load the demo commune.
+//! schema, load the demo commune. The arguments are read here; what each
+//! command does is [`espace_famille_api::cli`]'s.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use espace_famille_api::accounts::{self, Grant};
-use espace_famille_api::app::{self, Application, Settings};
-use espace_famille_api::commands::Commands;
-use espace_famille_api::demo;
+use espace_famille_api::app::Settings;
+use espace_famille_api::auth::accounts::Grant;
+use espace_famille_api::cli;
 use espace_famille_api::mail::{MailSettings, MailTransport};
 use tracing_subscriber::EnvFilter;
 
@@ -159,37 +159,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .filter(|o| !o.trim().is_empty())
                 .collect();
             settings.web.graphiql_dir = graphiql_dir;
-            let application = Application::build(settings.clone()).await?;
-            if seed_demo {
-                let commands = Commands::new(application.pool().clone(), settings.read_your_writes);
-                let ran = demo::seed(&commands)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-                tracing::info!(commands = ran, "demo commune ready");
-            }
-            application.serve_until(app::shutdown_signal()).await?;
+            cli::serve(settings, seed_demo).await
         }
-        Command::Migrate => {
-            let pool = app::connect(&settings).await?;
-            espace_famille_projections::MIGRATOR.run(&pool).await?;
-            tracing::info!("database migrated");
-        }
-        Command::SeedDemo => {
-            let pool = app::connect(&settings).await?;
-            espace_famille_projections::MIGRATOR.run(&pool).await?;
-            let handle = espace_famille_projections::engine::start(
-                pool.clone(),
-                espace_famille_projections::read_model_groups(),
-                settings.engine.clone(),
-            )
-            .await?;
-            let commands = Commands::new(pool, settings.read_your_writes);
-            let ran = demo::seed(&commands)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-            handle.shutdown().await;
-            tracing::info!(commands = ran, "demo commune ready");
-        }
+        Command::Migrate => cli::migrate(&settings).await,
+        Command::SeedDemo => cli::seed_demo(&settings).await,
         Command::CreateAccount { email, grants } => {
             let grants = grants
                 .iter()
@@ -199,93 +172,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let pool = app::connect(&settings).await?;
-            espace_famille_projections::MIGRATOR.run(&pool).await?;
-            let mut tx = pool.begin().await?;
-            let account = accounts::ensure_account(&mut tx, &email, &grants)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-            accounts::set_password(&mut tx, &account, password)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-            tx.commit().await?;
-            println!("account {} ({}) ready", account.email, account.id);
+            cli::create_account(&settings, &email, &grants, password).await
         }
-        Command::Projections { action } => {
-            use espace_famille_projections::engine::failures;
-            let pool = app::connect(&settings).await?;
-            espace_famille_projections::MIGRATOR.run(&pool).await?;
-            if let Some(ProjectionsAction::Retry { name }) = action {
-                if failures::retry(&pool, &name).await? {
-                    println!("{name} will try its event again at once");
-                    return Ok(ExitCode::SUCCESS);
-                }
-                println!("{name} has not stopped at an event");
-                return Ok(ExitCode::FAILURE);
-            }
-            let statuses = failures::status(&pool).await?;
-            println!("{:<20} {:>22} {:>8}  state", "projection", "checkpoint", "behind");
-            for status in &statuses {
-                let checkpoint = format!(
-                    "{}/{}",
-                    status.position.transaction_id, status.position.global_position
-                );
-                let state = match &status.failure {
-                    None => "applying".to_string(),
-                    Some(failure) => format!(
-                        "STOPPED at event {} ({}/{}), {} attempts since {}, next {}: {}",
-                        failure.event_id,
-                        failure.position.transaction_id,
-                        failure.position.global_position,
-                        failure.attempts,
-                        failure.first_failed_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                        failure.next_attempt_at.format("%H:%M:%S UTC"),
-                        failure.error
-                    ),
-                };
-                println!(
-                    "{:<20} {checkpoint:>22} {:>8}  {state}",
-                    status.projection, status.behind
-                );
-            }
-            if statuses.iter().any(|s| s.failure.is_some()) {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        Command::Replay => {
-            let pool = app::connect(&settings).await?;
-            espace_famille_projections::MIGRATOR.run(&pool).await?;
-            let read_models = espace_famille_projections::read_models();
-            let projections: Vec<&dyn espace_famille_projections::engine::Projection> =
-                read_models.iter().map(|p| p.as_ref()).collect();
-            let started = std::time::Instant::now();
-            let rebuild = espace_famille_projections::engine::rebuild(&pool, &projections).await?;
-            let seconds = started.elapsed().as_secs_f64();
-            println!(
-                "{} events read once and applied to {} read models in {seconds:.2} s ({:.0} events/s)",
-                rebuild.events,
-                rebuild.reports.len(),
-                rebuild.events as f64 / seconds.max(f64::EPSILON)
-            );
-            let mut all_matched = true;
-            for report in &rebuild.reports {
-                println!(
-                    "{:<20} {}",
-                    report.projection,
-                    if report.matched_live {
-                        "matches the live read model"
-                    } else {
-                        "DIFFERED from the live read model (replaced)"
-                    }
-                );
-                all_matched &= report.matched_live;
-            }
-            return Ok(if all_matched {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
-        }
+        Command::Projections { action: None } => cli::projections(&settings).await,
+        Command::Projections {
+            action: Some(ProjectionsAction::Retry { name }),
+        } => cli::retry_projection(&settings, &name).await,
+        Command::Replay => cli::replay(&settings).await,
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -11,10 +11,10 @@ use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
-use espace_famille_api::accounts::{self, Grant};
 use espace_famille_api::app::{Application, Settings};
+use espace_famille_api::auth::accounts::{self, Grant};
+use espace_famille_api::http::server::ServerLimits;
 use espace_famille_api::mail::MailTransport;
-use espace_famille_api::server::ServerLimits;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::sync::oneshot;

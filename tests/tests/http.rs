@@ -185,7 +185,7 @@ async fn hostile_documents_are_refused_before_they_run() {
 
 #[tokio::test]
 async fn connections_that_send_nothing_are_closed_and_do_not_lock_anyone_out() {
-    let app = spawn_app_with_limits(espace_famille_api::server::ServerLimits {
+    let app = spawn_app_with_limits(espace_famille_api::http::server::ServerLimits {
         max_connections: 50,
         header_read_timeout: Duration::from_secs(1),
         ..Default::default()

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use espace_famille_api::accounts::{self, Grant};
-use espace_famille_api::sessions::Sessions;
+use espace_famille_api::auth::accounts::{self, Grant};
+use espace_famille_api::auth::sessions::Sessions;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -102,7 +102,7 @@ async fn a_session_read_while_a_change_was_heard_is_not_kept() {
     sessions.forget_account(Uuid::new_v4());
     let identity = sessions.keep(
         start,
-        espace_famille_api::sessions::hash_of(&token),
+        espace_famille_api::auth::sessions::hash_of(&token),
         account,
         expires_at,
     );

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::accounts::{Account, Grant};
+use crate::auth::accounts::{Account, Grant};
 use crate::error::ApiError;
 
 /// The account behind the request and its grants.

@@ -31,9 +31,9 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::accounts::{self, Account};
+use crate::auth::accounts::{self, Account};
+use crate::auth::identity::Identity;
 use crate::error::ApiError;
-use crate::identity::Identity;
 
 /// The channel the triggers notify, with the account's id.
 pub const SESSIONS_CHANNEL: &str = "sessions_changed";

@@ -7,11 +7,11 @@ use espace_famille_domain::family::FamilyError;
 use uuid::Uuid;
 
 use super::{caller, commands, sessions, types::*};
-use crate::accounts::{self, Account, AuthSettings, Grant, TokenPurpose};
-use crate::credentials;
+use crate::auth::accounts::{self, Account, AuthSettings, Grant, TokenPurpose};
+use crate::auth::sessions::hash_of;
 use crate::error::ApiError;
 use crate::mail;
-use crate::sessions::hash_of;
+use crate::services::credentials;
 
 fn settings<'a>(ctx: &'a Context<'_>) -> &'a AuthSettings {
     ctx.data_unchecked::<AuthSettings>()

@@ -6,8 +6,8 @@ use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::basket::{BasketAction, BasketOutcome, BasketStatus, LineOutcome};
 use crate::error::Refusal;
+use crate::services::basket::{BasketAction, BasketOutcome, BasketStatus, LineOutcome};
 
 /// A business rule's refusal, with a stable code, a readable message and
 /// the facts behind it (the deadline that passed, why the day is closed).

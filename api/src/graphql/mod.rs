@@ -23,13 +23,13 @@ use espace_famille_domain::reservation::Decision;
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
-use crate::accounts::AuthSettings;
-use crate::basket::{self, Basket, BasketAction, BasketLine, BasketStatus};
+use crate::auth::accounts::AuthSettings;
+use crate::auth::identity::Caller;
+use crate::auth::sessions::Sessions;
 use crate::commands::{metadata, Commands};
 use crate::error::ApiError;
-use crate::identity::Caller;
-use crate::queries;
-use crate::sessions::Sessions;
+use crate::services::basket::{self, Basket, BasketAction, BasketLine, BasketStatus};
+use crate::services::calendar;
 use booking_views::BasketOutcomeView;
 use types::*;
 
@@ -83,7 +83,7 @@ pub struct BookingQuery;
 /// A calendar's cost: its days (at least one, at most the longest range a
 /// query may ask, whatever the dates say) times its fields and itself.
 fn calendar_cost(from: NaiveDate, to: NaiveDate, child_complexity: usize) -> usize {
-    let days = (to - from).num_days().clamp(1, queries::MAX_CALENDAR_DAYS) as usize;
+    let days = (to - from).num_days().clamp(1, calendar::MAX_CALENDAR_DAYS) as usize;
     days * (child_complexity + 1)
 }
 
@@ -120,12 +120,20 @@ impl BookingQuery {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<CalendarDay>> {
-        Ok(queries::calendar(commands(ctx), caller(ctx), child_id, unit_id, from, to).await?)
+        Ok(
+            calendar::calendar(commands(ctx), caller(ctx), child_id, unit_id, from, to)
+                .await?
+                .into_iter()
+                .map(CalendarDay::from)
+                .collect(),
+        )
     }
 
     /// A reservation with its full event history.
     async fn reservation(&self, ctx: &Context<'_>, id: Uuid) -> Result<ReservationView> {
-        Ok(queries::reservation(commands(ctx), caller(ctx), id).await?)
+        Ok(ReservationView::recorded(
+            &calendar::reservation(commands(ctx), caller(ctx), id).await?,
+        )?)
     }
 
     /// Cancellations of a commune waiting for an agent, oldest first.
@@ -394,7 +402,9 @@ impl BookingMutation {
                 .unwrap_or_else(|| ApiError::Internal("refused cancellation without a reason".into()))
                 .into());
         }
-        Ok(queries::reservation(commands, caller, reservation_id).await?)
+        Ok(ReservationView::recorded(
+            &calendar::reservation(commands, caller, reservation_id).await?,
+        )?)
     }
 
     /// An agent accepts a pending cancellation.
@@ -459,7 +469,7 @@ async fn run_family_command(
     ctx: &Context<'_>,
     family_id: Uuid,
     command: FamilyCommand,
-    actor: crate::identity::Actor,
+    actor: crate::auth::identity::Actor,
 ) -> Result<FamilyView> {
     let commands = commands(ctx);
     commands

@@ -8,11 +8,11 @@ use uuid::Uuid;
 
 use super::types::FamilyView;
 use super::{caller, commands, readable_family, run_family_command, sessions};
-use crate::accounts::{self, AuthSettings};
+use crate::auth::accounts::{self, AuthSettings};
+use crate::auth::identity::Actor;
 use crate::commands::metadata;
-use crate::credentials;
 use crate::error::ApiError;
-use crate::identity::Actor;
+use crate::services::credentials;
 
 #[derive(InputObject)]
 pub struct PostalAddressInput {

@@ -9,9 +9,12 @@ use espace_famille_projections::store::{self, RecordedEvent};
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
+use espace_famille_domain::reservation::Reservation;
+
 use super::booking_views::{BasketActionView, RefusalView};
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::services::calendar::{Day, DayStatus, Recorded};
 
 #[derive(InputObject)]
 pub struct BasketLineInput {
@@ -103,6 +106,36 @@ impl From<&RecordedEvent> for HistoryEvent {
     }
 }
 
+impl From<DayStatus> for SlotStatus {
+    fn from(status: DayStatus) -> Self {
+        match status {
+            DayStatus::Free => SlotStatus::Free,
+            DayStatus::Requested => SlotStatus::Requested,
+            DayStatus::Confirmed => SlotStatus::Confirmed,
+            DayStatus::CancellationRequested => SlotStatus::CancellationRequested,
+            DayStatus::Cancelled => SlotStatus::Cancelled,
+        }
+    }
+}
+
+impl From<Day> for CalendarDay {
+    fn from(day: Day) -> Self {
+        CalendarDay {
+            date: day.date,
+            reservation_id: day.reservation_id,
+            status: day.status.into(),
+            open: day.closed_reason.is_none(),
+            closed_reason: day.closed_reason,
+            booking_deadline: day.booking_deadline,
+            cancellation_deadline: day.cancellation_deadline,
+            can_book: day.book_refusal.is_none(),
+            book_refusal: day.book_refusal.as_ref().map(RefusalView::from),
+            can_cancel: day.cancel_refusal.is_none(),
+            cancel_refusal: day.cancel_refusal.as_ref().map(RefusalView::from),
+        }
+    }
+}
+
 #[derive(SimpleObject)]
 #[graphql(name = "Reservation", complex)]
 pub struct ReservationView {
@@ -118,6 +151,34 @@ pub struct ReservationView {
     /// read only if the caller asks for it.
     #[graphql(skip)]
     pub history: Option<Vec<HistoryEvent>>,
+}
+
+impl ReservationView {
+    /// A reservation as its events left it; its history is read when asked
+    /// for.
+    pub fn new(id: Uuid, reservation: &Reservation) -> Result<ReservationView, ApiError> {
+        let slot = reservation
+            .slot
+            .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
+        Ok(ReservationView {
+            id,
+            family_id: slot.family_id,
+            child_id: slot.child_id,
+            collectivity_id: slot.collectivity_id,
+            service_id: slot.service_id,
+            unit_id: slot.unit_id,
+            date: slot.date,
+            status: DayStatus::from_domain(reservation.status).into(),
+            history: None,
+        })
+    }
+
+    /// A reservation with its history, read with it.
+    pub fn recorded(recorded: &Recorded) -> Result<ReservationView, ApiError> {
+        let mut view = ReservationView::new(recorded.id, &recorded.reservation)?;
+        view.history = Some(recorded.history.iter().map(HistoryEvent::from).collect());
+        Ok(view)
+    }
 }
 
 #[ComplexObject]

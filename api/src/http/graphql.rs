@@ -24,10 +24,10 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
+use crate::auth::identity::Caller;
 use crate::error::ErrorCode;
 use crate::graphql::limits;
-use crate::identity::Caller;
+use crate::http::AppState;
 
 /// The longest GraphQL document taken, in bytes (the standard
 /// introspection query takes under 2 kB).
@@ -200,7 +200,7 @@ pub async fn get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if query.is_none() && wants_html {
-        return crate::web::graphiql::page(&state);
+        return crate::http::web::graphiql::page(&state);
     }
     let Some(answer) = Answer::negotiate(&headers) else {
         return not_acceptable();
@@ -340,7 +340,7 @@ async fn run(
             .into_response();
     }
     request.set_parsed_query(document);
-    let bearer = crate::app::bearer(headers);
+    let bearer = crate::http::bearer(headers);
     let identity = match &bearer {
         Some(token) => match state.sessions.identity(token).await {
             Ok(identity) => identity,

@@ -15,7 +15,7 @@ use espace_famille_projections::store::{RecordedEvent, StoreError};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::accounts::{self, Grant, TokenPurpose};
+use crate::auth::accounts::{self, Grant, TokenPurpose};
 use crate::error::ApiError;
 use crate::mail::{self, MailSettings};
 

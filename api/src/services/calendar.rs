@@ -1,21 +1,61 @@
-//! The read side: what the GraphQL queries return, computed from the read
-//! models and, for small aggregates, from their events.
+//! What a family reads of its bookings: a child's calendar in a unit, day
+//! by day with what can be done and why not, computed from the read models
+//! and the commune's rules; and a reservation with its history.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use chrono::DateTime;
 use chrono::{NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use espace_famille_domain::reservation::{BookingContext, Reservation, ReservationStatus, Slot};
-use espace_famille_projections::store;
+use espace_famille_projections::store::{self, RecordedEvent};
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::auth::identity::Caller;
 use crate::commands::Commands;
 use crate::error::{ApiError, Refusal};
-use crate::graphql::booking_views::RefusalView;
-use crate::graphql::types::{CalendarDay, HistoryEvent, ReservationView, SlotStatus};
-use crate::identity::Caller;
+
+/// Where a day stands for a child in a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayStatus {
+    /// Not booked.
+    Free,
+    /// Requested, not yet confirmed.
+    Requested,
+    Confirmed,
+    /// The parent asked to cancel; an agent decides.
+    CancellationRequested,
+    Cancelled,
+}
+
+/// One day of a child's calendar in one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Day {
+    pub date: NaiveDate,
+    /// The id a booking of this day has (or would have).
+    pub reservation_id: Uuid,
+    pub status: DayStatus,
+    /// Why the unit does not run that day; `None` when it does.
+    pub closed_reason: Option<String>,
+    /// Booking closes at this instant, on open days.
+    pub booking_deadline: Option<DateTime<Utc>>,
+    /// Cancelling closes at this instant, on open days.
+    pub cancellation_deadline: Option<DateTime<Utc>>,
+    /// Why the day cannot be booked now; `None` when it can.
+    pub book_refusal: Option<Refusal>,
+    /// Why the day cannot be cancelled now; `None` when it can.
+    pub cancel_refusal: Option<Refusal>,
+}
+
+/// A reservation with every event of its stream.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub id: Uuid,
+    pub reservation: Reservation,
+    pub history: Vec<RecordedEvent>,
+}
 
 /// A child's days in a unit, with whose child it is, which commune the
 /// unit is, and their streams' versions; binds the child, the unit and the
@@ -50,7 +90,7 @@ pub async fn calendar(
     unit_id: Uuid,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<CalendarDay>, ApiError> {
+) -> Result<Vec<Day>, ApiError> {
     if to < from {
         return Err(ApiError::Validation("`to` is before `from`".into()));
     }
@@ -121,8 +161,8 @@ pub async fn calendar(
     for date in from.iter_days().take(days as usize) {
         let status = booked
             .get(&date)
-            .map(|status| SlotStatus::from_read_model(status))
-            .unwrap_or(SlotStatus::Free);
+            .map(|status| DayStatus::from_read_model(status))
+            .unwrap_or(DayStatus::Free);
         let reservation = Reservation {
             slot: Some(Slot {
                 family_id,
@@ -137,12 +177,11 @@ pub async fn calendar(
         let open = unit.opening.check(date, &collectivity.calendar);
         let can_book = reservation.check_request(child_id, unit_id, date, &context);
         let can_cancel = reservation.check_cancel(&context);
-        result.push(CalendarDay {
+        result.push(Day {
             date,
             reservation_id: espace_famille_domain::reservation::reservation_id(child_id, unit_id, date),
             status,
-            open: open.is_ok(),
-            closed_reason: open.err().map(|r| r.to_string()),
+            closed_reason: open.as_ref().err().map(|r| r.to_string()),
             booking_deadline: open
                 .is_ok()
                 .then(|| unit.booking_deadline.deadline_for(date, &collectivity.calendar)),
@@ -150,87 +189,60 @@ pub async fn calendar(
                 unit.cancellation_deadline
                     .deadline_for(date, &collectivity.calendar)
             }),
-            can_book: can_book.is_ok(),
-            book_refusal: can_book.err().map(|e| RefusalView::from(&Refusal::from(&e))),
-            can_cancel: can_cancel.is_ok(),
-            cancel_refusal: can_cancel.err().map(|e| RefusalView::from(&Refusal::from(&e))),
+            book_refusal: can_book.err().map(|e| Refusal::from(&e)),
+            cancel_refusal: can_cancel.err().map(|e| Refusal::from(&e)),
         });
     }
     Ok(result)
 }
 
-/// A reservation with every event of its stream.
-pub async fn reservation(
-    commands: &Commands,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<ReservationView, ApiError> {
+/// A reservation with every event of its stream, for a caller who may
+/// read it.
+pub async fn reservation(commands: &Commands, caller: &Caller, id: Uuid) -> Result<Recorded, ApiError> {
     caller.identity()?;
-    let pool = &commands.pool;
-    let events = store::stream_history(pool, "Reservation", &id.to_string()).await?;
+    let history = store::stream_history(&commands.pool, Reservation::TYPE, &id.to_string()).await?;
     let mut reservation = Reservation::default();
-    let mut history = Vec::with_capacity(events.len());
-    for event in &events {
+    for event in &history {
         reservation.apply(event.decode::<Reservation>()?);
-        history.push(HistoryEvent::from(event));
     }
     let hidden = || ApiError::NotFound(format!("no reservation {id}"));
     let slot = reservation.slot.ok_or_else(hidden)?;
     caller
         .require_reader_of(slot.family_id, &[slot.collectivity_id])
         .map_err(|_| hidden())?;
-    let mut view = ReservationView::new(id, &reservation)?;
-    view.history = Some(history);
-    Ok(view)
+    Ok(Recorded {
+        id,
+        reservation,
+        history,
+    })
 }
 
-impl ReservationView {
-    /// A reservation as its events left it; its history is read when asked
-    /// for.
-    pub fn new(id: Uuid, reservation: &Reservation) -> Result<ReservationView, ApiError> {
-        let slot = reservation
-            .slot
-            .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
-        Ok(ReservationView {
-            id,
-            family_id: slot.family_id,
-            child_id: slot.child_id,
-            collectivity_id: slot.collectivity_id,
-            service_id: slot.service_id,
-            unit_id: slot.unit_id,
-            date: slot.date,
-            status: SlotStatus::from_domain(reservation.status),
-            history: None,
-        })
-    }
-}
-
-impl SlotStatus {
-    fn from_read_model(status: &str) -> SlotStatus {
+impl DayStatus {
+    fn from_read_model(status: &str) -> DayStatus {
         match status {
-            "confirmed" => SlotStatus::Confirmed,
-            "cancellation_requested" => SlotStatus::CancellationRequested,
-            "cancelled" => SlotStatus::Cancelled,
-            "requested" => SlotStatus::Requested,
-            _ => SlotStatus::Free,
+            "confirmed" => DayStatus::Confirmed,
+            "cancellation_requested" => DayStatus::CancellationRequested,
+            "cancelled" => DayStatus::Cancelled,
+            "requested" => DayStatus::Requested,
+            _ => DayStatus::Free,
         }
     }
 
-    pub fn from_domain(status: ReservationStatus) -> SlotStatus {
+    pub fn from_domain(status: ReservationStatus) -> DayStatus {
         match status {
-            ReservationStatus::Free => SlotStatus::Free,
-            ReservationStatus::Confirmed => SlotStatus::Confirmed,
-            ReservationStatus::CancellationRequested => SlotStatus::CancellationRequested,
-            ReservationStatus::Cancelled => SlotStatus::Cancelled,
+            ReservationStatus::Free => DayStatus::Free,
+            ReservationStatus::Confirmed => DayStatus::Confirmed,
+            ReservationStatus::CancellationRequested => DayStatus::CancellationRequested,
+            ReservationStatus::Cancelled => DayStatus::Cancelled,
         }
     }
 
     fn as_domain(self) -> ReservationStatus {
         match self {
-            SlotStatus::Free => ReservationStatus::Free,
-            SlotStatus::Requested | SlotStatus::Confirmed => ReservationStatus::Confirmed,
-            SlotStatus::CancellationRequested => ReservationStatus::CancellationRequested,
-            SlotStatus::Cancelled => ReservationStatus::Cancelled,
+            DayStatus::Free => ReservationStatus::Free,
+            DayStatus::Requested | DayStatus::Confirmed => ReservationStatus::Confirmed,
+            DayStatus::CancellationRequested => ReservationStatus::CancellationRequested,
+            DayStatus::Cancelled => ReservationStatus::Cancelled,
         }
     }
 }

@@ -7,10 +7,10 @@ use espace_famille_domain::family::{Family, FamilyCommand, GuardianProfile, Post
 use espace_famille_projections::directory::DIRECTORY;
 use sqlx::{PgPool, Row};
 
-use crate::accounts::{self, Account, TokenPurpose};
+use crate::auth::accounts::{self, Account, TokenPurpose};
+use crate::auth::identity::Actor;
 use crate::commands::{metadata, Commands};
 use crate::error::ApiError;
-use crate::identity::Actor;
 use crate::services::{Failure, Work, Write};
 
 /// What a guardian tells about themself on activation.

@@ -80,7 +80,7 @@ impl Write for Erase<'_> {
             .await?;
         let conn = work.transaction().await?;
         personal::erase_family_key(conn, self.family_id).await?;
-        Ok(crate::accounts::forget_family(conn, self.family_id).await?)
+        Ok(crate::auth::accounts::forget_family(conn, self.family_id).await?)
     }
 
     fn contended(&self) -> String {

@@ -1,10 +1,18 @@
-//! The application's use cases that write, apart from the GraphQL
-//! resolvers that call them.
+//! The application's use cases, apart from the GraphQL resolvers that
+//! call them and the views they answer with.
 //!
 //! - [`write`]: the one write path every command goes through;
+//! - [`basket`]: many reservation lines booked or cancelled at once;
 //! - [`family`]: joining a commune with a code, erasure;
-//! - [`decision`]: an agent's decision on a reservation.
+//! - [`credentials`]: what the e-mailed links do (activation, a new
+//!   password, a new address);
+//! - [`decision`]: an agent's decision on a reservation;
+//! - [`calendar`]: what a family reads of its bookings (a child's days,
+//!   a reservation's history).
 
+pub mod basket;
+pub mod calendar;
+pub mod credentials;
 pub mod decision;
 pub mod family;
 pub mod write;

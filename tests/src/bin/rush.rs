@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate, NaiveTime, Utc, Weekday};
 use clap::Parser;
-use espace_famille_api::accounts::{self, Grant};
+use espace_famille_api::auth::accounts::{self, Grant};
 use espace_famille_api::commands::Commands;
 use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, SchoolYear};
 use espace_famille_domain::collectivity::Collectivity;

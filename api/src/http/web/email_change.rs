@@ -12,10 +12,10 @@ use serde::Deserialize;
 use super::csrf;
 use super::links::{failure_page, forged, link_state, page, refused, secure_cookie, unusable, TokenQuery};
 use super::pages::{self, Errors, Form};
-use crate::accounts::TokenPurpose;
-use crate::app::AppState;
-use crate::credentials::{self, LinkState};
+use crate::auth::accounts::TokenPurpose;
 use crate::error::ApiError;
+use crate::http::AppState;
+use crate::services::credentials::{self, LinkState};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

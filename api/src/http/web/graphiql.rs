@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 /// What the explorer loads, by the name it is served under: installed
 /// files, and the two of its own.

@@ -1,7 +1,7 @@
 //! The pages the commune's e-mails link to: activate the account, choose a
 //! new password, ask for a new link. Each shows its form on `GET` (the
 //! token is read, not used) and does the work on `POST`, through the same
-//! service as the GraphQL mutations ([`crate::credentials`]).
+//! service as the GraphQL mutations ([`crate::services::credentials`]).
 
 use std::net::SocketAddr;
 
@@ -16,10 +16,10 @@ use serde::Deserialize;
 
 use super::csrf;
 use super::pages::{self, Errors, Field, Form};
-use crate::accounts::{self, TokenPurpose, MIN_PASSWORD_LENGTH};
-use crate::app::AppState;
-use crate::credentials::{self, LinkState, Profile};
+use crate::auth::accounts::{self, TokenPurpose, MIN_PASSWORD_LENGTH};
 use crate::error::{ApiError, ErrorCode};
+use crate::http::AppState;
+use crate::services::credentials::{self, LinkState, Profile};
 
 /// The longest token looked up: the server's own are 43 characters.
 const MAX_TOKEN_CHARS: usize = 128;

@@ -25,7 +25,7 @@ use axum::routing::get;
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 mod csrf;
 mod email_change;

@@ -1,0 +1,11 @@
+//! Who the caller is and what they may do.
+//!
+//! - [`accounts`]: accounts, passwords, tokens, sessions, login rate
+//!   limiting (tables, never events);
+//! - [`identity`]: the caller and its grants, checked against who owns
+//!   what is asked for;
+//! - [`sessions`]: sessions kept in memory, dropped on change.
+
+pub mod accounts;
+pub mod identity;
+pub mod sessions;

@@ -1,0 +1,160 @@
+//! What the command line's subcommands do, apart from how their arguments
+//! are read (`main.rs`). Each answers with the process's exit code.
+
+use std::process::ExitCode;
+
+use sqlx::PgPool;
+
+use crate::app::{self, Application, Settings};
+use crate::auth::accounts::{self, Grant};
+use crate::commands::Commands;
+use crate::demo;
+use espace_famille_projections::engine::{self, failures};
+
+/// Serves until Ctrl-C or SIGTERM; loads the demo commune first if asked.
+pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<ExitCode> {
+    let application = Application::build(settings.clone()).await?;
+    if seed_demo {
+        let commands = Commands::new(application.pool().clone(), settings.read_your_writes);
+        let ran = demo::seed(&commands)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        tracing::info!(commands = ran, "demo commune ready");
+    }
+    application.serve_until(app::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A pool on a migrated database.
+async fn migrated(settings: &Settings) -> anyhow::Result<PgPool> {
+    let pool = app::connect(settings).await?;
+    espace_famille_projections::MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
+    migrated(settings).await?;
+    tracing::info!("database migrated");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the demo commune if it is not there yet, with the read models
+/// running so that each step reads what the last one wrote.
+pub async fn seed_demo(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let pool = migrated(settings).await?;
+    let handle = engine::start(
+        pool.clone(),
+        espace_famille_projections::read_model_groups(),
+        settings.engine.clone(),
+    )
+    .await?;
+    let commands = Commands::new(pool, settings.read_your_writes);
+    let ran = demo::seed(&commands)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()));
+    handle.shutdown().await;
+    tracing::info!(commands = ran?, "demo commune ready");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates an account, or adds grants to an existing one, with this
+/// password.
+pub async fn create_account(
+    settings: &Settings,
+    email: &str,
+    grants: &[Grant],
+    password: &str,
+) -> anyhow::Result<ExitCode> {
+    let pool = migrated(settings).await?;
+    let mut tx = pool.begin().await?;
+    let account = accounts::ensure_account(&mut tx, email, grants)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    accounts::set_password(&mut tx, &account, password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    tx.commit().await?;
+    println!("account {} ({}) ready", account.email, account.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where every projection stands; fails when one has stopped at an event.
+pub async fn projections(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let pool = migrated(settings).await?;
+    let statuses = failures::status(&pool).await?;
+    println!("{:<20} {:>22} {:>8}  state", "projection", "checkpoint", "behind");
+    for status in &statuses {
+        let checkpoint = format!(
+            "{}/{}",
+            status.position.transaction_id, status.position.global_position
+        );
+        let state = match &status.failure {
+            None => "applying".to_string(),
+            Some(failure) => format!(
+                "STOPPED at event {} ({}/{}), {} attempts since {}, next {}: {}",
+                failure.event_id,
+                failure.position.transaction_id,
+                failure.position.global_position,
+                failure.attempts,
+                failure.first_failed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                failure.next_attempt_at.format("%H:%M:%S UTC"),
+                failure.error
+            ),
+        };
+        println!(
+            "{:<20} {checkpoint:>22} {:>8}  {state}",
+            status.projection, status.behind
+        );
+    }
+    Ok(if statuses.iter().any(|s| s.failure.is_some()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Makes a projection stopped at an event try it again at once.
+pub async fn retry_projection(settings: &Settings, name: &str) -> anyhow::Result<ExitCode> {
+    let pool = migrated(settings).await?;
+    if failures::retry(&pool, name).await? {
+        println!("{name} will try its event again at once");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{name} has not stopped at an event");
+    Ok(ExitCode::FAILURE)
+}
+
+/// Rebuilds every read model, compares each with the live one and swaps it
+/// in; fails when a live read model differed.
+pub async fn replay(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let pool = migrated(settings).await?;
+    let read_models = espace_famille_projections::read_models();
+    let projections: Vec<&dyn engine::Projection> = read_models.iter().map(|p| p.as_ref()).collect();
+    let started = std::time::Instant::now();
+    let rebuild = engine::rebuild(&pool, &projections).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} events read once and applied to {} read models in {seconds:.2} s ({:.0} events/s)",
+        rebuild.events,
+        rebuild.reports.len(),
+        rebuild.events as f64 / seconds.max(f64::EPSILON)
+    );
+    let mut all_matched = true;
+    for report in &rebuild.reports {
+        println!(
+            "{:<20} {}",
+            report.projection,
+            if report.matched_live {
+                "matches the live read model"
+            } else {
+                "DIFFERED from the live read model (replaced)"
+            }
+        );
+        all_matched &= report.matched_live;
+    }
+    Ok(if all_matched {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

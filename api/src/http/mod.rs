@@ -1,0 +1,88 @@
+//! The HTTP interface: one router for GraphQL (`/graphql`), the pages the
+//! e-mailed links open and GraphiQL ([`web`]), and health. A route that is
+//! not GraphQL (a payment notification, a file download) is added here,
+//! beside the others, with the same state and the same limits.
+//!
+//! - [`graphql`]: GraphQL over HTTP (media types, status codes, limits
+//!   before execution);
+//! - [`server`]: connection limits, header timeouts, graceful shutdown;
+//! - [`web`]: the links' pages, GraphiQL, CORS and security headers;
+//! - [`health`]: `/health/live` and `/health/ready`.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderMap};
+use axum::routing::get;
+use axum::Router;
+use sqlx::PgPool;
+
+use crate::app::Settings;
+use crate::auth::accounts::AuthSettings;
+use crate::auth::sessions::Sessions;
+use crate::commands::Commands;
+use crate::graphql::parse_cache::ParseCache;
+use crate::graphql::{schema, AppSchema};
+use health::DatabaseWatch;
+use web::WebSettings;
+
+pub mod graphql;
+pub mod health;
+pub mod server;
+pub mod web;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) schema: AppSchema,
+    pub(crate) database: DatabaseWatch,
+    pub(crate) pool: PgPool,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) documents: ParseCache,
+    pub(crate) commands: Arc<Commands>,
+    pub(crate) auth: AuthSettings,
+    pub(crate) web: WebSettings,
+}
+
+/// The router, apart from serving, so tests and tools can mount it; an
+/// error for a CORS origin that is not one.
+pub fn router(commands: Arc<Commands>, pool: PgPool, settings: &Settings) -> Result<Router, String> {
+    let sessions = Sessions::start(pool.clone());
+    let auth = settings.auth.clone();
+    let state = AppState {
+        schema: schema(Some((commands.clone(), auth.clone(), sessions.clone()))),
+        database: DatabaseWatch::start(pool.clone()),
+        pool,
+        sessions,
+        documents: ParseCache::default(),
+        commands,
+        auth,
+        web: settings.web.clone(),
+    };
+    let mut graphql = Router::new().route("/graphql", get(graphql::get).post(graphql::post));
+    // Only GraphQL is for other origins' pages, and only the listed ones.
+    if let Some(cors) = web::cors(&settings.web.cors_origins)? {
+        graphql = graphql.layer(cors);
+    }
+    let limits = settings.limits;
+    Ok(graphql
+        .merge(web::routes())
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(health::ready))
+        .with_state(state)
+        // A body over the limit is refused from its Content-Length, before
+        // any of it is read (413), or as soon as it passes the limit.
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            limits.max_body_bytes,
+        )))
+}
+
+/// The bearer token of an `Authorization: Bearer ...` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
