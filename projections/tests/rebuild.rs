@@ -153,3 +153,96 @@ async fn a_rebuild_past_a_lagging_live_calendar_compares_at_its_checkpoint_and_e
     assert!(!rebuild.reports[0].matched_live);
     assert_eq!(calendar(&pool).await, caught_up);
 }
+
+/// The calendar's rows in the shadow schema of a rebuild, as text.
+async fn shadow_calendar(conn: &mut sqlx::PgConnection) -> Vec<String> {
+    sqlx::query_scalar("SELECT c::text FROM calendar_reservations c ORDER BY reservation_id")
+        .fetch_all(conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_shadow_is_filled_to_a_position_or_an_instant_compared_and_dropped_without_touching_the_live_calendar(
+) {
+    let (pool, _) = fresh_database().await;
+    engine::register(&pool, &[Arc::new(CalendarProjection) as Arc<dyn Projection>])
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    for (day, id) in (4..).zip(&ids[..2]) {
+        record(&pool, *id, 1, requested(day)).await;
+    }
+    wait_below_horizon(&pool).await;
+    let (first_two, between): (i64, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("SELECT max(global_position), max(recorded_at) FROM events")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // Later events, recorded later.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for (day, id) in (6..).zip(&ids[2..]) {
+        record(&pool, *id, 1, requested(day)).await;
+    }
+    record(&pool, ids[0], 2, ReservationEvent::ReservationConfirmed).await;
+    wait_below_horizon(&pool).await;
+    assert_eq!(
+        engine::catch_up(&pool, &CalendarProjection, 100).await.unwrap(),
+        5
+    );
+    let live = calendar(&pool).await;
+    let checkpoint = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT last_position FROM projection_checkpoints WHERE name = 'calendar'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let live_checkpoint = checkpoint(pool.clone()).await;
+    let position: engine::Until = {
+        let transaction: i64 =
+            sqlx::query_scalar("SELECT transaction_id::text::bigint FROM events WHERE global_position = $1")
+                .bind(first_two)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        engine::Until::Position(espace_famille_projections::store::Position {
+            transaction_id: transaction,
+            global_position: first_two,
+        })
+    };
+
+    // Up to a position: the first two days, nothing after; it differs
+    // from the live calendar, which is not touched.
+    let projections: [&dyn Projection; 1] = [&CalendarProjection];
+    let mut shadow = engine::Shadow::prepare(&pool, &projections, 2).await.unwrap();
+    shadow.fill(position).await.unwrap();
+    assert_eq!(shadow.events_read(), 2);
+    assert_eq!(shadow_calendar(shadow.read().await.unwrap()).await.len(), 2);
+    assert!(!shadow.compare(0).await.unwrap());
+    // Then to the end: it matches.
+    shadow.fill(engine::Until::End).await.unwrap();
+    assert_eq!(shadow.events_read(), 5);
+    assert_eq!(shadow_calendar(shadow.read().await.unwrap()).await, live);
+    assert!(shadow.compare(0).await.unwrap());
+    shadow.discard().await.unwrap();
+    assert_eq!(calendar(&pool).await, live);
+    assert_eq!(checkpoint(pool.clone()).await, live_checkpoint);
+
+    // As of an instant: the two days recorded by then, neither confirmed;
+    // such a shadow cannot replace the live calendar.
+    let mut shadow = engine::Shadow::prepare(&pool, &projections, 2).await.unwrap();
+    shadow.fill(engine::Until::Recorded(between)).await.unwrap();
+    assert_eq!(shadow.events_read(), 5, "every event read");
+    let rows = shadow_calendar(shadow.read().await.unwrap()).await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|row| row.contains("requested")), "{rows:?}");
+    assert!(shadow.swap().await.is_err());
+    assert_eq!(calendar(&pool).await, live);
+    let schemas: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild_%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(schemas, 0, "a refused swap leaves no shadow behind");
+}

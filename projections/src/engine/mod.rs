@@ -29,7 +29,8 @@
 //! - `checkpoints`: locking, moving and watching checkpoints;
 //! - [`failures`]: a projection stopped at an event it cannot apply;
 //! - [`fence`]: the horizon raised past transactions that write no event;
-//! - `rebuild`: rebuilding read models and comparing them with the live ones.
+//! - `rebuild`: rebuilding read models in a shadow schema, step by step
+//!   (prepare, fill to a position, an instant or the end, compare, swap).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +54,7 @@ mod runner;
 pub use batch::{catch_up, run_batch, run_group_batch};
 pub use checkpoints::{Checkpoints, CHECKPOINTS_CHANNEL};
 pub use read::{read_after, read_after_of_types, Passed, PASS_OVER};
-pub use rebuild::{rebuild, rebuild_in_batches, Rebuild, RebuildReport};
+pub use rebuild::{rebuild, rebuild_in_batches, Rebuild, RebuildReport, Shadow, Until};
 pub use runner::{start, Announcer, EngineHandle};
 // The parts share their helpers through this module (each does `use
 // super::*`); nothing outside the engine sees them.
