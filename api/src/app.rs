@@ -16,8 +16,8 @@ use crate::commands::Commands;
 use crate::http::router;
 use crate::http::server::ServerLimits;
 use crate::http::web::WebSettings;
-use crate::mail::invitations::Invitations;
 use crate::mail::{self, MailWorker};
+use crate::services::invitations::Invitations;
 
 /// How the server runs; every field has a default but the database.
 /// Printed, its URLs show no password.
@@ -104,7 +104,14 @@ impl Application {
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let commands = Commands::new(pool.clone(), settings.read_your_writes);
-        let router = router(commands.clone(), pool.clone(), &settings).map_err(|e| anyhow::anyhow!(e))?;
+        let router = router(
+            commands.clone(),
+            pool.clone(),
+            &settings.auth,
+            &settings.web,
+            settings.limits,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Application {
             listener,

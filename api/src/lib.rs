@@ -12,8 +12,7 @@
 //! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`auth`]: accounts, passwords, tokens, sessions, login rate
 //!   limiting; the caller and its grants.
-//! - [`mail`]: the outbox and its delivery, and the process manager that
-//!   invites a new family's guardian.
+//! - [`mail`]: the outbox and its delivery.
 //! - [`error`]: one error type and its `extensions.code`.
 //! - [`cli`]: what the command line's subcommands do.
 //! - [`demo`]: the demo commune; [`join_codes`]: a family's consent to

@@ -17,13 +17,13 @@ use axum::routing::get;
 use axum::Router;
 use sqlx::PgPool;
 
-use crate::app::Settings;
 use crate::auth::accounts::AuthSettings;
 use crate::auth::sessions::Sessions;
 use crate::commands::Commands;
 use crate::graphql::parse_cache::ParseCache;
 use crate::graphql::{schema, AppSchema};
 use health::DatabaseWatch;
+use server::ServerLimits;
 use web::WebSettings;
 
 pub mod graphql;
@@ -45,9 +45,15 @@ pub struct AppState {
 
 /// The router, apart from serving, so tests and tools can mount it; an
 /// error for a CORS origin that is not one.
-pub fn router(commands: Arc<Commands>, pool: PgPool, settings: &Settings) -> Result<Router, String> {
+pub fn router(
+    commands: Arc<Commands>,
+    pool: PgPool,
+    auth: &AuthSettings,
+    web: &WebSettings,
+    limits: ServerLimits,
+) -> Result<Router, String> {
     let sessions = Sessions::start(pool.clone());
-    let auth = settings.auth.clone();
+    let auth = auth.clone();
     let state = AppState {
         schema: schema(Some((commands.clone(), auth.clone(), sessions.clone()))),
         database: DatabaseWatch::start(pool.clone()),
@@ -56,14 +62,13 @@ pub fn router(commands: Arc<Commands>, pool: PgPool, settings: &Settings) -> Res
         documents: ParseCache::default(),
         commands,
         auth,
-        web: settings.web.clone(),
+        web: web.clone(),
     };
     let mut graphql = Router::new().route("/graphql", get(graphql::get).post(graphql::post));
     // Only GraphQL is for other origins' pages, and only the listed ones.
-    if let Some(cors) = web::cors(&settings.web.cors_origins)? {
+    if let Some(cors) = web::cors(&web.cors_origins)? {
         graphql = graphql.layer(cors);
     }
-    let limits = settings.limits;
     Ok(graphql
         .merge(web::routes())
         .route("/health/live", get(|| async { "ok" }))

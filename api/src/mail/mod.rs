@@ -7,8 +7,6 @@
 //! servers can run it side by side; once sent, a message's body is cleared:
 //! it may hold a single-use link.
 
-pub mod invitations;
-
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -7,6 +7,8 @@
 //! - [`credentials`]: what the e-mailed links do (activation, a new
 //!   password, a new address);
 //! - [`decision`]: an agent's decision on a reservation;
+//! - [`invitations`]: the process manager that gives a new family's
+//!   guardian an account and mails the activation link;
 //! - [`calendar`]: what a family reads of its bookings (a child's days,
 //!   a reservation's history).
 
@@ -15,6 +17,7 @@ pub mod calendar;
 pub mod credentials;
 pub mod decision;
 pub mod family;
+pub mod invitations;
 pub mod write;
 
 pub use write::{Failure, Stored, Work, Write, CONFLICT_RETRIES};
