@@ -7,7 +7,8 @@
 //! - [`engine`]: the gap-safe projection engine (batches, checkpoints,
 //!   NOTIFY wake-ups, one active runner, rebuild, read-your-writes wait).
 //! - [`calendar`], [`work_queue`], [`directory`]: the read models.
-//! - [`personal`]: crypto-shredding of personal values (per-family keys).
+//! - [`personal`] (in the store): crypto-shredding of personal values
+//!   (per-family keys).
 //! - [`testing`]: a fresh migrated database per test.
 //! - [`MIGRATOR`]: every SQL migration of the project.
 #![forbid(unsafe_code)]
@@ -18,8 +19,8 @@ pub mod calendar;
 pub mod directory;
 pub mod engine;
 pub mod error;
-pub mod personal;
 pub mod store;
+pub use store::personal;
 pub mod testing;
 pub mod work_queue;
 

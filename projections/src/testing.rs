@@ -49,12 +49,9 @@ pub async fn fresh_database() -> (PgPool, String) {
 /// When an older transaction holds the horizon back for 5 s.
 pub async fn wait_below_horizon(pool: &PgPool) {
     for _ in 0..200 {
-        let below: bool = sqlx::query_scalar(
-            "SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events",
-        )
-        .fetch_one(pool)
-        .await
-        .expect("cannot read the horizon");
+        let below = crate::store::all_below_horizon(pool)
+            .await
+            .expect("cannot read the horizon");
         if below {
             return;
         }

@@ -77,18 +77,7 @@ impl Projection for WorkQueueProjection {
         if !missing.is_empty() {
             // The slot is in each stream's first event, older than the
             // cancellation and immutable: one index lookup per stream.
-            let rows = sqlx::query(
-                "SELECT first.aggregate_id, first.payload FROM unnest($1::text[]) AS wanted(id),
-                   LATERAL (SELECT aggregate_id, payload FROM events
-                            WHERE aggregate_type = 'Reservation' AND aggregate_id = wanted.id AND sequence = 1
-                            OFFSET 0) AS first",
-            )
-            .bind(&missing)
-            .fetch_all(&mut *conn)
-            .await?;
-            for row in rows {
-                let id: String = row.try_get("aggregate_id")?;
-                let payload: serde_json::Value = row.try_get("payload")?;
+            for (id, payload) in crate::store::first_events(&mut *conn, "Reservation", &missing).await? {
                 let corrupt = |e: String| StoreError::Corrupt(format!("reservation {id}: {e}"));
                 let reservation_id: Uuid = id.parse().map_err(|_| corrupt("not a uuid".into()))?;
                 match serde_json::from_value(payload).map_err(|e| corrupt(e.to_string()))? {

@@ -82,20 +82,7 @@ pub(super) async fn run_group_batch_as(
         Some(types) => read_after_of_types(&mut tx, lowest, batch_size, types, metadata.as_deref()).await?,
     };
     let Some(last) = passed.last else {
-        // The first event past the checkpoint, ordered and limited so that
-        // it is one probe of the commit-order index. An EXISTS was planned
-        // as a sequential scan expecting an early match (the planner drops
-        // an ORDER BY inside EXISTS), reading the whole table when there
-        // was none: 50-100 ms on every idle poll.
-        let pending = sqlx::query(
-            "SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-             ORDER BY transaction_id, global_position LIMIT 1",
-        )
-        .bind(lowest.transaction_id.to_string())
-        .bind(lowest.global_position)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
+        let pending = crate::store::has_events_after(&mut tx, lowest).await?;
         tx.rollback().await?;
         return Ok(if pending {
             BatchOutcome::HeldBack

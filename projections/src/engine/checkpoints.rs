@@ -191,24 +191,24 @@ pub(super) async fn advance_checkpoints_looking_ahead(
     // The look-ahead is ordered and limited in a subquery of its own, so
     // that it stays a walk along the commit-order index (see the probe in
     // `run_group_batch`).
-    Ok(sqlx::query_scalar(
-        "WITH moved AS (
-           UPDATE projection_checkpoints
-           SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
-           WHERE name = ANY($1) AND (last_transaction_id, last_position) < ($2::text::xid8, $3))
-         SELECT EXISTS (
-           SELECT 1 FROM (SELECT aggregate_type FROM events
-                          WHERE (transaction_id, global_position) > ($2::text::xid8, $3)
-                          ORDER BY transaction_id, global_position LIMIT $5) ahead
-           WHERE $4::text[] IS NULL OR ahead.aggregate_type = ANY($4))",
-    )
-    .bind(names)
-    .bind(position.transaction_id.to_string())
-    .bind(position.global_position)
-    .bind(interest)
-    .bind(limit.saturating_mul(PASS_OVER))
-    .fetch_one(&mut *conn)
-    .await?)
+    static LOOKING_AHEAD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH moved AS (
+               UPDATE projection_checkpoints
+               SET last_transaction_id = $2::text::xid8, last_position = $3, updated_at = now()
+               WHERE name = ANY($1) AND (last_transaction_id, last_position) < ($2::text::xid8, $3))
+             SELECT {}",
+            crate::store::sql::any_ahead("$2::text::xid8", "$3", "$4", "$5")
+        )
+    });
+    Ok(sqlx::query_scalar(&LOOKING_AHEAD)
+        .bind(names)
+        .bind(position.transaction_id.to_string())
+        .bind(position.global_position)
+        .bind(interest)
+        .bind(limit.saturating_mul(PASS_OVER))
+        .fetch_one(&mut *conn)
+        .await?)
 }
 
 /// Moves these checkpoints to `position`; one already past it stays.

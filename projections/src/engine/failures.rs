@@ -214,12 +214,12 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Failure>, StoreError> {
 /// failure if it stopped.
 pub async fn status(pool: &PgPool) -> Result<Vec<Status>, StoreError> {
     let failures = list(pool).await?;
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "SELECT c.name, c.last_transaction_id::text::bigint AS transaction_id, c.last_position,
-                (SELECT count(*) FROM events e
-                 WHERE (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)) AS behind
+                {} AS behind
          FROM projection_checkpoints c ORDER BY c.name",
-    )
+        crate::store::sql::count_after("c.last_transaction_id", "c.last_position")
+    ))
     .fetch_all(pool)
     .await?;
     rows.iter()

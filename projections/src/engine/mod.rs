@@ -23,7 +23,7 @@
 //! # Layout
 //!
 //! - here: the [`Projection`] trait, settings, registration;
-//! - `read`: reading in commit order below the horizon;
+//! - `read`: what a group reads (the reading is the store's);
 //! - `batch`: one batch of a group, and catching up;
 //! - `runner`: the runners, their wake-ups, the [`Announcer`];
 //! - `checkpoints`: locking, moving and watching checkpoints;
@@ -51,9 +51,9 @@ mod read;
 mod rebuild;
 mod runner;
 
+pub use crate::store::{read_after, read_after_of_types, Passed, PASS_OVER};
 pub use batch::{catch_up, run_batch, run_group_batch};
 pub use checkpoints::{Checkpoints, CHECKPOINTS_CHANNEL};
-pub use read::{read_after, read_after_of_types, Passed, PASS_OVER};
 pub use rebuild::{rebuild, rebuild_in_batches, Rebuild, RebuildReport, Shadow, Until};
 pub use runner::{start, Announcer, EngineHandle};
 // The parts share their helpers through this module (each does `use

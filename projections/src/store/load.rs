@@ -201,6 +201,27 @@ pub mod sql {
         )
     }
 
+    /// Whether one of the next `limit` events after a position (given as
+    /// an `xid8` and a global position) is of the aggregate types in the
+    /// text array `types` (NULL: of any type): a walk along the
+    /// commit-order index, ordered and limited in a subquery of its own.
+    pub fn any_ahead(transaction_id: &str, global_position: &str, types: &str, limit: &str) -> String {
+        format!(
+            "EXISTS (SELECT 1 FROM (SELECT aggregate_type FROM events \
+               WHERE (transaction_id, global_position) > ({transaction_id}, {global_position}) \
+               ORDER BY transaction_id, global_position LIMIT {limit}) ahead \
+             WHERE {types}::text[] IS NULL OR ahead.aggregate_type = ANY({types}))"
+        )
+    }
+
+    /// How many events follow a position in commit order.
+    pub fn count_after(transaction_id: &str, global_position: &str) -> String {
+        format!(
+            "(SELECT count(*) FROM events e \
+              WHERE (e.transaction_id, e.global_position) > ({transaction_id}, {global_position}))"
+        )
+    }
+
     /// The key that opens a family's personal values; NULL once erased.
     pub fn family_key(family_id: &str) -> String {
         format!("(SELECT key FROM family_keys WHERE family_id = {family_id})")

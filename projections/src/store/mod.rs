@@ -13,6 +13,10 @@
 //!   and history, claimed ids;
 //! - `append`: the multi-stream append and its rows;
 //! - `appender`: single commands arriving together, in one statement;
+//! - `commit_order`: the events after a position, in commit order, below
+//!   the horizon (what the projections read);
+//! - [`personal`]: the families' keys, and sealing and opening personal
+//!   values with them;
 //! - the errors are [`crate::error`]'s, so that the encryption of personal
 //!   values, which the store uses, names them without a cycle.
 
@@ -27,7 +31,7 @@ use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::personal::{self, FamilyKey};
+use personal::FamilyKey;
 
 /// A place in commit order: the writing transaction, then the position
 /// within it. Every event below a projection's checkpoint has been applied.
@@ -39,13 +43,19 @@ pub struct Position {
 
 mod append;
 mod appender;
+mod commit_order;
 mod load;
+pub mod personal;
 #[cfg(test)]
 mod tests;
 
 pub use crate::error::{conflict_or_database, StoreError};
 pub use append::{append, append_alongside, last_position, Alongside, NewEvent, Query, Rows, StreamAppend};
 pub use appender::Appender;
+pub use commit_order::{
+    all_below_horizon, fetch_after, first_events, has_events_after, read_after, read_after_of_types, Passed,
+    EVENTS_AFTER, PASS_OVER,
+};
 pub use load::{
     fold_many, id_claimed, load, load_many, sql, stream_history, stream_position, stream_version,
     streams_sql, Loaded,
@@ -53,7 +63,7 @@ pub use load::{
 // The parts share their helpers through this module (each does `use
 // super::*`).
 #[allow(unused_imports)]
-use {append::*, appender::*, load::*};
+use {append::*, appender::*, commit_order::*, load::*};
 
 /// Who did what, and why: stored with every event of a command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

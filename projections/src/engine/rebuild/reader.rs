@@ -1,6 +1,7 @@
 //! The store read once, in commit order, a few batches ahead.
 
 use super::*;
+use crate::store::fetch_after;
 
 /// Events read per batch of a rebuild.
 pub(super) const REBUILD_BATCH: i64 = 20_000;

@@ -1,0 +1,207 @@
+//! Reading the events after a position, in commit order, below the
+//! horizon: what the projection engine and a rebuild read.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::*;
+
+/// The next events in commit order, below the horizon: the snapshot's, or
+/// the fence when a runner raised it higher (see
+/// [`crate::engine::fence`]).
+pub const EVENTS_AFTER: &str = "WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
+       AND e.transaction_id < greatest(pg_snapshot_xmin(pg_current_snapshot()),
+                                       (SELECT fence FROM events_fence))
+     ORDER BY e.transaction_id, e.global_position";
+
+/// Reads up to `limit` events after `after` in commit order, below the
+/// snapshot horizon, with the metadata of the events of the types
+/// `metadata_of` names (`None`: of every event).
+pub async fn read_after(
+    conn: &mut PgConnection,
+    after: Position,
+    limit: i64,
+    metadata_of: Option<&[&str]>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = fetch_after(conn, after, limit, metadata_of).await?;
+    rows.iter().map(RecordedEvent::from_row).collect()
+}
+
+/// [`read_after`]'s rows, not yet decoded.
+pub async fn fetch_after(
+    conn: &mut PgConnection,
+    after: Position,
+    limit: i64,
+    metadata_of: Option<&[&str]>,
+) -> Result<Vec<PgRow>, StoreError> {
+    Ok(sqlx::query(&format!(
+        "{} {EVENTS_AFTER} LIMIT $3",
+        RecordedEvent::select_with_metadata_of("$4")
+    ))
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(limit)
+    .bind(metadata_of)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// How many events a group that reads only some aggregate types may go
+/// past in one batch, as a multiple of its batch size. Going past an event
+/// costs one entry of an index-only scan; a batch costs a transaction. A
+/// group that reads only families' events, woken by its polls during a
+/// rush of baskets, would otherwise crawl through the reservations one
+/// batch size at a time.
+pub const PASS_OVER: i64 = 20;
+
+/// The events after `after` of these aggregate types, at most `limit` of
+/// them, among the next `limit * PASS_OVER` events: how many events were
+/// passed, the position of the last (whatever its type: where the reader
+/// may move to), and the events of these types. The range is fixed first,
+/// below the horizon, so no event can still appear inside it when its
+/// events of these types are read; when more than `limit` of them are in
+/// it, it ends at the last one read.
+pub async fn read_after_of_types(
+    conn: &mut PgConnection,
+    after: Position,
+    limit: i64,
+    aggregate_types: &[&str],
+    metadata_of: Option<&[&str]>,
+) -> Result<Passed, StoreError> {
+    let end = sqlx::query(&format!(
+        "SELECT transaction_id::text::bigint, global_position, count(*) OVER ()
+         FROM (SELECT e.transaction_id, e.global_position FROM events e {EVENTS_AFTER} LIMIT $3) range
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+    ))
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(limit.saturating_mul(PASS_OVER))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(end) = end else {
+        return Ok(Passed::default());
+    };
+    let count: i64 = end.try_get(2)?;
+    let end = Position {
+        transaction_id: end.try_get(0)?,
+        global_position: end.try_get(1)?,
+    };
+    let rows = sqlx::query(&format!(
+        "{} WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
+           AND (e.transaction_id, e.global_position) <= ($3::text::xid8, $4)
+           AND e.aggregate_type = ANY($5)
+         ORDER BY e.transaction_id, e.global_position LIMIT $7",
+        RecordedEvent::select_with_metadata_of("$6")
+    ))
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(end.transaction_id.to_string())
+    .bind(end.global_position)
+    .bind(aggregate_types)
+    .bind(metadata_of)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events: Vec<RecordedEvent> = rows
+        .iter()
+        .map(RecordedEvent::from_row)
+        .collect::<Result<_, _>>()?;
+    let cut = match events.last() {
+        Some(last) if events.len() as i64 >= limit && last.position < end => last.position,
+        _ => {
+            return Ok(Passed {
+                count: count as usize,
+                last: Some(end),
+                events,
+            })
+        }
+    };
+    // A full batch of events it reads: the batch ends at the last of them,
+    // the rest of the range is for the next.
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+           AND (transaction_id, global_position) <= ($3::text::xid8, $4)",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(cut.transaction_id.to_string())
+    .bind(cut.global_position)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Passed {
+        count: count as usize,
+        last: Some(cut),
+        events,
+    })
+}
+
+/// What one read of a batch went past.
+#[derive(Debug, Default)]
+pub struct Passed {
+    /// How many events the read went past, read or not.
+    pub count: usize,
+    /// The last of them.
+    pub last: Option<Position>,
+    /// Those the reader reads.
+    pub events: Vec<RecordedEvent>,
+}
+
+impl Passed {
+    pub fn all(events: Vec<RecordedEvent>) -> Passed {
+        Passed {
+            count: events.len(),
+            last: events.last().map(|e| e.position),
+            events,
+        }
+    }
+}
+
+/// Whether any event, committed or not yet visible, follows `after` in
+/// commit order: one probe of the commit-order index. An EXISTS was
+/// planned as a sequential scan expecting an early match (the planner
+/// drops an ORDER BY inside EXISTS), reading the whole table when there
+/// was none: 50-100 ms on every idle poll.
+pub async fn has_events_after(conn: &mut PgConnection, after: Position) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+         ORDER BY transaction_id, global_position LIMIT 1",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
+}
+
+/// The first event of each of these streams of one type, as (stream id,
+/// payload): one index lookup per stream.
+pub async fn first_events(
+    conn: &mut PgConnection,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+) -> Result<Vec<(String, Value)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT first.aggregate_id, first.payload FROM unnest($2::text[]) AS wanted(id),
+           LATERAL (SELECT aggregate_id, payload FROM events
+                    WHERE aggregate_type = $1 AND aggregate_id = wanted.id AND sequence = 1
+                    OFFSET 0) AS first",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("aggregate_id")?, row.try_get("payload")?)))
+        .collect()
+}
+
+/// Whether every committed event is below the snapshot's horizon, where
+/// readers in commit order see it.
+pub async fn all_below_horizon(pool: &sqlx::PgPool) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events",
+    )
+    .fetch_one(pool)
+    .await?)
+}
