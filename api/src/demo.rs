@@ -3,9 +3,7 @@
 //! by `serve --seed-demo` and `seed-demo`; loading it again changes nothing.
 
 use chrono::{NaiveDate, NaiveTime, Utc, Weekday};
-use espace_famille_domain::calendar::{
-    DateRange, DeadlineRule, OpenDuring, OpeningDays, SchoolCalendar, SchoolYear,
-};
+use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, SchoolYear, Zone};
 use espace_famille_domain::collectivity::{
     BillingMode, Collectivity, CollectivityCommand, Service, ServiceKind, Unit,
 };
@@ -39,34 +37,6 @@ fn school_days() -> OpeningDays {
     OpeningDays {
         weekdays: vec![Weekday::Mon, Weekday::Tue, Weekday::Thu, Weekday::Fri],
         during: OpenDuring::SchoolTerms,
-    }
-}
-
-/// Public holidays of 2026-2027 and illustrative school holidays.
-fn school_calendar() -> SchoolCalendar {
-    let range = |first, last| DateRange { first, last };
-    SchoolCalendar {
-        public_holidays: [
-            date(2026, 11, 1),
-            date(2026, 11, 11),
-            date(2026, 12, 25),
-            date(2027, 1, 1),
-            date(2027, 3, 29),
-            date(2027, 5, 1),
-            date(2027, 5, 6),
-            date(2027, 5, 8),
-            date(2027, 5, 17),
-            date(2027, 7, 14),
-            date(2027, 8, 15),
-        ]
-        .into(),
-        school_holidays: vec![
-            range(date(2026, 10, 17), date(2026, 11, 1)),
-            range(date(2026, 12, 19), date(2027, 1, 3)),
-            range(date(2027, 2, 20), date(2027, 3, 7)),
-            range(date(2027, 4, 17), date(2027, 5, 2)),
-            range(date(2027, 7, 3), date(2027, 8, 31)),
-        ],
     }
 }
 
@@ -152,11 +122,27 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
                 .await,
         )?;
     }
+    // Dammartin-sur-Tigeaux is in Seine-et-Marne, zone C. Publishing a
+    // year already published changes nothing, so a second run keeps what
+    // an agent added since (closures, another year).
+    let calendar = [
+        CollectivityCommand::SetSchoolZone {
+            zone: Zone::C,
+            department: "77".into(),
+        },
+        CollectivityCommand::PublishSchoolYear {
+            year: SchoolYear(2026),
+        },
+        CollectivityCommand::PublishSchoolYear {
+            year: SchoolYear(2027),
+        },
+    ];
     let current = store::load::<Collectivity>(&commands.pool, &COMMUNE.to_string()).await?;
-    if current.aggregate.calendar != school_calendar() {
-        let command = CollectivityCommand::SetSchoolCalendar {
-            calendar: school_calendar(),
-        };
+    let zoned = current.aggregate.calendar.zone.is_some();
+    for command in calendar {
+        if zoned && matches!(command, CollectivityCommand::SetSchoolZone { .. }) {
+            continue;
+        }
         ran += applied(
             commands
                 .execute::<Collectivity>(COMMUNE, command, &metadata)

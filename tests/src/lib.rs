@@ -507,13 +507,24 @@ impl Fixture {
     }
 }
 
-/// Canteen days (Mon, Tue, Thu, Fri) from two weeks ahead: far enough for
-/// every booking and cancellation deadline.
+/// Whether the fixture's canteen runs on `day`: Mon, Tue, Thu, Fri, in
+/// term time, not a public holiday, as its zone C commune publishes them.
+pub fn is_canteen_day(day: NaiveDate) -> bool {
+    use espace_famille_domain::calendar::{public_holidays_of, school_holidays, SchoolYear, Zone};
+    let year = SchoolYear::of(day);
+    let holidays = school_holidays(Zone::C, year).expect("the school year is in the shipped data");
+    let off = holidays.iter().any(|p| p.range.contains(day))
+        || public_holidays_of(year, false).iter().any(|h| h.date == day);
+    !off && !matches!(day.weekday(), Weekday::Wed | Weekday::Sat | Weekday::Sun)
+}
+
+/// Canteen days (see [`is_canteen_day`]) from two weeks ahead: far enough
+/// for every booking and cancellation deadline.
 pub fn future_canteen_days(count: usize) -> Vec<NaiveDate> {
     let start = Utc::now().date_naive() + Duration::days(14);
     start
         .iter_days()
-        .filter(|d| !matches!(d.weekday(), Weekday::Wed | Weekday::Sat | Weekday::Sun))
+        .filter(|d| is_canteen_day(*d))
         .take(count)
         .collect()
 }
@@ -587,6 +598,28 @@ pub async fn setup_commune(app: &TestApp, enrol_for: &[NaiveDate]) -> Fixture {
     )
     .await
     .data("addUnit");
+    // Seine-et-Marne, zone C; the school years of the days, and the current
+    // one, published.
+    app.gql(
+        Some(&agent),
+        "mutation($c: UUID!) { setSchoolZone(collectivityId: $c, zone: C, department: \"77\") { id } }",
+        json!({ "c": collectivity }),
+    )
+    .await
+    .data("setSchoolZone");
+    let mut published = school_years(enrol_for);
+    published.extend(school_years(&[Utc::now().date_naive()]));
+    published.sort_unstable();
+    published.dedup();
+    for year in published {
+        app.gql(
+            Some(&agent),
+            "mutation($c: UUID!, $y: Int!) { publishSchoolYear(collectivityId: $c, schoolYear: $y) { id } }",
+            json!({ "c": collectivity, "y": year }),
+        )
+        .await
+        .data("publishSchoolYear");
+    }
     let family = Uuid::new_v4();
     let guardian_email = format!("guardian.{}@example.fr", Uuid::new_v4().simple());
     app.gql(

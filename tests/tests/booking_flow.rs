@@ -354,15 +354,9 @@ async fn a_day_already_booked_is_refused_as_such_beside_new_days_and_keeps_its_e
 async fn a_line_past_its_deadline_or_for_a_child_not_enrolled_is_refused_with_its_reason() {
     let app = spawn_app().await;
     // A canteen day that has already passed.
-    let past = (1..=7)
+    let past = (1..=30)
         .map(|n| chrono::Utc::now().date_naive() - chrono::Duration::days(n))
-        .find(|d| {
-            use chrono::Datelike;
-            !matches!(
-                d.weekday(),
-                chrono::Weekday::Wed | chrono::Weekday::Sat | chrono::Weekday::Sun
-            )
-        })
+        .find(|d| is_canteen_day(*d))
         .unwrap();
     let fixture = setup_commune(&app, &[past]).await;
     let outcome = app.book(&fixture, &[past]).await;
@@ -373,18 +367,18 @@ async fn a_line_past_its_deadline_or_for_a_child_not_enrolled_is_refused_with_it
         "the deadline itself is given: {refusal}"
     );
 
-    // A year the child is not enrolled for.
-    let next_year = past + chrono::Duration::days(371);
-    let next_year = next_year
+    // A year the child is not enrolled for, its calendar published.
+    let next_year = (past + chrono::Duration::days(365))
         .iter_days()
-        .find(|d| {
-            use chrono::Datelike;
-            !matches!(
-                d.weekday(),
-                chrono::Weekday::Wed | chrono::Weekday::Sat | chrono::Weekday::Sun
-            )
-        })
+        .find(|d| is_canteen_day(*d))
         .unwrap();
+    app.gql(
+        Some(&fixture.agent()),
+        "mutation($c: UUID!, $y: Int!) { publishSchoolYear(collectivityId: $c, schoolYear: $y) { id } }",
+        serde_json::json!({ "c": fixture.collectivity, "y": school_years(&[next_year])[0] }),
+    )
+    .await
+    .data("publishSchoolYear");
     let outcome = app.book(&fixture, &[next_year]).await;
     assert_eq!(
         outcome.data("submitBasket")["lines"][0]["refusal"]["code"],

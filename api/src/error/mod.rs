@@ -119,15 +119,24 @@ impl From<CollectivityError> for ApiError {
     fn from(error: CollectivityError) -> Self {
         let message = error.to_string();
         match error {
-            CollectivityError::NotFound | CollectivityError::UnknownService(_) => ApiError::NotFound(message),
+            CollectivityError::NotFound
+            | CollectivityError::UnknownService(_)
+            | CollectivityError::UnknownUnit(_) => ApiError::NotFound(message),
             CollectivityError::AlreadyExists
             | CollectivityError::DuplicateService
-            | CollectivityError::DuplicateUnit => ApiError::Conflict(message),
+            | CollectivityError::DuplicateUnit
+            | CollectivityError::AlreadyPublished(_)
+            | CollectivityError::DuplicateClosure(_) => ApiError::Conflict(message),
             CollectivityError::EmptyName
             | CollectivityError::NoOpeningDay
             | CollectivityError::InvalidDeadline(_)
             | CollectivityError::InvalidPeriod(_)
-            | CollectivityError::InvalidText(_) => ApiError::Validation(message),
+            | CollectivityError::InvalidText(_)
+            | CollectivityError::UnknownDepartment(_)
+            | CollectivityError::NoSchoolZone
+            | CollectivityError::CalendarNotAvailable(_)
+            | CollectivityError::ClosureTooLong
+            | CollectivityError::TooManyClosures => ApiError::Validation(message),
         }
     }
 }

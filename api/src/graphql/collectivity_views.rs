@@ -3,7 +3,7 @@
 
 use async_graphql::{Enum, InputObject, OneofObject, SimpleObject};
 use chrono::{NaiveDate, NaiveTime, Weekday};
-use espace_famille_domain::calendar::{DateRange, DeadlineRule, OpeningDays, SchoolCalendar};
+use espace_famille_domain::calendar::{Closure, DateRange, DeadlineRule, OpeningDays, SchoolCalendar};
 use espace_famille_domain::collectivity as domain;
 use uuid::Uuid;
 
@@ -264,25 +264,39 @@ pub struct DateRangeInput {
     pub last: NaiveDate,
 }
 
-#[derive(InputObject)]
-pub struct SetSchoolCalendarInput {
-    pub collectivity_id: Uuid,
-    pub public_holidays: Vec<NaiveDate>,
-    pub school_holidays: Vec<DateRangeInput>,
+/// A school holiday zone of metropolitan France.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "espace_famille_domain::calendar::Zone", name = "SchoolZone")]
+pub enum SchoolZoneGql {
+    A,
+    B,
+    C,
 }
 
-impl SetSchoolCalendarInput {
-    pub fn calendar(&self) -> SchoolCalendar {
-        SchoolCalendar {
-            public_holidays: self.public_holidays.iter().copied().collect(),
-            school_holidays: self
-                .school_holidays
-                .iter()
-                .map(|r| DateRange {
-                    first: r.first,
-                    last: r.last,
-                })
-                .collect(),
+#[derive(InputObject)]
+pub struct AddClosureInput {
+    pub collectivity_id: Uuid,
+    /// Chosen by the client: the same closure sent twice is one.
+    pub id: Uuid,
+    pub first: NaiveDate,
+    /// Included.
+    pub last: NaiveDate,
+    /// One unit; none: every unit of the commune.
+    pub unit_id: Option<Uuid>,
+    /// What the parents read on the closed days ("Grève", "Pont de l'Ascension").
+    pub reason: String,
+}
+
+impl AddClosureInput {
+    pub fn closure(&self) -> Closure {
+        Closure {
+            id: self.id,
+            range: DateRange {
+                first: self.first,
+                last: self.last,
+            },
+            unit_id: self.unit_id,
+            reason: self.reason.clone(),
         }
     }
 }
@@ -313,6 +327,44 @@ pub struct DateRangeView {
     pub last: NaiveDate,
 }
 
+/// A public holiday.
+#[derive(SimpleObject)]
+pub struct NamedDayView {
+    pub date: NaiveDate,
+    pub name: String,
+}
+
+/// A period of school holidays.
+#[derive(SimpleObject)]
+pub struct NamedPeriodView {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    pub name: String,
+}
+
+/// The days off of one published school year.
+#[derive(SimpleObject)]
+pub struct SchoolYearView {
+    /// The calendar year it starts in (2026 for 2026-2027).
+    pub school_year: i32,
+    /// "2026-2027".
+    pub label: String,
+    pub zone: SchoolZoneGql,
+    pub public_holidays: Vec<NamedDayView>,
+    pub school_holidays: Vec<NamedPeriodView>,
+}
+
+/// Days the commune closed, with the reason the parents read.
+#[derive(SimpleObject)]
+pub struct ClosureView {
+    pub id: Uuid,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    /// None: every unit.
+    pub unit_id: Option<Uuid>,
+    pub reason: String,
+}
+
 #[derive(SimpleObject)]
 #[graphql(name = "Collectivity")]
 pub struct CollectivityView {
@@ -320,7 +372,17 @@ pub struct CollectivityView {
     pub name: String,
     pub services: Vec<ServiceView>,
     pub units: Vec<UnitView>,
+    /// The school holiday zone it follows.
+    pub school_zone: Option<SchoolZoneGql>,
+    pub department: Option<String>,
+    /// The school years published, oldest first; a day of a year not
+    /// published cannot be booked.
+    pub school_years: Vec<SchoolYearView>,
+    pub closures: Vec<ClosureView>,
+    /// Every public holiday of the published years (and of a calendar
+    /// typed by hand before calendars were published).
     pub public_holidays: Vec<NaiveDate>,
+    /// Every period of school holidays, likewise.
     pub school_holidays: Vec<DateRangeView>,
 }
 
@@ -353,16 +415,91 @@ impl From<&domain::Collectivity> for CollectivityView {
                     cancellation_needs_approval: u.cancellation_needs_approval,
                 })
                 .collect(),
-            public_holidays: c.calendar.public_holidays.iter().copied().collect(),
-            school_holidays: c
+            school_zone: c.calendar.zone.map(Into::into),
+            department: c.calendar.department.clone(),
+            school_years: c
                 .calendar
-                .school_holidays
+                .years
                 .iter()
-                .map(|r| DateRangeView {
-                    first: r.first,
-                    last: r.last,
+                .map(|(year, published)| SchoolYearView {
+                    school_year: year.0,
+                    label: year.to_string(),
+                    zone: published.zone.into(),
+                    public_holidays: published
+                        .public_holidays
+                        .iter()
+                        .map(|d| NamedDayView {
+                            date: d.date,
+                            name: d.name.clone(),
+                        })
+                        .collect(),
+                    school_holidays: published
+                        .school_holidays
+                        .iter()
+                        .map(|p| NamedPeriodView {
+                            first: p.range.first,
+                            last: p.range.last,
+                            name: p.name.clone(),
+                        })
+                        .collect(),
                 })
                 .collect(),
+            closures: c
+                .calendar
+                .closures
+                .iter()
+                .map(|closure| ClosureView {
+                    id: closure.id,
+                    first: closure.range.first,
+                    last: closure.range.last,
+                    unit_id: closure.unit_id,
+                    reason: closure.reason.clone(),
+                })
+                .collect(),
+            public_holidays: public_holidays(&c.calendar),
+            school_holidays: school_holidays(&c.calendar),
         }
     }
+}
+
+/// Every public holiday a calendar knows, in date order.
+fn public_holidays(calendar: &SchoolCalendar) -> Vec<NaiveDate> {
+    let mut days: Vec<NaiveDate> = calendar
+        .years
+        .values()
+        .flat_map(|year| year.public_holidays.iter().map(|d| d.date))
+        .chain(
+            calendar
+                .typed
+                .iter()
+                .flat_map(|t| t.public_holidays.iter().copied()),
+        )
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    days
+}
+
+/// Every period of school holidays a calendar knows, in date order.
+fn school_holidays(calendar: &SchoolCalendar) -> Vec<DateRangeView> {
+    let mut ranges: Vec<DateRange> = calendar
+        .years
+        .values()
+        .flat_map(|year| year.school_holidays.iter().map(|p| p.range))
+        .chain(
+            calendar
+                .typed
+                .iter()
+                .flat_map(|t| t.school_holidays.iter().copied()),
+        )
+        .collect();
+    ranges.sort_unstable_by_key(|r| (r.first, r.last));
+    ranges.dedup();
+    ranges
+        .into_iter()
+        .map(|r| DateRangeView {
+            first: r.first,
+            last: r.last,
+        })
+        .collect()
 }

@@ -199,15 +199,56 @@ impl BookingMutation {
         Ok((&commands.load_collectivity(collectivity_id).await?).into())
     }
 
-    async fn set_school_calendar(
+    /// An agent sets the school holiday zone the commune follows and its
+    /// département (Bas-Rhin, Haut-Rhin and Moselle have two more public
+    /// holidays).
+    async fn set_school_zone(
         &self,
         ctx: &Context<'_>,
-        input: SetSchoolCalendarInput,
+        collectivity_id: Uuid,
+        zone: SchoolZoneGql,
+        department: String,
     ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::SetSchoolZone {
+            zone: zone.into(),
+            department,
+        };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
+    /// An agent publishes a school year's calendar: its public holidays,
+    /// computed, and its zone's school holidays from the Ministry's data.
+    /// Until then, its days cannot be booked. Sent again, it changes
+    /// nothing; a year published is never published otherwise.
+    async fn publish_school_year(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        #[graphql(desc = "the calendar year it starts in: 2026 for 2026-2027")] school_year: i32,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::PublishSchoolYear {
+            year: espace_famille_domain::calendar::SchoolYear(school_year),
+        };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
+    /// An agent closes days, for every unit or one, with the reason the
+    /// parents read on them.
+    async fn add_closure(&self, ctx: &Context<'_>, input: AddClosureInput) -> Result<CollectivityView> {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
-        let command = CollectivityCommand::SetSchoolCalendar {
-            calendar: input.calendar(),
+        let command = CollectivityCommand::AddClosure {
+            closure: input.closure(),
         };
         commands
             .execute::<Collectivity>(input.collectivity_id, command, &metadata(actor, None))

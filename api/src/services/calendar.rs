@@ -174,7 +174,7 @@ pub async fn calendar(
             }),
             status: status.as_domain(),
         };
-        let open = unit.opening.check(date, &collectivity.calendar);
+        let open = unit.opening.check_unit(unit_id, date, &collectivity.calendar);
         let can_book = reservation.check_request(child_id, unit_id, date, &context);
         let can_cancel = reservation.check_cancel(&context);
         result.push(Day {

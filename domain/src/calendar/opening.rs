@@ -24,8 +24,12 @@ pub struct OpeningDays {
 }
 
 /// Why a unit does not run on a date; shown to the parent next to the date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClosedReason {
+    /// The days off of that school year are not published yet.
+    CalendarNotPublished(SchoolYear),
+    /// The commune closed the day, for this reason.
+    Closed(String),
     /// The unit never runs on this day of the week.
     ClosedWeekday(Weekday),
     PublicHoliday,
@@ -38,6 +42,10 @@ pub enum ClosedReason {
 impl std::fmt::Display for ClosedReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ClosedReason::CalendarNotPublished(year) => {
+                write!(f, "the school calendar of {year} is not published yet")
+            }
+            ClosedReason::Closed(reason) => write!(f, "closed: {reason}"),
             ClosedReason::ClosedWeekday(day) => write!(f, "the unit does not run on {}s", weekday_name(*day)),
             ClosedReason::PublicHoliday => write!(f, "public holiday"),
             ClosedReason::SchoolHolidays => write!(f, "school holidays"),
@@ -55,7 +63,27 @@ impl OpeningDays {
         self
     }
 
-    /// `Ok(())` when the unit runs on `date`, else the reason it does not.
+    /// `Ok(())` when a unit with these days, `unit_id`, runs on `date`,
+    /// else the reason it does not: a school year not published, a
+    /// closure, a day of the week it never runs, a public holiday, a term
+    /// or a holiday.
+    pub fn check_unit(
+        &self,
+        unit_id: Uuid,
+        date: NaiveDate,
+        calendar: &SchoolCalendar,
+    ) -> Result<(), ClosedReason> {
+        if !calendar.is_published(date) {
+            return Err(ClosedReason::CalendarNotPublished(SchoolYear::of(date)));
+        }
+        if let Some(closure) = calendar.closure(date, unit_id) {
+            return Err(ClosedReason::Closed(closure.reason.clone()));
+        }
+        self.check(date, calendar)
+    }
+
+    /// `Ok(())` when days like these include `date`, whatever the
+    /// publication and the closures; else the reason they do not.
     pub fn check(&self, date: NaiveDate, calendar: &SchoolCalendar) -> Result<(), ClosedReason> {
         let weekday = date.weekday();
         if !self.weekdays.contains(&weekday) {

@@ -52,10 +52,10 @@ fn a_skipped_public_holiday_pushes_the_deadline_one_day_earlier() {
         skip_weekends: true,
         skip_holidays: true,
     };
-    let calendar = SchoolCalendar {
+    let calendar = SchoolCalendar::typed(TypedCalendar {
         public_holidays: [d(2026, 11, 11)].into(),
         school_holidays: vec![],
-    };
+    });
     // Thursday 12 November 2026, the day after Armistice day.
     let deadline = rule.deadline_for(d(2026, 11, 12), &calendar);
     assert_eq!(deadline, utc("2026-11-10T09:00:00Z"));
@@ -119,13 +119,13 @@ fn a_deadline_rule_with_an_impossible_day_of_month_is_refused() {
 
 #[test]
 fn a_term_time_unit_is_closed_on_wednesdays_holidays_and_public_holidays() {
-    let calendar = SchoolCalendar {
+    let calendar = SchoolCalendar::typed(TypedCalendar {
         public_holidays: [d(2027, 5, 6)].into(),
         school_holidays: vec![DateRange {
             first: d(2026, 12, 19),
             last: d(2027, 1, 3),
         }],
-    };
+    });
     let unit = school_days();
     assert_eq!(unit.check(d(2026, 12, 7), &calendar), Ok(()));
     assert_eq!(
@@ -145,13 +145,13 @@ fn a_term_time_unit_is_closed_on_wednesdays_holidays_and_public_holidays() {
 
 #[test]
 fn a_holiday_unit_is_closed_during_term() {
-    let calendar = SchoolCalendar {
+    let calendar = SchoolCalendar::typed(TypedCalendar {
         public_holidays: BTreeSet::new(),
         school_holidays: vec![DateRange {
             first: d(2026, 12, 19),
             last: d(2027, 1, 3),
         }],
-    };
+    });
     let unit = OpeningDays {
         weekdays: vec![Weekday::Mon, Weekday::Tue],
         during: OpenDuring::SchoolHolidays,
@@ -173,4 +173,113 @@ fn the_school_year_turns_on_the_first_of_september() {
 fn the_label_of_any_stored_year_is_written_without_overflow() {
     assert_eq!(SchoolYear(2026).to_string(), "2026-2027");
     assert_eq!(SchoolYear(i32::MAX).to_string(), "2147483647-2147483648");
+}
+
+#[test]
+fn easter_falls_on_its_known_sundays() {
+    for (year, month, day) in [
+        (2019, 4, 21),
+        (2024, 3, 31),
+        (2025, 4, 20),
+        (2026, 4, 5),
+        (2027, 3, 28),
+        (2028, 4, 16),
+        (2030, 4, 21),
+        (2038, 4, 25),
+    ] {
+        assert_eq!(easter(year), d(year, month, day), "{year}");
+    }
+}
+
+#[test]
+fn public_holidays_follow_easter_and_alsace_moselle_has_two_more() {
+    let days =
+        |year, alsace| -> Vec<NaiveDate> { public_holidays(year, alsace).iter().map(|h| h.date).collect() };
+    let twenty_six = days(2026, false);
+    assert_eq!(twenty_six.len(), 11);
+    for day in [
+        d(2026, 4, 6),
+        d(2026, 5, 14),
+        d(2026, 5, 25),
+        d(2026, 7, 14),
+        d(2026, 11, 11),
+    ] {
+        assert!(twenty_six.contains(&day), "{day}");
+    }
+    let twenty_seven = public_holidays(2027, false);
+    let named = |name: &str| twenty_seven.iter().find(|h| h.name == name).map(|h| h.date);
+    assert_eq!(named("Lundi de Pâques"), Some(d(2027, 3, 29)));
+    assert_eq!(named("Ascension"), Some(d(2027, 5, 6)));
+    assert_eq!(named("Lundi de Pentecôte"), Some(d(2027, 5, 17)));
+    assert_eq!(named("Vendredi saint"), None);
+    let alsace = days(2027, true);
+    assert_eq!(alsace.len(), 13);
+    assert!(alsace.contains(&d(2027, 3, 26)) && alsace.contains(&d(2027, 12, 26)));
+    assert!(alsace.windows(2).all(|w| w[0] < w[1]), "in date order");
+    assert_eq!(ALSACE_MOSELLE, ["67", "68", "57"]);
+}
+
+#[test]
+fn a_school_years_public_holidays_run_from_september_to_august() {
+    let days: Vec<NaiveDate> = public_holidays_of(SchoolYear(2026), false)
+        .iter()
+        .map(|h| h.date)
+        .collect();
+    assert_eq!(days.first(), Some(&d(2026, 11, 1)));
+    assert_eq!(days.last(), Some(&d(2027, 8, 15)));
+    assert!(!days.contains(&d(2026, 7, 14)) && days.contains(&d(2027, 7, 14)));
+    assert_eq!(days.len(), 11);
+}
+
+#[test]
+fn the_official_holidays_of_each_zone_come_from_the_shipped_data() {
+    let c = school_holidays(Zone::C, SchoolYear(2026)).unwrap();
+    let named = |periods: &[NamedRange], name: &str| {
+        periods
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| (p.range.first, p.range.last))
+    };
+    assert_eq!(
+        named(&c, "Vacances d'hiver"),
+        Some((d(2027, 2, 6), d(2027, 2, 21)))
+    );
+    assert_eq!(
+        named(&c, "Vacances de printemps"),
+        Some((d(2027, 4, 3), d(2027, 4, 18)))
+    );
+    assert_eq!(
+        named(&c, "Vacances de la Toussaint"),
+        Some((d(2026, 10, 17), d(2026, 11, 1)))
+    );
+    assert_eq!(named(&c, "Vacances d'été"), Some((d(2027, 7, 3), d(2027, 8, 31))));
+    let a = school_holidays(Zone::A, SchoolYear(2026)).unwrap();
+    assert_eq!(
+        named(&a, "Vacances d'hiver"),
+        Some((d(2027, 2, 13), d(2027, 2, 28)))
+    );
+    // Christmas straddles the new year; each period is within the year.
+    let (first, last) = SchoolYear(2026).bounds();
+    assert!(c.iter().all(|p| first <= p.range.first && p.range.last <= last));
+    assert_eq!(
+        named(&c, "Vacances de Noël"),
+        Some((d(2026, 12, 19), d(2027, 1, 3)))
+    );
+    assert!(school_holidays(Zone::C, SchoolYear(2028)).is_none());
+    assert!(school_holidays(Zone::B, SchoolYear(2023)).is_none());
+    assert_eq!("c".parse::<Zone>(), Ok(Zone::C));
+    assert!("D".parse::<Zone>().is_err());
+}
+
+#[test]
+fn a_malformed_holidays_file_is_refused_with_its_line() {
+    assert!(
+        super::official::parse_for_tests("zone,premier,dernier,nom\nC,2027-02-21,2027-02-06,Hiver\n")
+            .unwrap_err()
+            .contains("line 1")
+    );
+    assert!(
+        super::official::parse_for_tests("zone,premier,dernier,nom\nD,2027-02-06,2027-02-21,Hiver\n")
+            .is_err()
+    );
 }

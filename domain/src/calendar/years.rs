@@ -9,6 +9,14 @@ use super::*;
 pub struct SchoolYear(pub i32);
 
 impl SchoolYear {
+    /// Its first and last days: 1 September and 31 August.
+    pub fn bounds(self) -> (NaiveDate, NaiveDate) {
+        (
+            NaiveDate::from_ymd_opt(self.0, 9, 1).unwrap_or(NaiveDate::MIN),
+            NaiveDate::from_ymd_opt(self.0.saturating_add(1), 8, 31).unwrap_or(NaiveDate::MAX),
+        )
+    }
+
     pub fn of(date: NaiveDate) -> SchoolYear {
         if date.month() >= 9 {
             SchoolYear(date.year())

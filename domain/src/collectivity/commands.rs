@@ -5,8 +5,28 @@ use super::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CollectivityCommand {
-    Create { id: Uuid, name: String },
-    AddService { service: Service },
-    AddUnit { unit: Unit },
-    SetSchoolCalendar { calendar: SchoolCalendar },
+    Create {
+        id: Uuid,
+        name: String,
+    },
+    AddService {
+        service: Service,
+    },
+    AddUnit {
+        unit: Unit,
+    },
+    /// The school holiday zone the commune follows, and its département.
+    SetSchoolZone {
+        zone: Zone,
+        department: String,
+    },
+    /// Publish a school year's calendar: public holidays computed, the
+    /// zone's school holidays from the official data.
+    PublishSchoolYear {
+        year: SchoolYear,
+    },
+    /// Close days, for every unit or one, with a reason.
+    AddClosure {
+        closure: Closure,
+    },
 }

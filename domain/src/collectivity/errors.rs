@@ -21,8 +21,25 @@ pub enum CollectivityError {
     NoOpeningDay,
     #[error("invalid deadline: {0}")]
     InvalidDeadline(#[from] DeadlineRuleError),
-    #[error("a holiday period ends before it starts: {0:?}")]
+    #[error("a period ends before it starts: {0:?}")]
     InvalidPeriod(DateRange),
+    #[error("no département {0:?} (01 to 95, 2A, 2B, 971 to 976)")]
+    UnknownDepartment(String),
+    #[error("the commune's school zone is not set")]
+    NoSchoolZone,
+    #[error("the official school calendar of {0} is not available")]
+    CalendarNotAvailable(SchoolYear),
+    #[error("the school year {0} is already published")]
+    AlreadyPublished(SchoolYear),
+    #[error("a closure covers at most {MAX_CLOSURE_DAYS} days")]
+    ClosureTooLong,
+    #[error("a commune keeps at most {MAX_CLOSURES} closures")]
+    TooManyClosures,
+    #[error("a closure {0} already exists with other days, unit or reason")]
+    DuplicateClosure(Uuid),
+    #[error("no unit {0} in this collectivity")]
+    UnknownUnit(Uuid),
+
     #[error(transparent)]
     InvalidText(#[from] TextError),
 }
@@ -33,4 +50,21 @@ pub(super) fn clean_name(value: &str) -> Result<String, CollectivityError> {
         TextError::Empty { .. } => CollectivityError::EmptyName,
         other => other.into(),
     })
+}
+
+/// The longest closure, in days.
+pub const MAX_CLOSURE_DAYS: i64 = 366;
+
+/// The most closures a commune keeps.
+pub const MAX_CLOSURES: usize = 2_000;
+
+/// Whether `code` is a French département: 01 to 95 (no 20), 2A, 2B, 971
+/// to 976.
+pub fn is_department(code: &str) -> bool {
+    match code {
+        "2A" | "2B" => true,
+        _ if code.len() == 2 => code.parse::<u8>().is_ok_and(|n| (1..=95).contains(&n) && n != 20),
+        _ if code.len() == 3 => code.parse::<u16>().is_ok_and(|n| (971..=976).contains(&n)),
+        _ => false,
+    }
 }

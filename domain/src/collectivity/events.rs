@@ -5,10 +5,34 @@ use super::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CollectivityEvent {
-    CollectivityCreated { id: Uuid, name: String },
-    ServiceAdded { service: Service },
-    UnitAdded { unit: Unit },
-    SchoolCalendarSet { calendar: SchoolCalendar },
+    CollectivityCreated {
+        id: Uuid,
+        name: String,
+    },
+    ServiceAdded {
+        service: Service,
+    },
+    UnitAdded {
+        unit: Unit,
+    },
+    /// A calendar typed by hand (no longer written: kept so that the
+    /// communes that set one replay).
+    SchoolCalendarSet {
+        calendar: TypedCalendar,
+    },
+    SchoolZoneSet {
+        zone: Zone,
+        department: String,
+    },
+    /// The days off of a school year, as published: the event holds the
+    /// dates, so a replay never depends on the data shipped at the time.
+    SchoolYearPublished {
+        year: SchoolYear,
+        calendar: PublishedYear,
+    },
+    ClosureAdded {
+        closure: Closure,
+    },
 }
 
 impl DomainEvent for CollectivityEvent {
@@ -18,6 +42,9 @@ impl DomainEvent for CollectivityEvent {
             CollectivityEvent::ServiceAdded { .. } => "ServiceAdded",
             CollectivityEvent::UnitAdded { .. } => "UnitAdded",
             CollectivityEvent::SchoolCalendarSet { .. } => "SchoolCalendarSet",
+            CollectivityEvent::SchoolZoneSet { .. } => "SchoolZoneSet",
+            CollectivityEvent::SchoolYearPublished { .. } => "SchoolYearPublished",
+            CollectivityEvent::ClosureAdded { .. } => "ClosureAdded",
         }
         .to_string()
     }

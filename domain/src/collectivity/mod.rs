@@ -12,7 +12,10 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::calendar::{DateRange, DeadlineRule, DeadlineRuleError, OpeningDays, SchoolCalendar};
+use crate::calendar::{
+    public_holidays_of, school_holidays, Closure, DateRange, DeadlineRule, DeadlineRuleError, OpeningDays,
+    PublishedYear, SchoolCalendar, SchoolYear, TypedCalendar, Zone, ALSACE_MOSELLE,
+};
 use crate::text::{self, TextError};
 
 mod commands;

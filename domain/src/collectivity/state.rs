@@ -74,15 +74,67 @@ impl Aggregate for Collectivity {
                 self.check_unit(&unit)?;
                 CollectivityEvent::UnitAdded { unit }
             }
-            CollectivityCommand::SetSchoolCalendar { calendar } => {
-                if let Some(range) = calendar.school_holidays.iter().find(|r| r.last < r.first) {
-                    return Err(CollectivityError::InvalidPeriod(*range));
+            CollectivityCommand::SetSchoolZone { zone, department } => {
+                let department = department.trim().to_uppercase();
+                if !is_department(&department) {
+                    return Err(CollectivityError::UnknownDepartment(department));
                 }
-                let days = calendar.school_holidays.iter().flat_map(|r| [r.first, r.last]);
-                for day in days.chain(calendar.public_holidays.iter().copied()) {
-                    text::date("a day of the school calendar", day)?;
+                if self.calendar.zone == Some(zone)
+                    && self.calendar.department.as_deref() == Some(&department)
+                {
+                    return Ok(());
                 }
-                CollectivityEvent::SchoolCalendarSet { calendar }
+                CollectivityEvent::SchoolZoneSet { zone, department }
+            }
+            CollectivityCommand::PublishSchoolYear { year } => {
+                let zone = self.calendar.zone.ok_or(CollectivityError::NoSchoolZone)?;
+                let alsace_moselle = self
+                    .calendar
+                    .department
+                    .as_deref()
+                    .is_some_and(|d| ALSACE_MOSELLE.contains(&d));
+                let school_holidays =
+                    school_holidays(zone, year).ok_or(CollectivityError::CalendarNotAvailable(year))?;
+                let calendar = PublishedYear {
+                    zone,
+                    public_holidays: public_holidays_of(year, alsace_moselle),
+                    school_holidays,
+                };
+                match self.calendar.years.get(&year) {
+                    // Sent again: nothing changes.
+                    Some(published) if *published == calendar => return Ok(()),
+                    // Published otherwise (another zone): a published year
+                    // is never reopened.
+                    Some(_) => return Err(CollectivityError::AlreadyPublished(year)),
+                    None => {}
+                }
+                CollectivityEvent::SchoolYearPublished { year, calendar }
+            }
+            CollectivityCommand::AddClosure { mut closure } => {
+                closure.reason = text::required("a closure's reason", &closure.reason, text::NAME)?;
+                if closure.range.last < closure.range.first {
+                    return Err(CollectivityError::InvalidPeriod(closure.range));
+                }
+                text::date("a closure's first day", closure.range.first)?;
+                text::date("a closure's last day", closure.range.last)?;
+                if closure.range.days() > MAX_CLOSURE_DAYS {
+                    return Err(CollectivityError::ClosureTooLong);
+                }
+                if let Some(unit) = closure.unit_id {
+                    if !self.units.contains_key(&unit) {
+                        return Err(CollectivityError::UnknownUnit(unit));
+                    }
+                }
+                if let Some(existing) = self.calendar.closures.iter().find(|c| c.id == closure.id) {
+                    if *existing == closure {
+                        return Ok(());
+                    }
+                    return Err(CollectivityError::DuplicateClosure(closure.id));
+                }
+                if self.calendar.closures.len() >= MAX_CLOSURES {
+                    return Err(CollectivityError::TooManyClosures);
+                }
+                CollectivityEvent::ClosureAdded { closure }
             }
         };
         sink.write(event, self).await;
@@ -101,7 +153,15 @@ impl Aggregate for Collectivity {
             CollectivityEvent::UnitAdded { unit } => {
                 self.units.insert(unit.id, unit);
             }
-            CollectivityEvent::SchoolCalendarSet { calendar } => self.calendar = calendar,
+            CollectivityEvent::SchoolCalendarSet { calendar } => self.calendar.typed = Some(calendar),
+            CollectivityEvent::SchoolZoneSet { zone, department } => {
+                self.calendar.zone = Some(zone);
+                self.calendar.department = Some(department);
+            }
+            CollectivityEvent::SchoolYearPublished { year, calendar } => {
+                self.calendar.years.insert(year, calendar);
+            }
+            CollectivityEvent::ClosureAdded { closure } => self.calendar.closures.push(closure),
         }
     }
 }

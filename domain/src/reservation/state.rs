@@ -43,7 +43,7 @@ impl Reservation {
         }
         let calendar = &context.collectivity.calendar;
         unit.opening
-            .check(date, calendar)
+            .check_unit(unit.id, date, calendar)
             .map_err(|reason| ReservationError::UnitClosed { date, reason })?;
         let collectivity_id = context
             .collectivity

@@ -150,12 +150,31 @@ fn it_refuses_a_booking_on_a_day_the_unit_is_closed() {
 
 #[test]
 fn it_refuses_a_booking_on_a_public_holiday() {
-    let mut calendar = crate::calendar::SchoolCalendar::default();
-    calendar.public_holidays.insert(monday());
+    // Ascension Thursday 2027, in the calendar published for 2026-2027.
+    let ascension = NaiveDate::from_ymd_opt(2027, 5, 6).unwrap();
+    framework("2026-12-01T08:00:00Z")
+        .given_no_previous_events()
+        .when(ReservationCommand::Request {
+            child_id: LOUISE,
+            unit_id: MEAL,
+            date: ascension,
+        })
+        .then_expect_error(ReservationError::UnitClosed {
+            date: ascension,
+            reason: ClosedReason::PublicHoliday,
+        });
+}
+
+#[test]
+fn it_refuses_a_booking_in_a_school_year_whose_calendar_is_not_published() {
     let context = BookingContext {
-        collectivity: Arc::new(collectivity(vec![CollectivityEvent::SchoolCalendarSet {
-            calendar,
-        }])),
+        collectivity: Arc::new({
+            let mut collectivity = Collectivity::default();
+            for event in crate::collectivity::tests::unpublished() {
+                collectivity.apply(event);
+            }
+            collectivity
+        }),
         ..context_at("2026-12-01T08:00:00Z")
     };
     TestFramework::<Reservation>::with(context)
@@ -163,7 +182,7 @@ fn it_refuses_a_booking_on_a_public_holiday() {
         .when(book())
         .then_expect_error(ReservationError::UnitClosed {
             date: monday(),
-            reason: ClosedReason::PublicHoliday,
+            reason: ClosedReason::CalendarNotPublished(crate::calendar::SchoolYear(2026)),
         });
 }
 

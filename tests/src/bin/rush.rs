@@ -17,7 +17,7 @@ use chrono::{Datelike, NaiveDate, NaiveTime, Utc, Weekday};
 use clap::Parser;
 use espace_famille_api::auth::accounts::{self, Grant};
 use espace_famille_api::commands::Commands;
-use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, SchoolYear};
+use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, SchoolYear, Zone};
 use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::collectivity::{BillingMode, CollectivityCommand, Service, ServiceKind, Unit};
 use espace_famille_domain::family::{Child, Enrolment, Family, FamilyCommand};
@@ -66,9 +66,15 @@ fn basket_days() -> Vec<NaiveDate> {
         .iter_days()
         .find(|d| d.weekday() == Weekday::Mon)
         .expect("a Monday within a week");
+    // The commune's unit runs on weekdays all year, not on public holidays.
+    let holiday = |day: NaiveDate| {
+        espace_famille_domain::calendar::public_holidays_of(SchoolYear::of(day), false)
+            .iter()
+            .any(|h| h.date == day)
+    };
     monday
         .iter_days()
-        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !holiday(*d))
         .take(LINES_PER_BASKET)
         .collect()
 }
@@ -453,6 +459,8 @@ fn system_metadata() -> Metadata {
 async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Result<()> {
     let commands = Commands::new(pool.clone(), Duration::from_secs(5));
     let unwaited = Commands::new(pool.clone(), Duration::ZERO);
+    let mut years: Vec<SchoolYear> = days.iter().map(|d| SchoolYear::of(*d)).collect();
+    years.dedup();
     let commune = id("commune", 0);
     let canteen = id("canteen", 0);
     let noon = NaiveTime::from_hms_opt(12, 0, 0).expect("noon");
@@ -495,7 +503,17 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
                 cancellation_needs_approval: true,
             },
         },
-    ] {
+    ]
+    .into_iter()
+    .chain([CollectivityCommand::SetSchoolZone {
+        zone: Zone::C,
+        department: "77".into(),
+    }])
+    .chain(
+        years
+            .iter()
+            .map(|&year| CollectivityCommand::PublishSchoolYear { year }),
+    ) {
         commands
             .execute::<Collectivity>(commune, command, &system_metadata())
             .await
@@ -504,9 +522,6 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
     // One hash for every seeded account: hashing 5,000 passwords would
     // measure argon2, not the seed.
     let hash = accounts::hash_password(PASSWORD).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    let mut years: Vec<SchoolYear> = days.iter().map(|d| SchoolYear::of(*d)).collect();
-    years.dedup();
-
     let unwaited = Arc::new(unwaited);
     // A family's task holds a connection for its account while the
     // appender's writers and the read-your-writes watcher hold theirs:
