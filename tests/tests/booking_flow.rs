@@ -258,6 +258,8 @@ async fn a_basket_with_a_refused_line_writes_nothing_and_gives_each_reason() {
     assert_eq!(lines[0]["accepted"], true);
     assert_eq!(lines[1]["accepted"], true);
     assert_eq!(lines[2]["accepted"], false);
+    // Valid, but not written: the basket was refused whole.
+    assert!(lines.iter().all(|l| l["written"] == false), "{outcome}");
     assert_eq!(lines[2]["refusal"]["code"], "UNIT_CLOSED");
     assert_eq!(
         lines[2]["refusal"]["closedReason"],
@@ -280,6 +282,13 @@ async fn a_basket_with_a_refused_line_writes_nothing_and_gives_each_reason() {
         .gql(Some(&fixture.parent()), SUBMIT_BASKET, keep_valid.clone())
         .await;
     assert_eq!(partial.data("submitBasket")["status"], "PARTIAL");
+    let written: Vec<bool> = partial.data("submitBasket")["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["written"].as_bool().unwrap())
+        .collect();
+    assert_eq!(written, [true, true, false]);
     // Retried, it returns the same outcome, the refused line's reason
     // included, from what was kept of it.
     let retried = app.gql(Some(&fixture.parent()), SUBMIT_BASKET, keep_valid).await;

@@ -89,13 +89,18 @@ pub struct LineOutcomeView {
     pub unit_id: Uuid,
     pub date: NaiveDate,
     pub reservation_id: Uuid,
+    /// Whether the line passed every rule. In a basket refused whole
+    /// (`REJECTED`), an accepted line was not written: see `written`.
     pub accepted: bool,
+    /// Whether the line's booking or cancellation was recorded: accepted,
+    /// in a basket `ACCEPTED` or `PARTIAL`.
+    pub written: bool,
     /// Why the line was refused.
     pub refusal: Option<RefusalView>,
 }
 
-impl From<&LineOutcome> for LineOutcomeView {
-    fn from(line: &LineOutcome) -> Self {
+impl LineOutcomeView {
+    fn of(line: &LineOutcome, status: BasketStatus) -> Self {
         LineOutcomeView {
             index: line.index,
             action: line.action.into(),
@@ -104,6 +109,7 @@ impl From<&LineOutcome> for LineOutcomeView {
             date: line.date,
             reservation_id: line.reservation_id,
             accepted: line.accepted,
+            written: line.accepted && status != BasketStatus::Rejected,
             refusal: line.refusal.as_ref().map(RefusalView::from),
         }
     }
@@ -124,7 +130,11 @@ impl From<&BasketOutcome> for BasketOutcomeView {
             basket_id: outcome.basket_id,
             family_id: outcome.family_id,
             status: outcome.status.into(),
-            lines: outcome.lines.iter().map(LineOutcomeView::from).collect(),
+            lines: outcome
+                .lines
+                .iter()
+                .map(|line| LineOutcomeView::of(line, outcome.status))
+                .collect(),
         }
     }
 }
