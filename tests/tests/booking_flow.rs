@@ -449,3 +449,83 @@ async fn concurrent_baskets_on_the_same_slots_book_each_slot_exactly_once() {
     let status = statuses(&calendar(&app, &fixture, days[0], days[7]).await);
     assert_eq!(status.values().filter(|s| *s == "CONFIRMED").count(), 8);
 }
+
+#[tokio::test]
+async fn a_period_on_even_weeks_across_the_holidays_books_its_open_days_and_skips_the_closed_ones() {
+    use chrono::Datelike;
+    let app = spawn_app().await;
+    let first = chrono::Utc::now().date_naive() + chrono::Duration::days(14);
+    let last = first + chrono::Duration::days(55);
+    let fixture = setup_commune(&app, &[first, last]).await;
+    let outcome = app
+        .gql(
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": {
+                "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": [],
+                "periods": [{
+                    "action": "BOOK", "childIds": [fixture.child], "unitIds": [fixture.meal],
+                    "first": first, "last": last, "weekdays": ["MON", "TUE", "WED", "THU", "FRI"], "weeks": "EVEN"
+                }]
+            } }),
+        )
+        .await;
+    let outcome = outcome.data("submitBasket");
+    assert_eq!(outcome["status"], "ACCEPTED", "{outcome}");
+    let lines = outcome["lines"].as_array().unwrap();
+    let even: Vec<chrono::NaiveDate> = first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .filter(|d| d.weekday().num_days_from_monday() < 5 && d.iso_week().week() % 2 == 0)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        even.len(),
+        "a line per weekday of the even weeks, last day included"
+    );
+    let open: Vec<String> = even
+        .iter()
+        .filter(|d| is_canteen_day(**d))
+        .map(|d| d.to_string())
+        .collect();
+    let written: Vec<String> = lines
+        .iter()
+        .filter(|l| l["written"] == true)
+        .map(|l| l["date"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(written, open);
+    assert!(
+        open.len() < even.len(),
+        "some days are closed: Wednesdays, holidays"
+    );
+    for line in lines.iter().filter(|l| l["written"] == false) {
+        assert_eq!(line["skipped"], true, "{line}");
+        assert_eq!(line["refusal"]["code"], "UNIT_CLOSED");
+    }
+    let booked = statuses(&calendar(&app, &fixture, first, last).await);
+    let confirmed: Vec<&String> = booked
+        .iter()
+        .filter(|(_, s)| *s == "CONFIRMED")
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(confirmed.len(), open.len());
+
+    // A pattern with no day, and a reversed range, are refused whole.
+    for (from, to, weekdays) in [(first, first, vec!["SAT"]), (last, first, vec!["MON"])] {
+        let refused = app
+            .gql(
+                Some(&fixture.parent()),
+                SUBMIT_BASKET,
+                json!({ "input": {
+                    "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": [],
+                    "periods": [{
+                        "action": "BOOK", "childIds": [fixture.child], "unitIds": [fixture.meal],
+                        "first": from, "last": to, "weekdays": weekdays
+                    }]
+                } }),
+            )
+            .await;
+        assert_eq!(refused.error_code(), "VALIDATION");
+    }
+    app.stop().await;
+}

@@ -95,8 +95,11 @@ pub struct LineOutcomeView {
     /// Whether the line's booking or cancellation was recorded: accepted,
     /// in a basket `ACCEPTED` or `PARTIAL`.
     pub written: bool,
-    /// Why the line was refused.
+    /// Why the line was refused, or skipped.
     pub refusal: Option<RefusalView>,
+    /// A day of a period the unit is closed: not written, and it refused
+    /// nothing (its reason is `refusal`).
+    pub skipped: bool,
 }
 
 impl LineOutcomeView {
@@ -111,6 +114,7 @@ impl LineOutcomeView {
             accepted: line.accepted,
             written: line.accepted && status != BasketStatus::Rejected,
             refusal: line.refusal.as_ref().map(RefusalView::from),
+            skipped: line.skipped,
         }
     }
 }

@@ -390,23 +390,31 @@ impl BookingMutation {
 
     /// A guardian validates a basket of bookings and cancellations: all
     /// lines are written in one transaction, or none (unless
-    /// `keepValidLines`). Retrying with the same `basketId` returns the
+    /// `keepValidLines`). Periods add a line per child, unit and day of
+    /// their pattern, after the lines given one by one; a day of a period
+    /// the unit is closed is skipped (`skipped`, with its reason) and
+    /// refuses nothing. Retrying with the same `basketId` returns the
     /// first outcome and writes nothing.
     async fn submit_basket(&self, ctx: &Context<'_>, input: SubmitBasketInput) -> Result<BasketOutcomeView> {
         let actor = caller(ctx).require_parent_of(input.family_id)?;
+        let mut lines: Vec<BasketLine> = input
+            .lines
+            .into_iter()
+            .map(|l| BasketLine {
+                action: l.action.into(),
+                child_id: l.child_id,
+                unit_id: l.unit_id,
+                date: l.date,
+                skip_if_closed: false,
+            })
+            .collect();
+        for period in &input.periods {
+            lines.extend(period.period().lines()?);
+        }
         let basket = Basket {
             id: input.basket_id,
             family_id: input.family_id,
-            lines: input
-                .lines
-                .into_iter()
-                .map(|l| BasketLine {
-                    action: l.action.into(),
-                    child_id: l.child_id,
-                    unit_id: l.unit_id,
-                    date: l.date,
-                })
-                .collect(),
+            lines,
             keep_valid_lines: input.keep_valid_lines,
         };
         let metadata = metadata(actor, Some(basket.id));
@@ -431,6 +439,7 @@ impl BookingMutation {
                 child_id: slot.child_id,
                 unit_id: slot.unit_id,
                 date: slot.date,
+                skip_if_closed: false,
             }],
             keep_valid_lines: false,
         };

@@ -14,6 +14,7 @@ use espace_famille_domain::reservation::Reservation;
 use super::booking_views::{BasketActionView, RefusalView};
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::services::basket::{Period, Weeks};
 use crate::services::calendar::{Day, DayStatus, Recorded};
 
 #[derive(InputObject)]
@@ -30,9 +31,56 @@ pub struct SubmitBasketInput {
     pub basket_id: Uuid,
     pub family_id: Uuid,
     pub lines: Vec<BasketLineInput>,
+    /// Date ranges with a weekly pattern, turned into lines.
+    #[graphql(default)]
+    pub periods: Vec<BasketPeriodInput>,
     /// Write the valid lines even when others are refused (default: all or nothing).
     #[graphql(default = false)]
     pub keep_valid_lines: bool,
+}
+
+/// Which ISO weeks a period takes.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "Weeks")]
+pub enum WeeksView {
+    Every,
+    /// ISO weeks 2, 4, 6...
+    Even,
+    /// ISO weeks 1, 3, 5...
+    Odd,
+}
+
+/// Some days of the week between two dates, both included, for some
+/// children and units (1 to 10 of each; at most 366 days).
+#[derive(InputObject)]
+pub struct BasketPeriodInput {
+    pub action: BasketActionView,
+    pub child_ids: Vec<Uuid>,
+    pub unit_ids: Vec<Uuid>,
+    pub first: NaiveDate,
+    /// Included.
+    pub last: NaiveDate,
+    pub weekdays: Vec<super::collectivity_views::WeekdayGql>,
+    #[graphql(default_with = "WeeksView::Every")]
+    pub weeks: WeeksView,
+}
+
+impl BasketPeriodInput {
+    pub fn period(&self) -> Period {
+        Period {
+            action: self.action.into(),
+            child_ids: self.child_ids.clone(),
+            unit_ids: self.unit_ids.clone(),
+            first: self.first,
+            last: self.last,
+            weekdays: self.weekdays.iter().map(|d| (*d).into()).collect(),
+            weeks: match self.weeks {
+                WeeksView::Every => Weeks::Every,
+                WeeksView::Even => Weeks::Even,
+                WeeksView::Odd => Weeks::Odd,
+            },
+        }
+    }
 }
 
 /// The state of a slot.

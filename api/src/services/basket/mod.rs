@@ -27,7 +27,9 @@ use crate::commands::Commands;
 use crate::error::{ApiError, ErrorCode, Refusal};
 use crate::services::{Failure, Work, Write};
 
+mod period;
 mod receipt;
+pub use period::{Period, Weeks, MAX_PERIOD_DAYS, MAX_PERIOD_TARGETS};
 use receipt::{Receipt, Stored};
 
 /// The most lines one basket may hold (a school year of one unit for one
@@ -46,6 +48,9 @@ pub struct BasketLine {
     pub child_id: Uuid,
     pub unit_id: Uuid,
     pub date: NaiveDate,
+    /// A line of a period: a day the unit is closed is skipped (listed
+    /// with its reason) rather than refused.
+    pub skip_if_closed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -86,8 +91,12 @@ pub struct LineOutcome {
     pub date: NaiveDate,
     pub reservation_id: Uuid,
     pub accepted: bool,
-    /// Why the line was refused.
+    /// Why the line was refused, or skipped.
     pub refusal: Option<Refusal>,
+    /// A day of a period the unit is closed: not written, and it refuses
+    /// nothing.
+    #[serde(default)]
+    pub skipped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,13 +178,20 @@ impl Write for Submit<'_> {
             return Ok(stored);
         }
         let checked = check(commands, basket, ids, prelude).await?;
-        let refused = checked.iter().filter(|c| !c.outcome.accepted).count();
+        // A skipped day owes its reason to the calendar, never to a
+        // reservation's state: it needs no second look.
+        let refused = checked
+            .iter()
+            .filter(|c| !c.outcome.accepted && !c.outcome.skipped)
+            .count();
         if presumed && refused > 0 {
             return Err(Failure::Again);
         }
+        let kept = checked.iter().filter(|c| c.outcome.accepted).count();
         let status = match refused {
+            _ if kept == 0 => BasketStatus::Rejected,
             0 => BasketStatus::Accepted,
-            n if n < checked.len() && basket.keep_valid_lines => BasketStatus::Partial,
+            _ if basket.keep_valid_lines => BasketStatus::Partial,
             _ => BasketStatus::Rejected,
         };
         let (outcomes, appends): (Vec<_>, Vec<_>) =
@@ -427,6 +443,7 @@ async fn check(
             reservation_id: id,
             accepted: false,
             refusal: None,
+            skipped: false,
         };
         // Taking the reservation out means a second line on the same slot
         // finds nothing: it is refused as a duplicate.
@@ -471,6 +488,7 @@ async fn check(
                 });
             }
             Err(error) => {
+                outcome.skipped = line.skip_if_closed && matches!(error, ReservationError::UnitClosed { .. });
                 outcome.refusal = Some(Refusal::from(&error));
                 checked.push(Checked {
                     outcome,

@@ -28,6 +28,10 @@ pub(super) struct Receipt {
     /// The refused lines' reasons, each with its line's index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     refusals: Vec<(i32, Refusal)>,
+    /// The indexes of the lines skipped (days of a period the unit is
+    /// closed); their reasons are among the refusals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<i32>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -44,7 +48,11 @@ impl From<&BasketOutcome> for Receipt {
         let mut groups: Vec<ReceiptGroup> = Vec::new();
         let mut group_of: HashMap<(BasketAction, Uuid, Uuid), usize> = HashMap::new();
         let mut refusals = Vec::new();
+        let mut skipped = Vec::new();
         for line in &outcome.lines {
+            if line.skipped {
+                skipped.push(line.index);
+            }
             let key = (line.action, line.child_id, line.unit_id);
             let group = *group_of.entry(key).or_insert_with(|| {
                 groups.push(ReceiptGroup {
@@ -66,6 +74,7 @@ impl From<&BasketOutcome> for Receipt {
             status: outcome.status,
             groups,
             refusals,
+            skipped,
         }
     }
 }
@@ -78,6 +87,7 @@ impl From<Receipt> for BasketOutcome {
             status,
             groups,
             refusals,
+            skipped,
         } = receipt;
         let mut refusals: HashMap<i32, Refusal> = refusals.into_iter().collect();
         let mut lines: Vec<LineOutcome> = groups
@@ -92,6 +102,7 @@ impl From<Receipt> for BasketOutcome {
                     reservation_id: reservation_id(group.child_id, group.unit_id, date),
                     accepted: true,
                     refusal: None,
+                    skipped: false,
                 })
             })
             .collect();
@@ -99,6 +110,7 @@ impl From<Receipt> for BasketOutcome {
         for line in &mut lines {
             line.refusal = refusals.remove(&line.index);
             line.accepted = line.refusal.is_none();
+            line.skipped = skipped.contains(&line.index);
         }
         BasketOutcome {
             basket_id,
@@ -153,6 +165,7 @@ mod tests {
             reservation_id: reservation_id(child_id, unit_id, date),
             accepted: refusal.is_none(),
             refusal,
+            skipped: false,
         }
     }
 
@@ -195,11 +208,29 @@ mod tests {
                     9,
                     Some(Refusal::from(&ReservationError::AlreadyBooked)),
                 ),
+                // A day of a period the unit is closed, skipped.
+                LineOutcome {
+                    skipped: true,
+                    ..line(
+                        5,
+                        BasketAction::Book,
+                        3,
+                        4,
+                        16,
+                        Some(Refusal::from(&ReservationError::UnitClosed {
+                            date: NaiveDate::from_ymd_opt(2026, 12, 16).unwrap(),
+                            reason: espace_famille_domain::calendar::ClosedReason::ClosedWeekday(
+                                chrono::Weekday::Wed,
+                            ),
+                        })),
+                    )
+                },
             ],
         );
         let receipt = Receipt::from(&partial);
         assert_eq!(receipt.groups.len(), 3);
-        assert_eq!(receipt.refusals.len(), 2);
+        assert_eq!(receipt.refusals.len(), 3);
+        assert_eq!(receipt.skipped, [5]);
         assert_eq!(stored(serde_json::to_value(&receipt).unwrap()), partial);
     }
 
