@@ -283,3 +283,101 @@ fn a_malformed_holidays_file_is_refused_with_its_line() {
             .is_err()
     );
 }
+
+/// The zone C calendar of 2026-2027, as a commune of Seine-et-Marne
+/// publishes it.
+fn zone_c_2026() -> SchoolCalendar {
+    let year = SchoolYear(2026);
+    let mut calendar = SchoolCalendar::default();
+    calendar.years.insert(
+        year,
+        PublishedYear {
+            zone: Zone::C,
+            public_holidays: public_holidays_of(year, false),
+            school_holidays: school_holidays(Zone::C, year).unwrap(),
+        },
+    );
+    calendar
+}
+
+#[test]
+fn deadlines_on_real_dates_across_both_changes_of_summer_time_weekends_and_public_holidays() {
+    let calendar = zone_c_2026();
+    let j = |days, h, skip_weekends, skip_holidays| DeadlineRule::DaysBefore {
+        days,
+        at: t(h, 0),
+        skip_weekends,
+        skip_holidays,
+    };
+    let rows = [
+        // J-2 at noon, weekends and holidays not counted: Monday 7 December
+        // closes on Thursday 3 (Friday 4 is the first day counted).
+        (j(2, 12, true, true), d(2026, 12, 7), "2026-12-03T11:00:00Z"),
+        // Thursday 12 November: Wednesday 11, Armistice, is not counted.
+        (j(2, 12, true, true), d(2026, 11, 12), "2026-11-09T11:00:00Z"),
+        // The same rule counting holidays: Tuesday 10.
+        (j(2, 12, true, false), d(2026, 11, 12), "2026-11-10T11:00:00Z"),
+        // Counting weekends, the deadline may fall on a Saturday.
+        (j(2, 12, false, false), d(2026, 12, 7), "2026-12-05T11:00:00Z"),
+        // Autumn: summer time ends on Sunday 25 October 2026. Tuesday 27's
+        // J-2 is Friday 23, still summer time (UTC+2).
+        (j(2, 10, true, true), d(2026, 10, 27), "2026-10-23T08:00:00Z"),
+        // J-1 of the same Tuesday is Monday 26, winter time (UTC+1).
+        (j(1, 10, true, true), d(2026, 10, 27), "2026-10-26T09:00:00Z"),
+        // Spring: summer time starts on Sunday 28 March 2027; Easter Monday
+        // 29 is not counted. Wednesday 31: Tuesday 30, then Friday 26
+        // (winter time).
+        (j(2, 12, true, true), d(2027, 3, 31), "2027-03-26T11:00:00Z"),
+        // Thursday 1 April: Wednesday 31, Tuesday 30 (summer time).
+        (j(2, 12, true, true), d(2027, 4, 1), "2027-03-30T10:00:00Z"),
+        // Thursday of the previous week at 9:00, on either side of the change.
+        (
+            DeadlineRule::WeekdayOfPreviousWeek {
+                weekday: Weekday::Thu,
+                at: t(9, 0),
+            },
+            d(2027, 3, 29),
+            "2027-03-25T08:00:00Z",
+        ),
+        (
+            DeadlineRule::WeekdayOfPreviousWeek {
+                weekday: Weekday::Thu,
+                at: t(9, 0),
+            },
+            d(2027, 4, 5),
+            "2027-04-01T07:00:00Z",
+        ),
+        // The 20th of the previous month at 18:00; the 31st of a February.
+        (
+            DeadlineRule::DayOfPreviousMonth {
+                day: 20,
+                at: t(18, 0),
+            },
+            d(2027, 3, 15),
+            "2027-02-20T17:00:00Z",
+        ),
+        (
+            DeadlineRule::DayOfPreviousMonth {
+                day: 31,
+                at: t(18, 0),
+            },
+            d(2027, 3, 2),
+            "2027-02-28T17:00:00Z",
+        ),
+        (
+            DeadlineRule::DayOfPreviousMonth {
+                day: 20,
+                at: t(18, 0),
+            },
+            d(2026, 11, 5),
+            "2026-10-20T16:00:00Z",
+        ),
+    ];
+    for (rule, slot, expected) in rows {
+        assert_eq!(
+            rule.deadline_for(slot, &calendar),
+            utc(expected),
+            "{rule:?} for {slot}"
+        );
+    }
+}
