@@ -98,6 +98,19 @@ impl Commands {
         }
     }
 
+    /// Waits (bounded, as a write does) until these read models include
+    /// every event committed so far: for a use case that reads a read
+    /// model to decide. False when they did not catch up in time.
+    pub async fn wait_for_everything(&self, read_models: &[&str]) -> Result<bool, ApiError> {
+        let Some(head) = store::head(&self.pool).await? else {
+            return Ok(true);
+        };
+        Ok(self
+            .checkpoints
+            .wait_for(head, read_models, self.read_your_writes)
+            .await)
+    }
+
     /// Drops a family kept in memory (once erased).
     pub fn forget_family(&self, id: Uuid) {
         self.families_cache.forget(id);

@@ -22,7 +22,9 @@ fn status_after(event: &ReservationEvent) -> &'static str {
         ReservationEvent::ReservationRequested { .. } => "requested",
         ReservationEvent::ReservationConfirmed | ReservationEvent::AgentRejected { .. } => "confirmed",
         ReservationEvent::CancellationRequested => "cancellation_requested",
-        ReservationEvent::ReservationCancelled | ReservationEvent::AgentApproved { .. } => "cancelled",
+        ReservationEvent::ReservationCancelled
+        | ReservationEvent::AgentApproved { .. }
+        | ReservationEvent::ReservationCancelledByCommune { .. } => "cancelled",
     }
 }
 

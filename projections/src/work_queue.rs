@@ -193,7 +193,7 @@ impl WorkQueueProjection {
                         }
                     },
                 },
-                "AgentApproved" | "AgentRejected" => QueueChange::Decided,
+                "AgentApproved" | "AgentRejected" | "ReservationCancelledByCommune" => QueueChange::Decided,
                 _ => continue,
             };
             let id = parse_id(event)?;

@@ -31,7 +31,8 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 const CLOSURE: &str =
     "mutation($c: UUID!, $id: UUID!, $f: NaiveDate!, $l: NaiveDate!, $u: UUID, $r: String!) {
   addClosure(input: { collectivityId: $c, id: $id, first: $f, last: $l, unitId: $u, reason: $r }) {
-    closures { id reason }
+    collectivity { closures { id reason } }
+    cancelled { reservationId familyId childId unitId date }
   }
 }";
 
@@ -178,10 +179,19 @@ async fn a_closure_closes_its_days_with_its_reason_and_only_for_its_commune() {
         "c": fixture.collectivity, "id": closure, "f": days[1], "l": days[1], "u": fixture.meal, "r": reason
     });
     let added = app.gql(Some(&fixture.agent()), CLOSURE, variables.clone()).await;
-    assert_eq!(added.data("addClosure")["closures"][0]["reason"], reason);
+    assert_eq!(
+        added.data("addClosure")["collectivity"]["closures"][0]["reason"],
+        reason
+    );
     // Sent again, the same closure is one.
     let again = app.gql(Some(&fixture.agent()), CLOSURE, variables.clone()).await;
-    assert_eq!(again.data("addClosure")["closures"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        again.data("addClosure")["collectivity"]["closures"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     let answer = app
         .gql(
@@ -275,5 +285,92 @@ async fn the_demo_commune_follows_zone_c_and_a_second_load_keeps_what_an_agent_a
         .await;
     let slot = &answer.data("calendar")[0];
     assert_eq!(slot["closedReason"], "public holiday");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn closing_booked_days_cancels_their_bookings_free_of_charge_and_tells_the_family() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(3);
+    let fixture = setup_commune(&app, &days).await;
+    let booked = app.book(&fixture, &days).await;
+    assert_eq!(booked.data("submitBasket")["status"], "ACCEPTED");
+    // The parent asks to cancel the last day: pending in the agent's queue.
+    let calendar = app.calendar(&fixture, days[2], days[2]).await;
+    let last = calendar.data("calendar")[0]["reservationId"].clone();
+    app.request_cancellation(&fixture, &last)
+        .await
+        .data("requestCancellation");
+
+    let reason = "Travaux dans la cuisine";
+    let variables = json!({
+        "c": fixture.collectivity, "id": Uuid::new_v4(), "f": days[1], "l": days[2], "u": null, "r": reason
+    });
+    let closed = app.gql(Some(&fixture.agent()), CLOSURE, variables.clone()).await;
+    let cancelled = closed.data("addClosure")["cancelled"].as_array().unwrap().clone();
+    let dates: Vec<&str> = cancelled.iter().map(|c| c["date"].as_str().unwrap()).collect();
+    assert_eq!(dates, [days[1].to_string(), days[2].to_string()]);
+    assert!(cancelled.iter().all(|c| c["familyId"] == json!(fixture.family)));
+
+    let statuses: Vec<String> = app
+        .calendar(&fixture, days[0], days[2])
+        .await
+        .data("calendar")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| days.iter().any(|day| d["date"] == json!(day)))
+        .map(|d| d["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["CONFIRMED", "CANCELLED", "CANCELLED"]);
+    let mail = app.next_mail_to(&fixture.guardian_email).await;
+    assert!(mail.contains("Vos réservations sont annulées"), "{mail}");
+    assert!(
+        mail.contains(reason) && mail.contains("ne vous seront pas facturées"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains(&espace_famille_api::mail::french_date(days[1])),
+        "{mail}"
+    );
+    let history = app
+        .gql(
+            Some(&fixture.agent()),
+            "query($id: UUID!) { reservation(id: $id) { status history { eventType actorRole payload } } }",
+            json!({ "id": cancelled[0]["reservationId"] }),
+        )
+        .await;
+    let last_event = history.data("reservation")["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last_event["eventType"], "ReservationCancelledByCommune");
+    assert_eq!(last_event["actorRole"], "agent");
+    // The pending cancellation left the agent's queue: decided by the closure.
+    let queue = app
+        .gql(
+            Some(&fixture.agent()),
+            "query($c: UUID!) { agentWorkQueue(collectivityId: $c) { reservationId } }",
+            json!({ "c": fixture.collectivity }),
+        )
+        .await;
+    assert_eq!(
+        queue.data("agentWorkQueue").as_array().unwrap().len(),
+        0,
+        "{}",
+        queue.0
+    );
+
+    // Sent again: nothing more is cancelled, no other message.
+    let again = app.gql(Some(&fixture.agent()), CLOSURE, variables).await;
+    assert_eq!(again.data("addClosure")["cancelled"].as_array().unwrap().len(), 0);
+    let messages: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE subject LIKE 'Réservations annulées%'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(messages, 1);
     app.stop().await;
 }

@@ -503,3 +503,35 @@ fn school_holidays(calendar: &SchoolCalendar) -> Vec<DateRangeView> {
         })
         .collect()
 }
+
+/// What a closure did.
+#[derive(SimpleObject)]
+#[graphql(name = "ClosureOutcome")]
+pub struct ClosureOutcomeView {
+    pub collectivity: CollectivityView,
+    /// The bookings it cancelled (none when sent again).
+    pub cancelled: Vec<CancelledBookingView>,
+}
+
+/// A booking cancelled by the commune.
+#[derive(SimpleObject)]
+#[graphql(name = "CancelledBooking")]
+pub struct CancelledBookingView {
+    pub reservation_id: Uuid,
+    pub family_id: Uuid,
+    pub child_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+}
+
+impl From<&crate::services::closure::Cancelled> for CancelledBookingView {
+    fn from(c: &crate::services::closure::Cancelled) -> Self {
+        CancelledBookingView {
+            reservation_id: c.reservation_id,
+            family_id: c.family_id,
+            child_id: c.child_id,
+            unit_id: c.unit_id,
+            date: c.date,
+        }
+    }
+}

@@ -243,17 +243,26 @@ impl BookingMutation {
     }
 
     /// An agent closes days, for every unit or one, with the reason the
-    /// parents read on them.
-    async fn add_closure(&self, ctx: &Context<'_>, input: AddClosureInput) -> Result<CollectivityView> {
+    /// parents read on them. Every booking that stands on those days is
+    /// cancelled by the commune, not charged, and its family told by
+    /// e-mail; the answer lists them. Sending the same closure again
+    /// records nothing new and cancels what is still booked.
+    async fn add_closure(&self, ctx: &Context<'_>, input: AddClosureInput) -> Result<ClosureOutcomeView> {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         let commands = commands(ctx);
-        let command = CollectivityCommand::AddClosure {
-            closure: input.closure(),
-        };
-        commands
-            .execute::<Collectivity>(input.collectivity_id, command, &metadata(actor, None))
-            .await?;
-        Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
+        let mail = &ctx.data_unchecked::<AuthSettings>().mail;
+        let cancelled = crate::services::closure::close(
+            commands,
+            input.collectivity_id,
+            input.closure(),
+            &metadata(actor, None),
+            mail,
+        )
+        .await?;
+        Ok(ClosureOutcomeView {
+            collectivity: (&commands.load_collectivity(input.collectivity_id).await?).into(),
+            cancelled: cancelled.iter().map(CancelledBookingView::from).collect(),
+        })
     }
 
     /// An agent opens a family's account for its guardian.

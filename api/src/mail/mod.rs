@@ -351,3 +351,54 @@ pub fn email_changed(settings: &MailSettings, new_email: &str) -> (String, Strin
         ),
     )
 }
+
+/// A date as a French reader writes it: "mardi 9 mars 2027".
+pub fn french_date(date: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    const DAYS: [&str; 7] = [
+        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+    ];
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    format!(
+        "{} {} {} {}",
+        DAYS[date.weekday().num_days_from_monday() as usize],
+        date.day(),
+        MONTHS[date.month0() as usize],
+        date.year()
+    )
+}
+
+/// Tells a family that the commune closed days it had booked: each day
+/// (with the child and the unit), the reason, and that nothing is charged.
+pub fn closure_cancellations(
+    settings: &MailSettings,
+    reason: &str,
+    days: &[(chrono::NaiveDate, String, String)],
+) -> (String, String) {
+    let lines: String = days
+        .iter()
+        .map(|(date, child, unit)| format!("  - {} : {child}, {unit}\n", french_date(*date)))
+        .collect();
+    (
+        "Réservations annulées par votre commune".to_string(),
+        format!(
+            "Bonjour,\n\nVotre commune a fermé le service ces jours-là ({reason}).\n\
+             Vos réservations sont annulées ; elles ne vous seront pas facturées :\n\n{lines}\n\
+             Votre calendrier : {}\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}

@@ -7,6 +7,7 @@
 //! - [`credentials`]: what the e-mailed links do (activation, a new
 //!   password, a new address);
 //! - [`decision`]: an agent's decision on a reservation;
+//! - [`closure`]: days an agent closes, and the bookings on them cancelled;
 //! - [`invitations`]: the process manager that gives a new family's
 //!   guardian an account and mails the activation link;
 //! - [`calendar`]: what a family reads of its bookings (a child's days,
@@ -14,6 +15,7 @@
 
 pub mod basket;
 pub mod calendar;
+pub mod closure;
 pub mod credentials;
 pub mod decision;
 pub mod family;

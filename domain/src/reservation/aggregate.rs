@@ -39,6 +39,10 @@ impl Aggregate for Reservation {
                 let event = self.check_decision(Decision::Reject { reason })?;
                 sink.write(event, self).await;
             }
+            ReservationCommand::CancelByCommune { reason } => {
+                let event = self.check_cancel_by_commune(&reason)?;
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -50,7 +54,9 @@ impl Aggregate for Reservation {
                 self.status = ReservationStatus::Confirmed
             }
             ReservationEvent::CancellationRequested => self.status = ReservationStatus::CancellationRequested,
-            ReservationEvent::ReservationCancelled | ReservationEvent::AgentApproved { .. } => {
+            ReservationEvent::ReservationCancelled
+            | ReservationEvent::AgentApproved { .. }
+            | ReservationEvent::ReservationCancelledByCommune { .. } => {
                 self.status = ReservationStatus::Cancelled
             }
         }

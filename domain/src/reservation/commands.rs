@@ -19,4 +19,9 @@ pub enum ReservationCommand {
     Reject {
         reason: String,
     },
+    /// The commune closed the day: the booking is cancelled, whatever the
+    /// deadlines, and not charged.
+    CancelByCommune {
+        reason: String,
+    },
 }

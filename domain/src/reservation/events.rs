@@ -18,6 +18,10 @@ pub enum ReservationEvent {
     AgentRejected {
         reason: String,
     },
+    /// The commune closed the day; not charged.
+    ReservationCancelledByCommune {
+        reason: String,
+    },
 }
 
 impl DomainEvent for ReservationEvent {
@@ -29,6 +33,7 @@ impl DomainEvent for ReservationEvent {
             ReservationEvent::ReservationCancelled => "ReservationCancelled",
             ReservationEvent::AgentApproved { .. } => "AgentApproved",
             ReservationEvent::AgentRejected { .. } => "AgentRejected",
+            ReservationEvent::ReservationCancelledByCommune { .. } => "ReservationCancelledByCommune",
         }
         .to_string()
     }

@@ -133,4 +133,18 @@ impl Reservation {
             }
         }
     }
+
+    /// The commune's cancellation of a booked day it closed: any booking
+    /// that stands (a cancellation pending included), whatever the
+    /// deadlines; the closure's reason is given.
+    pub fn check_cancel_by_commune(&self, reason: &str) -> Result<ReservationEvent, ReservationError> {
+        match self.status {
+            ReservationStatus::Confirmed | ReservationStatus::CancellationRequested => {}
+            ReservationStatus::Free => return Err(ReservationError::NotBooked),
+            ReservationStatus::Cancelled => return Err(ReservationError::AlreadyCancelled),
+        }
+        let reason =
+            text::multiline("a reason", Some(reason), text::COMMENT)?.ok_or(ReservationError::EmptyReason)?;
+        Ok(ReservationEvent::ReservationCancelledByCommune { reason })
+    }
 }

@@ -393,3 +393,41 @@ fn it_refuses_a_decision_when_no_cancellation_is_pending() {
         .when(ReservationCommand::Approve { comment: None })
         .then_expect_error(ReservationError::NoPendingCancellation);
 }
+
+#[test]
+fn the_commune_cancels_a_booked_day_it_closed_whatever_the_deadline() {
+    let close = || ReservationCommand::CancelByCommune {
+        reason: "Grève".into(),
+    };
+    // The day itself: long past every deadline.
+    framework("2026-12-07T11:00:00Z")
+        .given(booked())
+        .when(close())
+        .then_expect_events(vec![ReservationEvent::ReservationCancelledByCommune {
+            reason: "Grève".into(),
+        }]);
+    let mut pending = booked();
+    pending.push(ReservationEvent::CancellationRequested);
+    framework("2026-12-01T08:00:00Z")
+        .given(pending)
+        .when(close())
+        .then_expect_events(vec![ReservationEvent::ReservationCancelledByCommune {
+            reason: "Grève".into(),
+        }]);
+    framework("2026-12-01T08:00:00Z")
+        .given_no_previous_events()
+        .when(close())
+        .then_expect_error(ReservationError::NotBooked);
+    let mut cancelled = booked();
+    cancelled.push(ReservationEvent::ReservationCancelledByCommune {
+        reason: "Grève".into(),
+    });
+    framework("2026-12-01T08:00:00Z")
+        .given(cancelled)
+        .when(close())
+        .then_expect_error(ReservationError::AlreadyCancelled);
+    framework("2026-12-01T08:00:00Z")
+        .given(booked())
+        .when(ReservationCommand::CancelByCommune { reason: " ".into() })
+        .then_expect_error(ReservationError::EmptyReason);
+}

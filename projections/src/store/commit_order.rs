@@ -205,3 +205,21 @@ pub async fn all_below_horizon(pool: &sqlx::PgPool) -> Result<bool, StoreError> 
     .fetch_one(pool)
     .await?)
 }
+
+/// The position of the last event committed and visible now; `None` for an
+/// empty store.
+pub async fn head(pool: &sqlx::PgPool) -> Result<Option<Position>, StoreError> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text::bigint AS transaction_id, global_position FROM events
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(Position {
+            transaction_id: row.try_get("transaction_id")?,
+            global_position: row.try_get("global_position")?,
+        })
+    })
+    .transpose()
+}

@@ -53,8 +53,8 @@ pub use crate::error::{conflict_or_database, StoreError};
 pub use append::{append, append_alongside, last_position, Alongside, NewEvent, Query, Rows, StreamAppend};
 pub use appender::Appender;
 pub use commit_order::{
-    all_below_horizon, fetch_after, first_events, has_events_after, read_after, read_after_of_types, Passed,
-    EVENTS_AFTER, PASS_OVER,
+    all_below_horizon, fetch_after, first_events, has_events_after, head, read_after, read_after_of_types,
+    Passed, EVENTS_AFTER, PASS_OVER,
 };
 pub use load::{
     fold_many, id_claimed, load, load_many, sql, stream_history, stream_position, stream_version,

@@ -493,6 +493,17 @@ impl Default for AuthSettings {
 }
 
 /// The families an account is a guardian of.
+/// The e-mail addresses of the accounts that are guardians of a family.
+pub async fn guardian_emails(conn: &mut PgConnection, family_id: Uuid) -> Result<Vec<String>, ApiError> {
+    Ok(sqlx::query_scalar(
+        "SELECT a.email FROM accounts a JOIN account_grants g ON g.account_id = a.id
+         WHERE g.role = 'parent' AND g.scope = $1 ORDER BY a.email",
+    )
+    .bind(family_id)
+    .fetch_all(conn)
+    .await?)
+}
+
 pub fn families_of(grants: &[Grant]) -> Vec<Uuid> {
     grants
         .iter()
