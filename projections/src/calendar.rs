@@ -25,6 +25,9 @@ fn status_after(event: &ReservationEvent) -> &'static str {
         ReservationEvent::ReservationCancelled
         | ReservationEvent::AgentApproved { .. }
         | ReservationEvent::ReservationCancelledByCommune { .. } => "cancelled",
+        ReservationEvent::AbsenceReported { .. } => "absence_reported",
+        ReservationEvent::AbsenceJustified { .. } => "absent_justified",
+        ReservationEvent::AbsenceUnjustified { .. } => "absent_unjustified",
     }
 }
 

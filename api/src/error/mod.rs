@@ -105,6 +105,17 @@ impl From<&ReservationError> for Refusal {
             }
             ReservationError::OtherFamily => Refusal::new(ErrorCode::Forbidden, message),
             ReservationError::PrepaidNotAvailable => Refusal::new(ErrorCode::PrepaidNotAvailable, message),
+            ReservationError::UnknownAbsenceReason(_) => {
+                Refusal::new(ErrorCode::UnknownAbsenceReason, message)
+            }
+            ReservationError::AbsenceTooLate(until) => Refusal {
+                deadline: Some(*until),
+                ..Refusal::new(ErrorCode::AbsenceTooLate, message)
+            },
+            ReservationError::AbsenceAlreadyReported => {
+                Refusal::new(ErrorCode::AbsenceAlreadyReported, message)
+            }
+            ReservationError::NoAbsenceReported => Refusal::new(ErrorCode::NoAbsenceReported, message),
         }
     }
 }
@@ -136,7 +147,8 @@ impl From<CollectivityError> for ApiError {
             | CollectivityError::NoSchoolZone
             | CollectivityError::CalendarNotAvailable(_)
             | CollectivityError::ClosureTooLong
-            | CollectivityError::TooManyClosures => ApiError::Validation(message),
+            | CollectivityError::TooManyClosures
+            | CollectivityError::InvalidAbsenceRules => ApiError::Validation(message),
         }
     }
 }

@@ -379,6 +379,11 @@ pub struct CollectivityView {
     /// published cannot be booked.
     pub school_years: Vec<SchoolYearView>,
     pub closures: Vec<ClosureView>,
+    /// The reasons of absence a parent chooses from.
+    pub absence_reasons: Vec<String>,
+    /// How many days after a slot an absence may still be reported (0:
+    /// until the end of the day).
+    pub absence_report_days_after: u32,
     /// Every public holiday of the published years (and of a calendar
     /// typed by hand before calendars were published).
     pub public_holidays: Vec<NaiveDate>,
@@ -456,6 +461,8 @@ impl From<&domain::Collectivity> for CollectivityView {
                     reason: closure.reason.clone(),
                 })
                 .collect(),
+            absence_reasons: c.absence_rules.reasons.clone(),
+            absence_report_days_after: c.absence_rules.report_days_after,
             public_holidays: public_holidays(&c.calendar),
             school_holidays: school_holidays(&c.calendar),
         }

@@ -466,6 +466,77 @@ impl BookingMutation {
         )?)
     }
 
+    /// A guardian reports the child absent on a booked day, with one of the
+    /// commune's reasons: also past the cancellation deadline, on the day
+    /// itself, up to the delay the commune allows after it.
+    async fn report_absence(
+        &self,
+        ctx: &Context<'_>,
+        reservation_id: Uuid,
+        reason: String,
+    ) -> Result<ReservationView> {
+        let caller = caller(ctx);
+        caller.identity()?;
+        let command = espace_famille_domain::reservation::ReservationCommand::ReportAbsence { reason };
+        let reservation = crate::services::absence::run(commands(ctx), reservation_id, command, |slot| {
+            let actor = caller
+                .require_parent_of(slot.family_id)
+                .map_err(|error| hidden_reservation(caller, slot, reservation_id, error))?;
+            Ok(metadata(actor, None))
+        })
+        .await?;
+        Ok(ReservationView::new(reservation_id, &reservation)?)
+    }
+
+    /// An agent judges a reported absence, justified or not (again, to
+    /// correct it), with a note.
+    async fn judge_absence(
+        &self,
+        ctx: &Context<'_>,
+        reservation_id: Uuid,
+        justified: bool,
+        note: Option<String>,
+    ) -> Result<ReservationView> {
+        let caller = caller(ctx);
+        caller.identity()?;
+        let command =
+            espace_famille_domain::reservation::ReservationCommand::JudgeAbsence { justified, note };
+        let reservation = crate::services::absence::run(commands(ctx), reservation_id, command, |slot| {
+            let actor = caller
+                .require_agent_of(slot.collectivity_id)
+                .map_err(|error| hidden_reservation(caller, slot, reservation_id, error))?;
+            Ok(metadata(actor, None))
+        })
+        .await?;
+        Ok(ReservationView::new(reservation_id, &reservation)?)
+    }
+
+    /// An agent sets the reasons of absence parents choose from, and how
+    /// many days after a slot an absence may still be reported.
+    async fn set_absence_rules(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        reasons: Vec<String>,
+        report_days_after: u32,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        if reasons.len() > espace_famille_domain::collectivity::MAX_ABSENCE_REASONS {
+            return Err(ApiError::Validation("too many reasons of absence".into()).into());
+        }
+        let command = CollectivityCommand::SetAbsenceRules {
+            rules: espace_famille_domain::collectivity::AbsenceRules {
+                reasons,
+                report_days_after,
+            },
+        };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
     /// An agent accepts a pending cancellation.
     async fn approve_cancellation(
         &self,

@@ -94,6 +94,12 @@ pub enum SlotStatus {
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,
+    /// The parent reported the child absent.
+    AbsenceReported,
+    /// An agent accepted the absence's reason.
+    AbsentJustified,
+    /// An agent did not: the day is billed.
+    AbsentUnjustified,
 }
 
 /// One day of a child's calendar in one unit.
@@ -162,6 +168,9 @@ impl From<DayStatus> for SlotStatus {
             DayStatus::Confirmed => SlotStatus::Confirmed,
             DayStatus::CancellationRequested => SlotStatus::CancellationRequested,
             DayStatus::Cancelled => SlotStatus::Cancelled,
+            DayStatus::AbsenceReported => SlotStatus::AbsenceReported,
+            DayStatus::AbsentJustified => SlotStatus::AbsentJustified,
+            DayStatus::AbsentUnjustified => SlotStatus::AbsentUnjustified,
         }
     }
 }

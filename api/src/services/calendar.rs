@@ -28,6 +28,12 @@ pub enum DayStatus {
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,
+    /// The parent reported the child absent.
+    AbsenceReported,
+    /// An agent accepted the absence's reason.
+    AbsentJustified,
+    /// An agent did not: the day is billed.
+    AbsentUnjustified,
 }
 
 /// One day of a child's calendar in one unit.
@@ -224,6 +230,9 @@ impl DayStatus {
             "cancellation_requested" => DayStatus::CancellationRequested,
             "cancelled" => DayStatus::Cancelled,
             "requested" => DayStatus::Requested,
+            "absence_reported" => DayStatus::AbsenceReported,
+            "absent_justified" => DayStatus::AbsentJustified,
+            "absent_unjustified" => DayStatus::AbsentUnjustified,
             _ => DayStatus::Free,
         }
     }
@@ -234,6 +243,9 @@ impl DayStatus {
             ReservationStatus::Confirmed => DayStatus::Confirmed,
             ReservationStatus::CancellationRequested => DayStatus::CancellationRequested,
             ReservationStatus::Cancelled => DayStatus::Cancelled,
+            ReservationStatus::AbsenceReported => DayStatus::AbsenceReported,
+            ReservationStatus::AbsentJustified => DayStatus::AbsentJustified,
+            ReservationStatus::AbsentUnjustified => DayStatus::AbsentUnjustified,
         }
     }
 
@@ -243,6 +255,9 @@ impl DayStatus {
             DayStatus::Requested | DayStatus::Confirmed => ReservationStatus::Confirmed,
             DayStatus::CancellationRequested => ReservationStatus::CancellationRequested,
             DayStatus::Cancelled => ReservationStatus::Cancelled,
+            DayStatus::AbsenceReported => ReservationStatus::AbsenceReported,
+            DayStatus::AbsentJustified => ReservationStatus::AbsentJustified,
+            DayStatus::AbsentUnjustified => ReservationStatus::AbsentUnjustified,
         }
     }
 }

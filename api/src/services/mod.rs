@@ -2,6 +2,7 @@
 //! call them and the views they answer with.
 //!
 //! - [`write`]: the one write path every command goes through;
+//! - [`absence`]: absences reported by parents, judged by agents;
 //! - [`basket`]: many reservation lines booked or cancelled at once;
 //! - [`family`]: joining a commune with a code, erasure;
 //! - [`credentials`]: what the e-mailed links do (activation, a new
@@ -13,6 +14,7 @@
 //! - [`calendar`]: what a family reads of its bookings (a child's days,
 //!   a reservation's history).
 
+pub mod absence;
 pub mod basket;
 pub mod calendar;
 pub mod closure;

@@ -29,4 +29,8 @@ pub enum CollectivityCommand {
     AddClosure {
         closure: Closure,
     },
+    /// The reasons of absence parents choose from, and the delay.
+    SetAbsenceRules {
+        rules: AbsenceRules,
+    },
 }

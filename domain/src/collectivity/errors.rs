@@ -39,6 +39,8 @@ pub enum CollectivityError {
     DuplicateClosure(Uuid),
     #[error("no unit {0} in this collectivity")]
     UnknownUnit(Uuid),
+    #[error("a commune lists 1 to {MAX_ABSENCE_REASONS} reasons of absence, each once, and allows at most {MAX_ABSENCE_DELAY_DAYS} days")]
+    InvalidAbsenceRules,
 
     #[error(transparent)]
     InvalidText(#[from] TextError),

@@ -33,6 +33,9 @@ pub enum CollectivityEvent {
     ClosureAdded {
         closure: Closure,
     },
+    AbsenceRulesSet {
+        rules: AbsenceRules,
+    },
 }
 
 impl DomainEvent for CollectivityEvent {
@@ -45,6 +48,7 @@ impl DomainEvent for CollectivityEvent {
             CollectivityEvent::SchoolZoneSet { .. } => "SchoolZoneSet",
             CollectivityEvent::SchoolYearPublished { .. } => "SchoolYearPublished",
             CollectivityEvent::ClosureAdded { .. } => "ClosureAdded",
+            CollectivityEvent::AbsenceRulesSet { .. } => "AbsenceRulesSet",
         }
         .to_string()
     }

@@ -11,6 +11,8 @@ pub struct Collectivity {
     pub services: BTreeMap<Uuid, Service>,
     pub units: BTreeMap<Uuid, Unit>,
     pub calendar: SchoolCalendar,
+    #[serde(default)]
+    pub absence_rules: AbsenceRules,
 }
 
 impl Collectivity {
@@ -110,6 +112,30 @@ impl Aggregate for Collectivity {
                 }
                 CollectivityEvent::SchoolYearPublished { year, calendar }
             }
+            CollectivityCommand::SetAbsenceRules { rules } => {
+                let mut reasons: Vec<String> = Vec::with_capacity(rules.reasons.len());
+                for reason in &rules.reasons {
+                    let reason = text::required("a reason of absence", reason, text::NAME)?;
+                    if reasons.iter().any(|r| r.to_lowercase() == reason.to_lowercase()) {
+                        return Err(CollectivityError::InvalidAbsenceRules);
+                    }
+                    reasons.push(reason);
+                }
+                if reasons.is_empty()
+                    || reasons.len() > MAX_ABSENCE_REASONS
+                    || rules.report_days_after > MAX_ABSENCE_DELAY_DAYS
+                {
+                    return Err(CollectivityError::InvalidAbsenceRules);
+                }
+                let rules = AbsenceRules {
+                    reasons,
+                    report_days_after: rules.report_days_after,
+                };
+                if rules == self.absence_rules {
+                    return Ok(());
+                }
+                CollectivityEvent::AbsenceRulesSet { rules }
+            }
             CollectivityCommand::AddClosure { mut closure } => {
                 closure.reason = text::required("a closure's reason", &closure.reason, text::NAME)?;
                 if closure.range.last < closure.range.first {
@@ -162,6 +188,7 @@ impl Aggregate for Collectivity {
                 self.calendar.years.insert(year, calendar);
             }
             CollectivityEvent::ClosureAdded { closure } => self.calendar.closures.push(closure),
+            CollectivityEvent::AbsenceRulesSet { rules } => self.absence_rules = rules,
         }
     }
 }

@@ -353,3 +353,37 @@ fn a_closed_day_and_an_unpublished_year_say_why() {
         Err(ClosedReason::CalendarNotPublished(SchoolYear(2028)))
     );
 }
+
+#[test]
+fn absence_rules_are_trimmed_bounded_and_each_reason_listed_once() {
+    let rules = |reasons: &[&str], days| CollectivityCommand::SetAbsenceRules {
+        rules: AbsenceRules {
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            report_days_after: days,
+        },
+    };
+    framework()
+        .given(configured())
+        .when(rules(&[" Maladie ", "Rendez-vous médical"], 2))
+        .then_expect_events(vec![CollectivityEvent::AbsenceRulesSet {
+            rules: AbsenceRules {
+                reasons: vec!["Maladie".into(), "Rendez-vous médical".into()],
+                report_days_after: 2,
+            },
+        }]);
+    // The defaults, sent again: nothing changes.
+    framework()
+        .given(configured())
+        .when(rules(&["Maladie", "Raison familiale"], 0))
+        .then_expect_events(vec![]);
+    for refused in [
+        rules(&[], 0),
+        rules(&["Maladie", "maladie"], 0),
+        rules(&["Maladie"], 32),
+    ] {
+        framework()
+            .given(configured())
+            .when(refused)
+            .then_expect_error(CollectivityError::InvalidAbsenceRules);
+    }
+}

@@ -3,6 +3,28 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// How a commune takes absences: the reasons a parent chooses from, and
+/// how many days after the slot an absence may still be reported (0: until
+/// the end of the day itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsenceRules {
+    pub reasons: Vec<String>,
+    pub report_days_after: u32,
+}
+
+impl Default for AbsenceRules {
+    fn default() -> Self {
+        AbsenceRules {
+            reasons: vec!["Maladie".into(), "Raison familiale".into()],
+            report_days_after: 0,
+        }
+    }
+}
+
+/// The most reasons of absence a commune lists, and the longest delay.
+pub const MAX_ABSENCE_REASONS: usize = 20;
+pub const MAX_ABSENCE_DELAY_DAYS: u32 = 31;
+
 /// The kinds of service a commune offers to families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceKind {

@@ -43,6 +43,14 @@ impl Aggregate for Reservation {
                 let event = self.check_cancel_by_commune(&reason)?;
                 sink.write(event, self).await;
             }
+            ReservationCommand::ReportAbsence { reason } => {
+                let event = self.check_report_absence(&reason, context)?;
+                sink.write(event, self).await;
+            }
+            ReservationCommand::JudgeAbsence { justified, note } => {
+                let event = self.check_judge_absence(justified, note.as_deref())?;
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -59,6 +67,9 @@ impl Aggregate for Reservation {
             | ReservationEvent::ReservationCancelledByCommune { .. } => {
                 self.status = ReservationStatus::Cancelled
             }
+            ReservationEvent::AbsenceReported { .. } => self.status = ReservationStatus::AbsenceReported,
+            ReservationEvent::AbsenceJustified { .. } => self.status = ReservationStatus::AbsentJustified,
+            ReservationEvent::AbsenceUnjustified { .. } => self.status = ReservationStatus::AbsentUnjustified,
         }
     }
 }

@@ -24,4 +24,15 @@ pub enum ReservationCommand {
     CancelByCommune {
         reason: String,
     },
+    /// The parent reports the child absent on a booked day, with one of the
+    /// commune's reasons, up to the delay the commune allows after the day.
+    ReportAbsence {
+        reason: String,
+    },
+    /// An agent judges a reported absence (again, to correct it): justified
+    /// or not, with a note (a medical certificate received, say).
+    JudgeAbsence {
+        justified: bool,
+        note: Option<String>,
+    },
 }

@@ -27,6 +27,14 @@ pub enum ReservationError {
     NoPendingCancellation,
     #[error("a refusal needs a reason")]
     EmptyReason,
+    #[error("{0:?} is not one of the commune's reasons of absence")]
+    UnknownAbsenceReason(String),
+    #[error("an absence could be reported until {} (Paris time)", crate::calendar::paris_display(*.0))]
+    AbsenceTooLate(DateTime<Utc>),
+    #[error("an absence is already reported on this day")]
+    AbsenceAlreadyReported,
+    #[error("no absence is reported on this day")]
+    NoAbsenceReported,
     #[error("online payment is not available yet: prepaid units cannot be booked")]
     PrepaidNotAvailable,
     #[error(transparent)]

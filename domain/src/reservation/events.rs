@@ -22,6 +22,15 @@ pub enum ReservationEvent {
     ReservationCancelledByCommune {
         reason: String,
     },
+    AbsenceReported {
+        reason: String,
+    },
+    AbsenceJustified {
+        note: Option<String>,
+    },
+    AbsenceUnjustified {
+        note: Option<String>,
+    },
 }
 
 impl DomainEvent for ReservationEvent {
@@ -34,6 +43,9 @@ impl DomainEvent for ReservationEvent {
             ReservationEvent::AgentApproved { .. } => "AgentApproved",
             ReservationEvent::AgentRejected { .. } => "AgentRejected",
             ReservationEvent::ReservationCancelledByCommune { .. } => "ReservationCancelledByCommune",
+            ReservationEvent::AbsenceReported { .. } => "AbsenceReported",
+            ReservationEvent::AbsenceJustified { .. } => "AbsenceJustified",
+            ReservationEvent::AbsenceUnjustified { .. } => "AbsenceUnjustified",
         }
         .to_string()
     }

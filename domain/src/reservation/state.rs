@@ -36,9 +36,11 @@ impl Reservation {
         }
         self.check_family(context)?;
         match self.status {
-            ReservationStatus::Confirmed | ReservationStatus::CancellationRequested => {
-                return Err(ReservationError::AlreadyBooked)
-            }
+            ReservationStatus::Confirmed
+            | ReservationStatus::CancellationRequested
+            | ReservationStatus::AbsenceReported
+            | ReservationStatus::AbsentJustified
+            | ReservationStatus::AbsentUnjustified => return Err(ReservationError::AlreadyBooked),
             ReservationStatus::Free | ReservationStatus::Cancelled => {}
         }
         let calendar = &context.collectivity.calendar;
@@ -80,6 +82,12 @@ impl Reservation {
                 return Err(ReservationError::CancellationAlreadyRequested)
             }
             (_, ReservationStatus::Cancelled) => return Err(ReservationError::AlreadyCancelled),
+            (
+                _,
+                ReservationStatus::AbsenceReported
+                | ReservationStatus::AbsentJustified
+                | ReservationStatus::AbsentUnjustified,
+            ) => return Err(ReservationError::AbsenceAlreadyReported),
             _ => return Err(ReservationError::NotBooked),
         };
         let unit = Self::unit(context, slot.unit_id)?;
@@ -139,12 +147,80 @@ impl Reservation {
     /// deadlines; the closure's reason is given.
     pub fn check_cancel_by_commune(&self, reason: &str) -> Result<ReservationEvent, ReservationError> {
         match self.status {
-            ReservationStatus::Confirmed | ReservationStatus::CancellationRequested => {}
+            ReservationStatus::Confirmed
+            | ReservationStatus::CancellationRequested
+            | ReservationStatus::AbsenceReported
+            | ReservationStatus::AbsentJustified
+            | ReservationStatus::AbsentUnjustified => {}
             ReservationStatus::Free => return Err(ReservationError::NotBooked),
             ReservationStatus::Cancelled => return Err(ReservationError::AlreadyCancelled),
         }
         let reason =
             text::multiline("a reason", Some(reason), text::COMMENT)?.ok_or(ReservationError::EmptyReason)?;
         Ok(ReservationEvent::ReservationCancelledByCommune { reason })
+    }
+
+    /// A parent's report that the child is absent on a booked day: one of
+    /// the commune's reasons, until the end of the day (Paris time) the
+    /// commune's delay after the slot allows, even past the cancellation
+    /// deadline, on the day itself.
+    pub fn check_report_absence(
+        &self,
+        reason: &str,
+        context: &BookingContext,
+    ) -> Result<ReservationEvent, ReservationError> {
+        self.check_family(context)?;
+        let slot = match (self.slot, self.status) {
+            (Some(slot), ReservationStatus::Confirmed) => slot,
+            (_, ReservationStatus::CancellationRequested) => {
+                return Err(ReservationError::CancellationAlreadyRequested)
+            }
+            (_, ReservationStatus::Cancelled) => return Err(ReservationError::AlreadyCancelled),
+            (
+                _,
+                ReservationStatus::AbsenceReported
+                | ReservationStatus::AbsentJustified
+                | ReservationStatus::AbsentUnjustified,
+            ) => return Err(ReservationError::AbsenceAlreadyReported),
+            _ => return Err(ReservationError::NotBooked),
+        };
+        let rules = &context.collectivity.absence_rules;
+        let wanted = reason.trim().to_lowercase();
+        let reason = rules
+            .reasons
+            .iter()
+            .find(|known| known.to_lowercase() == wanted)
+            .ok_or_else(|| {
+                ReservationError::UnknownAbsenceReason(reason.trim().chars().take(100).collect())
+            })?;
+        let last_day = slot.date + chrono::Duration::days(i64::from(rules.report_days_after));
+        let end_of_day = chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default();
+        let until = crate::calendar::paris_instant(last_day, end_of_day);
+        if context.now > until {
+            return Err(ReservationError::AbsenceTooLate(until));
+        }
+        Ok(ReservationEvent::AbsenceReported {
+            reason: reason.clone(),
+        })
+    }
+
+    /// An agent's judgement of a reported absence, or its correction.
+    pub fn check_judge_absence(
+        &self,
+        justified: bool,
+        note: Option<&str>,
+    ) -> Result<ReservationEvent, ReservationError> {
+        match self.status {
+            ReservationStatus::AbsenceReported
+            | ReservationStatus::AbsentJustified
+            | ReservationStatus::AbsentUnjustified => {}
+            _ => return Err(ReservationError::NoAbsenceReported),
+        }
+        let note = text::multiline("a note", note, text::COMMENT)?;
+        Ok(if justified {
+            ReservationEvent::AbsenceJustified { note }
+        } else {
+            ReservationEvent::AbsenceUnjustified { note }
+        })
     }
 }

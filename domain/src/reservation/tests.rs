@@ -431,3 +431,74 @@ fn the_commune_cancels_a_booked_day_it_closed_whatever_the_deadline() {
         .when(ReservationCommand::CancelByCommune { reason: " ".into() })
         .then_expect_error(ReservationError::EmptyReason);
 }
+
+fn absent(reason: &str) -> ReservationCommand {
+    ReservationCommand::ReportAbsence {
+        reason: reason.into(),
+    }
+}
+
+#[test]
+fn an_absence_is_reported_on_the_day_itself_past_the_cancellation_deadline_with_a_communes_reason() {
+    // Monday 7 December 2026 at 9:00 Paris: cancelling closed on Friday.
+    framework("2026-12-07T08:00:00Z")
+        .given(booked())
+        .when(absent(" maladie "))
+        .then_expect_events(vec![ReservationEvent::AbsenceReported {
+            reason: "Maladie".into(),
+        }]);
+    framework("2026-12-07T08:00:00Z")
+        .given(booked())
+        .when(absent("Vacances au ski"))
+        .then_expect_error(ReservationError::UnknownAbsenceReason("Vacances au ski".into()));
+    // The next morning is too late: the commune allows the day itself.
+    framework("2026-12-08T07:00:00Z")
+        .given(booked())
+        .when(absent("Maladie"))
+        .then_expect_error(ReservationError::AbsenceTooLate(at("2026-12-07T22:59:59Z")));
+    framework("2026-12-01T08:00:00Z")
+        .given_no_previous_events()
+        .when(absent("Maladie"))
+        .then_expect_error(ReservationError::NotBooked);
+    let mut reported = booked();
+    reported.push(ReservationEvent::AbsenceReported {
+        reason: "Maladie".into(),
+    });
+    framework("2026-12-07T08:00:00Z")
+        .given(reported.clone())
+        .when(absent("Maladie"))
+        .then_expect_error(ReservationError::AbsenceAlreadyReported);
+    framework("2026-12-01T08:00:00Z")
+        .given(reported)
+        .when(ReservationCommand::Cancel)
+        .then_expect_error(ReservationError::AbsenceAlreadyReported);
+}
+
+#[test]
+fn an_agent_judges_a_reported_absence_and_may_correct_it() {
+    let judge = |justified| ReservationCommand::JudgeAbsence {
+        justified,
+        note: Some("certificat médical reçu".into()),
+    };
+    framework("2026-12-09T08:00:00Z")
+        .given(booked())
+        .when(judge(true))
+        .then_expect_error(ReservationError::NoAbsenceReported);
+    let mut reported = booked();
+    reported.push(ReservationEvent::AbsenceReported {
+        reason: "Maladie".into(),
+    });
+    framework("2026-12-09T08:00:00Z")
+        .given(reported.clone())
+        .when(judge(true))
+        .then_expect_events(vec![ReservationEvent::AbsenceJustified {
+            note: Some("certificat médical reçu".into()),
+        }]);
+    reported.push(ReservationEvent::AbsenceJustified { note: None });
+    framework("2026-12-09T08:00:00Z")
+        .given(reported)
+        .when(judge(false))
+        .then_expect_events(vec![ReservationEvent::AbsenceUnjustified {
+            note: Some("certificat médical reçu".into()),
+        }]);
+}

@@ -23,6 +23,12 @@ pub enum ReservationStatus {
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,
+    /// The parent said the child will be, or was, absent.
+    AbsenceReported,
+    /// An agent accepted the absence's reason (illness, say).
+    AbsentJustified,
+    /// An agent did not accept it: billing counts the day.
+    AbsentUnjustified,
 }
 
 /// What a command needs to know beyond the reservation's own history: the
