@@ -529,3 +529,52 @@ async fn a_period_on_even_weeks_across_the_holidays_books_its_open_days_and_skip
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_familys_week_shows_each_childs_units_their_seven_days_and_the_meals_booked() {
+    use chrono::Datelike;
+    let app = spawn_app().await;
+    let days = future_canteen_days(6);
+    let fixture = setup_commune(&app, &days).await;
+    let week = days[0].iso_week();
+    let in_week: Vec<chrono::NaiveDate> = days.iter().copied().filter(|d| d.iso_week() == week).collect();
+    app.book(&fixture, &days).await.data("submitBasket");
+    const WEEK: &str = "query($f: UUID!, $y: Int!, $w: Int!) {
+      familyWeek(familyId: $f, year: $y, week: $w) {
+        year week first last children { childId firstName booked units { unitId name days { date status } } }
+      }
+    }";
+    let variables = json!({ "f": fixture.family, "y": week.year(), "w": week.week() });
+    let answer = app.gql(Some(&fixture.parent()), WEEK, variables.clone()).await;
+    let answer = answer.data("familyWeek");
+    let child = &answer["children"][0];
+    assert_eq!(child["firstName"], "Louise");
+    assert_eq!(child["booked"], in_week.len() as i64);
+    let unit = &child["units"][0];
+    assert_eq!(unit["name"], "Repas");
+    let unit_days = unit["days"].as_array().unwrap();
+    assert_eq!(unit_days.len(), 7);
+    assert_eq!(answer["first"], unit_days[0]["date"]);
+    for day in unit_days {
+        let booked = in_week.iter().any(|d| day["date"] == json!(d));
+        assert_eq!(day["status"] == "CONFIRMED", booked, "{day}");
+    }
+    // The commune's agent reads it too; another family's guardian does not.
+    let by_agent = app.gql(Some(&fixture.agent()), WEEK, variables.clone()).await;
+    assert_eq!(
+        by_agent.data("familyWeek")["children"][0]["booked"],
+        in_week.len() as i64
+    );
+    let other = setup_commune(&app, &days).await;
+    let stranger = app.gql(Some(&other.parent()), WEEK, variables).await;
+    assert_eq!(stranger.error_code(), "NOT_FOUND");
+    let no_such_week = app
+        .gql(
+            Some(&fixture.parent()),
+            WEEK,
+            json!({ "f": fixture.family, "y": 2026, "w": 54 }),
+        )
+        .await;
+    assert_eq!(no_such_week.error_code(), "VALIDATION");
+    app.stop().await;
+}

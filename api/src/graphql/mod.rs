@@ -129,6 +129,20 @@ impl BookingQuery {
         )
     }
 
+    /// A family's ISO week: each child, each unit of its services (in the
+    /// communes the caller may see), its seven days, and how many are
+    /// booked.
+    async fn family_week(
+        &self,
+        ctx: &Context<'_>,
+        family_id: Uuid,
+        #[graphql(desc = "the ISO year")] year: i32,
+        #[graphql(desc = "the ISO week, 1 to 53")] week: u32,
+    ) -> Result<FamilyWeekView> {
+        let week = calendar::family_week(commands(ctx), caller(ctx), family_id, year, week).await?;
+        Ok(FamilyWeekView::from(week))
+    }
+
     /// A reservation with its full event history.
     async fn reservation(&self, ctx: &Context<'_>, id: Uuid) -> Result<ReservationView> {
         Ok(ReservationView::recorded(

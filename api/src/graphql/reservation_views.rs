@@ -280,3 +280,64 @@ impl From<work_queue::PendingCancellation> for PendingCancellationView {
         }
     }
 }
+
+/// A family's ISO week.
+#[derive(SimpleObject)]
+#[graphql(name = "FamilyWeek")]
+pub struct FamilyWeekView {
+    pub year: i32,
+    pub week: u32,
+    /// Its Monday and its Sunday.
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    pub children: Vec<ChildWeekView>,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "ChildWeek")]
+pub struct ChildWeekView {
+    pub child_id: Uuid,
+    pub first_name: Option<String>,
+    /// Days booked in the week, every unit counted.
+    pub booked: i32,
+    pub units: Vec<UnitWeekView>,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "UnitWeek")]
+pub struct UnitWeekView {
+    pub unit_id: Uuid,
+    pub collectivity_id: Uuid,
+    pub name: String,
+    pub days: Vec<CalendarDay>,
+}
+
+impl From<crate::services::calendar::Week> for FamilyWeekView {
+    fn from(week: crate::services::calendar::Week) -> Self {
+        FamilyWeekView {
+            year: week.year,
+            week: week.week,
+            first: week.monday,
+            last: week.monday + chrono::Duration::days(6),
+            children: week
+                .children
+                .into_iter()
+                .map(|child| ChildWeekView {
+                    child_id: child.child_id,
+                    first_name: child.first_name,
+                    booked: child.booked as i32,
+                    units: child
+                        .units
+                        .into_iter()
+                        .map(|unit| UnitWeekView {
+                            unit_id: unit.unit_id,
+                            collectivity_id: unit.collectivity_id,
+                            name: unit.name,
+                            days: unit.days.into_iter().map(CalendarDay::from).collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use chrono::DateTime;
 use chrono::{NaiveDate, Utc};
 use cqrs_es::Aggregate;
+use espace_famille_domain::calendar::SchoolYear;
 use espace_famille_domain::reservation::{BookingContext, Reservation, ReservationStatus, Slot};
 use espace_famille_projections::store::{self, RecordedEvent};
 use sqlx::Row;
@@ -260,4 +261,114 @@ impl DayStatus {
             DayStatus::AbsentUnjustified => ReservationStatus::AbsentUnjustified,
         }
     }
+}
+
+/// One ISO week of a family: for each child, each unit of the services it
+/// is enrolled in (in the communes the caller may see), the seven days, and
+/// how many of them are booked.
+#[derive(Debug, Clone)]
+pub struct Week {
+    pub year: i32,
+    pub week: u32,
+    pub monday: NaiveDate,
+    pub children: Vec<ChildWeek>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChildWeek {
+    pub child_id: Uuid,
+    /// `None` once erased.
+    pub first_name: Option<String>,
+    /// Days booked in the week, every unit counted (a canteen day is one
+    /// meal): requested, confirmed, or with a cancellation pending.
+    pub booked: usize,
+    pub units: Vec<UnitWeek>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnitWeek {
+    pub unit_id: Uuid,
+    pub collectivity_id: Uuid,
+    pub name: String,
+    pub days: Vec<Day>,
+}
+
+/// The family's week `week` of ISO year `year`.
+pub async fn family_week(
+    commands: &Commands,
+    caller: &Caller,
+    family_id: Uuid,
+    year: i32,
+    week: u32,
+) -> Result<Week, ApiError> {
+    caller.identity()?;
+    let monday = NaiveDate::from_isoywd_opt(year, week, chrono::Weekday::Mon)
+        .ok_or_else(|| ApiError::Validation(format!("week {week} of {year} does not exist")))?;
+    let sunday = monday + chrono::Duration::days(6);
+    let hidden = || ApiError::NotFound(format!("no family {family_id}"));
+    let family = commands.current_family(family_id).await.map_err(|_| hidden())?;
+    let visible = caller.visible_communes(family_id);
+    let communes: Vec<Uuid> = family
+        .memberships
+        .keys()
+        .copied()
+        .filter(|c| visible.as_ref().is_none_or(|v| v.contains(c)))
+        .collect();
+    caller
+        .require_reader_of(family_id, &communes)
+        .map_err(|_| hidden())?;
+    let years = [SchoolYear::of(monday), SchoolYear::of(sunday)];
+    let mut children = Vec::with_capacity(family.children.len());
+    for (child_id, child) in &family.children {
+        let mut units: Vec<(Uuid, Uuid, String)> = Vec::new();
+        for enrolment in family
+            .enrolments
+            .iter()
+            .filter(|e| e.child_id == *child_id && years.contains(&e.school_year))
+            .filter(|e| communes.contains(&e.collectivity_id))
+        {
+            let commune = commands.current_collectivity(enrolment.collectivity_id).await?;
+            for unit in commune
+                .units
+                .values()
+                .filter(|u| u.service_id == enrolment.service_id)
+            {
+                if !units.iter().any(|(id, _, _)| *id == unit.id) {
+                    units.push((unit.id, enrolment.collectivity_id, unit.name.clone()));
+                }
+            }
+        }
+        let mut weeks = Vec::with_capacity(units.len());
+        let mut booked = 0;
+        for (unit_id, collectivity_id, name) in units {
+            let days = calendar(commands, caller, *child_id, unit_id, monday, sunday).await?;
+            booked += days
+                .iter()
+                .filter(|d| {
+                    matches!(
+                        d.status,
+                        DayStatus::Requested | DayStatus::Confirmed | DayStatus::CancellationRequested
+                    )
+                })
+                .count();
+            weeks.push(UnitWeek {
+                unit_id,
+                collectivity_id,
+                name,
+                days,
+            });
+        }
+        children.push(ChildWeek {
+            child_id: *child_id,
+            first_name: child.first_name.known().cloned(),
+            booked,
+            units: weeks,
+        });
+    }
+    Ok(Week {
+        year,
+        week,
+        monday,
+        children,
+    })
 }
