@@ -91,6 +91,7 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
                     skip_holidays: true,
                 },
                 cancellation_needs_approval: true,
+                booking_needs_approval: false,
             },
         },
         CollectivityCommand::AddUnit {
@@ -111,6 +112,7 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
                     skip_holidays: false,
                 },
                 cancellation_needs_approval: false,
+                booking_needs_approval: false,
             },
         },
     ];

@@ -20,7 +20,11 @@ pub const CALENDAR: &str = "calendar";
 fn status_after(event: &ReservationEvent) -> &'static str {
     match event {
         ReservationEvent::ReservationRequested { .. } => "requested",
-        ReservationEvent::ReservationConfirmed | ReservationEvent::AgentRejected { .. } => "confirmed",
+        ReservationEvent::ReservationConfirmed
+        | ReservationEvent::AgentRejected { .. }
+        | ReservationEvent::BookingApproved { .. } => "confirmed",
+        ReservationEvent::BookingAwaitingApproval => "awaiting_approval",
+        ReservationEvent::BookingRejected { .. } => "rejected",
         ReservationEvent::CancellationRequested => "cancellation_requested",
         ReservationEvent::ReservationCancelled
         | ReservationEvent::AgentApproved { .. }

@@ -19,6 +19,8 @@ pub const WORK_QUEUE: &str = "agent_work_queue";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingCancellation {
+    /// What waits: a booking to approve, or a cancellation.
+    pub kind: PendingKind,
     pub reservation_id: Uuid,
     pub collectivity_id: Uuid,
     pub family_id: Uuid,
@@ -52,7 +54,7 @@ impl Projection for WorkQueueProjection {
 
     /// Who asked for a cancellation: the only metadata the queue shows.
     fn metadata_of(&self) -> Option<&'static [&'static str]> {
-        Some(&["CancellationRequested"])
+        Some(&["CancellationRequested", "BookingAwaitingApproval"])
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
@@ -104,7 +106,7 @@ impl Projection for WorkQueueProjection {
 
         let mut waiting = Waiting::default();
         for (id, change) in &fold.changes {
-            let QueueChange::Waiting { at, by } = change else {
+            let QueueChange::Waiting { kind, at, by } = change else {
                 continue;
             };
             let slot = slots
@@ -118,15 +120,17 @@ impl Projection for WorkQueueProjection {
             waiting.days.push(slot.date);
             waiting.at.push(*at);
             waiting.by.push(by.clone());
+            waiting.kinds.push(kind.as_str());
         }
         if !waiting.reservations.is_empty() {
             sqlx::query(
                 "INSERT INTO agent_work_queue
-                   (reservation_id, collectivity_id, family_id, child_id, unit_id, day, requested_at, requested_by)
+                   (reservation_id, collectivity_id, family_id, child_id, unit_id, day, requested_at, requested_by, kind)
                  SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::date[],
-                                      $7::timestamptz[], $8::text[])
+                                      $7::timestamptz[], $8::text[], $9::text[])
                  ON CONFLICT (reservation_id) DO UPDATE
-                   SET requested_at = EXCLUDED.requested_at, requested_by = EXCLUDED.requested_by",
+                   SET requested_at = EXCLUDED.requested_at, requested_by = EXCLUDED.requested_by,
+                       kind = EXCLUDED.kind",
             )
             .bind(&waiting.reservations)
             .bind(&waiting.communes)
@@ -136,6 +140,7 @@ impl Projection for WorkQueueProjection {
             .bind(&waiting.days)
             .bind(&waiting.at)
             .bind(&waiting.by)
+            .bind(&waiting.kinds)
             .execute(&mut *conn)
             .await?;
         }
@@ -146,8 +151,12 @@ impl Projection for WorkQueueProjection {
 /// What a batch leaves of one reservation in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum QueueChange {
-    /// A cancellation waits for an agent: asked at, by.
-    Waiting { at: DateTime<Utc>, by: String },
+    /// A booking or a cancellation waits for an agent: asked at, by.
+    Waiting {
+        kind: PendingKind,
+        at: DateTime<Utc>,
+        by: String,
+    },
     /// An agent decided: nothing waits any more.
     Decided,
 }
@@ -171,6 +180,38 @@ struct Waiting {
     days: Vec<NaiveDate>,
     at: Vec<DateTime<Utc>>,
     by: Vec<String>,
+    kinds: Vec<&'static str>,
+}
+
+/// What waits for an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingKind {
+    Booking,
+    Cancellation,
+}
+
+impl PendingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingKind::Booking => "booking",
+            PendingKind::Cancellation => "cancellation",
+        }
+    }
+}
+
+/// Which part of a commune's queue to read, and how much of it.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    pub unit_id: Option<Uuid>,
+    pub child_id: Option<Uuid>,
+    pub kind: Option<PendingKind>,
+    /// Days from, to (included).
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// The page: after this item (its asking instant and reservation), at
+    /// most `limit`.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
 }
 
 impl WorkQueueProjection {
@@ -181,7 +222,12 @@ impl WorkQueueProjection {
             // Most reservation events do not concern the queue: they are
             // skipped without decoding.
             let change = match event.event_type.as_str() {
-                "CancellationRequested" => QueueChange::Waiting {
+                kind @ ("CancellationRequested" | "BookingAwaitingApproval") => QueueChange::Waiting {
+                    kind: if kind == "BookingAwaitingApproval" {
+                        PendingKind::Booking
+                    } else {
+                        PendingKind::Cancellation
+                    },
                     at: event.recorded_at,
                     by: match &event.metadata {
                         Some(_) => event.metadata_field("actor_id").unwrap_or_default(),
@@ -193,7 +239,12 @@ impl WorkQueueProjection {
                         }
                     },
                 },
-                "AgentApproved" | "AgentRejected" | "ReservationCancelledByCommune" => QueueChange::Decided,
+                "AgentApproved"
+                | "AgentRejected"
+                | "BookingApproved"
+                | "BookingRejected"
+                | "ReservationCancelledByCommune"
+                | "ReservationCancelled" => QueueChange::Decided,
                 _ => continue,
             };
             let id = parse_id(event)?;
@@ -225,18 +276,42 @@ impl WorkQueueProjection {
     }
 }
 
-/// The pending cancellations of a commune, oldest first.
-pub async fn pending(pool: &PgPool, collectivity_id: Uuid) -> Result<Vec<PendingCancellation>, StoreError> {
+/// What waits in a commune's queue, oldest first, as the filter says.
+pub async fn pending(
+    pool: &PgPool,
+    collectivity_id: Uuid,
+    filter: &QueueFilter,
+) -> Result<Vec<PendingCancellation>, StoreError> {
     let rows = sqlx::query(
-        "SELECT reservation_id, collectivity_id, family_id, child_id, unit_id, day, requested_at, requested_by
-         FROM agent_work_queue WHERE collectivity_id = $1 ORDER BY requested_at, reservation_id",
+        "SELECT reservation_id, collectivity_id, family_id, child_id, unit_id, day, requested_at, requested_by, kind
+         FROM agent_work_queue
+         WHERE collectivity_id = $1
+           AND ($2::uuid IS NULL OR unit_id = $2) AND ($3::uuid IS NULL OR child_id = $3)
+           AND ($4::text IS NULL OR kind = $4)
+           AND ($5::date IS NULL OR day >= $5) AND ($6::date IS NULL OR day <= $6)
+           AND ($7::timestamptz IS NULL OR (requested_at, reservation_id) > ($7, $8))
+         ORDER BY requested_at, reservation_id LIMIT $9",
     )
     .bind(collectivity_id)
+    .bind(filter.unit_id)
+    .bind(filter.child_id)
+    .bind(filter.kind.map(PendingKind::as_str))
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(filter.after.map(|(at, _)| at))
+    .bind(filter.after.map(|(_, id)| id))
+    .bind(filter.limit)
     .fetch_all(pool)
     .await?;
     rows.iter()
         .map(|row| {
+            let kind: String = row.try_get("kind")?;
             Ok(PendingCancellation {
+                kind: if kind == "booking" {
+                    PendingKind::Booking
+                } else {
+                    PendingKind::Cancellation
+                },
                 reservation_id: row.try_get("reservation_id")?,
                 collectivity_id: row.try_get("collectivity_id")?,
                 family_id: row.try_get("family_id")?,

@@ -237,6 +237,9 @@ pub struct AddUnitInput {
     pub cancellation_deadline: DeadlineRuleInput,
     #[graphql(default = false)]
     pub cancellation_needs_approval: bool,
+    /// Each booking waits for an agent's approval.
+    #[graphql(default = false)]
+    pub booking_needs_approval: bool,
 }
 
 impl AddUnitInput {
@@ -253,6 +256,7 @@ impl AddUnitInput {
             booking_deadline: self.booking_deadline.into_domain()?,
             cancellation_deadline: self.cancellation_deadline.into_domain()?,
             cancellation_needs_approval: self.cancellation_needs_approval,
+            booking_needs_approval: self.booking_needs_approval,
         };
         Ok((self.collectivity_id, unit))
     }
@@ -319,6 +323,7 @@ pub struct UnitView {
     pub booking_deadline: DeadlineRuleView,
     pub cancellation_deadline: DeadlineRuleView,
     pub cancellation_needs_approval: bool,
+    pub booking_needs_approval: bool,
 }
 
 #[derive(SimpleObject)]
@@ -418,6 +423,7 @@ impl From<&domain::Collectivity> for CollectivityView {
                     booking_deadline: (&u.booking_deadline).into(),
                     cancellation_deadline: (&u.cancellation_deadline).into(),
                     cancellation_needs_approval: u.cancellation_needs_approval,
+                    booking_needs_approval: u.booking_needs_approval,
                 })
                 .collect(),
             school_zone: c.calendar.zone.map(Into::into),

@@ -151,13 +151,41 @@ impl BookingQuery {
     }
 
     /// Cancellations of a commune waiting for an agent, oldest first.
+    #[allow(clippy::too_many_arguments)]
     async fn agent_work_queue(
         &self,
         ctx: &Context<'_>,
         collectivity_id: Uuid,
+        unit_id: Option<Uuid>,
+        child_id: Option<Uuid>,
+        kind: Option<PendingKindView>,
+        #[graphql(desc = "days from (included)")] from: Option<NaiveDate>,
+        #[graphql(desc = "days to (included)")] to: Option<NaiveDate>,
+        #[graphql(desc = "the `cursor` of the last item of the previous page")] after: Option<String>,
+        #[graphql(default = 100, desc = "at most 500")] first: i32,
     ) -> Result<Vec<PendingCancellationView>> {
         caller(ctx).require_staff_reader_of(collectivity_id)?;
-        let pending = work_queue::pending(&commands(ctx).pool, collectivity_id)
+        if !(1..=500).contains(&first) {
+            return Err(ApiError::Validation("`first` is 1 to 500".into()).into());
+        }
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                return Err(ApiError::Validation("`to` is before `from`".into()).into());
+            }
+        }
+        let filter = work_queue::QueueFilter {
+            unit_id,
+            child_id,
+            kind: kind.map(|k| match k {
+                PendingKindView::Booking => work_queue::PendingKind::Booking,
+                PendingKindView::Cancellation => work_queue::PendingKind::Cancellation,
+            }),
+            from,
+            to,
+            after: after.as_deref().map(parse_cursor).transpose()?,
+            limit: i64::from(first),
+        };
+        let pending = work_queue::pending(&commands(ctx).pool, collectivity_id, &filter)
             .await
             .map_err(ApiError::from)?;
         Ok(pending.into_iter().map(Into::into).collect())
@@ -549,6 +577,50 @@ impl BookingMutation {
             .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
             .await?;
         Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
+    /// An agent decides on many bookings and cancellations at once, all or
+    /// none (at most 200): any refusal refuses them all.
+    async fn decide_many(
+        &self,
+        ctx: &Context<'_>,
+        decisions: Vec<DecisionInput>,
+    ) -> Result<Vec<ReservationView>> {
+        let caller = caller(ctx);
+        // Every decision is an agent's: the role is checked on each below.
+        let actor = crate::auth::identity::Actor {
+            account_id: caller.identity()?.account_id,
+            role: "agent",
+        };
+        let items = decisions
+            .into_iter()
+            .map(|d| {
+                let decision = if d.approve {
+                    Decision::Approve { comment: d.note }
+                } else {
+                    Decision::Reject {
+                        reason: d.note.unwrap_or_default(),
+                    }
+                };
+                (d.reservation_id, decision)
+            })
+            .collect();
+        let decided = crate::services::decision::decide_many(
+            commands(ctx),
+            items,
+            &metadata(actor, None),
+            |id, slot| {
+                caller
+                    .require_agent_of(slot.collectivity_id)
+                    .map(|_| ())
+                    .map_err(|error| hidden_reservation(caller, slot, id, error))
+            },
+        )
+        .await?;
+        decided
+            .iter()
+            .map(|(id, reservation)| Ok(ReservationView::new(*id, reservation)?))
+            .collect()
     }
 
     /// An agent accepts a pending cancellation.

@@ -91,6 +91,10 @@ pub enum SlotStatus {
     /// Requested, not yet confirmed.
     Requested,
     Confirmed,
+    /// Booked where an agent approves each booking: not yet.
+    AwaitingApproval,
+    /// An agent refused the booking (the reason is in its history).
+    Rejected,
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,
@@ -168,6 +172,8 @@ impl From<DayStatus> for SlotStatus {
             DayStatus::Confirmed => SlotStatus::Confirmed,
             DayStatus::CancellationRequested => SlotStatus::CancellationRequested,
             DayStatus::Cancelled => SlotStatus::Cancelled,
+            DayStatus::AwaitingApproval => SlotStatus::AwaitingApproval,
+            DayStatus::Rejected => SlotStatus::Rejected,
             DayStatus::AbsenceReported => SlotStatus::AbsenceReported,
             DayStatus::AbsentJustified => SlotStatus::AbsentJustified,
             DayStatus::AbsentUnjustified => SlotStatus::AbsentUnjustified,
@@ -256,6 +262,10 @@ impl ReservationView {
 #[derive(SimpleObject)]
 #[graphql(name = "PendingCancellation")]
 pub struct PendingCancellationView {
+    /// A booking to approve, or a cancellation.
+    pub kind: PendingKindView,
+    /// Where the next page starts (`after`).
+    pub cursor: String,
     pub reservation_id: Uuid,
     pub collectivity_id: Uuid,
     pub family_id: Uuid,
@@ -269,6 +279,11 @@ pub struct PendingCancellationView {
 impl From<work_queue::PendingCancellation> for PendingCancellationView {
     fn from(p: work_queue::PendingCancellation) -> Self {
         PendingCancellationView {
+            kind: match p.kind {
+                work_queue::PendingKind::Booking => PendingKindView::Booking,
+                work_queue::PendingKind::Cancellation => PendingKindView::Cancellation,
+            },
+            cursor: format!("{}/{}", p.requested_at.to_rfc3339(), p.reservation_id),
             reservation_id: p.reservation_id,
             collectivity_id: p.collectivity_id,
             family_id: p.family_id,
@@ -340,4 +355,36 @@ impl From<crate::services::calendar::Week> for FamilyWeekView {
                 .collect(),
         }
     }
+}
+
+/// What waits for an agent.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "PendingKind")]
+pub enum PendingKindView {
+    Booking,
+    Cancellation,
+}
+
+/// One decision of many taken at once.
+#[derive(InputObject)]
+pub struct DecisionInput {
+    pub reservation_id: Uuid,
+    pub approve: bool,
+    /// A comment on an approval; the reason of a refusal (needed).
+    pub note: Option<String>,
+}
+
+/// Reads a queue's cursor ("instant/reservation id").
+pub fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let invalid = || ApiError::Validation("this cursor is not one the queue gave".into());
+    if cursor.len() > 100 {
+        return Err(invalid());
+    }
+    let (at, id) = cursor.split_once('/').ok_or_else(invalid)?;
+    Ok((
+        DateTime::parse_from_rfc3339(at)
+            .map_err(|_| invalid())?
+            .with_timezone(&Utc),
+        id.parse().map_err(|_| invalid())?,
+    ))
 }

@@ -26,6 +26,10 @@ pub enum DayStatus {
     /// Requested, not yet confirmed.
     Requested,
     Confirmed,
+    /// Booked where an agent approves each booking: not yet.
+    AwaitingApproval,
+    /// An agent refused the booking.
+    Rejected,
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,
@@ -231,6 +235,8 @@ impl DayStatus {
             "cancellation_requested" => DayStatus::CancellationRequested,
             "cancelled" => DayStatus::Cancelled,
             "requested" => DayStatus::Requested,
+            "awaiting_approval" => DayStatus::AwaitingApproval,
+            "rejected" => DayStatus::Rejected,
             "absence_reported" => DayStatus::AbsenceReported,
             "absent_justified" => DayStatus::AbsentJustified,
             "absent_unjustified" => DayStatus::AbsentUnjustified,
@@ -242,6 +248,8 @@ impl DayStatus {
         match status {
             ReservationStatus::Free => DayStatus::Free,
             ReservationStatus::Confirmed => DayStatus::Confirmed,
+            ReservationStatus::AwaitingApproval => DayStatus::AwaitingApproval,
+            ReservationStatus::Rejected => DayStatus::Rejected,
             ReservationStatus::CancellationRequested => DayStatus::CancellationRequested,
             ReservationStatus::Cancelled => DayStatus::Cancelled,
             ReservationStatus::AbsenceReported => DayStatus::AbsenceReported,
@@ -256,6 +264,8 @@ impl DayStatus {
             DayStatus::Requested | DayStatus::Confirmed => ReservationStatus::Confirmed,
             DayStatus::CancellationRequested => ReservationStatus::CancellationRequested,
             DayStatus::Cancelled => ReservationStatus::Cancelled,
+            DayStatus::Rejected => ReservationStatus::Rejected,
+            DayStatus::AwaitingApproval => ReservationStatus::AwaitingApproval,
             DayStatus::AbsenceReported => ReservationStatus::AbsenceReported,
             DayStatus::AbsentJustified => ReservationStatus::AbsentJustified,
             DayStatus::AbsentUnjustified => ReservationStatus::AbsentUnjustified,

@@ -67,3 +67,79 @@ where
         format!("reservation {} kept changing; try again", self.reservation_id)
     }
 }
+
+/// The most decisions taken at once.
+pub const MAX_DECISIONS: usize = 200;
+
+/// Decides on many reservations at once, all or none: `authorise` checks
+/// the caller may decide on each (by what it is about); any refusal refuses
+/// them all. Returns the reservations as decided, in the order given.
+pub async fn decide_many(
+    commands: &Commands,
+    decisions: Vec<(Uuid, Decision)>,
+    metadata: &Metadata,
+    authorise: impl Fn(Uuid, &Slot) -> Result<(), ApiError> + Send + Sync,
+) -> Result<Vec<(Uuid, Reservation)>, ApiError> {
+    if decisions.is_empty() || decisions.len() > MAX_DECISIONS {
+        return Err(ApiError::Validation(format!(
+            "1 to {MAX_DECISIONS} decisions at once"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some((id, _)) = decisions.iter().find(|(id, _)| !seen.insert(*id)) {
+        return Err(ApiError::Validation(format!("reservation {id} is decided twice")));
+    }
+    commands
+        .write(DecideMany {
+            decisions,
+            metadata,
+            authorise,
+        })
+        .await
+}
+
+struct DecideMany<'a, F> {
+    decisions: Vec<(Uuid, Decision)>,
+    metadata: &'a Metadata,
+    authorise: F,
+}
+
+impl<F> Write for DecideMany<'_, F>
+where
+    F: Fn(Uuid, &Slot) -> Result<(), ApiError> + Send + Sync,
+{
+    type Answer = Vec<(Uuid, Reservation)>;
+
+    async fn attempt(&mut self, work: &mut Work<'_>) -> Result<Self::Answer, Failure> {
+        let ids: Vec<String> = self.decisions.iter().map(|(id, _)| id.to_string()).collect();
+        let loaded =
+            espace_famille_projections::store::load_many::<Reservation>(&work.commands().pool, &ids).await?;
+        let mut streams = Vec::with_capacity(loaded.len());
+        let mut decided = Vec::with_capacity(loaded.len());
+        for ((id, decision), loaded) in self.decisions.iter().zip(loaded) {
+            let slot = loaded
+                .aggregate
+                .slot
+                .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
+            (self.authorise)(*id, &slot)?;
+            let event = loaded
+                .aggregate
+                .check_decision(decision.clone())
+                .map_err(ApiError::from)?;
+            streams.push(StreamAppend::new::<Reservation>(
+                id.to_string(),
+                loaded.version,
+                std::slice::from_ref(&event),
+            )?);
+            let mut reservation = loaded.aggregate;
+            cqrs_es::Aggregate::apply(&mut reservation, event);
+            decided.push((*id, reservation));
+        }
+        work.append(streams, self.metadata)?;
+        Ok(decided)
+    }
+
+    fn contended(&self) -> String {
+        "these reservations kept changing; try again".into()
+    }
+}

@@ -40,6 +40,7 @@ pub fn meal() -> Unit {
             skip_holidays: true,
         },
         cancellation_needs_approval: true,
+        booking_needs_approval: false,
     }
 }
 

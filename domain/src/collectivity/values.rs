@@ -70,4 +70,7 @@ pub struct Unit {
     pub cancellation_deadline: DeadlineRule,
     /// Whether a cancellation waits for an agent's decision.
     pub cancellation_needs_approval: bool,
+    /// Whether a booking waits for an agent's decision.
+    #[serde(default)]
+    pub booking_needs_approval: bool,
 }

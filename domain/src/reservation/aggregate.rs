@@ -23,9 +23,19 @@ impl Aggregate for Reservation {
                 date,
             } => {
                 let slot = self.check_request(child_id, unit_id, date, context)?;
+                let approval = context
+                    .collectivity
+                    .units
+                    .get(&unit_id)
+                    .is_some_and(|unit| unit.booking_needs_approval);
                 sink.write(ReservationEvent::ReservationRequested { slot }, self)
                     .await;
-                sink.write(ReservationEvent::ReservationConfirmed, self).await;
+                let next = if approval {
+                    ReservationEvent::BookingAwaitingApproval
+                } else {
+                    ReservationEvent::ReservationConfirmed
+                };
+                sink.write(next, self).await;
             }
             ReservationCommand::Cancel => {
                 let event = self.check_cancel(context)?;
@@ -58,9 +68,11 @@ impl Aggregate for Reservation {
     fn apply(&mut self, event: Self::Event) {
         match event {
             ReservationEvent::ReservationRequested { slot } => self.slot = Some(slot),
-            ReservationEvent::ReservationConfirmed | ReservationEvent::AgentRejected { .. } => {
-                self.status = ReservationStatus::Confirmed
-            }
+            ReservationEvent::ReservationConfirmed
+            | ReservationEvent::AgentRejected { .. }
+            | ReservationEvent::BookingApproved { .. } => self.status = ReservationStatus::Confirmed,
+            ReservationEvent::BookingAwaitingApproval => self.status = ReservationStatus::AwaitingApproval,
+            ReservationEvent::BookingRejected { .. } => self.status = ReservationStatus::Rejected,
             ReservationEvent::CancellationRequested => self.status = ReservationStatus::CancellationRequested,
             ReservationEvent::ReservationCancelled
             | ReservationEvent::AgentApproved { .. }

@@ -23,7 +23,7 @@ pub enum ReservationError {
     CancellationAlreadyRequested,
     #[error("this booking is already cancelled")]
     AlreadyCancelled,
-    #[error("there is no cancellation waiting for a decision on this booking")]
+    #[error("nothing on this booking waits for a decision")]
     NoPendingCancellation,
     #[error("a refusal needs a reason")]
     EmptyReason,

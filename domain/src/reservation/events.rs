@@ -9,6 +9,15 @@ pub enum ReservationEvent {
         slot: Slot,
     },
     ReservationConfirmed,
+    /// Requested in a unit where an agent approves each booking.
+    BookingAwaitingApproval,
+    BookingApproved {
+        comment: Option<String>,
+    },
+    /// An agent refused the booking: the day is not booked.
+    BookingRejected {
+        reason: String,
+    },
     CancellationRequested,
     /// Cancelled by the parent within the deadline, where no approval is needed.
     ReservationCancelled,
@@ -38,6 +47,9 @@ impl DomainEvent for ReservationEvent {
         match self {
             ReservationEvent::ReservationRequested { .. } => "ReservationRequested",
             ReservationEvent::ReservationConfirmed => "ReservationConfirmed",
+            ReservationEvent::BookingAwaitingApproval => "BookingAwaitingApproval",
+            ReservationEvent::BookingApproved { .. } => "BookingApproved",
+            ReservationEvent::BookingRejected { .. } => "BookingRejected",
             ReservationEvent::CancellationRequested => "CancellationRequested",
             ReservationEvent::ReservationCancelled => "ReservationCancelled",
             ReservationEvent::AgentApproved { .. } => "AgentApproved",

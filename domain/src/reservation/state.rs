@@ -37,11 +37,12 @@ impl Reservation {
         self.check_family(context)?;
         match self.status {
             ReservationStatus::Confirmed
+            | ReservationStatus::AwaitingApproval
             | ReservationStatus::CancellationRequested
             | ReservationStatus::AbsenceReported
             | ReservationStatus::AbsentJustified
             | ReservationStatus::AbsentUnjustified => return Err(ReservationError::AlreadyBooked),
-            ReservationStatus::Free | ReservationStatus::Cancelled => {}
+            ReservationStatus::Free | ReservationStatus::Cancelled | ReservationStatus::Rejected => {}
         }
         let calendar = &context.collectivity.calendar;
         unit.opening
@@ -77,7 +78,7 @@ impl Reservation {
     pub fn check_cancel(&self, context: &BookingContext) -> Result<ReservationEvent, ReservationError> {
         self.check_family(context)?;
         let slot = match (self.slot, self.status) {
-            (Some(slot), ReservationStatus::Confirmed) => slot,
+            (Some(slot), ReservationStatus::Confirmed | ReservationStatus::AwaitingApproval) => slot,
             (_, ReservationStatus::CancellationRequested) => {
                 return Err(ReservationError::CancellationAlreadyRequested)
             }
@@ -97,11 +98,14 @@ impl Reservation {
         if context.now > deadline {
             return Err(ReservationError::DeadlinePassed(deadline));
         }
-        Ok(if unit.cancellation_needs_approval {
-            ReservationEvent::CancellationRequested
-        } else {
-            ReservationEvent::ReservationCancelled
-        })
+        // A booking not yet approved is withdrawn: nothing to approve.
+        Ok(
+            if unit.cancellation_needs_approval && self.status == ReservationStatus::Confirmed {
+                ReservationEvent::CancellationRequested
+            } else {
+                ReservationEvent::ReservationCancelled
+            },
+        )
     }
 }
 
@@ -127,6 +131,18 @@ impl Reservation {
     /// taken. Unlike booking and cancelling, deciding depends on nothing
     /// but the reservation's own history: no commune, family or clock.
     pub fn check_decision(&self, decision: Decision) -> Result<ReservationEvent, ReservationError> {
+        if self.status == ReservationStatus::AwaitingApproval {
+            return match decision {
+                Decision::Approve { comment } => Ok(ReservationEvent::BookingApproved {
+                    comment: text::multiline("a comment", comment.as_deref(), text::COMMENT)?,
+                }),
+                Decision::Reject { reason } => {
+                    let reason = text::multiline("a reason", Some(&reason), text::COMMENT)?
+                        .ok_or(ReservationError::EmptyReason)?;
+                    Ok(ReservationEvent::BookingRejected { reason })
+                }
+            };
+        }
         if self.status != ReservationStatus::CancellationRequested {
             return Err(ReservationError::NoPendingCancellation);
         }
@@ -148,11 +164,12 @@ impl Reservation {
     pub fn check_cancel_by_commune(&self, reason: &str) -> Result<ReservationEvent, ReservationError> {
         match self.status {
             ReservationStatus::Confirmed
+            | ReservationStatus::AwaitingApproval
             | ReservationStatus::CancellationRequested
             | ReservationStatus::AbsenceReported
             | ReservationStatus::AbsentJustified
             | ReservationStatus::AbsentUnjustified => {}
-            ReservationStatus::Free => return Err(ReservationError::NotBooked),
+            ReservationStatus::Free | ReservationStatus::Rejected => return Err(ReservationError::NotBooked),
             ReservationStatus::Cancelled => return Err(ReservationError::AlreadyCancelled),
         }
         let reason =

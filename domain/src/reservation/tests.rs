@@ -502,3 +502,58 @@ fn an_agent_judges_a_reported_absence_and_may_correct_it() {
             note: Some("certificat médical reçu".into()),
         }]);
 }
+
+#[test]
+fn a_booking_in_a_unit_that_needs_approval_waits_for_an_agent() {
+    let mut collectivity = collectivity(vec![]);
+    if let Some(unit) = collectivity.units.get_mut(&MEAL) {
+        unit.booking_needs_approval = true;
+    }
+    let context = BookingContext {
+        collectivity: Arc::new(collectivity),
+        ..context_at("2026-12-01T08:00:00Z")
+    };
+    TestFramework::<Reservation>::with(context)
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_events(vec![
+            ReservationEvent::ReservationRequested { slot: slot() },
+            ReservationEvent::BookingAwaitingApproval,
+        ]);
+    let waiting = vec![
+        ReservationEvent::ReservationRequested { slot: slot() },
+        ReservationEvent::BookingAwaitingApproval,
+    ];
+    framework("2026-12-01T08:00:00Z")
+        .given(waiting.clone())
+        .when(ReservationCommand::Approve { comment: None })
+        .then_expect_events(vec![ReservationEvent::BookingApproved { comment: None }]);
+    framework("2026-12-01T08:00:00Z")
+        .given(waiting.clone())
+        .when(ReservationCommand::Reject {
+            reason: "Complet ce jour-là".into(),
+        })
+        .then_expect_events(vec![ReservationEvent::BookingRejected {
+            reason: "Complet ce jour-là".into(),
+        }]);
+    framework("2026-12-01T08:00:00Z")
+        .given(waiting.clone())
+        .when(book())
+        .then_expect_error(ReservationError::AlreadyBooked);
+    // The parent withdraws the request: nothing to approve.
+    framework("2026-12-01T08:00:00Z")
+        .given(waiting)
+        .when(ReservationCommand::Cancel)
+        .then_expect_events(vec![ReservationEvent::ReservationCancelled]);
+    // Rejected, the day can be asked again.
+    framework("2026-12-01T08:00:00Z")
+        .given(vec![
+            ReservationEvent::ReservationRequested { slot: slot() },
+            ReservationEvent::BookingAwaitingApproval,
+            ReservationEvent::BookingRejected {
+                reason: "Complet".into(),
+            },
+        ])
+        .when(book())
+        .then_expect_events(booked());
+}

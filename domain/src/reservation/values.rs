@@ -20,6 +20,11 @@ pub enum ReservationStatus {
     #[default]
     Free,
     Confirmed,
+    /// Booked in a unit where an agent approves each booking: not yet.
+    AwaitingApproval,
+    /// An agent refused the booking: the day is not booked, and may be
+    /// asked again.
+    Rejected,
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,

@@ -501,6 +501,7 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
                 booking_deadline: deadline,
                 cancellation_deadline: deadline,
                 cancellation_needs_approval: true,
+                booking_needs_approval: false,
             },
         },
     ]
