@@ -682,7 +682,7 @@ pub const SUBMIT_BASKET: &str = "mutation($input: SubmitBasketInput!) {
 /// The `calendar` document.
 pub const CALENDAR: &str = "query($child: UUID!, $unit: UUID!, $from: NaiveDate!, $to: NaiveDate!) {
   calendar(childId: $child, unitId: $unit, from: $from, to: $to) {
-    date reservationId status open closedReason bookingDeadline cancellationDeadline
+    date reservationId status state open closedReason bookingDeadline cancellationDeadline
     canBook bookRefusal { code } canCancel cancelRefusal { code }
   }
 }";

@@ -66,7 +66,15 @@ async fn a_parent_books_cancels_and_an_agent_approves_and_everything_shows_at_on
     assert_eq!(first["canBook"], false);
     assert_eq!(first["bookRefusal"]["code"], "ALREADY_BOOKED");
     assert_eq!(first["canCancel"], true);
-    assert!(first["bookingDeadline"].is_string() && first["cancellationDeadline"].is_string());
+    assert_eq!(first["state"], "BOOKED");
+    // Deadlines read as the portal shows them: Paris time, with its offset
+    // ("J-2 à 12h" is noon there).
+    let deadline = first["bookingDeadline"].as_str().unwrap();
+    assert!(
+        deadline.ends_with("T12:00:00+01:00") || deadline.ends_with("T12:00:00+02:00"),
+        "{deadline}"
+    );
+    assert!(first["cancellationDeadline"].is_string());
     let reservation_id = first["reservationId"].as_str().unwrap().to_string();
 
     let cancelled = app
@@ -265,6 +273,10 @@ async fn a_basket_with_a_refused_line_writes_nothing_and_gives_each_reason() {
         lines[2]["refusal"]["closedReason"],
         "the unit does not run on Wednesdays"
     );
+    let before = calendar(&app, &fixture, wednesday, wednesday).await;
+    assert_eq!(before[0]["state"], "CLOSED");
+    let free = calendar(&app, &fixture, days[0], days[0]).await;
+    assert_eq!(free[0]["state"], "BOOKABLE");
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Reservation'")
         .fetch_one(&app.pool)
         .await

@@ -250,7 +250,10 @@ impl From<ApiError> for async_graphql::Error {
             extensions.set("code", code);
             if let Some(refusal) = &refusal {
                 if let Some(deadline) = refusal.deadline {
-                    extensions.set("deadline", deadline.to_rfc3339());
+                    extensions.set(
+                        "deadline",
+                        espace_famille_domain::calendar::in_paris(deadline).to_rfc3339(),
+                    );
                 }
                 if let Some(reason) = &refusal.closed_reason {
                     extensions.set("closedReason", reason.as_str());

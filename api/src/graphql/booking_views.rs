@@ -3,7 +3,7 @@
 //! depends on how the schema spells it.
 
 use async_graphql::{Enum, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use uuid::Uuid;
 
 use crate::error::Refusal;
@@ -16,8 +16,9 @@ use crate::services::basket::{BasketAction, BasketOutcome, BasketStatus, LineOut
 pub struct RefusalView {
     pub code: String,
     pub message: String,
-    /// For `DEADLINE_PASSED`: the instant the deadline passed.
-    pub deadline: Option<DateTime<Utc>>,
+    /// For `DEADLINE_PASSED` and `ABSENCE_TOO_LATE`: the instant the
+    /// deadline passed, with Paris's offset.
+    pub deadline: Option<DateTime<FixedOffset>>,
     /// For `UNIT_CLOSED`: why the unit does not run that day.
     pub closed_reason: Option<String>,
 }
@@ -27,7 +28,7 @@ impl From<&Refusal> for RefusalView {
         RefusalView {
             code: refusal.code.as_str().to_string(),
             message: refusal.message.clone(),
-            deadline: refusal.deadline,
+            deadline: refusal.deadline.map(espace_famille_domain::calendar::in_paris),
             closed_reason: refusal.closed_reason.clone(),
         }
     }

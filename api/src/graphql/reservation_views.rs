@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use espace_famille_projections::store::{self, RecordedEvent};
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
+use espace_famille_domain::calendar::in_paris;
 use espace_famille_domain::reservation::Reservation;
 
 use super::booking_views::{BasketActionView, RefusalView};
@@ -117,10 +118,12 @@ pub struct CalendarDay {
     pub open: bool,
     /// Why the unit does not run that day.
     pub closed_reason: Option<String>,
-    /// Booking closes at this instant (UTC), on open days.
-    pub booking_deadline: Option<DateTime<Utc>>,
-    /// Cancelling closes at this instant (UTC), on open days.
-    pub cancellation_deadline: Option<DateTime<Utc>>,
+    /// Where the day stands, in one word: closed, bookable, booked...
+    pub state: SlotState,
+    /// Booking closes at this instant (with Paris's offset), on open days.
+    pub booking_deadline: Option<DateTime<FixedOffset>>,
+    /// Cancelling closes at this instant (with Paris's offset), on open days.
+    pub cancellation_deadline: Option<DateTime<FixedOffset>>,
     pub can_book: bool,
     /// Why the day cannot be booked now.
     pub book_refusal: Option<RefusalView>,
@@ -183,14 +186,16 @@ impl From<DayStatus> for SlotStatus {
 
 impl From<Day> for CalendarDay {
     fn from(day: Day) -> Self {
+        let state = SlotState::of(&day);
         CalendarDay {
             date: day.date,
             reservation_id: day.reservation_id,
             status: day.status.into(),
             open: day.closed_reason.is_none(),
             closed_reason: day.closed_reason,
-            booking_deadline: day.booking_deadline,
-            cancellation_deadline: day.cancellation_deadline,
+            state,
+            booking_deadline: day.booking_deadline.map(in_paris),
+            cancellation_deadline: day.cancellation_deadline.map(in_paris),
             can_book: day.book_refusal.is_none(),
             book_refusal: day.book_refusal.as_ref().map(RefusalView::from),
             can_cancel: day.cancel_refusal.is_none(),
@@ -387,4 +392,44 @@ pub fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
             .with_timezone(&Utc),
         id.parse().map_err(|_| invalid())?,
     ))
+}
+
+/// Where a day stands for a child in a unit, in one word.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SlotState {
+    /// The unit does not run that day (`closedReason` says why).
+    Closed,
+    /// Free, and it can be booked now.
+    Bookable,
+    /// Free, but it cannot be booked now (`bookRefusal` says why: a
+    /// deadline passed, not enrolled).
+    Unavailable,
+    Booked,
+    AwaitingApproval,
+    Rejected,
+    CancellationRequested,
+    Cancelled,
+    AbsenceReported,
+    AbsentJustified,
+    AbsentUnjustified,
+}
+
+impl SlotState {
+    fn of(day: &Day) -> SlotState {
+        match day.status {
+            DayStatus::Free | DayStatus::Cancelled | DayStatus::Rejected if day.closed_reason.is_some() => {
+                SlotState::Closed
+            }
+            DayStatus::Free if day.book_refusal.is_none() => SlotState::Bookable,
+            DayStatus::Free => SlotState::Unavailable,
+            DayStatus::Requested | DayStatus::Confirmed => SlotState::Booked,
+            DayStatus::AwaitingApproval => SlotState::AwaitingApproval,
+            DayStatus::Rejected => SlotState::Rejected,
+            DayStatus::CancellationRequested => SlotState::CancellationRequested,
+            DayStatus::Cancelled => SlotState::Cancelled,
+            DayStatus::AbsenceReported => SlotState::AbsenceReported,
+            DayStatus::AbsentJustified => SlotState::AbsentJustified,
+            DayStatus::AbsentUnjustified => SlotState::AbsentUnjustified,
+        }
+    }
 }

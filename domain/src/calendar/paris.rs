@@ -22,6 +22,12 @@ pub fn paris_instant(day: NaiveDate, at: NaiveTime) -> DateTime<Utc> {
     }
 }
 
+/// An instant with the offset Paris had then: `2026-03-10T12:00:00+01:00`,
+/// as the portal shows deadlines.
+pub fn in_paris(instant: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
+    instant.with_timezone(&Paris).fixed_offset()
+}
+
 /// An instant as a Paris reader writes it: "2026-12-03 12:00".
 pub fn paris_display(instant: DateTime<Utc>) -> String {
     instant.with_timezone(&Paris).format("%Y-%m-%d %H:%M").to_string()
