@@ -6,8 +6,9 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use espace_famille_domain::family::{Family, FamilyCommand, Guardian, GuardianProfile, PostalAddress};
 use uuid::Uuid;
 
+use super::family::{readable_family, run_family_command};
 use super::types::FamilyView;
-use super::{caller, commands, readable_family, run_family_command, sessions};
+use super::{caller, commands, sessions};
 use crate::auth::accounts::{self, AuthSettings};
 use crate::auth::identity::Actor;
 use crate::commands::metadata;

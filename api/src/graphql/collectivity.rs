@@ -1,0 +1,161 @@
+//! A commune's resolvers: its configuration, read by anyone; its services,
+//! units, school calendar, closures and absence rules, set by its agents.
+
+#[allow(unused_imports)]
+use super::*;
+
+#[derive(Default)]
+pub struct CollectivityQuery;
+
+#[Object]
+impl CollectivityQuery {
+    /// A commune and its configuration: its services, units, rules and
+    /// school calendar are public, as the commune publishes them, so anyone
+    /// may read them, signed in or not.
+    async fn collectivity(&self, ctx: &Context<'_>, id: Uuid) -> Result<CollectivityView> {
+        let collectivity = commands(ctx).load_collectivity(id).await?;
+        Ok((&collectivity).into())
+    }
+}
+
+#[derive(Default)]
+pub struct CollectivityMutation;
+
+#[Object]
+impl CollectivityMutation {
+    async fn create_collectivity(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCollectivityInput,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_admin()?;
+        let id = input.id.unwrap_or_else(Uuid::new_v4);
+        let commands = commands(ctx);
+        commands.ensure_unclaimed(id).await?;
+        let command = CollectivityCommand::Create { id, name: input.name };
+        commands
+            .execute::<Collectivity>(id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(id).await?).into())
+    }
+
+    async fn add_service(&self, ctx: &Context<'_>, input: AddServiceInput) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        let service = Service {
+            id: input.id.unwrap_or_else(Uuid::new_v4),
+            name: input.name,
+            kind: input.kind.into(),
+        };
+        commands.ensure_unclaimed(service.id).await?;
+        let command = CollectivityCommand::AddService { service };
+        commands
+            .execute::<Collectivity>(input.collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
+    }
+
+    async fn add_unit(&self, ctx: &Context<'_>, input: AddUnitInput) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        let (collectivity_id, unit) = input.into_domain()?;
+        commands.ensure_unclaimed(unit.id).await?;
+        let command = CollectivityCommand::AddUnit { unit };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
+    /// An agent sets the school holiday zone the commune follows and its
+    /// département (Bas-Rhin, Haut-Rhin and Moselle have two more public
+    /// holidays).
+    async fn set_school_zone(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        zone: SchoolZoneGql,
+        department: String,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::SetSchoolZone {
+            zone: zone.into(),
+            department,
+        };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
+    /// An agent publishes a school year's calendar: its public holidays,
+    /// computed, and its zone's school holidays from the Ministry's data.
+    /// Until then, its days cannot be booked. Sent again, it changes
+    /// nothing; a year published is never published otherwise.
+    async fn publish_school_year(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        #[graphql(desc = "the calendar year it starts in: 2026 for 2026-2027")] school_year: i32,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::PublishSchoolYear {
+            year: espace_famille_domain::calendar::SchoolYear(school_year),
+        };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
+    /// An agent closes days, for every unit or one, with the reason the
+    /// parents read on them. Every booking that stands on those days is
+    /// cancelled by the commune, not charged, and its family told by
+    /// e-mail; the answer lists them. Sending the same closure again
+    /// records nothing new and cancels what is still booked.
+    async fn add_closure(&self, ctx: &Context<'_>, input: AddClosureInput) -> Result<ClosureOutcomeView> {
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        let mail = &ctx.data_unchecked::<AuthSettings>().mail;
+        let cancelled = crate::services::closure::close(
+            commands,
+            input.collectivity_id,
+            input.closure(),
+            &metadata(actor, None),
+            mail,
+        )
+        .await?;
+        Ok(ClosureOutcomeView {
+            collectivity: (&commands.load_collectivity(input.collectivity_id).await?).into(),
+            cancelled: cancelled.iter().map(CancelledBookingView::from).collect(),
+        })
+    }
+
+    /// An agent sets the reasons of absence parents choose from, and how
+    /// many days after a slot an absence may still be reported.
+    async fn set_absence_rules(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        reasons: Vec<String>,
+        report_days_after: u32,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        if reasons.len() > espace_famille_domain::collectivity::MAX_ABSENCE_REASONS {
+            return Err(ApiError::Validation("too many reasons of absence".into()).into());
+        }
+        let command = CollectivityCommand::SetAbsenceRules {
+            rules: espace_famille_domain::collectivity::AbsenceRules {
+                reasons,
+                report_days_after,
+            },
+        };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+}
