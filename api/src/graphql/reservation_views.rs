@@ -86,6 +86,7 @@ impl BasketPeriodInput {
 
 /// The state of a slot.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::services::calendar::DayStatus")]
 pub enum SlotStatus {
     /// Not booked.
     Free,
@@ -163,23 +164,6 @@ impl From<&RecordedEvent> for HistoryEvent {
             causation_id: meta("causation_id"),
             command_id: meta("command_id"),
             payload: Json(e.payload_value()),
-        }
-    }
-}
-
-impl From<DayStatus> for SlotStatus {
-    fn from(status: DayStatus) -> Self {
-        match status {
-            DayStatus::Free => SlotStatus::Free,
-            DayStatus::Requested => SlotStatus::Requested,
-            DayStatus::Confirmed => SlotStatus::Confirmed,
-            DayStatus::CancellationRequested => SlotStatus::CancellationRequested,
-            DayStatus::Cancelled => SlotStatus::Cancelled,
-            DayStatus::AwaitingApproval => SlotStatus::AwaitingApproval,
-            DayStatus::Rejected => SlotStatus::Rejected,
-            DayStatus::AbsenceReported => SlotStatus::AbsenceReported,
-            DayStatus::AbsentJustified => SlotStatus::AbsentJustified,
-            DayStatus::AbsentUnjustified => SlotStatus::AbsentUnjustified,
         }
     }
 }

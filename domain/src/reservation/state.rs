@@ -35,14 +35,8 @@ impl Reservation {
             return Err(ReservationError::UnknownChild(child_id));
         }
         self.check_family(context)?;
-        match self.status {
-            ReservationStatus::Confirmed
-            | ReservationStatus::AwaitingApproval
-            | ReservationStatus::CancellationRequested
-            | ReservationStatus::AbsenceReported
-            | ReservationStatus::AbsentJustified
-            | ReservationStatus::AbsentUnjustified => return Err(ReservationError::AlreadyBooked),
-            ReservationStatus::Free | ReservationStatus::Cancelled | ReservationStatus::Rejected => {}
+        if self.status.stands() {
+            return Err(ReservationError::AlreadyBooked);
         }
         let calendar = &context.collectivity.calendar;
         unit.opening
@@ -79,17 +73,7 @@ impl Reservation {
         self.check_family(context)?;
         let slot = match (self.slot, self.status) {
             (Some(slot), ReservationStatus::Confirmed | ReservationStatus::AwaitingApproval) => slot,
-            (_, ReservationStatus::CancellationRequested) => {
-                return Err(ReservationError::CancellationAlreadyRequested)
-            }
-            (_, ReservationStatus::Cancelled) => return Err(ReservationError::AlreadyCancelled),
-            (
-                _,
-                ReservationStatus::AbsenceReported
-                | ReservationStatus::AbsentJustified
-                | ReservationStatus::AbsentUnjustified,
-            ) => return Err(ReservationError::AbsenceAlreadyReported),
-            _ => return Err(ReservationError::NotBooked),
+            _ => return Err(self.why_it_cannot_change()),
         };
         let unit = Self::unit(context, slot.unit_id)?;
         let deadline = unit
@@ -162,15 +146,8 @@ impl Reservation {
     /// that stands (a cancellation pending included), whatever the
     /// deadlines; the closure's reason is given.
     pub fn check_cancel_by_commune(&self, reason: &str) -> Result<ReservationEvent, ReservationError> {
-        match self.status {
-            ReservationStatus::Confirmed
-            | ReservationStatus::AwaitingApproval
-            | ReservationStatus::CancellationRequested
-            | ReservationStatus::AbsenceReported
-            | ReservationStatus::AbsentJustified
-            | ReservationStatus::AbsentUnjustified => {}
-            ReservationStatus::Free | ReservationStatus::Rejected => return Err(ReservationError::NotBooked),
-            ReservationStatus::Cancelled => return Err(ReservationError::AlreadyCancelled),
+        if !self.status.stands() {
+            return Err(self.why_it_cannot_change());
         }
         let reason =
             text::multiline("a reason", Some(reason), text::COMMENT)?.ok_or(ReservationError::EmptyReason)?;
@@ -189,17 +166,7 @@ impl Reservation {
         self.check_family(context)?;
         let slot = match (self.slot, self.status) {
             (Some(slot), ReservationStatus::Confirmed) => slot,
-            (_, ReservationStatus::CancellationRequested) => {
-                return Err(ReservationError::CancellationAlreadyRequested)
-            }
-            (_, ReservationStatus::Cancelled) => return Err(ReservationError::AlreadyCancelled),
-            (
-                _,
-                ReservationStatus::AbsenceReported
-                | ReservationStatus::AbsentJustified
-                | ReservationStatus::AbsentUnjustified,
-            ) => return Err(ReservationError::AbsenceAlreadyReported),
-            _ => return Err(ReservationError::NotBooked),
+            _ => return Err(self.why_it_cannot_change()),
         };
         let rules = &context.collectivity.absence_rules;
         let wanted = reason.trim().to_lowercase();
@@ -227,11 +194,8 @@ impl Reservation {
         justified: bool,
         note: Option<&str>,
     ) -> Result<ReservationEvent, ReservationError> {
-        match self.status {
-            ReservationStatus::AbsenceReported
-            | ReservationStatus::AbsentJustified
-            | ReservationStatus::AbsentUnjustified => {}
-            _ => return Err(ReservationError::NoAbsenceReported),
+        if !self.status.has_absence() {
+            return Err(ReservationError::NoAbsenceReported);
         }
         let note = text::multiline("a note", note, text::COMMENT)?;
         Ok(if justified {
@@ -239,5 +203,16 @@ impl Reservation {
         } else {
             ReservationEvent::AbsenceUnjustified { note }
         })
+    }
+
+    /// Why a parent's change (a cancellation, an absence) does not apply
+    /// to the reservation as it stands.
+    fn why_it_cannot_change(&self) -> ReservationError {
+        match self.status {
+            ReservationStatus::CancellationRequested => ReservationError::CancellationAlreadyRequested,
+            ReservationStatus::Cancelled => ReservationError::AlreadyCancelled,
+            status if status.has_absence() => ReservationError::AbsenceAlreadyReported,
+            _ => ReservationError::NotBooked,
+        }
     }
 }

@@ -36,6 +36,29 @@ pub enum ReservationStatus {
     AbsentUnjustified,
 }
 
+impl ReservationStatus {
+    /// An absence is reported on the day, judged or not.
+    pub fn has_absence(self) -> bool {
+        matches!(
+            self,
+            ReservationStatus::AbsenceReported
+                | ReservationStatus::AbsentJustified
+                | ReservationStatus::AbsentUnjustified
+        )
+    }
+
+    /// A booking stands: booked, waiting for approval or for a decision on
+    /// its cancellation, or with an absence.
+    pub fn stands(self) -> bool {
+        matches!(
+            self,
+            ReservationStatus::Confirmed
+                | ReservationStatus::AwaitingApproval
+                | ReservationStatus::CancellationRequested
+        ) || self.has_absence()
+    }
+}
+
 /// What a command needs to know beyond the reservation's own history: the
 /// time, and the commune's and family's state as their events built them.
 #[derive(Debug, Clone)]

@@ -195,6 +195,7 @@ impl<'p> Shadow<'p> {
     /// commits. Only a shadow filled to the last event, none left out.
     pub async fn swap(mut self) -> Result<(), StoreError> {
         if !self.ended || self.skipped {
+            self.tx.rollback().await?;
             return Err(StoreError::Corrupt(
                 "only read models filled with every event can replace the live ones".into(),
             ));
