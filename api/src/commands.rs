@@ -279,7 +279,7 @@ mod tests {
         assert_eq!(waited_for(&models, &["Family"], None), ["directory"]);
         assert_eq!(
             waited_for(&models, &["Reservation"], None),
-            ["calendar", "agent_work_queue"]
+            ["calendar", "agent_work_queue", "attendance"]
         );
         assert_eq!(
             waited_for(&models, &["Reservation"], Some(&["calendar"])),

@@ -17,8 +17,11 @@ pub struct CalendarProjection;
 
 pub const CALENDAR: &str = "calendar";
 
-fn status_after(event: &ReservationEvent) -> &'static str {
-    match event {
+/// The booking's state after `event`; none for the roll call's events,
+/// which the attendance read model keeps (a booked day stays booked when
+/// the child is there).
+fn status_after(event: &ReservationEvent) -> Option<&'static str> {
+    Some(match event {
         ReservationEvent::ReservationRequested { .. } => "requested",
         ReservationEvent::ReservationConfirmed
         | ReservationEvent::AgentRejected { .. }
@@ -32,7 +35,10 @@ fn status_after(event: &ReservationEvent) -> &'static str {
         ReservationEvent::AbsenceReported { .. } => "absence_reported",
         ReservationEvent::AbsenceJustified { .. } => "absent_justified",
         ReservationEvent::AbsenceUnjustified { .. } => "absent_unjustified",
-    }
+        ReservationEvent::AttendanceRecorded { .. } | ReservationEvent::UnexpectedPresenceRecorded { .. } => {
+            return None
+        }
+    })
 }
 
 #[async_trait]
@@ -341,6 +347,9 @@ impl CalendarProjection {
         let mut index: HashMap<Uuid, usize> = HashMap::new();
         for event in events.iter().filter(|e| e.aggregate_type == "Reservation") {
             let payload = event.decode::<Reservation>()?;
+            let Some(status) = status_after(&payload) else {
+                continue;
+            };
             let id = parse_id(event)?;
             let position = *index.entry(id).or_insert_with(|| {
                 changes.push((
@@ -356,7 +365,7 @@ impl CalendarProjection {
                 changes.len() - 1
             });
             let change = &mut changes[position].1;
-            change.status = status_after(&payload);
+            change.status = status;
             change.at = event.recorded_at;
             change.last = event.position;
             change.first |= event.sequence == 1;

@@ -6,7 +6,8 @@
 //!   append of baskets, stream history.
 //! - [`engine`]: the gap-safe projection engine (batches, checkpoints,
 //!   NOTIFY wake-ups, one active runner, rebuild, read-your-writes wait).
-//! - [`calendar`], [`work_queue`], [`directory`]: the read models.
+//! - [`calendar`], [`work_queue`], [`attendance`], [`directory`]: the read
+//!   models.
 //! - [`personal`] (in the store): crypto-shredding of personal values
 //!   (per-family keys).
 //! - [`testing`]: a fresh migrated database per test.
@@ -15,12 +16,14 @@
 
 use std::sync::Arc;
 
+pub mod attendance;
 pub mod calendar;
 pub mod directory;
 pub mod engine;
 pub mod error;
 pub mod store;
 pub use store::personal;
+mod slots;
 pub mod testing;
 pub mod work_queue;
 
@@ -33,8 +36,9 @@ pub fn read_models() -> Vec<Arc<dyn engine::Projection>> {
 }
 
 /// The read models by feature, one runner per group: the directory
-/// (communes' units, families' children) and bookings (the calendar and the
-/// agents' queue, both fed by reservations, read once for both). A group
+/// (communes' units, families' children) and bookings (the calendar, the
+/// agents' queue and attendance, all fed by reservations, read once for
+/// all). A group
 /// that stops or lags holds back no other.
 pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
     vec![
@@ -42,6 +46,7 @@ pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
         vec![
             Arc::new(calendar::CalendarProjection),
             Arc::new(work_queue::WorkQueueProjection),
+            Arc::new(attendance::AttendanceProjection),
         ],
     ]
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use espace_famille_domain::reservation::{Reservation, ReservationEvent, Slot};
+use espace_famille_domain::reservation::Slot;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -77,18 +77,7 @@ impl Projection for WorkQueueProjection {
             .map(|(id, _)| id.to_string())
             .collect();
         if !missing.is_empty() {
-            // The slot is in each stream's first event, older than the
-            // cancellation and immutable: one index lookup per stream.
-            for (id, payload) in crate::store::first_events(&mut *conn, "Reservation", &missing).await? {
-                let corrupt = |e: String| StoreError::Corrupt(format!("reservation {id}: {e}"));
-                let reservation_id: Uuid = id.parse().map_err(|_| corrupt("not a uuid".into()))?;
-                match serde_json::from_value(payload).map_err(|e| corrupt(e.to_string()))? {
-                    ReservationEvent::ReservationRequested { slot } => {
-                        slots.insert(reservation_id, slot);
-                    }
-                    _ => return Err(corrupt("does not start with ReservationRequested".into())),
-                }
-            }
+            slots.extend(crate::slots::from_first_events(&mut *conn, &missing).await?);
         }
 
         let decided: Vec<Uuid> = fold
@@ -256,22 +245,7 @@ impl WorkQueueProjection {
                 }
             }
         }
-        // A stream whose first event is in the batch gives its slot
-        // without a query.
-        if !index.is_empty() {
-            let firsts = events
-                .iter()
-                .filter(|e| e.aggregate_type == "Reservation" && e.sequence == 1);
-            for event in firsts {
-                let id = parse_id(event)?;
-                if !index.contains_key(&id) {
-                    continue;
-                }
-                if let ReservationEvent::ReservationRequested { slot } = event.decode::<Reservation>()? {
-                    fold.slots.insert(id, slot);
-                }
-            }
-        }
+        fold.slots = crate::slots::in_batch(events, |id| index.contains_key(id))?;
         Ok(fold)
     }
 }
@@ -329,6 +303,7 @@ pub async fn pending(
 mod tests {
     use super::*;
     use crate::store::recorded_reservation as recorded;
+    use espace_famille_domain::reservation::ReservationEvent;
 
     #[test]
     fn a_batch_folds_to_the_last_decision_of_each_reservation() {

@@ -133,7 +133,7 @@ async fn a_rebuild_past_a_lagging_live_calendar_compares_at_its_checkpoint_and_e
         .fetch_one(&pool)
         .await
         .unwrap();
-        assert_eq!(indexes, 2, "the key and the index are built");
+        assert_eq!(indexes, 3, "the key and the two indexes are built");
         assert_eq!(
             engine::catch_up(&pool, &CalendarProjection, 100).await.unwrap(),
             0

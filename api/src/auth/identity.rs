@@ -126,7 +126,7 @@ impl Caller {
             .or_else(|_| self.require_auditor_of_any(&[collectivity_id]))
     }
 
-    fn require_auditor_of_any(&self, collectivities: &[Uuid]) -> Result<Actor, ApiError> {
+    pub fn require_auditor_of_any(&self, collectivities: &[Uuid]) -> Result<Actor, ApiError> {
         if self.has(|g| match g {
             Grant::Auditor(None) => true,
             Grant::Auditor(Some(c)) => collectivities.contains(c),

@@ -37,6 +37,7 @@ pub enum ErrorCode {
     AbsenceTooLate,
     AbsenceAlreadyReported,
     NoAbsenceReported,
+    RollCallTooEarly,
     // Accounts and families.
     InvalidCredentials,
     RateLimited,
@@ -77,6 +78,7 @@ impl ErrorCode {
         ErrorCode::AbsenceTooLate,
         ErrorCode::AbsenceAlreadyReported,
         ErrorCode::NoAbsenceReported,
+        ErrorCode::RollCallTooEarly,
         ErrorCode::InvalidCredentials,
         ErrorCode::RateLimited,
         ErrorCode::InvalidToken,
@@ -116,6 +118,7 @@ impl ErrorCode {
             ErrorCode::AbsenceTooLate => "ABSENCE_TOO_LATE",
             ErrorCode::AbsenceAlreadyReported => "ABSENCE_ALREADY_REPORTED",
             ErrorCode::NoAbsenceReported => "NO_ABSENCE_REPORTED",
+            ErrorCode::RollCallTooEarly => "ROLL_CALL_TOO_EARLY",
             ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InvalidToken => "INVALID_TOKEN",

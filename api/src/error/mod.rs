@@ -87,9 +87,9 @@ impl From<&ReservationError> for Refusal {
                 closed_reason: Some(reason.to_string()),
                 ..Refusal::new(ErrorCode::UnitClosed, message)
             },
-            ReservationError::UnknownUnit(_) | ReservationError::UnknownChild(_) => {
-                Refusal::new(ErrorCode::NotFound, message)
-            }
+            ReservationError::UnknownUnit(_)
+            | ReservationError::UnknownChild(_)
+            | ReservationError::NotInCommune(_) => Refusal::new(ErrorCode::NotFound, message),
             ReservationError::NotEnrolled(_) => Refusal::new(ErrorCode::NotEnrolled, message),
             ReservationError::AlreadyBooked => Refusal::new(ErrorCode::AlreadyBooked, message),
             ReservationError::NotBooked => Refusal::new(ErrorCode::NotBooked, message),
@@ -116,6 +116,7 @@ impl From<&ReservationError> for Refusal {
                 Refusal::new(ErrorCode::AbsenceAlreadyReported, message)
             }
             ReservationError::NoAbsenceReported => Refusal::new(ErrorCode::NoAbsenceReported, message),
+            ReservationError::RollCallTooEarly(_) => Refusal::new(ErrorCode::RollCallTooEarly, message),
         }
     }
 }

@@ -63,6 +63,26 @@ impl FamilyMutation {
         run_family_command(ctx, input.family_id, command, actor).await
     }
 
+    /// The family's guardian, or an agent of one of its communes, declares
+    /// a child's allergies and PAI: the roll-call sheet flags the child.
+    async fn declare_child_health(
+        &self,
+        ctx: &Context<'_>,
+        input: DeclareChildHealthInput,
+    ) -> Result<FamilyView> {
+        let family = readable_family(ctx, input.family_id).await?;
+        let actor = caller(ctx).require_guardian_or_agent(input.family_id, &family.collectivities())?;
+        let command = FamilyCommand::DeclareChildHealth {
+            child_id: input.child_id,
+            health: ChildHealth {
+                allergies: input.allergies,
+                pai: input.pai,
+            }
+            .into(),
+        };
+        run_family_command(ctx, input.family_id, command, actor).await
+    }
+
     /// An agent enrols a child in one of the commune's services for a
     /// school year.
     async fn enrol_child(&self, ctx: &Context<'_>, input: EnrolChildInput) -> Result<FamilyView> {

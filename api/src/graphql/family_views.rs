@@ -27,6 +27,18 @@ pub struct RegisterChildInput {
     pub school_class: Option<String>,
 }
 
+/// What the family declares of a child's health, for the staff who serve
+/// the meals and take the roll call; sent again, it replaces it.
+#[derive(InputObject)]
+pub struct DeclareChildHealthInput {
+    pub family_id: Uuid,
+    pub child_id: Uuid,
+    /// In the family's words ("arachide, kiwi"); null when none.
+    pub allergies: Option<String>,
+    /// Whether a PAI (projet d'accueil individualisé) is in place.
+    pub pai: bool,
+}
+
 #[derive(InputObject)]
 pub struct EnrolChildInput {
     pub family_id: Uuid,
@@ -66,6 +78,10 @@ pub struct ChildView {
     pub last_name: Option<String>,
     pub birth_date: Option<NaiveDate>,
     pub school_class: Option<String>,
+    /// Declared allergies, if any.
+    pub allergies: Option<String>,
+    /// Whether a PAI is declared.
+    pub pai: bool,
 }
 
 #[derive(SimpleObject)]
@@ -134,12 +150,17 @@ impl FamilyView {
             children: f
                 .children
                 .values()
-                .map(|c| ChildView {
-                    id: c.id,
-                    first_name: c.first_name.known().cloned(),
-                    last_name: c.last_name.known().cloned(),
-                    birth_date: c.birth_date.known().copied(),
-                    school_class: c.school_class.known().cloned().flatten(),
+                .map(|c| {
+                    let health = f.health.get(&c.id).and_then(|h| h.known());
+                    ChildView {
+                        id: c.id,
+                        first_name: c.first_name.known().cloned(),
+                        last_name: c.last_name.known().cloned(),
+                        birth_date: c.birth_date.known().copied(),
+                        school_class: c.school_class.known().cloned().flatten(),
+                        allergies: health.and_then(|h| h.allergies.clone()),
+                        pai: health.is_some_and(|h| h.pai),
+                    }
                 })
                 .collect(),
             enrolments: f

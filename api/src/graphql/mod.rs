@@ -2,6 +2,7 @@
 //! values, run one command or one query, map the result.
 
 pub mod account;
+pub mod attendance;
 pub mod booking_views;
 pub mod collectivity;
 pub mod collectivity_views;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use async_graphql::{Context, EmptySubscription, MergedObject, Object, Result, Schema};
 use chrono::NaiveDate;
 use espace_famille_domain::collectivity::{CollectivityCommand, Service};
-use espace_famille_domain::family::{Child, FamilyCommand, QuotientFamilial};
+use espace_famille_domain::family::{Child, ChildHealth, FamilyCommand, QuotientFamilial};
 use espace_famille_domain::reservation::Decision;
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
@@ -43,6 +44,7 @@ pub struct Query(
     collectivity::CollectivityQuery,
     family::FamilyQuery,
     reservation::ReservationQuery,
+    attendance::AttendanceQuery,
     account::AccountQuery,
 );
 
@@ -51,6 +53,7 @@ pub struct Mutation(
     collectivity::CollectivityMutation,
     family::FamilyMutation,
     reservation::ReservationMutation,
+    attendance::AttendanceMutation,
     account::AccountMutation,
     profile::ProfileMutation,
 );

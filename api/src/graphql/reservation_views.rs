@@ -10,7 +10,7 @@ use espace_famille_projections::work_queue;
 use uuid::Uuid;
 
 use espace_famille_domain::calendar::in_paris;
-use espace_famille_domain::reservation::Reservation;
+use espace_famille_domain::reservation::{Attendance, Reservation};
 
 use super::booking_views::{BasketActionView, RefusalView};
 use crate::commands::Commands;
@@ -199,6 +199,8 @@ pub struct ReservationView {
     pub unit_id: Uuid,
     pub date: NaiveDate,
     pub status: SlotStatus,
+    /// What the roll call recorded, once taken.
+    pub attendance: Option<super::attendance::AttendanceView>,
     /// The history, when it was read to build the view; otherwise it is
     /// read only if the caller asks for it.
     #[graphql(skip)]
@@ -221,6 +223,7 @@ impl ReservationView {
             unit_id: slot.unit_id,
             date: slot.date,
             status: DayStatus::from_domain(reservation.status).into(),
+            attendance: reservation.attendance.map(Into::into),
             history: None,
         })
     }
@@ -396,10 +399,31 @@ pub enum SlotState {
     AbsenceReported,
     AbsentJustified,
     AbsentUnjustified,
+    /// Booked, and there at the roll call.
+    Present,
+    /// Booked, not there at the roll call, no absence reported.
+    Absent,
+    /// There at the roll call without a booking.
+    UnexpectedPresence,
 }
 
 impl SlotState {
     fn of(day: &Day) -> SlotState {
+        // What the roll call saw comes first, except an absence the family
+        // reported, which says more than "absent".
+        match day.attendance {
+            Some(Attendance::Present) => return SlotState::Present,
+            Some(Attendance::Unexpected) => return SlotState::UnexpectedPresence,
+            Some(Attendance::Absent)
+                if matches!(
+                    day.status,
+                    DayStatus::Confirmed | DayStatus::CancellationRequested
+                ) =>
+            {
+                return SlotState::Absent
+            }
+            _ => {}
+        }
         match day.status {
             DayStatus::Free | DayStatus::Cancelled | DayStatus::Rejected if day.closed_reason.is_some() => {
                 SlotState::Closed

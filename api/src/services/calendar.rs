@@ -9,7 +9,8 @@ use chrono::DateTime;
 use chrono::{NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use espace_famille_domain::calendar::SchoolYear;
-use espace_famille_domain::reservation::{BookingContext, Reservation, ReservationStatus, Slot};
+use espace_famille_domain::reservation::{Attendance, BookingContext, Reservation, ReservationStatus, Slot};
+use espace_famille_projections::attendance;
 use espace_famille_projections::store::{self, RecordedEvent};
 use sqlx::Row;
 use uuid::Uuid;
@@ -48,6 +49,8 @@ pub struct Day {
     /// The id a booking of this day has (or would have).
     pub reservation_id: Uuid,
     pub status: DayStatus,
+    /// What the roll call recorded, once taken.
+    pub attendance: Option<Attendance>,
     /// Why the unit does not run that day; `None` when it does.
     pub closed_reason: Option<String>,
     /// Booking closes at this instant, on open days.
@@ -74,7 +77,7 @@ pub struct Recorded {
 static CALENDAR: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT c.family_id, u.collectivity_id,
-           {} AS family_version, {} AS collectivity_version, r.days, r.statuses
+           {} AS family_version, {} AS collectivity_version, r.days, r.statuses, a.attended, a.presences
          FROM (VALUES (1)) AS one(n)
          LEFT JOIN directory_children c ON c.child_id = $1
          LEFT JOIN directory_units u ON u.unit_id = $2
@@ -83,7 +86,12 @@ static CALENDAR: LazyLock<String> = LazyLock::new(|| {
                   coalesce(array_agg(status ORDER BY day), '{{}}') AS statuses
            FROM calendar_reservations
            WHERE child_id = $1 AND unit_id = $2 AND day BETWEEN $3 AND $4
-         ) AS r",
+         ) AS r
+         CROSS JOIN LATERAL (
+           SELECT coalesce(array_agg(day), '{{}}') AS attended, coalesce(array_agg(presence), '{{}}') AS presences
+           FROM attendance
+           WHERE child_id = $1 AND unit_id = $2 AND day BETWEEN $3 AND $4
+         ) AS a",
         store::sql::version("'Family'", "c.family_id::text"),
         store::sql::version("'Collectivity'", "u.collectivity_id::text"),
     )
@@ -117,7 +125,8 @@ pub async fn calendar(
     // child's days in the unit, in one round trip; the commune and the
     // family then come from the cache.
     type Stream = Option<(Uuid, i64)>;
-    let (family, commune, booked): (Stream, Stream, HashMap<NaiveDate, String>) = {
+    type Days<T> = HashMap<NaiveDate, T>;
+    let (family, commune, booked, attended): (Stream, Stream, Days<String>, Days<Attendance>) = {
         let row = sqlx::query(&CALENDAR)
             .bind(child_id)
             .bind(unit_id)
@@ -131,10 +140,17 @@ pub async fn calendar(
         let commune_version: Option<i64> = row.try_get("collectivity_version")?;
         let days: Vec<NaiveDate> = row.try_get("days")?;
         let statuses: Vec<String> = row.try_get("statuses")?;
+        let attended: Vec<NaiveDate> = row.try_get("attended")?;
+        let presences: Vec<String> = row.try_get("presences")?;
         (
             family.map(|id| (id, family_version.unwrap_or(0))),
             commune.map(|id| (id, commune_version.unwrap_or(0))),
             days.into_iter().zip(statuses).collect(),
+            attended
+                .into_iter()
+                .zip(presences)
+                .filter_map(|(day, presence)| Some((day, attendance::presence_of(&presence)?)))
+                .collect(),
         )
     };
     // A child the caller may not read answers as a child that does not
@@ -184,6 +200,7 @@ pub async fn calendar(
                 date,
             }),
             status: status.as_domain(),
+            attendance: attended.get(&date).copied(),
         };
         let open = unit.opening.check_unit(unit_id, date, &collectivity.calendar);
         let can_book = reservation.check_request(child_id, unit_id, date, &context);
@@ -192,6 +209,7 @@ pub async fn calendar(
             date,
             reservation_id: espace_famille_domain::reservation::reservation_id(child_id, unit_id, date),
             status,
+            attendance: reservation.attendance,
             closed_reason: open.as_ref().err().map(|r| r.to_string()),
             booking_deadline: open
                 .is_ok()

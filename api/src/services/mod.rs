@@ -22,6 +22,7 @@ pub mod credentials;
 pub mod decision;
 pub mod family;
 pub mod invitations;
+pub mod roll_call;
 pub mod write;
 
 pub use write::{Failure, Stored, Work, Write, CONFLICT_RETRIES};

@@ -24,6 +24,11 @@ pub fn paris_instant(day: NaiveDate, at: NaiveTime) -> DateTime<Utc> {
 
 /// An instant with the offset Paris had then: `2026-03-10T12:00:00+01:00`,
 /// as the portal shows deadlines.
+/// The day it is in Paris at `instant`.
+pub fn paris_today(instant: DateTime<Utc>) -> NaiveDate {
+    in_paris(instant).date_naive()
+}
+
 pub fn in_paris(instant: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
     instant.with_timezone(&Paris).fixed_offset()
 }

@@ -81,6 +81,22 @@ impl Aggregate for Family {
                 }
                 FamilyEvent::ChildEnrolled { enrolment }
             }
+            FamilyCommand::DeclareChildHealth { child_id, health } => {
+                if !self.children.contains_key(&child_id) {
+                    return Err(FamilyError::UnknownChild(child_id));
+                }
+                let health = match health {
+                    Personal::Known(health) => Personal::Known(ChildHealth {
+                        allergies: text::multiline("allergies", health.allergies.as_deref(), text::COMMENT)?,
+                        pai: health.pai,
+                    }),
+                    Personal::Erased => return Err(FamilyError::Erased),
+                };
+                if self.health.get(&child_id) == Some(&health) {
+                    return Ok(());
+                }
+                FamilyEvent::ChildHealthDeclared { child_id, health }
+            }
             FamilyCommand::ActivateAccount {
                 account_id,
                 profile,
@@ -176,6 +192,9 @@ impl Aggregate for Family {
             }
             FamilyEvent::ChildEnrolled { enrolment } => {
                 self.enrolments.insert(enrolment);
+            }
+            FamilyEvent::ChildHealthDeclared { child_id, health } => {
+                self.health.insert(child_id, health);
             }
             FamilyEvent::AccountActivated {
                 account_id,

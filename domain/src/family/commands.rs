@@ -19,6 +19,12 @@ pub enum FamilyCommand {
     EnrolChild {
         enrolment: Enrolment,
     },
+    /// A guardian (or an agent) declares a child's allergies and PAI; sent
+    /// again, it replaces what was declared.
+    DeclareChildHealth {
+        child_id: Uuid,
+        health: Personal<ChildHealth>,
+    },
     /// The guardian completes the profile when activating the account.
     ActivateAccount {
         account_id: Uuid,

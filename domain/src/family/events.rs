@@ -17,6 +17,10 @@ pub enum FamilyEvent {
     ChildEnrolled {
         enrolment: Enrolment,
     },
+    ChildHealthDeclared {
+        child_id: Uuid,
+        health: Personal<ChildHealth>,
+    },
     AccountActivated {
         account_id: Uuid,
         profile: GuardianProfile,
@@ -51,6 +55,7 @@ impl DomainEvent for FamilyEvent {
         match self {
             FamilyEvent::FamilyAccountOpened { .. } => "FamilyAccountOpened",
             FamilyEvent::ChildRegistered { .. } => "ChildRegistered",
+            FamilyEvent::ChildHealthDeclared { .. } => "ChildHealthDeclared",
             FamilyEvent::ChildEnrolled { .. } => "ChildEnrolled",
             FamilyEvent::AccountActivated { .. } => "AccountActivated",
             FamilyEvent::GuardianProfileUpdated { .. } => "GuardianProfileUpdated",

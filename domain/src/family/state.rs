@@ -18,6 +18,9 @@ pub struct Family {
     pub memberships: BTreeMap<Uuid, String>,
     pub children: BTreeMap<Uuid, Child>,
     pub enrolments: BTreeSet<Enrolment>,
+    /// What was last declared of each child's health.
+    #[serde(default)]
+    pub health: BTreeMap<Uuid, Personal<ChildHealth>>,
 }
 
 impl Family {

@@ -486,3 +486,52 @@ fn it_refuses_the_same_enrolment_twice() {
         })
         .then_expect_error(FamilyError::AlreadyEnrolled(SchoolYear(2026)));
 }
+
+#[test]
+fn a_guardian_declares_a_childs_allergies_and_pai_once_and_may_change_them() {
+    let declare = |allergies: Option<&str>, pai| FamilyCommand::DeclareChildHealth {
+        child_id: LOUISE,
+        health: ChildHealth {
+            allergies: allergies.map(str::to_string),
+            pai,
+        }
+        .into(),
+    };
+    let nuts = ChildHealth {
+        allergies: Some("arachide".into()),
+        pai: true,
+    };
+    framework()
+        .given(vec![opened(), FamilyEvent::ChildRegistered { child: louise() }])
+        .when(declare(Some("  arachide "), true))
+        .then_expect_events(vec![FamilyEvent::ChildHealthDeclared {
+            child_id: LOUISE,
+            health: nuts.clone().into(),
+        }]);
+    let declared = vec![
+        opened(),
+        FamilyEvent::ChildRegistered { child: louise() },
+        FamilyEvent::ChildHealthDeclared {
+            child_id: LOUISE,
+            health: nuts.clone().into(),
+        },
+    ];
+    // The same declaration again: nothing new.
+    framework()
+        .given(declared.clone())
+        .when(declare(Some("arachide"), true))
+        .then_expect_events(vec![]);
+    framework()
+        .given(declared)
+        .when(declare(None, false))
+        .then_expect_events(vec![FamilyEvent::ChildHealthDeclared {
+            child_id: LOUISE,
+            health: ChildHealth::default().into(),
+        }]);
+    framework()
+        .given(vec![opened()])
+        .when(declare(None, true))
+        .then_expect_error(FamilyError::UnknownChild(LOUISE));
+    assert!(nuts.needs_care());
+    assert!(!ChildHealth::default().needs_care());
+}

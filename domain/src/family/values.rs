@@ -14,6 +14,23 @@ pub struct Child {
     pub school_class: Personal<Option<String>>,
 }
 
+/// What the family declared of a child's health for the people who serve
+/// the meals and look after the children: allergies in its words, and
+/// whether a PAI (projet d'accueil individualisé) is in place. Health data:
+/// personal, erased with the family.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildHealth {
+    pub allergies: Option<String>,
+    pub pai: bool,
+}
+
+impl ChildHealth {
+    /// Whoever takes the roll call should know: an allergy or a PAI.
+    pub fn needs_care(&self) -> bool {
+        self.pai || self.allergies.is_some()
+    }
+}
+
 /// The quotient familial (QF): the family's income per share, as the CAF or
 /// the commune computes it; it selects the tariff bracket. Set per commune,
 /// for a period.

@@ -61,6 +61,28 @@ impl Aggregate for Reservation {
                 let event = self.check_judge_absence(justified, note.as_deref())?;
                 sink.write(event, self).await;
             }
+            ReservationCommand::RecordAttendance {
+                child_id,
+                unit_id,
+                date,
+                present,
+            } => {
+                if self
+                    .slot
+                    .is_some_and(|slot| (slot.child_id, slot.unit_id, slot.date) != (child_id, unit_id, date))
+                {
+                    return Err(ReservationError::OtherFamily);
+                }
+                let today = crate::calendar::paris_today(context.now);
+                match self.check_attendance(date, present, today)? {
+                    RollCallEntry::Unchanged => {}
+                    RollCallEntry::Record(event) => sink.write(event, self).await,
+                    RollCallEntry::Unexpected => {
+                        let event = self.check_unexpected_presence(child_id, unit_id, date, context)?;
+                        sink.write(event, self).await;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -68,6 +90,17 @@ impl Aggregate for Reservation {
     fn apply(&mut self, event: Self::Event) {
         match event {
             ReservationEvent::ReservationRequested { slot } => self.slot = Some(slot),
+            ReservationEvent::AttendanceRecorded { present } => {
+                self.attendance = Some(match (present, self.status.booked_for_roll_call()) {
+                    (false, _) => Attendance::Absent,
+                    (true, true) => Attendance::Present,
+                    (true, false) => Attendance::Unexpected,
+                })
+            }
+            ReservationEvent::UnexpectedPresenceRecorded { slot } => {
+                self.slot.get_or_insert(slot);
+                self.attendance = Some(Attendance::Unexpected);
+            }
             ReservationEvent::ReservationConfirmed
             | ReservationEvent::AgentRejected { .. }
             | ReservationEvent::BookingApproved { .. } => self.status = ReservationStatus::Confirmed,

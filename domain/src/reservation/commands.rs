@@ -35,4 +35,14 @@ pub enum ReservationCommand {
         justified: bool,
         note: Option<String>,
     },
+    /// An agent's roll call for this child on this day: there or not. A
+    /// child there without a booking is an unexpected presence; sent again
+    /// with what is already recorded, nothing is written; otherwise it
+    /// corrects the roll call with a new event.
+    RecordAttendance {
+        child_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        present: bool,
+    },
 }

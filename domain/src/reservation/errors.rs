@@ -35,6 +35,10 @@ pub enum ReservationError {
     AbsenceAlreadyReported,
     #[error("no absence is reported on this day")]
     NoAbsenceReported,
+    #[error("the roll call of {0} cannot be taken before the day")]
+    RollCallTooEarly(NaiveDate),
+    #[error("the family of child {0} does not belong to this commune")]
+    NotInCommune(Uuid),
     #[error("online payment is not available yet: prepaid units cannot be booked")]
     PrepaidNotAvailable,
     #[error(transparent)]

@@ -40,6 +40,26 @@ pub enum ReservationEvent {
     AbsenceUnjustified {
         note: Option<String>,
     },
+    /// The roll call of a booked child (or its correction).
+    AttendanceRecorded {
+        present: bool,
+    },
+    /// The child was there without a booking that stands; the slot says
+    /// where, as the stream may have no request before it.
+    UnexpectedPresenceRecorded {
+        slot: Slot,
+    },
+}
+
+impl ReservationEvent {
+    /// The slot an event introduces to its stream, if it does.
+    pub fn slot(&self) -> Option<Slot> {
+        match self {
+            ReservationEvent::ReservationRequested { slot }
+            | ReservationEvent::UnexpectedPresenceRecorded { slot } => Some(*slot),
+            _ => None,
+        }
+    }
 }
 
 impl DomainEvent for ReservationEvent {
@@ -58,6 +78,8 @@ impl DomainEvent for ReservationEvent {
             ReservationEvent::AbsenceReported { .. } => "AbsenceReported",
             ReservationEvent::AbsenceJustified { .. } => "AbsenceJustified",
             ReservationEvent::AbsenceUnjustified { .. } => "AbsenceUnjustified",
+            ReservationEvent::AttendanceRecorded { .. } => "AttendanceRecorded",
+            ReservationEvent::UnexpectedPresenceRecorded { .. } => "UnexpectedPresenceRecorded",
         }
         .to_string()
     }

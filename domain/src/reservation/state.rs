@@ -7,6 +7,9 @@ use super::*;
 pub struct Reservation {
     pub slot: Option<Slot>,
     pub status: ReservationStatus,
+    /// What the last roll call recorded, if one was taken.
+    #[serde(default)]
+    pub attendance: Option<Attendance>,
 }
 
 impl Reservation {
@@ -214,5 +217,93 @@ impl Reservation {
             status if status.has_absence() => ReservationError::AbsenceAlreadyReported,
             _ => ReservationError::NotBooked,
         }
+    }
+}
+
+/// What a roll call does with one child's reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollCallEntry {
+    /// This event records it.
+    Record(ReservationEvent),
+    /// Already recorded so: nothing to write.
+    Unchanged,
+    /// There without a booking: an unexpected presence, once the child is
+    /// known to be the commune's (see [`Reservation::check_unexpected_presence`]).
+    Unexpected,
+}
+
+impl Reservation {
+    /// What the roll call of `date`, taken `today` (Paris), records for
+    /// this reservation: `present` or not.
+    pub fn check_attendance(
+        &self,
+        date: NaiveDate,
+        present: bool,
+        today: NaiveDate,
+    ) -> Result<RollCallEntry, ReservationError> {
+        if date > today {
+            return Err(ReservationError::RollCallTooEarly(date));
+        }
+        let booked = self.status.booked_for_roll_call();
+        let wanted = match (present, booked) {
+            (true, true) => Attendance::Present,
+            (true, false) => Attendance::Unexpected,
+            (false, _) => Attendance::Absent,
+        };
+        if self.attendance == Some(wanted) {
+            return Ok(RollCallEntry::Unchanged);
+        }
+        if booked {
+            return Ok(RollCallEntry::Record(ReservationEvent::AttendanceRecorded {
+                present,
+            }));
+        }
+        if present {
+            return Ok(RollCallEntry::Unexpected);
+        }
+        // Absent without a booking: only a correction of an unexpected
+        // presence recorded by mistake.
+        if self.attendance == Some(Attendance::Unexpected) {
+            return Ok(RollCallEntry::Record(ReservationEvent::AttendanceRecorded {
+                present: false,
+            }));
+        }
+        Err(ReservationError::NotBooked)
+    }
+
+    /// The unexpected presence of `child` in `unit` on `date`: a child of
+    /// a family of the unit's commune, on a day the unit runs.
+    pub fn check_unexpected_presence(
+        &self,
+        child_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        context: &BookingContext,
+    ) -> Result<ReservationEvent, ReservationError> {
+        let unit = Self::unit(context, unit_id)?;
+        let family = &context.family;
+        if !family.children.contains_key(&child_id) {
+            return Err(ReservationError::UnknownChild(child_id));
+        }
+        let collectivity_id = context
+            .collectivity
+            .id
+            .ok_or(ReservationError::UnknownUnit(unit_id))?;
+        if !family.is_member_of(collectivity_id) {
+            return Err(ReservationError::NotInCommune(child_id));
+        }
+        self.check_family(context)?;
+        unit.opening
+            .check_unit(unit.id, date, &context.collectivity.calendar)
+            .map_err(|reason| ReservationError::UnitClosed { date, reason })?;
+        let slot = Slot {
+            family_id: family.id.ok_or(ReservationError::UnknownChild(child_id))?,
+            child_id,
+            collectivity_id,
+            service_id: unit.service_id,
+            unit_id,
+            date,
+        };
+        Ok(ReservationEvent::UnexpectedPresenceRecorded { slot })
     }
 }

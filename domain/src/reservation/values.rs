@@ -14,6 +14,17 @@ pub struct Slot {
     pub date: NaiveDate,
 }
 
+/// What the roll call recorded of a child on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Attendance {
+    /// Booked and there.
+    Present,
+    /// Booked (or recorded there by mistake) and not there.
+    Absent,
+    /// There without a booking that stands.
+    Unexpected,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReservationStatus {
     /// Never booked.
@@ -45,6 +56,12 @@ impl ReservationStatus {
                 | ReservationStatus::AbsentJustified
                 | ReservationStatus::AbsentUnjustified
         )
+    }
+
+    /// Booked for the roll call: a booking that stands, except one still
+    /// waiting for an agent's approval (the child was never confirmed).
+    pub fn booked_for_roll_call(self) -> bool {
+        self.stands() && self != ReservationStatus::AwaitingApproval
     }
 
     /// A booking stands: booked, waiting for approval or for a decision on
