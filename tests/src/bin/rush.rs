@@ -6,7 +6,8 @@
 //! weeks of canteen, and checks afterwards that every line is in the
 //! calendar read model exactly once. It also measures the single-command
 //! path (agents approving cancellations one by one) and calendar reads
-//! under concurrent readers, and samples the projection lag throughout.
+//! under concurrent readers, roll calls of 200 children in one mutation,
+//! and samples the projection lag throughout.
 //! Results are printed as `key=value` lines for the script's table.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,8 @@ use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, Sch
 use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::collectivity::{BillingMode, CollectivityCommand, Service, ServiceKind, Unit};
 use espace_famille_domain::family::{Child, Enrolment, Family, FamilyCommand};
-use espace_famille_projections::store::Metadata;
+use espace_famille_domain::reservation::{reservation_id, Reservation, ReservationEvent, Slot};
+use espace_famille_projections::store::{self, Metadata, StreamAppend};
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -394,6 +396,98 @@ async fn main() -> anyhow::Result<()> {
     report("calendar_paced", latencies, elapsed, paced);
     report("calendar_paced_from_due", from_due, elapsed, paced);
     report("calendar_paced_wake_late", late, elapsed, paced);
+
+    roll_calls(&pool, &client, &agent, args.families).await?;
+    Ok(())
+}
+
+/// The most children one roll call of the benchmark records.
+const ROLL_CALL_SIZE: usize = 200;
+
+/// Phase 5: roll calls of 200 children in one mutation each. Every child
+/// is booked today (seeded as events: today's booking deadline passed);
+/// the commune's agent records each group present, then absent, then
+/// present and absent again (each pass writes one event per child), eight
+/// groups at a time.
+async fn roll_calls(pool: &PgPool, client: &Arc<Client>, agent: &str, families: usize) -> anyhow::Result<()> {
+    let today = espace_famille_domain::calendar::paris_today(Utc::now());
+    let (commune, meal, canteen) = (id("commune", 0), id("meal", 0), id("canteen", 0));
+    for chunk in (0..families).collect::<Vec<_>>().chunks(500) {
+        let streams = chunk
+            .iter()
+            .map(|&n| {
+                let slot = Slot {
+                    family_id: id("family", n),
+                    child_id: id("child", n),
+                    collectivity_id: commune,
+                    service_id: canteen,
+                    unit_id: meal,
+                    date: today,
+                };
+                let events = [
+                    ReservationEvent::ReservationRequested { slot },
+                    ReservationEvent::ReservationConfirmed,
+                ];
+                StreamAppend::new::<Reservation>(
+                    reservation_id(slot.child_id, meal, today).to_string(),
+                    0,
+                    &events,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = pool.acquire().await?;
+        store::append(&mut conn, &streams, &system_metadata()).await?;
+    }
+    wait_until_quiet(pool).await?;
+    let size = ROLL_CALL_SIZE.min(families);
+    let groups: Vec<Vec<usize>> = (0..families)
+        .collect::<Vec<_>>()
+        .chunks(size)
+        .filter(|group| group.len() == size)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let limit = Arc::new(Semaphore::new(8));
+    let (mut latencies, mut elapsed, mut marks) = (Vec::new(), Duration::ZERO, 0);
+    for present in [true, false, true, false] {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for group in &groups {
+            let marks: Vec<Value> = group
+                .iter()
+                .map(|&n| json!({ "childId": id("child", n), "present": present }))
+                .collect();
+            let variables = json!({ "input": { "collectivityId": commune, "unitId": meal, "date": today, "marks": marks } });
+            let (client, limit, agent) = (client.clone(), limit.clone(), agent.to_string());
+            tasks.push(tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await?;
+                let began = Instant::now();
+                let data = client
+                    .gql(
+                        Some(&agent),
+                        "mutation($input: RecordRollCallInput!) { recordRollCall(input: $input) { written } }",
+                        variables,
+                    )
+                    .await?;
+                let written = data["recordRollCall"].as_array().map_or(0, |marks| {
+                    marks.iter().filter(|m| m["written"] == true).count()
+                });
+                anyhow::ensure!(written == size, "a roll call wrote {written} of {size} marks: {data}");
+                anyhow::Ok(began.elapsed())
+            }));
+        }
+        for task in tasks {
+            latencies.push(task.await??);
+        }
+        elapsed += started.elapsed();
+        marks += groups.len() * size;
+    }
+    let calls = latencies.len();
+    report("roll_call", latencies, elapsed, calls);
+    println!("roll_call_size={size}");
+    println!(
+        "roll_call_marks_per_s={:.1}",
+        marks as f64 / elapsed.as_secs_f64()
+    );
     Ok(())
 }
 
