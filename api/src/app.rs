@@ -17,6 +17,7 @@ use crate::http::router;
 use crate::http::server::ServerLimits;
 use crate::http::web::WebSettings;
 use crate::mail::{self, MailWorker};
+use crate::services::decision_mails::DecisionMails;
 use crate::services::invitations::Invitations;
 
 /// How the server runs; every field has a default but the database.
@@ -94,13 +95,17 @@ impl Application {
         let pool = connect(&settings).await?;
         espace_famille_projections::MIGRATOR.run(&pool).await?;
         // The read models by feature (see `read_model_groups`); the
-        // invitations, which send mail, apart, so none holds up another.
+        // process managers, which send mail, apart, so none holds up another.
         let invitations: Arc<dyn engine::Projection> = Arc::new(Invitations {
             mail: settings.auth.mail.clone(),
             activation_valid_for: settings.auth.activation_valid_for,
         });
+        let decision_mails: Arc<dyn engine::Projection> = Arc::new(DecisionMails {
+            mail: settings.auth.mail.clone(),
+        });
         let mut groups = espace_famille_projections::read_model_groups();
         groups.push(vec![invitations]);
+        groups.push(vec![decision_mails]);
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let commands = Commands::new(pool.clone(), settings.read_your_writes);

@@ -23,7 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod store;
 pub use store::personal;
-mod slots;
+pub mod slots;
 pub mod testing;
 pub mod work_queue;
 

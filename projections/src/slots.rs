@@ -13,7 +13,7 @@ use crate::store::{RecordedEvent, StoreError};
 
 /// The slots of the reservations `wanted` whose first event is in this
 /// batch: no query.
-pub(crate) fn in_batch(
+pub fn in_batch(
     events: &[RecordedEvent],
     wanted: impl Fn(&Uuid) -> bool,
 ) -> Result<HashMap<Uuid, Slot>, StoreError> {
@@ -35,7 +35,7 @@ pub(crate) fn in_batch(
 
 /// The slots of these reservations from their streams' first events: one
 /// index lookup per stream.
-pub(crate) async fn from_first_events(
+pub async fn from_first_events(
     conn: &mut PgConnection,
     reservation_ids: &[String],
 ) -> Result<HashMap<Uuid, Slot>, StoreError> {

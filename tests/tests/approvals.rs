@@ -129,5 +129,34 @@ async fn bookings_wait_for_an_agent_who_decides_on_many_at_once() {
     assert_eq!(statuses, ["CONFIRMED", "REJECTED", "CONFIRMED"]);
     let empty = app.gql(Some(&fixture.agent()), QUEUE, page(Value::Null)).await;
     assert_eq!(empty.data("agentWorkQueue").as_array().unwrap().len(), 0);
+
+    // The guardian is told of each decision, in French, with the child,
+    // the day, the unit and the agent's words.
+    let mut mails = Vec::new();
+    for _ in 0..3 {
+        mails.push(app.next_mail_to(&fixture.guardian_email).await);
+    }
+    let accepted = mails
+        .iter()
+        .filter(|m| m.contains("est acceptée") && m.contains("Louise") && m.contains("(Repas sans porc)"))
+        .count();
+    assert_eq!(accepted, 2, "{mails:?}");
+    let rejected: Vec<&String> = mails.iter().filter(|m| m.contains("est refusée")).collect();
+    assert_eq!(rejected.len(), 1, "{mails:?}");
+    assert!(
+        rejected[0].contains("Motif : Plus de place ce jour-là"),
+        "{}",
+        rejected[0]
+    );
+    assert!(
+        days.iter()
+            .any(|d| rejected[0].contains(&format!("le {}", espace_famille_api::mail::french_date(*d)))),
+        "{}",
+        rejected[0]
+    );
+    assert!(
+        mails.iter().any(|m| m.contains("Commentaire : Validé")),
+        "{mails:?}"
+    );
     app.stop().await;
 }

@@ -114,6 +114,13 @@ async fn a_parent_books_cancels_and_an_agent_approves_and_everything_shows_at_on
         .await;
     let approved = approved.data("approveCancellation");
     assert_eq!(approved["status"], "CANCELLED");
+    let mail = app.next_mail_to(&fixture.guardian_email).await;
+    assert!(
+        mail.contains("L'annulation de la réservation de Louise")
+            && mail.contains("est acceptée : ce jour ne vous sera pas facturé")
+            && mail.contains("Commentaire : enfant malade"),
+        "{mail}"
+    );
     let history = approved["history"].as_array().unwrap();
     let types: Vec<&str> = history.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
     assert_eq!(
@@ -210,6 +217,12 @@ async fn a_rejected_cancellation_keeps_the_booking_and_says_why() {
         .await;
     let rejected = rejected.data("rejectCancellation");
     assert_eq!(rejected["status"], "CONFIRMED");
+    let mail = app.next_mail_to(&fixture.guardian_email).await;
+    assert!(
+        mail.contains("est refusée : la réservation est maintenue")
+            && mail.contains("Motif : repas déjà commandé"),
+        "{mail}"
+    );
     assert_eq!(
         rejected["history"][3]["payload"]["AgentRejected"]["reason"],
         "repas déjà commandé"

@@ -77,6 +77,40 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// A message to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub family_id: Option<Uuid>,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Queues many messages in the caller's transaction, in one statement.
+pub async fn enqueue_many(conn: &mut PgConnection, messages: &[Queued]) -> Result<(), ApiError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = messages.iter().map(|_| Uuid::new_v4()).collect();
+    let families: Vec<Option<Uuid>> = messages.iter().map(|m| m.family_id).collect();
+    let column = |get: fn(&Queued) -> &str| messages.iter().map(get).collect::<Vec<&str>>();
+    sqlx::query(
+        "INSERT INTO outbox (id, family_id, recipient, subject, body)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[])",
+    )
+    .bind(&ids)
+    .bind(&families)
+    .bind(column(|m| &m.recipient))
+    .bind(column(|m| &m.subject))
+    .bind(column(|m| &m.body))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("SELECT pg_notify('outbox', '')")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 enum Sender {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Folder(AsyncFileTransport<Tokio1Executor>),
@@ -398,6 +432,61 @@ pub fn closure_cancellations(
             "Bonjour,\n\nVotre commune a fermé le service ces jours-là ({reason}).\n\
              Vos réservations sont annulées ; elles ne vous seront pas facturées :\n\n{lines}\n\
              Votre calendrier : {}\n",
+            settings.public_url.trim_end_matches('/')
+        ),
+    )
+}
+
+/// What an agent decided on a family's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    BookingApproved,
+    BookingRejected,
+    CancellationApproved,
+    CancellationRejected,
+}
+
+/// Tells a family what an agent decided on a booking or a cancellation it
+/// asked for: the day, the child, the unit, and the agent's reason or
+/// comment.
+pub fn decision(
+    settings: &MailSettings,
+    decided: Decided,
+    date: chrono::NaiveDate,
+    child: &str,
+    unit: &str,
+    note: Option<&str>,
+) -> (String, String) {
+    let day = french_date(date);
+    let (subject, what) = match decided {
+        Decided::BookingApproved => (
+            "Réservation acceptée",
+            format!("La réservation de {child} le {day} ({unit}) est acceptée."),
+        ),
+        Decided::BookingRejected => (
+            "Réservation refusée",
+            format!("La réservation de {child} le {day} ({unit}) est refusée : ce jour n'est pas réservé."),
+        ),
+        Decided::CancellationApproved => (
+            "Annulation acceptée",
+            format!("L'annulation de la réservation de {child} le {day} ({unit}) est acceptée : ce jour ne vous sera pas facturé."),
+        ),
+        Decided::CancellationRejected => (
+            "Annulation refusée",
+            format!("L'annulation de la réservation de {child} le {day} ({unit}) est refusée : la réservation est maintenue."),
+        ),
+    };
+    let note = match (decided, note) {
+        (Decided::BookingRejected | Decided::CancellationRejected, Some(note)) => {
+            format!("\nMotif : {note}\n")
+        }
+        (_, Some(note)) => format!("\nCommentaire : {note}\n"),
+        (_, None) => String::new(),
+    };
+    (
+        subject.to_string(),
+        format!(
+            "Bonjour,\n\n{what}\n{note}\nVotre calendrier : {}\n",
             settings.public_url.trim_end_matches('/')
         ),
     )

@@ -20,6 +20,7 @@ pub mod calendar;
 pub mod closure;
 pub mod credentials;
 pub mod decision;
+pub mod decision_mails;
 pub mod family;
 pub mod invitations;
 pub mod roll_call;

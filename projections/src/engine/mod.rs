@@ -90,6 +90,15 @@ pub trait Projection: Send + Sync + 'static {
         true
     }
 
+    /// The event types this projection is handed, when it needs a few of
+    /// its aggregate types' events only; `None`, the default: all of them.
+    /// A group whose projections all name theirs asks the store for those
+    /// alone (a process manager mailing agents' decisions reads none of a
+    /// rush's bookings).
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// The event types whose metadata (actor, correlation, request time)
     /// this projection reads; `None`, the default: every event's. A group
     /// reads the metadata only of the events whose types one of its

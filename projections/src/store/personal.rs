@@ -163,6 +163,21 @@ pub async fn family_key(conn: &mut PgConnection, family_id: Uuid) -> Result<Opti
     bytes.map(|b| FamilyKey::from_bytes(family_id, &b)).transpose()
 }
 
+/// The keys of these families that still exist, in one statement.
+pub async fn family_keys(
+    conn: &mut PgConnection,
+    family_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, FamilyKey>, StoreError> {
+    let rows: Vec<(Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT family_id, key FROM family_keys WHERE family_id = ANY($1)")
+            .bind(family_ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.into_iter()
+        .map(|(id, bytes)| Ok((id, FamilyKey::from_bytes(id, &bytes)?)))
+        .collect()
+}
+
 /// The family's key, created on first use. Refused once the family was
 /// erased: its personal data must not come back.
 pub async fn family_key_for_writing(

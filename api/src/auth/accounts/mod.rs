@@ -504,6 +504,20 @@ pub async fn guardian_emails(conn: &mut PgConnection, family_id: Uuid) -> Result
     .await?)
 }
 
+/// The e-mails of the guardians of these families, as (family, e-mail).
+pub async fn guardians_emails(
+    conn: &mut PgConnection,
+    family_ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, ApiError> {
+    Ok(sqlx::query_as(
+        "SELECT g.scope, a.email FROM accounts a JOIN account_grants g ON g.account_id = a.id
+         WHERE g.role = 'parent' AND g.scope = ANY($1) ORDER BY g.scope, a.email",
+    )
+    .bind(family_ids)
+    .fetch_all(conn)
+    .await?)
+}
+
 pub fn families_of(grants: &[Grant]) -> Vec<Uuid> {
     grants
         .iter()
