@@ -64,6 +64,12 @@ impl Projection for DecisionMails {
         Some(&[])
     }
 
+    /// A quarter of a second late is nothing for an e-mail; woken by every
+    /// commit of a rush, it would be a batch per commit.
+    fn gathers_for(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(250)
+    }
+
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {
         self.apply_batch(conn, std::slice::from_ref(event)).await
     }
