@@ -12,12 +12,16 @@
 //! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`auth`]: accounts, passwords, tokens, sessions, login rate
 //!   limiting; the caller and its grants.
-//! - [`mail`]: the outbox and its delivery.
+//! - [`mail`]: the outbox and its delivery; [`i18n`]: the language of
+//!   what a person reads.
 //! - [`error`]: one error type and its `extensions.code`.
 //! - [`cli`]: what the command line's subcommands do.
 //! - [`demo`]: the demo commune; [`join_codes`]: a family's consent to
 //!   join a commune.
 #![forbid(unsafe_code)]
+
+// The catalogue of messages (`locales/messages.yml`), French first.
+rust_i18n::i18n!("locales", fallback = "fr");
 
 pub mod app;
 pub mod auth;
@@ -28,6 +32,7 @@ pub mod demo;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod i18n;
 pub mod join_codes;
 pub mod mail;
 pub mod redact;

@@ -233,10 +233,24 @@ impl Response {
 impl TestApp {
     /// Posts a GraphQL document with a session token (`None`: anonymous).
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Response {
+        self.gql_in(None, token, query, variables).await
+    }
+
+    /// As [`TestApp::gql`], asking for a language (`Accept-Language`).
+    pub async fn gql_in(
+        &self,
+        language: Option<&str>,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Response {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.address))
             .json(&json!({ "query": query, "variables": variables }));
+        if let Some(language) = language {
+            request = request.header("Accept-Language", language);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -282,9 +282,36 @@ async fn a_basket_with_a_refused_line_writes_nothing_and_gives_each_reason() {
     // Valid, but not written: the basket was refused whole.
     assert!(lines.iter().all(|l| l["written"] == false), "{outcome}");
     assert_eq!(lines[2]["refusal"]["code"], "UNIT_CLOSED");
+    // In French, unless the request prefers English.
     assert_eq!(
         lines[2]["refusal"]["closedReason"],
-        "the unit does not run on Wednesdays"
+        "le service ne fonctionne pas le mercredi"
+    );
+    assert!(
+        lines[2]["refusal"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("le service est fermé le mercredi "),
+        "{}",
+        lines[2]["refusal"]
+    );
+    let english = app
+        .gql_in(
+            Some("en-GB,en;q=0.9,fr;q=0.5"),
+            Some(&fixture.parent()),
+            SUBMIT_BASKET,
+            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family,
+                               "lines": book_lines(&fixture, &[wednesday]) } }),
+        )
+        .await;
+    let refusal = &english.data("submitBasket")["lines"][0]["refusal"];
+    assert_eq!(refusal["closedReason"], "the unit does not run on Wednesdays");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the unit is closed on Wednesday "),
+        "{refusal}"
     );
     let before = calendar(&app, &fixture, wednesday, wednesday).await;
     assert_eq!(before[0]["state"], "CLOSED");

@@ -96,8 +96,8 @@ async fn a_published_year_carries_the_zones_holidays_and_the_computed_public_hol
 
     // A day of zone C's winter holidays, and Ascension, say why they are closed.
     for (day, reason) in [
-        (date(2027, 2, 8), "school holidays"),
-        (date(2027, 5, 6), "public holiday"),
+        (date(2027, 2, 8), "vacances scolaires"),
+        (date(2027, 5, 6), "jour férié"),
     ] {
         let answer = app
             .gql(
@@ -284,7 +284,7 @@ async fn the_demo_commune_follows_zone_c_and_a_second_load_keeps_what_an_agent_a
         )
         .await;
     let slot = &answer.data("calendar")[0];
-    assert_eq!(slot["closedReason"], "public holiday");
+    assert_eq!(slot["closedReason"], "jour férié");
     app.stop().await;
 }
 

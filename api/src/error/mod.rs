@@ -76,15 +76,17 @@ impl Refusal {
 }
 
 impl From<&ReservationError> for Refusal {
+    /// In the language of the request being served.
     fn from(error: &ReservationError) -> Self {
-        let message = error.to_string();
+        let locale = crate::i18n::current();
+        let message = crate::i18n::reservation_error(error, locale);
         match error {
             ReservationError::DeadlinePassed(deadline) => Refusal {
                 deadline: Some(*deadline),
                 ..Refusal::new(ErrorCode::DeadlinePassed, message)
             },
             ReservationError::UnitClosed { reason, .. } => Refusal {
-                closed_reason: Some(reason.to_string()),
+                closed_reason: Some(crate::i18n::closed_reason(reason, locale)),
                 ..Refusal::new(ErrorCode::UnitClosed, message)
             },
             ReservationError::UnknownUnit(_)
@@ -128,8 +130,9 @@ impl From<ReservationError> for ApiError {
 }
 
 impl From<CollectivityError> for ApiError {
+    /// In the language of the request being served.
     fn from(error: CollectivityError) -> Self {
-        let message = error.to_string();
+        let message = crate::i18n::collectivity_error(&error, crate::i18n::current());
         match error {
             CollectivityError::NotFound
             | CollectivityError::UnknownService(_)
@@ -155,8 +158,9 @@ impl From<CollectivityError> for ApiError {
 }
 
 impl From<FamilyError> for ApiError {
+    /// In the language of the request being served.
     fn from(error: FamilyError) -> Self {
-        let message = error.to_string();
+        let message = crate::i18n::family_error(&error, crate::i18n::current());
         match error {
             FamilyError::NotFound | FamilyError::UnknownChild(_) => ApiError::NotFound(message),
             FamilyError::AlreadyOpened

@@ -357,7 +357,11 @@ async fn run(
         client_address: client.ip().to_string(),
         bearer,
     };
-    let response = state.schema.execute(request.data(caller)).await;
+    // Refusals and closed reasons read in the language the request prefers.
+    let locale = crate::i18n::Locale::from_accept_language(
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
+    let response = crate::i18n::within(locale, state.schema.execute(request.data(caller))).await;
     // Errors with no path came before any field ran: the request was
     // refused as a whole (validation, a limit).
     let refused = response.data == async_graphql::Value::Null

@@ -214,11 +214,11 @@ async fn deliver_batch(pool: &PgPool, sender: &Sender, from: &Mailbox) -> Result
     let rows = sqlx::query(
         "SELECT id, recipient, subject, body FROM outbox
          WHERE sent_at IS NULL AND attempts < 10 AND recipient IS NOT NULL AND body IS NOT NULL
-         ORDER BY created_at LIMIT 20 FOR UPDATE SKIP LOCKED",
+         ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED",
     )
     .fetch_all(&mut *tx)
     .await?;
-    let mut sent = 0;
+    let mut sent: Vec<Uuid> = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: Uuid = row.get("id");
         let recipient: String = row.get("recipient");
@@ -227,15 +227,7 @@ async fn deliver_batch(pool: &PgPool, sender: &Sender, from: &Mailbox) -> Result
             Err(error) => Err(error),
         };
         match result {
-            Ok(()) => {
-                sqlx::query(
-                    "UPDATE outbox SET sent_at = now(), body = NULL, attempts = attempts + 1 WHERE id = $1",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                sent += 1;
-            }
+            Ok(()) => sent.push(id),
             Err(error) => {
                 tracing::warn!(%id, %error, "message not delivered; will retry");
                 sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
@@ -246,8 +238,18 @@ async fn deliver_batch(pool: &PgPool, sender: &Sender, from: &Mailbox) -> Result
             }
         }
     }
+    // The delivered ones in one statement: a batch of decisions' e-mails
+    // costs one update, not one per message.
+    if !sent.is_empty() {
+        sqlx::query(
+            "UPDATE outbox SET sent_at = now(), body = NULL, attempts = attempts + 1 WHERE id = ANY($1)",
+        )
+        .bind(&sent)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
-    Ok(sent)
+    Ok(sent.len())
 }
 
 /// A message in 8-bit text when its lines allow it (ours do), so that a
@@ -276,114 +278,62 @@ fn build(from: &Mailbox, recipient: &str, subject: String, body: String) -> Resu
         .map_err(|e| e.to_string())
 }
 
+fn portal(settings: &MailSettings) -> &str {
+    settings.public_url.trim_end_matches('/')
+}
+
+/// A message of the catalogue, `mail.{name}.subject` and `.body`, in the
+/// language of the request being served (French outside one).
+macro_rules! catalogue_mail {
+    ($name:literal, $settings:expr $(, $key:ident = $value:expr)*) => {{
+        let locale = crate::i18n::current().code();
+        (
+            rust_i18n::t!(concat!("mail.", $name, ".subject"), locale = locale).into_owned(),
+            rust_i18n::t!(concat!("mail.", $name, ".body"), locale = locale, url = portal($settings) $(, $key = $value)*)
+                .into_owned(),
+        )
+    }};
+}
+
 /// The activation message of a new account.
 pub fn activation(settings: &MailSettings, token: &str) -> (String, String) {
-    (
-        "Activez votre compte Espace Famille".to_string(),
-        format!(
-            "Bonjour,\n\nVotre commune a ouvert votre compte Espace Famille.\n\
-             Pour l'activer et choisir votre mot de passe, ouvrez ce lien (valable 48 heures, une seule fois) :\n\n\
-             {}/activation?token={token}\n\n\
-             Si vous n'attendiez pas ce message, ignorez-le.\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("activation", settings, token = token)
 }
 
 /// The password-reset message.
 pub fn password_reset(settings: &MailSettings, token: &str) -> (String, String) {
-    (
-        "Réinitialisation de votre mot de passe Espace Famille".to_string(),
-        format!(
-            "Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable 1 heure, une seule fois) :\n\n\
-             {}/reinitialisation?token={token}\n\n\
-             Si vous n'avez rien demandé, ignorez ce message : votre mot de passe reste le même.\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("password_reset", settings, token = token)
 }
 
 /// Tells an existing account that it now reaches another family or commune.
 pub fn access_added(settings: &MailSettings) -> (String, String) {
-    (
-        "Nouvel accès dans votre Espace Famille".to_string(),
-        format!(
-            "Bonjour,\n\nUn nouvel accès a été ajouté à votre compte Espace Famille.\n\
-             Connectez-vous avec vos identifiants habituels : {}\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("access_added", settings)
 }
 
 /// The activation message of a guardian invited to a family.
 pub fn guardian_invitation(settings: &MailSettings, token: &str) -> (String, String) {
-    (
-        "Vous êtes invité(e) dans un Espace Famille".to_string(),
-        format!(
-            "Bonjour,\n\nVous avez été ajouté(e) comme responsable d'une famille dans l'Espace Famille de votre commune,\n\
-             avec un compte à votre nom : vous y verrez les enfants, leurs réservations et les factures.\n\
-             Pour l'activer et choisir votre mot de passe, ouvrez ce lien (valable 48 heures, une seule fois) :\n\n\
-             {}/activation?token={token}\n\n\
-             Si vous n'attendiez pas ce message, ignorez-le : aucun compte ne sera activé.\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("guardian_invitation", settings, token = token)
 }
 
 /// The confirmation link of a new e-mail address, sent to that address.
 pub fn email_change_confirmation(settings: &MailSettings, token: &str) -> (String, String) {
-    (
-        "Confirmez votre nouvelle adresse e-mail".to_string(),
-        format!(
-            "Bonjour,\n\nVous avez demandé que votre compte Espace Famille utilise désormais cette adresse.\n\
-             Pour le confirmer, ouvrez ce lien (valable 24 heures, une seule fois) :\n\n\
-             {}/confirmation-email?token={token}\n\n\
-             Tant que ce n'est pas fait, votre compte garde son ancienne adresse.\n\
-             Si vous n'avez rien demandé, ignorez ce message.\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("email_change_confirmation", settings, token = token)
 }
 
 /// Tells a new address that it already has an account (the requester is
 /// not told: an answer would say which addresses have accounts).
 pub fn email_already_used(settings: &MailSettings) -> (String, String) {
-    (
-        "Cette adresse a déjà un compte Espace Famille".to_string(),
-        format!(
-            "Bonjour,\n\nQuelqu'un a demandé qu'un compte Espace Famille utilise cette adresse,\n\
-             mais elle est déjà celle d'un autre compte : rien n'a changé.\n\
-             Si vous avez oublié votre mot de passe : {}/mot-de-passe-oublie\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("email_already_used", settings)
 }
 
 /// Tells the current address that a change was asked for.
 pub fn email_change_requested(settings: &MailSettings, new_email: &str) -> (String, String) {
-    (
-        "Changement d'adresse e-mail demandé".to_string(),
-        format!(
-            "Bonjour,\n\nUn changement de l'adresse de votre compte Espace Famille vers {new_email} a été demandé.\n\
-             Il ne prendra effet qu'une fois confirmé depuis cette nouvelle adresse.\n\n\
-             Si ce n'est pas vous, choisissez un nouveau mot de passe : cela annule le changement\n\
-             et ferme toutes les sessions ouvertes : {}/mot-de-passe-oublie\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("email_change_requested", settings, email = new_email)
 }
 
 /// Tells the former address that the change took effect.
 pub fn email_changed(settings: &MailSettings, new_email: &str) -> (String, String) {
-    (
-        "Votre adresse e-mail a été changée".to_string(),
-        format!(
-            "Bonjour,\n\nVotre compte Espace Famille utilise désormais l'adresse {new_email}.\n\
-             Si ce n'est pas vous, contactez votre mairie au plus vite.\n\
-             Portail : {}\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("email_changed", settings, email = new_email)
 }
 
 /// A date as a French reader writes it: "mardi 9 mars 2027".
@@ -422,19 +372,21 @@ pub fn closure_cancellations(
     reason: &str,
     days: &[(chrono::NaiveDate, String, String)],
 ) -> (String, String) {
-    let lines: String = days
+    let locale = crate::i18n::current();
+    let lines: Vec<String> = days
         .iter()
-        .map(|(date, child, unit)| format!("  - {} : {child}, {unit}\n", french_date(*date)))
+        .map(|(date, child, unit)| {
+            rust_i18n::t!(
+                "mail.closure.line",
+                locale = locale.code(),
+                day = crate::i18n::day(*date, locale),
+                child = child,
+                unit = unit
+            )
+            .into_owned()
+        })
         .collect();
-    (
-        "Réservations annulées par votre commune".to_string(),
-        format!(
-            "Bonjour,\n\nVotre commune a fermé le service ces jours-là ({reason}).\n\
-             Vos réservations sont annulées ; elles ne vous seront pas facturées :\n\n{lines}\n\
-             Votre calendrier : {}\n",
-            settings.public_url.trim_end_matches('/')
-        ),
-    )
+    catalogue_mail!("closure", settings, reason = reason, lines = lines.join("\n"))
 }
 
 /// What an agent decided on a family's request.
@@ -457,37 +409,41 @@ pub fn decision(
     unit: &str,
     note: Option<&str>,
 ) -> (String, String) {
-    let day = french_date(date);
-    let (subject, what) = match decided {
-        Decided::BookingApproved => (
-            "Réservation acceptée",
-            format!("La réservation de {child} le {day} ({unit}) est acceptée."),
-        ),
-        Decided::BookingRejected => (
-            "Réservation refusée",
-            format!("La réservation de {child} le {day} ({unit}) est refusée : ce jour n'est pas réservé."),
-        ),
-        Decided::CancellationApproved => (
-            "Annulation acceptée",
-            format!("L'annulation de la réservation de {child} le {day} ({unit}) est acceptée : ce jour ne vous sera pas facturé."),
-        ),
-        Decided::CancellationRejected => (
-            "Annulation refusée",
-            format!("L'annulation de la réservation de {child} le {day} ({unit}) est refusée : la réservation est maintenue."),
-        ),
+    let locale = crate::i18n::current();
+    let l = locale.code();
+    let day = crate::i18n::day(date, locale);
+    let name = match decided {
+        Decided::BookingApproved => "booking_approved",
+        Decided::BookingRejected => "booking_rejected",
+        Decided::CancellationApproved => "cancellation_approved",
+        Decided::CancellationRejected => "cancellation_rejected",
     };
+    let (subject_key, what_key) = (
+        format!("mail.decision.{name}.subject"),
+        format!("mail.decision.{name}.what"),
+    );
+    let subject = rust_i18n::t!(&subject_key, locale = l).into_owned();
+    let what = rust_i18n::t!(&what_key, locale = l, child = child, day = day, unit = unit);
     let note = match (decided, note) {
         (Decided::BookingRejected | Decided::CancellationRejected, Some(note)) => {
-            format!("\nMotif : {note}\n")
+            format!(
+                "\n{}\n",
+                rust_i18n::t!("mail.decision.reason", locale = l, note = note)
+            )
         }
-        (_, Some(note)) => format!("\nCommentaire : {note}\n"),
+        (_, Some(note)) => format!(
+            "\n{}\n",
+            rust_i18n::t!("mail.decision.comment", locale = l, note = note)
+        ),
         (_, None) => String::new(),
     };
-    (
-        subject.to_string(),
-        format!(
-            "Bonjour,\n\n{what}\n{note}\nVotre calendrier : {}\n",
-            settings.public_url.trim_end_matches('/')
-        ),
+    let body = rust_i18n::t!(
+        "mail.decision.body",
+        locale = l,
+        what = what,
+        note = note,
+        url = portal(settings)
     )
+    .into_owned();
+    (subject, body)
 }

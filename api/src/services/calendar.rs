@@ -210,7 +210,10 @@ pub async fn calendar(
             reservation_id: espace_famille_domain::reservation::reservation_id(child_id, unit_id, date),
             status,
             attendance: reservation.attendance,
-            closed_reason: open.as_ref().err().map(|r| r.to_string()),
+            closed_reason: open
+                .as_ref()
+                .err()
+                .map(|r| crate::i18n::closed_reason(r, crate::i18n::current())),
             booking_deadline: open
                 .is_ok()
                 .then(|| unit.booking_deadline.deadline_for(date, &collectivity.calendar)),

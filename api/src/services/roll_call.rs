@@ -114,7 +114,7 @@ impl Write for RollCall<'_> {
         let loaded = store::load_many::<Reservation>(&work.commands().pool, &names).await?;
         let refused = |child_id: Uuid, error: ReservationError| {
             let mut refusal = crate::error::Refusal::from(&error);
-            refusal.message = format!("child {child_id}: {}", refusal.message);
+            refusal.message = crate::i18n::about_child(child_id, &refusal.message, crate::i18n::current());
             Failure::Refused(ApiError::Refused(refusal))
         };
         let mut decided = Vec::with_capacity(self.marks.len());

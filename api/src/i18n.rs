@@ -1,0 +1,453 @@
+//! The language of what a person reads: French by default, English when
+//! the request's `Accept-Language` prefers it. Messages come from one
+//! catalogue (`api/locales/messages.yml`, compiled in by rust-i18n); this
+//! module picks the request's language and renders the domain's refusals
+//! and closed reasons from it.
+
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc, Weekday};
+use espace_famille_domain::calendar::{in_paris, ClosedReason, DeadlineRuleError};
+use espace_famille_domain::collectivity::{
+    CollectivityError, MAX_ABSENCE_DELAY_DAYS, MAX_ABSENCE_REASONS, MAX_CLOSURES, MAX_CLOSURE_DAYS,
+};
+use espace_famille_domain::family::{FamilyError, MAX_GUARDIANS};
+use espace_famille_domain::reservation::ReservationError;
+use espace_famille_domain::text::{TextError, FIRST_YEAR, LAST_YEAR};
+use rust_i18n::t;
+
+/// A language messages are written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Locale {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Locale {
+    pub fn code(self) -> &'static str {
+        match self {
+            Locale::Fr => "fr",
+            Locale::En => "en",
+        }
+    }
+
+    /// The language an `Accept-Language` header prefers among ours
+    /// (`en-GB,en;q=0.9,fr;q=0.5` → English); French when it names none
+    /// of them, or is absent or malformed.
+    pub fn from_accept_language(header: Option<&str>) -> Locale {
+        let Some(header) = header else {
+            return Locale::Fr;
+        };
+        let mut best: Option<(f32, usize, Locale)> = None;
+        for (index, range) in header.split(',').take(32).enumerate() {
+            let mut parts = range.split(';');
+            let tag = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let primary = tag.split('-').next().unwrap_or_default();
+            let locale = match primary {
+                "fr" => Locale::Fr,
+                "en" => Locale::En,
+                _ => continue,
+            };
+            if quality <= 0.0 || !quality.is_finite() {
+                continue;
+            }
+            // The highest quality wins; between equals, the first listed.
+            if best.is_none_or(|(q, i, _)| quality > q || (quality == q && index < i)) {
+                best = Some((quality, index, locale));
+            }
+        }
+        best.map_or(Locale::Fr, |(_, _, locale)| locale)
+    }
+}
+
+tokio::task_local! {
+    static LOCALE: Locale;
+}
+
+/// The language of the request being served; French outside one.
+pub fn current() -> Locale {
+    LOCALE.try_with(|locale| *locale).unwrap_or_default()
+}
+
+/// Runs `work` (a request's execution) with messages in `locale`.
+pub async fn within<F: Future>(locale: Locale, work: F) -> F::Output {
+    LOCALE.scope(locale, work).await
+}
+
+/// A day as a person reads it: "lundi 7 décembre 2026", "Monday 7 December 2026".
+pub fn day(date: NaiveDate, locale: Locale) -> String {
+    match locale {
+        Locale::Fr => crate::mail::french_date(date),
+        Locale::En => date.format("%A %-d %B %Y").to_string(),
+    }
+}
+
+/// An instant, in Paris time: "jeudi 3 décembre 2026 à 12:00".
+pub fn instant(at: DateTime<Utc>, locale: Locale) -> String {
+    let paris = in_paris(at);
+    let time = paris.format("%H:%M");
+    match locale {
+        Locale::Fr => format!("{} à {time}", day(paris.date_naive(), locale)),
+        Locale::En => format!("{} at {time}", day(paris.date_naive(), locale)),
+    }
+}
+
+pub fn weekday(day: Weekday, locale: Locale) -> String {
+    let key = match day {
+        Weekday::Mon => "weekday.mon",
+        Weekday::Tue => "weekday.tue",
+        Weekday::Wed => "weekday.wed",
+        Weekday::Thu => "weekday.thu",
+        Weekday::Fri => "weekday.fri",
+        Weekday::Sat => "weekday.sat",
+        Weekday::Sun => "weekday.sun",
+    };
+    t!(key, locale = locale.code()).into_owned()
+}
+
+/// Why a unit does not run on a day.
+pub fn closed_reason(reason: &ClosedReason, locale: Locale) -> String {
+    let l = locale.code();
+    match reason {
+        ClosedReason::CalendarNotPublished(year) => {
+            t!(
+                "closed.calendar_not_published",
+                locale = l,
+                year = year.to_string()
+            )
+        }
+        ClosedReason::Closed(why) => t!("closed.by_commune", locale = l, reason = why),
+        ClosedReason::ClosedWeekday(day) => t!("closed.weekday", locale = l, day = weekday(*day, locale)),
+        ClosedReason::PublicHoliday => t!("closed.public_holiday", locale = l),
+        ClosedReason::SchoolHolidays => t!("closed.school_holidays", locale = l),
+        ClosedReason::SchoolTerm => t!("closed.school_term", locale = l),
+    }
+    .into_owned()
+}
+
+/// A field the domain names in English ("a first name"), in `locale`.
+pub fn field(name: &str, locale: Locale) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let key = format!("field.{slug}");
+    let found = t!(&key, locale = locale.code());
+    // A field the catalogue lacks is named as the domain names it.
+    if found == key || found.ends_with(&key) {
+        name.to_string()
+    } else {
+        found.into_owned()
+    }
+}
+
+/// A value the domain cannot keep.
+pub fn text_error(error: &TextError, locale: Locale) -> String {
+    let l = locale.code();
+    match error {
+        TextError::Empty { field: name } => t!("text.empty", locale = l, field = field(name, locale)),
+        TextError::TooLong { field: name, max } => {
+            t!(
+                "text.too_long",
+                locale = l,
+                field = field(name, locale),
+                max = max
+            )
+        }
+        TextError::ControlCharacter { field: name } => {
+            t!("text.control_character", locale = l, field = field(name, locale))
+        }
+        TextError::OutOfRange { field: name } => t!(
+            "text.out_of_range",
+            locale = l,
+            field = field(name, locale),
+            first = FIRST_YEAR,
+            last = LAST_YEAR
+        ),
+    }
+    .into_owned()
+}
+
+/// Why a reservation's command is refused.
+pub fn reservation_error(error: &ReservationError, locale: Locale) -> String {
+    let l = locale.code();
+    match error {
+        ReservationError::UnknownUnit(id) => t!("refusal.unknown_unit", locale = l, id = id),
+        ReservationError::UnknownChild(id) => t!("refusal.unknown_child", locale = l, id = id),
+        ReservationError::UnitClosed { date, reason } => t!(
+            "refusal.unit_closed",
+            locale = l,
+            date = day(*date, locale),
+            reason = closed_reason(reason, locale)
+        ),
+        ReservationError::NotEnrolled(year) => {
+            t!("refusal.not_enrolled", locale = l, year = year.to_string())
+        }
+        ReservationError::DeadlinePassed(at) => {
+            t!(
+                "refusal.deadline_passed",
+                locale = l,
+                deadline = instant(*at, locale)
+            )
+        }
+        ReservationError::AlreadyBooked => t!("refusal.already_booked", locale = l),
+        ReservationError::NotBooked => t!("refusal.not_booked", locale = l),
+        ReservationError::CancellationAlreadyRequested => t!("refusal.cancellation_pending", locale = l),
+        ReservationError::AlreadyCancelled => t!("refusal.already_cancelled", locale = l),
+        ReservationError::NoPendingCancellation => t!("refusal.nothing_pending", locale = l),
+        ReservationError::EmptyReason => t!("refusal.empty_reason", locale = l),
+        ReservationError::UnknownAbsenceReason(reason) => {
+            t!("refusal.unknown_absence_reason", locale = l, reason = reason)
+        }
+        ReservationError::AbsenceTooLate(until) => {
+            t!(
+                "refusal.absence_too_late",
+                locale = l,
+                until = instant(*until, locale)
+            )
+        }
+        ReservationError::AbsenceAlreadyReported => t!("refusal.absence_already_reported", locale = l),
+        ReservationError::NoAbsenceReported => t!("refusal.no_absence_reported", locale = l),
+        ReservationError::RollCallTooEarly(date) => {
+            t!(
+                "refusal.roll_call_too_early",
+                locale = l,
+                date = day(*date, locale)
+            )
+        }
+        ReservationError::NotInCommune(id) => t!("refusal.not_in_commune", locale = l, id = id),
+        ReservationError::PrepaidNotAvailable => t!("refusal.prepaid_not_available", locale = l),
+        ReservationError::OtherFamily => t!("refusal.other_family", locale = l),
+        ReservationError::InvalidText(error) => return text_error(error, locale),
+    }
+    .into_owned()
+}
+
+/// Why a commune's set-up is refused.
+pub fn collectivity_error(error: &CollectivityError, locale: Locale) -> String {
+    let l = locale.code();
+    match error {
+        CollectivityError::AlreadyExists => t!("commune.already_exists", locale = l),
+        CollectivityError::NotFound => t!("commune.not_found", locale = l),
+        CollectivityError::EmptyName => t!("commune.empty_name", locale = l),
+        CollectivityError::DuplicateService => t!("commune.duplicate_service", locale = l),
+        CollectivityError::UnknownService(id) => t!("commune.unknown_service", locale = l, id = id),
+        CollectivityError::DuplicateUnit => t!("commune.duplicate_unit", locale = l),
+        CollectivityError::NoOpeningDay => t!("commune.no_opening_day", locale = l),
+        CollectivityError::InvalidDeadline(DeadlineRuleError::TooFarAhead) => {
+            t!("commune.deadline_too_far", locale = l)
+        }
+        CollectivityError::InvalidDeadline(DeadlineRuleError::InvalidDayOfMonth) => {
+            t!("commune.deadline_day_of_month", locale = l)
+        }
+        CollectivityError::InvalidPeriod(range) => t!(
+            "commune.invalid_period",
+            locale = l,
+            from = day(range.first, locale),
+            to = day(range.last, locale)
+        ),
+        CollectivityError::UnknownDepartment(code) => {
+            t!("commune.unknown_department", locale = l, code = code)
+        }
+        CollectivityError::NoSchoolZone => t!("commune.no_school_zone", locale = l),
+        CollectivityError::CalendarNotAvailable(year) => {
+            t!(
+                "commune.calendar_not_available",
+                locale = l,
+                year = year.to_string()
+            )
+        }
+        CollectivityError::AlreadyPublished(year) => {
+            t!("commune.already_published", locale = l, year = year.to_string())
+        }
+        CollectivityError::ClosureTooLong => {
+            t!("commune.closure_too_long", locale = l, max = MAX_CLOSURE_DAYS)
+        }
+        CollectivityError::TooManyClosures => t!("commune.too_many_closures", locale = l, max = MAX_CLOSURES),
+        CollectivityError::DuplicateClosure(id) => t!("commune.duplicate_closure", locale = l, id = id),
+        CollectivityError::UnknownUnit(id) => t!("commune.unknown_unit", locale = l, id = id),
+        CollectivityError::InvalidAbsenceRules => t!(
+            "commune.invalid_absence_rules",
+            locale = l,
+            reasons = MAX_ABSENCE_REASONS,
+            days = MAX_ABSENCE_DELAY_DAYS
+        ),
+        CollectivityError::InvalidText(error) => return text_error(error, locale),
+    }
+    .into_owned()
+}
+
+/// Why a family's change is refused.
+pub fn family_error(error: &FamilyError, locale: Locale) -> String {
+    let l = locale.code();
+    match error {
+        FamilyError::AlreadyOpened => t!("family.already_opened", locale = l),
+        FamilyError::NotFound => t!("family.not_found", locale = l),
+        FamilyError::InvalidEmail(email) => t!("family.invalid_email", locale = l, email = email),
+        FamilyError::EmptyFamilyRef => t!("family.empty_family_ref", locale = l),
+        FamilyError::EmptyChildName => t!("family.empty_child_name", locale = l),
+        FamilyError::DuplicateChild => t!("family.duplicate_child", locale = l),
+        FamilyError::UnknownChild(id) => t!("family.unknown_child", locale = l, id = id),
+        FamilyError::NotAMember(id) => t!("family.not_a_member", locale = l, id = id),
+        FamilyError::AlreadyEnrolled(year) => {
+            t!("family.already_enrolled", locale = l, year = year.to_string())
+        }
+        FamilyError::AlreadyActivated => t!("family.already_activated", locale = l),
+        FamilyError::EmptyGuardianName => t!("family.empty_guardian_name", locale = l),
+        FamilyError::InvalidPhone(phone) => t!("family.invalid_phone", locale = l, phone = phone),
+        FamilyError::InvalidAddress(detail) => t!("family.invalid_address", locale = l, detail = detail),
+        FamilyError::NotAGuardian(id) => t!("family.not_a_guardian", locale = l, id = id),
+        FamilyError::AlreadyInvited => t!("family.already_invited", locale = l),
+        FamilyError::TooManyGuardians => t!("family.too_many_guardians", locale = l, max = MAX_GUARDIANS),
+        FamilyError::AlreadyMember(id) => t!("family.already_member", locale = l, id = id),
+        FamilyError::InvalidQuotientPeriod => t!("family.invalid_quotient_period", locale = l),
+        FamilyError::Erased => t!("family.erased", locale = l),
+        FamilyError::InvalidText(error) => return text_error(error, locale),
+    }
+    .into_owned()
+}
+
+/// A roll call's refusal, naming the child it is about.
+pub fn about_child(child_id: uuid::Uuid, message: &str, locale: Locale) -> String {
+    t!(
+        "refusal.child_in_roll_call",
+        locale = locale.code(),
+        id = child_id,
+        message = message
+    )
+    .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use espace_famille_domain::calendar::SchoolYear;
+    use uuid::Uuid;
+
+    #[test]
+    fn the_request_chooses_english_else_french() {
+        let of = |h: &str| Locale::from_accept_language(Some(h));
+        assert_eq!(Locale::from_accept_language(None), Locale::Fr);
+        assert_eq!(of("en-GB,en;q=0.9,fr;q=0.5"), Locale::En);
+        assert_eq!(of("fr-FR,fr;q=0.9,en;q=0.8"), Locale::Fr);
+        assert_eq!(of("de-DE,en;q=0.3"), Locale::En);
+        assert_eq!(of("de-DE"), Locale::Fr);
+        assert_eq!(of("fr;q=0.2, en;q=0.7"), Locale::En);
+        assert_eq!(of("en;q=0, fr"), Locale::Fr);
+        assert_eq!(of("*"), Locale::Fr);
+        assert_eq!(
+            of(";;;,q=,en;q=abc"),
+            Locale::En,
+            "a malformed quality counts as 1"
+        );
+    }
+
+    /// Every refusal reads in both languages, from the catalogue: no key
+    /// left unrendered, no English in the French.
+    #[test]
+    fn every_refusal_and_closed_reason_reads_in_french_and_in_english() {
+        let date = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let at: DateTime<Utc> = "2026-12-03T11:00:00Z".parse().unwrap();
+        let reasons = [
+            ClosedReason::CalendarNotPublished(SchoolYear(2028)),
+            ClosedReason::Closed("grève".into()),
+            ClosedReason::ClosedWeekday(Weekday::Wed),
+            ClosedReason::PublicHoliday,
+            ClosedReason::SchoolHolidays,
+            ClosedReason::SchoolTerm,
+        ];
+        let errors = [
+            ReservationError::UnknownUnit(Uuid::nil()),
+            ReservationError::UnknownChild(Uuid::nil()),
+            ReservationError::UnitClosed {
+                date,
+                reason: ClosedReason::PublicHoliday,
+            },
+            ReservationError::NotEnrolled(SchoolYear(2026)),
+            ReservationError::DeadlinePassed(at),
+            ReservationError::AlreadyBooked,
+            ReservationError::NotBooked,
+            ReservationError::CancellationAlreadyRequested,
+            ReservationError::AlreadyCancelled,
+            ReservationError::NoPendingCancellation,
+            ReservationError::EmptyReason,
+            ReservationError::UnknownAbsenceReason("ski".into()),
+            ReservationError::AbsenceTooLate(at),
+            ReservationError::AbsenceAlreadyReported,
+            ReservationError::NoAbsenceReported,
+            ReservationError::RollCallTooEarly(date),
+            ReservationError::NotInCommune(Uuid::nil()),
+            ReservationError::PrepaidNotAvailable,
+            ReservationError::OtherFamily,
+            ReservationError::InvalidText(TextError::TooLong {
+                field: "a first name",
+                max: 100,
+            }),
+        ];
+        let mut french = Vec::new();
+        for locale in [Locale::Fr, Locale::En] {
+            let messages: Vec<String> = errors
+                .iter()
+                .map(|e| reservation_error(e, locale))
+                .chain(reasons.iter().map(|r| closed_reason(r, locale)))
+                .collect();
+            for message in &messages {
+                assert!(
+                    !message.contains("refusal.") && !message.contains("closed.") && !message.contains("%{"),
+                    "{message}"
+                );
+            }
+            if locale == Locale::Fr {
+                french = messages.clone();
+            } else {
+                // Each message is said differently in the two languages,
+                // except "closed: grève"'s reason itself.
+                for (fr, en) in french.iter().zip(&messages) {
+                    assert_ne!(fr, en);
+                }
+            }
+        }
+        assert_eq!(
+            reservation_error(&ReservationError::DeadlinePassed(at), Locale::Fr),
+            "la date limite est passée : jeudi 3 décembre 2026 à 12:00 (heure de Paris)"
+        );
+        assert_eq!(
+            reservation_error(&ReservationError::DeadlinePassed(at), Locale::En),
+            "the deadline passed on Thursday 3 December 2026 at 12:00 (Paris time)"
+        );
+        assert_eq!(
+            closed_reason(&ClosedReason::ClosedWeekday(Weekday::Wed), Locale::Fr),
+            "le service ne fonctionne pas le mercredi"
+        );
+        assert_eq!(
+            reservation_error(
+                &ReservationError::InvalidText(TextError::TooLong {
+                    field: "a first name",
+                    max: 100
+                }),
+                Locale::Fr
+            ),
+            "le prénom : 100 caractères au plus"
+        );
+        assert_eq!(field("a field nobody named", Locale::Fr), "a field nobody named");
+    }
+
+    #[tokio::test]
+    async fn a_request_reads_in_its_language_and_nothing_else_does() {
+        assert_eq!(current(), Locale::Fr);
+        let inside = within(Locale::En, async { current() }).await;
+        assert_eq!(inside, Locale::En);
+        assert_eq!(current(), Locale::Fr);
+    }
+}
