@@ -103,9 +103,19 @@ impl Application {
         let decision_mails: Arc<dyn engine::Projection> = Arc::new(DecisionMails {
             mail: settings.auth.mail.clone(),
         });
+        // The decisions' e-mails read what the bookings' group reads: they
+        // join it (and, not being a read model, are never rebuilt).
         let mut groups = espace_famille_projections::read_model_groups();
+        let bookings = groups
+            .iter_mut()
+            .find(|group| {
+                group
+                    .iter()
+                    .any(|p| p.name() == espace_famille_projections::calendar::CALENDAR)
+            })
+            .ok_or_else(|| anyhow::anyhow!("no bookings group"))?;
+        bookings.push(decision_mails);
         groups.push(vec![invitations]);
-        groups.push(vec![decision_mails]);
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let commands = Commands::new(pool.clone(), settings.read_your_writes);

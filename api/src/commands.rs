@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::auth::identity::Actor;
 use crate::cache::AggregateCache;
 use crate::error::ApiError;
+use crate::i18n::say;
 
 pub struct Commands {
     pub(crate) pool: PgPool,
@@ -184,7 +185,7 @@ impl Commands {
         if events.is_empty() {
             return match state {
                 Some(state) if version > 0 => Ok(state),
-                _ => Err(ApiError::NotFound(format!("no family {id}"))),
+                _ => Err(ApiError::NotFound(say("api.no_family", &[("id", &id)]))),
             };
         }
         let key = key
@@ -200,7 +201,7 @@ impl Commands {
             return self.current_family(id).await;
         }
         if !Family::exists(&loaded.aggregate) {
-            return Err(ApiError::NotFound(format!("no family {id}")));
+            return Err(ApiError::NotFound(say("api.no_family", &[("id", &id)])));
         }
         let state = Arc::new(loaded.aggregate);
         self.families_cache.put(id, loaded.version, state.clone());
@@ -222,7 +223,7 @@ impl Commands {
         }
         let loaded = store::load::<A>(&self.pool, &id.to_string()).await?;
         if !exists(&loaded.aggregate) {
-            return Err(ApiError::NotFound(format!("no {kind} {id}")));
+            return Err(ApiError::NotFound(say(&format!("api.no_{kind}"), &[("id", &id)])));
         }
         let state = Arc::new(loaded.aggregate);
         cache.put(id, loaded.version, state.clone());
@@ -236,7 +237,7 @@ impl Commands {
     /// hold under a race.
     pub async fn ensure_unclaimed(&self, id: Uuid) -> Result<(), ApiError> {
         if store::id_claimed(&self.pool, id).await? {
-            return Err(ApiError::Conflict(format!("the id {id} is already used")));
+            return Err(ApiError::Conflict(say("api.id_used", &[("id", &id)])));
         }
         Ok(())
     }
@@ -247,7 +248,7 @@ impl Commands {
         loaded
             .aggregate
             .slot
-            .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))
+            .ok_or_else(|| ApiError::NotFound(say("api.no_reservation", &[("id", &id)])))
     }
 }
 

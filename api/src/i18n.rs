@@ -79,6 +79,15 @@ pub async fn within<F: Future>(locale: Locale, work: F) -> F::Output {
     LOCALE.scope(locale, work).await
 }
 
+/// A message of the catalogue in the language of the request being
+/// served, its `%{name}`s filled with `values`.
+pub fn say(key: &str, values: &[(&str, &dyn std::fmt::Display)]) -> String {
+    let template = t!(key, locale = current().code());
+    let names: Vec<&str> = values.iter().map(|(name, _)| *name).collect();
+    let filled: Vec<String> = values.iter().map(|(_, value)| value.to_string()).collect();
+    rust_i18n::replace_patterns(&template, &names, &filled)
+}
+
 /// A day as a person reads it: "lundi 7 décembre 2026", "Monday 7 December 2026".
 pub fn day(date: NaiveDate, locale: Locale) -> String {
     match locale {

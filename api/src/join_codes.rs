@@ -89,7 +89,7 @@ pub async fn consume(conn: &mut PgConnection, code: &str, collectivity_id: Uuid)
         Some(row) => Ok(row.try_get("family_id")?),
         None => Err(ApiError::refused(
             ErrorCode::InvalidToken,
-            "this code is not valid (unknown, already used or expired); ask the family for a new one",
+            &crate::i18n::say("api.invalid_join_code", &[]),
         )),
     }
 }

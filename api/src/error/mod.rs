@@ -187,8 +187,8 @@ impl From<FamilyError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict => ApiError::Conflict("the data changed meanwhile; try again".into()),
-            StoreError::IdTaken => ApiError::Conflict("this id is already used".into()),
+            StoreError::Conflict => ApiError::Conflict(crate::i18n::say("api.store_conflict", &[])),
+            StoreError::IdTaken => ApiError::Conflict(crate::i18n::say("api.store_id_taken", &[])),
             StoreError::Database(error) => error.into(),
             other => ApiError::Internal(other.to_string()),
         }
@@ -214,14 +214,14 @@ impl ApiError {
     /// The message the client reads; internal details are never in it.
     pub fn message(&self) -> String {
         match self {
-            ApiError::Unauthenticated => "authentication required".into(),
-            ApiError::Forbidden => "not allowed".into(),
+            ApiError::Unauthenticated => crate::i18n::say("api.unauthenticated", &[]),
+            ApiError::Forbidden => crate::i18n::say("api.forbidden", &[]),
             ApiError::NotFound(message) | ApiError::Validation(message) | ApiError::Conflict(message) => {
                 message.clone()
             }
             ApiError::Refused(refusal) => refusal.message.clone(),
-            ApiError::Unavailable(_) => "the service is unavailable for a moment; try again".into(),
-            ApiError::Internal(_) => "internal error".into(),
+            ApiError::Unavailable(_) => crate::i18n::say("api.unavailable", &[]),
+            ApiError::Internal(_) => crate::i18n::say("api.internal", &[]),
         }
     }
 

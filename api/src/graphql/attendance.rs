@@ -172,7 +172,7 @@ const MAX_HEADCOUNT_DAYS: i64 = 93;
 
 /// The first and last day of a month written `2026-12`.
 fn month_bounds(month: &str) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let invalid = || ApiError::Validation(format!("{month:?} is not a month (2026-12)"));
+    let invalid = || ApiError::Validation(say("api.not_a_month", &[("value", &month)]));
     let (year, number) = month.trim().split_once('-').ok_or_else(invalid)?;
     let year: i32 = year.parse().map_err(|_| invalid())?;
     let number: u32 = number.parse().map_err(|_| invalid())?;
@@ -242,13 +242,12 @@ impl AttendanceQuery {
     ) -> Result<Vec<HeadcountView>> {
         require_staff(caller(ctx), collectivity_id)?;
         if to < from {
-            return Err(ApiError::Validation("`to` is before `from`".into()).into());
+            return Err(ApiError::Validation(say("api.range_reversed", &[])).into());
         }
         if (to - from).num_days() + 1 > MAX_HEADCOUNT_DAYS {
-            return Err(ApiError::Validation(format!(
-                "a headcount covers at most {MAX_HEADCOUNT_DAYS} days"
-            ))
-            .into());
+            return Err(
+                ApiError::Validation(say("api.headcount_too_long", &[("max", &MAX_HEADCOUNT_DAYS)])).into(),
+            );
         }
         let days = roll_call::headcount(commands(ctx), collectivity_id, unit_id, from, to).await?;
         Ok(days.into_iter().map(HeadcountView::from).collect())

@@ -145,7 +145,7 @@ impl CollectivityMutation {
         let actor = caller(ctx).require_agent_of(collectivity_id)?;
         let commands = commands(ctx);
         if reasons.len() > espace_famille_domain::collectivity::MAX_ABSENCE_REASONS {
-            return Err(ApiError::Validation("too many reasons of absence".into()).into());
+            return Err(ApiError::Validation(say("api.too_many_absence_reasons", &[])).into());
         }
         let command = CollectivityCommand::SetAbsenceRules {
             rules: espace_famille_domain::collectivity::AbsenceRules {

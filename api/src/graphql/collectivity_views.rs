@@ -55,7 +55,7 @@ pub enum OpenDuringGql {
 /// "HH:MM", Paris time.
 fn parse_time(value: &str) -> Result<NaiveTime, ApiError> {
     NaiveTime::parse_from_str(value.trim(), "%H:%M")
-        .map_err(|_| ApiError::Validation(format!("'{value}' is not a time of day as HH:MM")))
+        .map_err(|_| ApiError::Validation(crate::i18n::say("api.not_a_time", &[("value", &value)])))
 }
 
 /// J-n at a time of day.

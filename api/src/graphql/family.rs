@@ -91,9 +91,7 @@ impl FamilyMutation {
         let commands = commands(ctx);
         let collectivity = commands.load_collectivity(input.collectivity_id).await?;
         if !collectivity.services.contains_key(&input.service_id) {
-            return Err(
-                ApiError::NotFound(format!("no service {} in this commune", input.service_id)).into(),
-            );
+            return Err(ApiError::NotFound(say("api.no_service_here", &[("id", &input.service_id)])).into());
         }
         let command = FamilyCommand::EnrolChild {
             enrolment: input.enrolment(),
@@ -147,7 +145,7 @@ impl FamilyMutation {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
         readable_family(ctx, input.family_id).await?;
         if input.quotient < 0 {
-            return Err(ApiError::Validation("a quotient familial cannot be negative".into()).into());
+            return Err(ApiError::Validation(say("api.negative_quotient", &[])).into());
         }
         let command = FamilyCommand::SetQuotientFamilial {
             quotient: QuotientFamilial {
@@ -187,7 +185,7 @@ pub(super) async fn readable_family(
 ) -> Result<Arc<espace_famille_domain::family::Family>, ApiError> {
     let caller = caller(ctx);
     caller.identity()?;
-    let hidden = || ApiError::NotFound(format!("no family {id}"));
+    let hidden = || ApiError::NotFound(say("api.no_family", &[("id", &id)]));
     let family = match commands(ctx).current_family(id).await {
         Err(ApiError::NotFound(_)) => return Err(hidden()),
         other => other?,

@@ -32,6 +32,7 @@ use crate::auth::identity::Caller;
 use crate::auth::sessions::Sessions;
 use crate::commands::{metadata, Commands};
 use crate::error::ApiError;
+use crate::i18n::say;
 use crate::services::basket::{self, Basket, BasketAction, BasketLine, BasketStatus};
 use crate::services::calendar;
 use booking_views::BasketOutcomeView;

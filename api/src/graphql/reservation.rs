@@ -68,11 +68,11 @@ impl ReservationQuery {
     ) -> Result<Vec<PendingCancellationView>> {
         caller(ctx).require_staff_reader_of(collectivity_id)?;
         if !(1..=500).contains(&first) {
-            return Err(ApiError::Validation("`first` is 1 to 500".into()).into());
+            return Err(ApiError::Validation(say("api.first_out_of_range", &[])).into());
         }
         if let (Some(from), Some(to)) = (from, to) {
             if to < from {
-                return Err(ApiError::Validation("`to` is before `from`".into()).into());
+                return Err(ApiError::Validation(say("api.range_reversed", &[])).into());
             }
         }
         let filter = work_queue::QueueFilter {
@@ -296,7 +296,7 @@ fn hidden_reservation(
 ) -> ApiError {
     match caller.require_reader_of(slot.family_id, &[slot.collectivity_id]) {
         Ok(_) => error,
-        Err(_) => ApiError::NotFound(format!("no reservation {id}")),
+        Err(_) => ApiError::NotFound(say("api.no_reservation", &[("id", &id)])),
     }
 }
 

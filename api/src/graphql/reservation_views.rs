@@ -213,7 +213,7 @@ impl ReservationView {
     pub fn new(id: Uuid, reservation: &Reservation) -> Result<ReservationView, ApiError> {
         let slot = reservation
             .slot
-            .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
+            .ok_or_else(|| ApiError::NotFound(crate::i18n::say("api.no_reservation", &[("id", &id)])))?;
         Ok(ReservationView {
             id,
             family_id: slot.family_id,
@@ -368,7 +368,7 @@ pub struct DecisionInput {
 
 /// Reads a queue's cursor ("instant/reservation id").
 pub fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let invalid = || ApiError::Validation("this cursor is not one the queue gave".into());
+    let invalid = || ApiError::Validation(crate::i18n::say("api.bad_cursor", &[]));
     if cursor.len() > 100 {
         return Err(invalid());
     }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::write::{Failure, Work, Write};
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::i18n::say;
 
 /// Runs an absence's command on one reservation. `authorise` sees what the
 /// reservation is about and answers with the metadata of the caller allowed
@@ -48,7 +49,7 @@ where
         let slot = loaded
             .aggregate
             .slot
-            .ok_or_else(|| ApiError::NotFound(format!("no reservation {}", self.reservation_id)))?;
+            .ok_or_else(|| ApiError::NotFound(say("api.no_reservation", &[("id", &self.reservation_id)])))?;
         let metadata = (self.authorise)(&slot)?;
         let commands = work.commands();
         let collectivity = commands.current_collectivity(slot.collectivity_id).await?;
@@ -69,6 +70,6 @@ where
     }
 
     fn contended(&self) -> String {
-        format!("reservation {} kept changing; try again", self.reservation_id)
+        say("api.contended_reservation", &[("id", &self.reservation_id)])
     }
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::auth::identity::Caller;
 use crate::commands::Commands;
 use crate::error::{ApiError, Refusal};
+use crate::i18n::say;
 
 /// Where a day stands for a child in a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,12 +112,13 @@ pub async fn calendar(
     to: NaiveDate,
 ) -> Result<Vec<Day>, ApiError> {
     if to < from {
-        return Err(ApiError::Validation("`to` is before `from`".into()));
+        return Err(ApiError::Validation(say("api.range_reversed", &[])));
     }
     let days = (to - from).num_days() + 1;
     if days > MAX_CALENDAR_DAYS {
-        return Err(ApiError::Validation(format!(
-            "a calendar covers at most {MAX_CALENDAR_DAYS} days, {days} asked"
+        return Err(ApiError::Validation(say(
+            "api.calendar_too_long",
+            &[("max", &MAX_CALENDAR_DAYS), ("days", &days)],
         )));
     }
     caller.identity()?;
@@ -155,10 +157,10 @@ pub async fn calendar(
     };
     // A child the caller may not read answers as a child that does not
     // exist: the answer confirms no id.
-    let hidden = || ApiError::NotFound(format!("no child {child_id}"));
+    let hidden = || ApiError::NotFound(say("api.no_child", &[("id", &child_id)]));
     let (family_id, family_version) = family.ok_or_else(hidden)?;
     let (collectivity_id, collectivity_version) =
-        commune.ok_or_else(|| ApiError::NotFound(format!("no unit {unit_id}")))?;
+        commune.ok_or_else(|| ApiError::NotFound(say("api.no_unit", &[("id", &unit_id)])))?;
     let family = commands.family_at(family_id, family_version as usize).await?;
     // The unit's commune reads the calendar only of a family that joined it.
     let communes: &[Uuid] = if family.is_member_of(collectivity_id) {
@@ -176,7 +178,7 @@ pub async fn calendar(
     let unit = collectivity
         .units
         .get(&unit_id)
-        .ok_or_else(|| ApiError::NotFound(format!("no unit {unit_id}")))?
+        .ok_or_else(|| ApiError::NotFound(say("api.no_unit", &[("id", &unit_id)])))?
         .clone();
     let context = BookingContext {
         now: Utc::now(),
@@ -237,7 +239,7 @@ pub async fn reservation(commands: &Commands, caller: &Caller, id: Uuid) -> Resu
     for event in &history {
         reservation.apply(event.decode::<Reservation>()?);
     }
-    let hidden = || ApiError::NotFound(format!("no reservation {id}"));
+    let hidden = || ApiError::NotFound(say("api.no_reservation", &[("id", &id)]));
     let slot = reservation.slot.ok_or_else(hidden)?;
     caller
         .require_reader_of(slot.family_id, &[slot.collectivity_id])
@@ -334,9 +336,9 @@ pub async fn family_week(
 ) -> Result<Week, ApiError> {
     caller.identity()?;
     let monday = NaiveDate::from_isoywd_opt(year, week, chrono::Weekday::Mon)
-        .ok_or_else(|| ApiError::Validation(format!("week {week} of {year} does not exist")))?;
+        .ok_or_else(|| ApiError::Validation(say("api.no_week", &[("week", &week), ("year", &year)])))?;
     let sunday = monday + chrono::Duration::days(6);
-    let hidden = || ApiError::NotFound(format!("no family {family_id}"));
+    let hidden = || ApiError::NotFound(say("api.no_family", &[("id", &family_id)]));
     let family = commands.current_family(family_id).await.map_err(|_| hidden())?;
     let visible = caller.visible_communes(family_id);
     let communes: Vec<Uuid> = family

@@ -21,6 +21,7 @@ use super::write::{Failure, Work, Write};
 use crate::auth::accounts;
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::i18n::say;
 use crate::mail::MailSettings;
 
 /// A booking the closure cancelled.
@@ -54,9 +55,7 @@ pub async fn close(
     // The bookings are found in the calendar: it must hold every booking
     // committed so far.
     if !commands.wait_for_everything(&[CALENDAR]).await? {
-        return Err(ApiError::Unavailable(
-            "the calendar is catching up; send the closure again in a moment".into(),
-        ));
+        return Err(ApiError::Unavailable(say("api.calendar_catching_up", &[])));
     }
     let units: Vec<Uuid> = match closure.unit_id {
         Some(unit) => vec![unit],
@@ -190,6 +189,6 @@ impl Write for CancelByCommune<'_> {
     }
 
     fn contended(&self) -> String {
-        "the bookings of these days kept changing; send the closure again".into()
+        say("api.contended_closure", &[])
     }
 }

@@ -11,6 +11,7 @@ use crate::auth::accounts::{self, Account, TokenPurpose};
 use crate::auth::identity::Actor;
 use crate::commands::{metadata, Commands};
 use crate::error::ApiError;
+use crate::i18n::say;
 use crate::services::{Failure, Work, Write};
 
 /// What a guardian tells about themself on activation.
@@ -146,7 +147,7 @@ impl Write for Activate<'_> {
     }
 
     fn contended(&self) -> String {
-        "the family kept changing; try again".into()
+        say("api.contended_family", &[])
     }
 }
 
@@ -176,15 +177,10 @@ pub async fn request_email_change(
     mail: &crate::mail::MailSettings,
 ) -> Result<(), ApiError> {
     let new_email = accounts::normalised_email(new_email).ok_or_else(|| {
-        ApiError::Validation(format!(
-            "'{}' is not a valid e-mail address",
-            new_email.escape_debug()
-        ))
+        ApiError::Validation(say("api.invalid_email", &[("email", &new_email.escape_debug())]))
     })?;
     if new_email == account.email.to_lowercase() {
-        return Err(ApiError::Validation(
-            "this is already the account's address".into(),
-        ));
+        return Err(ApiError::Validation(say("api.same_email", &[])));
     }
     let family = accounts::families_of(&account.grants).first().copied();
     let mut tx = pool.begin().await?;
@@ -243,7 +239,7 @@ impl Write for ConfirmEmailChange<'_> {
                 .fetch_one(&mut *tx)
                 .await?;
         if accounts::find_by_email(&mut *tx, &new_email).await?.is_some() {
-            return Err(ApiError::Conflict("this address is already another account's".into()).into());
+            return Err(ApiError::Conflict(say("api.email_taken", &[])).into());
         }
         sqlx::query("UPDATE accounts SET email = $2 WHERE id = $1")
             .bind(account.id)
@@ -281,7 +277,7 @@ impl Write for ConfirmEmailChange<'_> {
     }
 
     fn contended(&self) -> String {
-        "the family kept changing; try again".into()
+        say("api.contended_family", &[])
     }
 }
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::write::{Failure, Work, Write};
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::i18n::say;
 
 /// Decides on one reservation. `authorise` sees what the reservation is
 /// about and answers with the metadata of the caller allowed to decide, or
@@ -46,7 +47,7 @@ where
         let slot = loaded
             .aggregate
             .slot
-            .ok_or_else(|| ApiError::NotFound(format!("no reservation {}", self.reservation_id)))?;
+            .ok_or_else(|| ApiError::NotFound(say("api.no_reservation", &[("id", &self.reservation_id)])))?;
         let metadata = (self.authorise)(&slot)?;
         let event = loaded
             .aggregate
@@ -64,7 +65,7 @@ where
     }
 
     fn contended(&self) -> String {
-        format!("reservation {} kept changing; try again", self.reservation_id)
+        say("api.contended_reservation", &[("id", &self.reservation_id)])
     }
 }
 
@@ -81,13 +82,14 @@ pub async fn decide_many(
     authorise: impl Fn(Uuid, &Slot) -> Result<(), ApiError> + Send + Sync,
 ) -> Result<Vec<(Uuid, Reservation)>, ApiError> {
     if decisions.is_empty() || decisions.len() > MAX_DECISIONS {
-        return Err(ApiError::Validation(format!(
-            "1 to {MAX_DECISIONS} decisions at once"
+        return Err(ApiError::Validation(say(
+            "api.decisions_count",
+            &[("max", &MAX_DECISIONS)],
         )));
     }
     let mut seen = std::collections::HashSet::new();
     if let Some((id, _)) = decisions.iter().find(|(id, _)| !seen.insert(*id)) {
-        return Err(ApiError::Validation(format!("reservation {id} is decided twice")));
+        return Err(ApiError::Validation(say("api.decided_twice", &[("id", id)])));
     }
     commands
         .write(DecideMany {
@@ -120,7 +122,7 @@ where
             let slot = loaded
                 .aggregate
                 .slot
-                .ok_or_else(|| ApiError::NotFound(format!("no reservation {id}")))?;
+                .ok_or_else(|| ApiError::NotFound(say("api.no_reservation", &[("id", id)])))?;
             (self.authorise)(*id, &slot)?;
             let event = loaded
                 .aggregate
@@ -140,6 +142,6 @@ where
     }
 
     fn contended(&self) -> String {
-        "these reservations kept changing; try again".into()
+        say("api.contended_reservations", &[])
     }
 }

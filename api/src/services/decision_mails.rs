@@ -2,7 +2,10 @@
 //! cancellation, the family's guardians are told by e-mail — once per
 //! decision, queued in the outbox in the projection's transaction. It
 //! owns no read model and is never rebuilt (that would send every message
-//! again).
+//! again). It runs in the bookings' group, which reads every reservation
+//! event once for all its projections: picking the decisions out of a
+//! batch costs a comparison per event, where a group of its own would read
+//! a rush's every event again.
 
 use std::collections::HashMap;
 
@@ -55,19 +58,13 @@ impl Projection for DecisionMails {
         Some(&[Reservation::TYPE])
     }
 
-    /// Decisions only: none of a rush's bookings is read.
-    fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(DECISIONS)
+    /// Read with the calendar, which reads every reservation event.
+    fn store_filters_types(&self) -> bool {
+        false
     }
 
     fn metadata_of(&self) -> Option<&'static [&'static str]> {
         Some(&[])
-    }
-
-    /// A quarter of a second late is nothing for an e-mail; woken by every
-    /// commit of a rush, it would be a batch per commit.
-    fn gathers_for(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(250)
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), StoreError> {

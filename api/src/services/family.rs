@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::write::{Failure, Work, Write};
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::i18n::say;
 
 /// Joins a family to a commune with the code its guardian gave (see
 /// [`crate::join_codes`]): the code is used and the membership recorded
@@ -54,7 +55,7 @@ impl Write for Join<'_> {
     }
 
     fn contended(&self) -> String {
-        "the family kept changing; try again".into()
+        say("api.contended_family", &[])
     }
 }
 
@@ -84,6 +85,6 @@ impl Write for Erase<'_> {
     }
 
     fn contended(&self) -> String {
-        format!("family {} kept changing; try again", self.family_id)
+        say("api.contended_family", &[])
     }
 }

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::write::{Failure, Work, Write};
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::i18n::say;
 
 /// The most children one roll call records: a school's canteen.
 pub const MAX_ROLL_CALL: usize = 500;
@@ -55,15 +56,16 @@ pub async fn record(
     metadata: &Metadata,
 ) -> Result<Vec<Marked>, ApiError> {
     if marks.is_empty() || marks.len() > MAX_ROLL_CALL {
-        return Err(ApiError::Validation(format!(
-            "a roll call records 1 to {MAX_ROLL_CALL} children"
+        return Err(ApiError::Validation(say(
+            "api.roll_call_count",
+            &[("max", &MAX_ROLL_CALL)],
         )));
     }
     let mut seen = HashSet::new();
     if let Some(mark) = marks.iter().find(|m| !seen.insert(m.child_id)) {
-        return Err(ApiError::Validation(format!(
-            "child {} is twice in this roll call",
-            mark.child_id
+        return Err(ApiError::Validation(say(
+            "api.child_twice",
+            &[("id", &mark.child_id)],
         )));
     }
     let collectivity = unit_of(commands, collectivity_id, unit_id).await?;
@@ -86,7 +88,7 @@ async fn unit_of(
 ) -> Result<Arc<Collectivity>, ApiError> {
     let collectivity = commands.current_collectivity(collectivity_id).await?;
     if !collectivity.units.contains_key(&unit_id) {
-        return Err(ApiError::NotFound(format!("no unit {unit_id} in this commune")));
+        return Err(ApiError::NotFound(say("api.no_unit_here", &[("id", &unit_id)])));
     }
     Ok(collectivity)
 }
@@ -194,7 +196,7 @@ impl Write for RollCall<'_> {
     }
 
     fn contended(&self) -> String {
-        "this roll call's children kept changing; try again".into()
+        say("api.contended_roll_call", &[])
     }
 }
 

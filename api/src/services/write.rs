@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::i18n::say;
 
 /// How many times a write that lost an optimistic-concurrency race is tried
 /// again (with fresh state) before the caller gets `CONFLICT`: one policy
@@ -66,7 +67,7 @@ pub trait Write: Send {
 
     /// The caller's answer when every attempt lost its race.
     fn contended(&self) -> String {
-        "the data kept changing; try again".into()
+        say("api.contended", &[])
     }
 }
 
@@ -106,7 +107,7 @@ impl From<Failure> for ApiError {
         match failure {
             Failure::Refused(error) => error,
             Failure::Store(error) => error.into(),
-            Failure::Again => ApiError::Conflict("the data kept changing; try again".into()),
+            Failure::Again => ApiError::Conflict(say("api.contended", &[])),
         }
     }
 }
@@ -392,6 +393,9 @@ where
     }
 
     fn contended(&self) -> String {
-        format!("{} {} kept changing; try again", A::TYPE.to_lowercase(), self.id)
+        say(
+            "api.contended_stream",
+            &[("what", &A::TYPE.to_lowercase()), ("id", &self.id)],
+        )
     }
 }

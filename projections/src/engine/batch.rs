@@ -77,20 +77,9 @@ pub(super) async fn run_group_batch_as(
         .unwrap_or_default();
     let metadata = group_metadata(projections);
     let interest = group_reads(projections);
-    let event_types = group_event_types(projections);
     let passed = match &interest {
         None => Passed::all(read_after(&mut tx, lowest, batch_size, metadata.as_deref()).await?),
-        Some(types) => {
-            read_after_of_types(
-                &mut tx,
-                lowest,
-                batch_size,
-                types,
-                event_types.as_deref(),
-                metadata.as_deref(),
-            )
-            .await?
-        }
+        Some(types) => read_after_of_types(&mut tx, lowest, batch_size, types, metadata.as_deref()).await?,
     };
     let Some(last) = passed.last else {
         let pending = crate::store::has_events_after(&mut tx, lowest).await?;

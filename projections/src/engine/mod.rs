@@ -90,24 +90,6 @@ pub trait Projection: Send + Sync + 'static {
         true
     }
 
-    /// The event types this projection is handed, when it needs a few of
-    /// its aggregate types' events only; `None`, the default: all of them.
-    /// A group whose projections all name theirs asks the store for those
-    /// alone (a process manager mailing agents' decisions reads none of a
-    /// rush's bookings).
-    fn event_types(&self) -> Option<&'static [&'static str]> {
-        None
-    }
-
-    /// How long its runner lets events gather after a wake-up before it
-    /// reads them; none, the default. A process manager whose work nobody
-    /// waits for (e-mails) then spends a batch's fixed cost (a read, a
-    /// transaction, a checkpoint) on the commits of a quarter of a second
-    /// instead of on each commit of a rush.
-    fn gathers_for(&self) -> std::time::Duration {
-        std::time::Duration::ZERO
-    }
-
     /// The event types whose metadata (actor, correlation, request time)
     /// this projection reads; `None`, the default: every event's. A group
     /// reads the metadata only of the events whose types one of its

@@ -27,14 +27,6 @@ pub(super) fn group_reads(projections: &[&dyn Projection]) -> Option<Vec<&'stati
     group_interest(projections)
 }
 
-/// The event types a group's projections are handed, when all of them name
-/// theirs: what it asks the store for, beside its aggregate types.
-pub(super) fn group_event_types(projections: &[&dyn Projection]) -> Option<Vec<&'static str>> {
-    // A group that reads every event picks none by type either.
-    group_reads(projections)?;
-    union_of(projections, |p| p.event_types())
-}
-
 /// The names every projection of a group gives, each once; `None` when one
 /// of them gives none (it takes everything).
 pub(super) fn union_of(

@@ -171,12 +171,6 @@ impl Runner {
 
     pub(super) async fn drive(&mut self, lock: &mut PgConnection) -> Result<(), StoreError> {
         let mut held = HeldBack::default();
-        let gather = self
-            .projections
-            .iter()
-            .map(|p| p.gathers_for())
-            .max()
-            .unwrap_or_default();
         loop {
             if *self.stopped.borrow() {
                 return Ok(());
@@ -205,14 +199,9 @@ impl Runner {
                     if lock.ping().await.is_err() {
                         return Ok(());
                     }
-                    let stop = tokio::select! {
+                    tokio::select! {
                         _ = self.waker.notified() => false,
                         stop = pause(&mut self.stopped, self.config.poll_interval) => stop,
-                    };
-                    if !stop && !gather.is_zero() {
-                        self.pause(gather).await
-                    } else {
-                        stop
                     }
                 }
             };

@@ -54,8 +54,7 @@ pub async fn fetch_after(
 /// batch size at a time.
 pub const PASS_OVER: i64 = 20;
 
-/// The events after `after` of these aggregate types (and of these event
-/// types, when given), at most `limit` of
+/// The events after `after` of these aggregate types, at most `limit` of
 /// them, among the next `limit * PASS_OVER` events: how many events were
 /// passed, the position of the last (whatever its type: where the reader
 /// may move to), and the events of these types. The range is fixed first,
@@ -67,7 +66,6 @@ pub async fn read_after_of_types(
     after: Position,
     limit: i64,
     aggregate_types: &[&str],
-    event_types: Option<&[&str]>,
     metadata_of: Option<&[&str]>,
 ) -> Result<Passed, StoreError> {
     let end = sqlx::query(&format!(
@@ -91,7 +89,7 @@ pub async fn read_after_of_types(
     let rows = sqlx::query(&format!(
         "{} WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
            AND (e.transaction_id, e.global_position) <= ($3::text::xid8, $4)
-           AND e.aggregate_type = ANY($5) AND ($8::text[] IS NULL OR e.event_type = ANY($8))
+           AND e.aggregate_type = ANY($5)
          ORDER BY e.transaction_id, e.global_position LIMIT $7",
         RecordedEvent::select_with_metadata_of("$6")
     ))
@@ -102,7 +100,6 @@ pub async fn read_after_of_types(
     .bind(aggregate_types)
     .bind(metadata_of)
     .bind(limit)
-    .bind(event_types)
     .fetch_all(&mut *conn)
     .await?;
     let events: Vec<RecordedEvent> = rows

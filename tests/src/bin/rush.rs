@@ -7,7 +7,8 @@
 //! calendar read model exactly once. It also measures the single-command
 //! path (agents approving cancellations one by one) and calendar reads
 //! under concurrent readers, roll calls of 200 children in one mutation,
-//! and samples the projection lag throughout.
+//! school years booked by period (about 140 lines a basket), and samples
+//! the projection lag throughout.
 //! Results are printed as `key=value` lines for the script's table.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +48,9 @@ struct Args {
     /// Calendar queries to run in that phase.
     #[arg(long, default_value_t = 20_000)]
     calendar_queries: usize,
+    /// Families that book a school year by period, in the last phase.
+    #[arg(long, default_value_t = 1_000)]
+    period_families: usize,
 }
 
 const PASSWORD: &str = "rush-hour-password";
@@ -398,6 +402,81 @@ async fn main() -> anyhow::Result<()> {
     report("calendar_paced_wake_late", late, elapsed, paced);
 
     roll_calls(&pool, &client, &agent, args.families).await?;
+    period_baskets(
+        &client,
+        &tokens,
+        args.period_families.min(args.families),
+        args.concurrency,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The school year the period baskets book: the next one, whose days are
+/// all far past their booking deadline.
+fn period_year() -> SchoolYear {
+    SchoolYear(SchoolYear::of(Utc::now().date_naive()).0 + 1)
+}
+
+/// Phase 6: a school year booked by period, one basket per family: Monday,
+/// Tuesday, Thursday and Friday of every week from 1 September to 10 July
+/// in the term-time unit (the holidays come back skipped), concurrently.
+async fn period_baskets(
+    client: &Arc<Client>,
+    tokens: &[String],
+    families: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let year = period_year().0;
+    let first = NaiveDate::from_ymd_opt(year, 9, 1).expect("1 September");
+    let last = NaiveDate::from_ymd_opt(year + 1, 7, 10).expect("10 July");
+    let bodies: Vec<String> = (0..families)
+        .map(|n| {
+            json!({
+                "query": "mutation($input: SubmitBasketInput!) { submitBasket(input: $input) { status lines { written skipped } } }",
+                "variables": { "input": {
+                    "basketId": id("period-basket", n), "familyId": id("family", n), "lines": [],
+                    "periods": [{ "action": "BOOK", "childIds": [id("child", n)], "unitIds": [id("term-meal", 0)],
+                                  "first": first, "last": last, "weekdays": ["MON", "TUE", "THU", "FRI"] }]
+                } },
+            })
+            .to_string()
+        })
+        .collect();
+    let limit = Arc::new(Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(families);
+    for ((n, token), body) in tokens.iter().enumerate().take(families).zip(bodies) {
+        let (client, limit, token) = (client.clone(), limit.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            let began = Instant::now();
+            let data = client.send(Some(&token), body).await?;
+            anyhow::ensure!(
+                data["submitBasket"]["status"] == "ACCEPTED",
+                "period basket {n}: {data}"
+            );
+            let lines = data["submitBasket"]["lines"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let written = lines.iter().filter(|l| l["written"] == true).count();
+            let skipped = lines.iter().filter(|l| l["skipped"] == true).count();
+            anyhow::Ok((began.elapsed(), written, skipped))
+        }));
+    }
+    let (mut latencies, mut written, mut skipped) = (Vec::with_capacity(families), 0, 0);
+    for task in tasks {
+        let (latency, w, s) = task.await??;
+        latencies.push(latency);
+        written += w;
+        skipped += s;
+    }
+    let elapsed = started.elapsed();
+    report("period_basket", latencies, elapsed, families);
+    println!("period_lines_per_basket={}", written / families.max(1));
+    println!("period_skipped_per_basket={}", skipped / families.max(1));
+    println!("period_lines_per_s={:.1}", written as f64 / elapsed.as_secs_f64());
     Ok(())
 }
 
@@ -554,6 +633,8 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
     let commands = Commands::new(pool.clone(), Duration::from_secs(5));
     let unwaited = Commands::new(pool.clone(), Duration::ZERO);
     let mut years: Vec<SchoolYear> = days.iter().map(|d| SchoolYear::of(*d)).collect();
+    years.push(period_year());
+    years.sort();
     years.dedup();
     let commune = id("commune", 0);
     let canteen = id("canteen", 0);
@@ -595,6 +676,23 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
                 booking_deadline: deadline,
                 cancellation_deadline: deadline,
                 cancellation_needs_approval: true,
+                booking_needs_approval: false,
+            },
+        },
+        // The term-time canteen a school year is booked in by period.
+        CollectivityCommand::AddUnit {
+            unit: Unit {
+                id: id("term-meal", 0),
+                service_id: canteen,
+                name: "Repas (période scolaire)".into(),
+                opening: OpeningDays {
+                    weekdays: vec![Weekday::Mon, Weekday::Tue, Weekday::Thu, Weekday::Fri],
+                    during: OpenDuring::SchoolTerms,
+                },
+                billing: BillingMode::Monthly,
+                booking_deadline: deadline,
+                cancellation_deadline: deadline,
+                cancellation_needs_approval: false,
                 booking_needs_approval: false,
             },
         },

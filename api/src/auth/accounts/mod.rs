@@ -158,9 +158,9 @@ pub async fn ensure_account(
     grants: &[Grant],
 ) -> Result<Account, ApiError> {
     let email = normalised_email(email).ok_or_else(|| {
-        ApiError::Validation(format!(
-            "'{}' is not a valid e-mail address",
-            email.escape_debug()
+        ApiError::Validation(crate::i18n::say(
+            "api.invalid_email",
+            &[("email", &email.escape_debug())],
         ))
     })?;
     sqlx::query("INSERT INTO accounts (id, email) VALUES ($1, $2) ON CONFLICT (lower(email)) DO NOTHING")
@@ -264,7 +264,7 @@ pub async fn consume_token(
     let invalid = || {
         ApiError::refused(
             ErrorCode::InvalidToken,
-            "this link is not valid (unknown or already used)",
+            &crate::i18n::say("api.invalid_link", &[]),
         )
     };
     let Some(row) = row else { return Err(invalid()) };
@@ -274,7 +274,7 @@ pub async fn consume_token(
     if row.get::<DateTime<Utc>, _>("expires_at") < Utc::now() {
         return Err(ApiError::refused(
             ErrorCode::TokenExpired,
-            "this link has expired; ask for a new one",
+            &crate::i18n::say("api.expired_link", &[]),
         ));
     }
     sqlx::query("UPDATE account_tokens SET used_at = now() WHERE token_hash = $1")
@@ -365,7 +365,12 @@ pub async fn login(
     client_address: &str,
     limits: LoginLimits,
 ) -> Result<Account, ApiError> {
-    let invalid = || ApiError::refused(ErrorCode::InvalidCredentials, "wrong e-mail or password");
+    let invalid = || {
+        ApiError::refused(
+            ErrorCode::InvalidCredentials,
+            &crate::i18n::say("api.wrong_credentials", &[]),
+        )
+    };
     // What no account can have is refused at once: it tells nothing.
     let Some(email) = normalised_email(email) else {
         return Err(invalid());

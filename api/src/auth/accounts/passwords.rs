@@ -65,25 +65,27 @@ pub enum PasswordRefusal {
 }
 
 impl PasswordRefusal {
-    /// The reason as the portal's pages tell it.
+    /// The reason in the language of the request being served (the
+    /// portal's pages are French: outside a request, it is).
     pub fn french(self) -> String {
+        self.said()
+    }
+
+    fn said(self) -> String {
+        use crate::i18n::say;
         match self {
-            PasswordRefusal::TooShort => {
-                format!("Le mot de passe doit compter au moins {MIN_PASSWORD_LENGTH} caractères.")
-            }
-            PasswordRefusal::TooLong => {
-                format!("Le mot de passe compte au plus {MAX_PASSWORD_LENGTH} caractères.")
-            }
-            PasswordRefusal::NulCharacter => "Le mot de passe contient un caractère non autorisé.".into(),
-            PasswordRefusal::TooCommon => "Ce mot de passe est trop courant : choisissez-en un autre.".into(),
-            PasswordRefusal::IsTheEmail => "Le mot de passe ne peut pas être votre adresse e-mail.".into(),
+            PasswordRefusal::TooShort => say("password.too_short", &[("min", &MIN_PASSWORD_LENGTH)]),
+            PasswordRefusal::TooLong => say("password.too_long", &[("max", &MAX_PASSWORD_LENGTH)]),
+            PasswordRefusal::NulCharacter => say("password.nul_character", &[]),
+            PasswordRefusal::TooCommon => say("password.too_common", &[]),
+            PasswordRefusal::IsTheEmail => say("password.is_the_email", &[]),
         }
     }
 }
 
 impl From<PasswordRefusal> for ApiError {
     fn from(refusal: PasswordRefusal) -> ApiError {
-        ApiError::Validation(refusal.to_string())
+        ApiError::Validation(refusal.said())
     }
 }
 

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::commands::Commands;
 use crate::error::{ApiError, ErrorCode, Refusal};
+use crate::i18n::say;
 use crate::services::{Failure, Work, Write};
 
 mod period;
@@ -119,12 +120,12 @@ pub async fn submit(
     metadata: &Metadata,
 ) -> Result<BasketOutcome, ApiError> {
     if basket.lines.is_empty() {
-        return Err(ApiError::Validation("a basket needs at least one line".into()));
+        return Err(ApiError::Validation(say("api.basket_empty", &[])));
     }
     if basket.lines.len() > MAX_LINES {
-        return Err(ApiError::Validation(format!(
-            "a basket holds at most {MAX_LINES} lines, this one has {}",
-            basket.lines.len()
+        return Err(ApiError::Validation(say(
+            "api.basket_too_big",
+            &[("max", &MAX_LINES), ("count", &basket.lines.len())],
         )));
     }
     let ids = basket
@@ -173,7 +174,7 @@ impl Write for Submit<'_> {
         };
         if let Some(stored) = prelude.stored {
             if stored.family_id != basket.family_id {
-                return Err(ApiError::Conflict(format!("basket id {} is already used", basket.id)).into());
+                return Err(ApiError::Conflict(say("api.basket_id_used", &[("id", &basket.id)])).into());
             }
             return Ok(stored);
         }

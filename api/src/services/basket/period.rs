@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{BasketAction, BasketLine, MAX_LINES};
 use crate::error::ApiError;
+use crate::i18n::say;
 
 /// Which ISO weeks of the range a period takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,21 +45,24 @@ impl Period {
     pub fn lines(&self) -> Result<Vec<BasketLine>, ApiError> {
         let invalid = |message: String| Err(ApiError::Validation(message));
         if self.last < self.first {
-            return invalid(format!(
-                "the period ends ({}) before it starts ({})",
-                self.last, self.first
+            return invalid(say(
+                "api.period_reversed",
+                &[("last", &self.last), ("first", &self.first)],
             ));
         }
         if (self.last - self.first).num_days() + 1 > MAX_PERIOD_DAYS {
-            return invalid(format!("a period covers at most {MAX_PERIOD_DAYS} days"));
+            return invalid(say("api.period_too_long", &[("max", &MAX_PERIOD_DAYS)]));
         }
-        for (what, ids) in [("children", &self.child_ids), ("units", &self.unit_ids)] {
+        for (key, ids) in [
+            ("api.period_children", &self.child_ids),
+            ("api.period_units", &self.unit_ids),
+        ] {
             if ids.is_empty() || ids.len() > MAX_PERIOD_TARGETS {
-                return invalid(format!("a period names 1 to {MAX_PERIOD_TARGETS} {what}"));
+                return invalid(say(key, &[("max", &MAX_PERIOD_TARGETS)]));
             }
         }
         if self.weekdays.is_empty() {
-            return invalid("a period needs at least one day of the week".into());
+            return invalid(say("api.period_no_weekday", &[]));
         }
         let days: Vec<NaiveDate> = self
             .first
@@ -72,15 +76,16 @@ impl Period {
             })
             .collect();
         if days.is_empty() {
-            return invalid(format!(
-                "the pattern yields no day between {} and {}",
-                self.first, self.last
+            return invalid(say(
+                "api.period_no_day",
+                &[("first", &self.first), ("last", &self.last)],
             ));
         }
         let count = days.len() * self.child_ids.len() * self.unit_ids.len();
         if count > MAX_LINES {
-            return invalid(format!(
-                "a basket holds at most {MAX_LINES} lines, this period makes {count}"
+            return invalid(say(
+                "api.period_too_big",
+                &[("max", &MAX_LINES), ("count", &count)],
             ));
         }
         let mut lines = Vec::with_capacity(count);
