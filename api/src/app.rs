@@ -17,7 +17,7 @@ use crate::http::router;
 use crate::http::server::ServerLimits;
 use crate::http::web::WebSettings;
 use crate::mail::{self, MailWorker};
-use crate::services::decision_mails::DecisionMails;
+use crate::services::decision_mails::{self, DecisionMails, NoticesWorker};
 use crate::services::invitations::Invitations;
 
 /// How the server runs; every field has a default but the database.
@@ -85,6 +85,7 @@ pub struct Application {
     router: Router,
     engine: EngineHandle,
     mail: MailWorker,
+    notices: NoticesWorker,
     pool: PgPool,
     commands: Arc<Commands>,
     limits: ServerLimits,
@@ -100,9 +101,7 @@ impl Application {
             mail: settings.auth.mail.clone(),
             activation_valid_for: settings.auth.activation_valid_for,
         });
-        let decision_mails: Arc<dyn engine::Projection> = Arc::new(DecisionMails {
-            mail: settings.auth.mail.clone(),
-        });
+        let decision_mails: Arc<dyn engine::Projection> = Arc::new(DecisionMails);
         // The decisions' e-mails read what the bookings' group reads: they
         // join it (and, not being a read model, are never rebuilt).
         let mut groups = espace_famille_projections::read_model_groups();
@@ -118,6 +117,7 @@ impl Application {
         groups.push(vec![invitations]);
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
+        let notices = decision_mails::start(pool.clone(), settings.auth.mail.clone());
         let commands = Commands::new(pool.clone(), settings.read_your_writes);
         let router = router(
             commands.clone(),
@@ -133,6 +133,7 @@ impl Application {
             router,
             engine,
             mail,
+            notices,
             pool,
             commands,
             limits: settings.limits,
@@ -167,6 +168,7 @@ impl Application {
         )
         .await;
         self.engine.shutdown().await;
+        self.notices.shutdown().await;
         self.mail.shutdown().await;
         self.pool.close().await;
         Ok(())
