@@ -50,6 +50,9 @@ struct Cli {
         default_value = "http://127.0.0.1:8080"
     )]
     public_url: String,
+    /// The most messages delivered a second.
+    #[arg(long, env = "MAIL_PER_SECOND", global = true, default_value_t = 100)]
+    mail_per_second: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -142,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         from: cli.mail_from,
         public_url: cli.public_url,
+        per_second: cli.mail_per_second.max(1),
     };
     match cli.command {
         Command::Schema => unreachable!("handled above"),

@@ -43,6 +43,10 @@ pub struct MailSettings {
     pub from: String,
     /// The base of the links in messages (the portal's address).
     pub public_url: String,
+    /// The most messages delivered a second. Mail is background work: it
+    /// gives way to the parents and agents being served (and SMTP relays
+    /// limit senders anyway).
+    pub per_second: u32,
 }
 
 impl Default for MailSettings {
@@ -51,6 +55,7 @@ impl Default for MailSettings {
             transport: MailTransport::Folder(PathBuf::from(".data/mail")),
             from: "Espace Famille <no-reply@espace-famille.localhost>".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            per_second: 100,
         }
     }
 }
@@ -171,10 +176,18 @@ pub fn start(pool: PgPool, settings: MailSettings) -> Result<MailWorker, String>
         // wait longer after each failure (up to half a minute), so an
         // outage costs a few log lines, not a core and the disk.
         let mut backoff = MIN_BACKOFF;
+        // Ten batches a second at most, each paced to the rate.
+        let per_second = settings.per_second.max(1);
+        let per_batch = i64::from((per_second / 10).clamp(1, 100));
         loop {
-            let failed = match deliver_batch(&pool, &sender, &from).await {
+            let failed = match deliver_batch(&pool, &sender, &from, per_batch).await {
                 Ok(sent) if sent > 0 => {
                     backoff = MIN_BACKOFF;
+                    let pace = Duration::from_secs_f64(sent as f64 / f64::from(per_second));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pace) => {}
+                        _ = stopped.changed() => return,
+                    }
                     continue;
                 }
                 Ok(_) => false,
@@ -209,13 +222,19 @@ pub fn start(pool: PgPool, settings: MailSettings) -> Result<MailWorker, String>
     Ok(MailWorker { stop, task })
 }
 
-async fn deliver_batch(pool: &PgPool, sender: &Sender, from: &Mailbox) -> Result<usize, ApiError> {
+async fn deliver_batch(
+    pool: &PgPool,
+    sender: &Sender,
+    from: &Mailbox,
+    limit: i64,
+) -> Result<usize, ApiError> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(
         "SELECT id, recipient, subject, body FROM outbox
          WHERE sent_at IS NULL AND attempts < 10 AND recipient IS NOT NULL AND body IS NOT NULL
-         ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED",
+         ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
+    .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
     let mut sent: Vec<Uuid> = Vec::with_capacity(rows.len());
@@ -238,8 +257,7 @@ async fn deliver_batch(pool: &PgPool, sender: &Sender, from: &Mailbox) -> Result
             }
         }
     }
-    // The delivered ones in one statement: a batch of decisions' e-mails
-    // costs one update, not one per message.
+    // The delivered ones in one statement, not one per message.
     if !sent.is_empty() {
         sqlx::query(
             "UPDATE outbox SET sent_at = now(), body = NULL, attempts = attempts + 1 WHERE id = ANY($1)",

@@ -7,8 +7,8 @@
 //!    transaction: nothing is lost, nothing is noticed twice. It owns no
 //!    read model and is never rebuilt (that would send every message
 //!    again).
-//! 2. a worker turns the notices into messages in the outbox, at most a
-//!    second later, a few hundred at a time: slots, units, families
+//! 2. a worker turns the notices into messages in the outbox, a round a
+//!    second, up to 500 at a time: slots, units, families
 //!    (names opened with their keys), guardians and one insert, and the
 //!    notices deleted, in one transaction.
 //!
@@ -150,7 +150,7 @@ fn decided_of(name: &str) -> Option<Decided> {
 /// The most notices turned into messages in one transaction.
 const PER_ROUND: i64 = 500;
 
-/// How long the worker waits when no notice is left.
+/// How long the worker waits between rounds.
 const IDLE: Duration = Duration::from_secs(1);
 
 /// The running worker that turns notices into messages.
@@ -171,8 +171,9 @@ pub fn start(pool: PgPool, settings: MailSettings) -> NoticesWorker {
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         loop {
+            // One round a second at most, full or not: e-mail gives way to
+            // the requests being served.
             let wait = match compose(&pool, &settings).await {
-                Ok(n) if n as i64 >= PER_ROUND => continue,
                 Ok(_) => IDLE,
                 Err(error) => {
                     tracing::warn!(error = %error.message(), "decision e-mails not composed; will retry");
