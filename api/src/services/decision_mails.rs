@@ -7,8 +7,9 @@
 //!    transaction: nothing is lost, nothing is noticed twice. It owns no
 //!    read model and is never rebuilt (that would send every message
 //!    again).
-//! 2. a worker turns the notices into messages in the outbox, a round a
-//!    second, up to 500 at a time: slots, units, families
+//! 2. a worker turns the notices into messages in the outbox at the pace
+//!    they are delivered (`MAIL_PER_SECOND`), a tenth of a second's worth a
+//!    round: slots, units, families
 //!    (names opened with their keys), guardians and one insert, and the
 //!    notices deleted, in one transaction.
 //!
@@ -147,10 +148,8 @@ fn decided_of(name: &str) -> Option<Decided> {
     })
 }
 
-/// The most notices turned into messages in one transaction.
-const PER_ROUND: i64 = 500;
-
-/// How long the worker waits between rounds.
+/// How long the worker waits between rounds, and when no notice is left.
+const ROUND: Duration = Duration::from_millis(100);
 const IDLE: Duration = Duration::from_secs(1);
 
 /// The running worker that turns notices into messages.
@@ -171,10 +170,14 @@ pub fn start(pool: PgPool, settings: MailSettings) -> NoticesWorker {
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         loop {
-            // One round a second at most, full or not: e-mail gives way to
-            // the requests being served.
-            let wait = match compose(&pool, &settings).await {
-                Ok(_) => IDLE,
+            // Composed at the pace they are delivered (a tenth of a
+            // second's worth each round): e-mail gives way to the requests
+            // being served, in small steps rather than in bursts that
+            // would hold them up.
+            let per_round = i64::from((settings.per_second / 10).clamp(1, 500));
+            let wait = match compose(&pool, &settings, per_round).await {
+                Ok(0) => IDLE,
+                Ok(_) => ROUND,
                 Err(error) => {
                     tracing::warn!(error = %error.message(), "decision e-mails not composed; will retry");
                     IDLE * 5
@@ -191,13 +194,13 @@ pub fn start(pool: PgPool, settings: MailSettings) -> NoticesWorker {
 
 /// Turns the oldest notices into messages in the outbox, in one
 /// transaction; how many it handled.
-pub async fn compose(pool: &PgPool, settings: &MailSettings) -> Result<usize, ApiError> {
+pub async fn compose(pool: &PgPool, settings: &MailSettings, limit: i64) -> Result<usize, ApiError> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(
         "SELECT event_id, reservation_id, decided, note FROM decision_notices
          ORDER BY recorded_at LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
-    .bind(PER_ROUND)
+    .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
