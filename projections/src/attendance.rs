@@ -65,15 +65,7 @@ impl Projection for AttendanceProjection {
                 ReservationEvent::UnexpectedPresenceRecorded { .. } => Attendance::Unexpected,
                 _ => continue,
             };
-            let by = match &event.metadata {
-                Some(_) => event.metadata_field("actor_id").unwrap_or_default(),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "{} #{}: read without its metadata",
-                        event.aggregate_id, event.sequence
-                    )))
-                }
-            };
+            let by = event.actor_id()?;
             let change = Recorded {
                 presence,
                 at: event.recorded_at,

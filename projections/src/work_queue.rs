@@ -218,15 +218,7 @@ impl WorkQueueProjection {
                         PendingKind::Cancellation
                     },
                     at: event.recorded_at,
-                    by: match &event.metadata {
-                        Some(_) => event.metadata_field("actor_id").unwrap_or_default(),
-                        None => {
-                            return Err(StoreError::Corrupt(format!(
-                                "{} #{}: read without its metadata",
-                                event.aggregate_id, event.sequence
-                            )))
-                        }
-                    },
+                    by: event.actor_id()?,
                 },
                 "AgentApproved"
                 | "AgentRejected"

@@ -330,11 +330,17 @@ async fn run(
         )
             .into_response();
     }
+    // Refusals and closed reasons read in the language the request prefers.
+    let locale = crate::i18n::Locale::from_accept_language(
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
     if !state.database.is_up() {
+        let unavailable =
+            crate::i18n::within(locale, async { crate::i18n::say("api.unavailable", &[]) }).await;
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, answer.content_type()), (header::RETRY_AFTER, HeaderValue::from_static("2"))],
-            json!({ "errors": [{ "message": "the service is unavailable for a moment; try again", "extensions": { "code": ErrorCode::Unavailable.as_str() } }] })
+            json!({ "errors": [{ "message": unavailable, "extensions": { "code": ErrorCode::Unavailable.as_str() } }] })
                 .to_string(),
         )
             .into_response();
@@ -357,10 +363,6 @@ async fn run(
         client_address: client.ip().to_string(),
         bearer,
     };
-    // Refusals and closed reasons read in the language the request prefers.
-    let locale = crate::i18n::Locale::from_accept_language(
-        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
-    );
     let response = crate::i18n::within(locale, state.schema.execute(request.data(caller))).await;
     // Errors with no path came before any field ran: the request was
     // refused as a whole (validation, a limit).

@@ -68,18 +68,13 @@ pub async fn enqueue(
     subject: &str,
     body: &str,
 ) -> Result<(), ApiError> {
-    sqlx::query("INSERT INTO outbox (id, family_id, recipient, subject, body) VALUES ($1, $2, $3, $4, $5)")
-        .bind(Uuid::new_v4())
-        .bind(family_id)
-        .bind(recipient)
-        .bind(subject)
-        .bind(body)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SELECT pg_notify('outbox', '')")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    let message = Queued {
+        family_id,
+        recipient: recipient.to_string(),
+        subject: subject.to_string(),
+        body: body.to_string(),
+    };
+    enqueue_many(conn, std::slice::from_ref(&message)).await
 }
 
 /// A message to queue.

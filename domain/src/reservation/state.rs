@@ -60,12 +60,29 @@ impl Reservation {
         if unit.billing == BillingMode::Prepaid {
             return Err(ReservationError::PrepaidNotAvailable);
         }
+        Self::slot_of(context, unit, child_id, date)
+    }
+
+    /// The slot of `child` in `unit` on `date`, in the context's family
+    /// and commune.
+    fn slot_of(
+        context: &BookingContext,
+        unit: &Unit,
+        child_id: Uuid,
+        date: NaiveDate,
+    ) -> Result<Slot, ReservationError> {
         Ok(Slot {
-            family_id: family.id.ok_or(ReservationError::UnknownChild(child_id))?,
+            family_id: context
+                .family
+                .id
+                .ok_or(ReservationError::UnknownChild(child_id))?,
             child_id,
-            collectivity_id,
+            collectivity_id: context
+                .collectivity
+                .id
+                .ok_or(ReservationError::UnknownUnit(unit.id))?,
             service_id: unit.service_id,
-            unit_id,
+            unit_id: unit.id,
             date,
         })
     }
@@ -296,14 +313,7 @@ impl Reservation {
         unit.opening
             .check_unit(unit.id, date, &context.collectivity.calendar)
             .map_err(|reason| ReservationError::UnitClosed { date, reason })?;
-        let slot = Slot {
-            family_id: family.id.ok_or(ReservationError::UnknownChild(child_id))?,
-            child_id,
-            collectivity_id,
-            service_id: unit.service_id,
-            unit_id,
-            date,
-        };
+        let slot = Self::slot_of(context, unit, child_id, date)?;
         Ok(ReservationEvent::UnexpectedPresenceRecorded { slot })
     }
 }

@@ -259,6 +259,19 @@ impl RecordedEvent {
         metadata.get(key)?.as_str().map(str::to_string)
     }
 
+    /// Who wrote the event (`actor_id`), for a projection that names its
+    /// type among those whose metadata it reads; an event read without its
+    /// metadata is an error of the engine, not an unknown actor.
+    pub fn actor_id(&self) -> Result<String, StoreError> {
+        match &self.metadata {
+            Some(_) => Ok(self.metadata_field("actor_id").unwrap_or_default()),
+            None => Err(StoreError::Corrupt(format!(
+                "{} #{}: read without its metadata",
+                self.aggregate_id, self.sequence
+            ))),
+        }
+    }
+
     /// The payload as the aggregate's event type.
     pub fn decode<A: Aggregate>(&self) -> Result<A::Event, StoreError> {
         serde_json::from_str(&self.payload).map_err(|e| {
