@@ -742,3 +742,63 @@ impl TestApp {
         .await
     }
 }
+
+/// Bookings made before their day, written as their events would have
+/// been (a day that has come is past its booking deadline: no parent can
+/// book it now), each stream from its start.
+pub async fn seed_reservations(
+    app: &TestApp,
+    streams: &[(
+        espace_famille_domain::reservation::Slot,
+        Vec<espace_famille_domain::reservation::ReservationEvent>,
+    )],
+) {
+    use espace_famille_domain::reservation::{reservation_id, Reservation};
+    use espace_famille_projections::store::{self, Metadata, StreamAppend};
+    let appends: Vec<StreamAppend> = streams
+        .iter()
+        .map(|(slot, events)| {
+            let id = reservation_id(slot.child_id, slot.unit_id, slot.date);
+            StreamAppend::new::<Reservation>(id.to_string(), 0, events).expect("the events serialise")
+        })
+        .collect();
+    let id = Uuid::new_v4();
+    let metadata = Metadata {
+        actor_id: "seed".into(),
+        actor_role: "parent".into(),
+        correlation_id: id,
+        causation_id: id,
+        command_id: id,
+        requested_at: Utc::now(),
+    };
+    let mut conn = app.pool.acquire().await.expect("a connection");
+    store::append(&mut conn, &appends, &metadata)
+        .await
+        .expect("the seed is written");
+}
+
+/// A fixture's slot for its child in its canteen unit on `date`.
+pub fn slot_of(
+    fixture: &Fixture,
+    child_id: Uuid,
+    family_id: Uuid,
+    date: NaiveDate,
+) -> espace_famille_domain::reservation::Slot {
+    espace_famille_domain::reservation::Slot {
+        family_id,
+        child_id,
+        collectivity_id: fixture.collectivity,
+        service_id: fixture.canteen,
+        unit_id: fixture.meal,
+        date,
+    }
+}
+
+/// The last day the fixture's canteen ran, today included.
+pub fn last_canteen_day() -> NaiveDate {
+    let today = Utc::now().date_naive();
+    (0..60)
+        .map(|back| today - Duration::days(back))
+        .find(|day| is_canteen_day(*day))
+        .expect("a canteen day in the last two months")
+}

@@ -114,3 +114,62 @@ async fn an_absence_is_reported_by_its_family_and_judged_by_its_commune() {
     assert_eq!(shown.data("calendar")[0]["status"], "ABSENT_JUSTIFIED");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_absence_is_reported_on_the_day_itself_past_the_cancellation_deadline_then_justified() {
+    use espace_famille_domain::reservation::ReservationEvent;
+    let app = spawn_app().await;
+    let today = chrono::Utc::now().date_naive();
+    let fixture = setup_commune(&app, &[today]).await;
+    // Booked weeks ago (the booking is in the store as it was written).
+    let slot = slot_of(&fixture, fixture.child, fixture.family, today);
+    seed_reservations(
+        &app,
+        &[(
+            slot,
+            vec![
+                ReservationEvent::ReservationRequested { slot },
+                ReservationEvent::ReservationConfirmed,
+            ],
+        )],
+    )
+    .await;
+    let reservation = espace_famille_domain::reservation::reservation_id(fixture.child, fixture.meal, today);
+    // Too late to cancel: the deadline was two days ago.
+    let cancel = app.request_cancellation(&fixture, &json!(reservation)).await;
+    assert_eq!(cancel.error_code(), "DEADLINE_PASSED");
+    // The child is ill this morning: reported, then justified by the commune.
+    let reported = app
+        .gql(
+            Some(&fixture.parent()),
+            REPORT,
+            json!({ "id": reservation, "r": "Maladie" }),
+        )
+        .await;
+    assert_eq!(reported.data("reportAbsence")["status"], "ABSENCE_REPORTED");
+    let judged = app
+        .gql(
+            Some(&fixture.agent()),
+            JUDGE,
+            json!({ "id": reservation, "j": true, "n": "certificat médical" }),
+        )
+        .await;
+    let judged = judged.data("judgeAbsence");
+    assert_eq!(judged["status"], "ABSENT_JUSTIFIED");
+    let types: Vec<&str> = judged["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ReservationRequested",
+            "ReservationConfirmed",
+            "AbsenceReported",
+            "AbsenceJustified"
+        ]
+    );
+    app.stop().await;
+}

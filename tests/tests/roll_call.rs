@@ -3,9 +3,8 @@
 //! corrects one, and the month's counts and the day's headcount follow;
 //! bad roll calls are refused whole and write nothing.
 
-use chrono::{Datelike, Duration, NaiveDate, Utc};
-use espace_famille_domain::reservation::{reservation_id, Reservation, ReservationEvent, Slot};
-use espace_famille_projections::store::{self, Metadata, StreamAppend};
+use chrono::{Datelike, NaiveDate};
+use espace_famille_domain::reservation::{reservation_id, ReservationEvent, Slot};
 use espace_famille_tests::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -25,41 +24,6 @@ const COUNTS: &str = "query($c: UUID!, $u: UUID, $m: String!) {
     childId unitId booked present absentJustified absentUnjustified absencePending unexpectedPresences notTaken
   }
 }";
-
-/// The last day the fixture's canteen ran, today included.
-fn last_canteen_day() -> NaiveDate {
-    let today = Utc::now().date_naive();
-    (0..60)
-        .map(|back| today - Duration::days(back))
-        .find(|day| is_canteen_day(*day))
-        .expect("a canteen day in the last two months")
-}
-
-fn system() -> Metadata {
-    let id = Uuid::new_v4();
-    Metadata {
-        actor_id: "seed".into(),
-        actor_role: "parent".into(),
-        correlation_id: id,
-        causation_id: id,
-        command_id: id,
-        requested_at: Utc::now(),
-    }
-}
-
-/// Bookings made before the day, as their events would be (the deadline
-/// of a day that has come has passed: no parent can book it now).
-async fn seed(app: &TestApp, slots: &[(Slot, Vec<ReservationEvent>)]) {
-    let streams: Vec<StreamAppend> = slots
-        .iter()
-        .map(|(slot, events)| {
-            let id = reservation_id(slot.child_id, slot.unit_id, slot.date);
-            StreamAppend::new::<Reservation>(id.to_string(), 0, events).unwrap()
-        })
-        .collect();
-    let mut conn = app.pool.acquire().await.unwrap();
-    store::append(&mut conn, &streams, &system()).await.unwrap();
-}
 
 async fn register(app: &TestApp, agent: &str, family: Uuid, first: &str, class: &str) -> Uuid {
     let child = Uuid::new_v4();
@@ -174,7 +138,7 @@ async fn an_agent_takes_the_roll_call_of_thirty_children_in_one_mutation() {
             (slot(child, fixture.family), events)
         })
         .collect();
-    seed(&app, &seeded).await;
+    seed_reservations(&app, &seeded).await;
     // Louise's guardian declares her peanut allergy and PAI.
     app.gql(
         Some(&fixture.parent()),
@@ -367,7 +331,7 @@ async fn a_bad_roll_call_is_refused_whole_and_writes_nothing() {
         unit_id: fixture.meal,
         date: day,
     };
-    seed(
+    seed_reservations(
         &app,
         &[(
             slot,
