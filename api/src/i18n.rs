@@ -9,7 +9,8 @@ use std::future::Future;
 use chrono::{DateTime, NaiveDate, Utc, Weekday};
 use espace_famille_domain::calendar::{in_paris, ClosedReason, DeadlineRuleError};
 use espace_famille_domain::collectivity::{
-    CollectivityError, MAX_ABSENCE_DELAY_DAYS, MAX_ABSENCE_REASONS, MAX_CLOSURES, MAX_CLOSURE_DAYS,
+    CollectivityError, MAX_ABSENCE_DELAY_DAYS, MAX_ABSENCE_REASONS, MAX_BOOKING_WINDOWS, MAX_CLOSURES,
+    MAX_CLOSURE_DAYS,
 };
 use espace_famille_domain::family::{FamilyError, MAX_GUARDIANS};
 use espace_famille_domain::reservation::ReservationError;
@@ -210,6 +211,13 @@ pub fn reservation_error(error: &ReservationError, locale: Locale) -> String {
                 deadline = instant(*at, locale)
             )
         }
+        ReservationError::BookingNotOpen(at) => {
+            t!(
+                "refusal.booking_not_open",
+                locale = l,
+                opens = instant(*at, locale)
+            )
+        }
         ReservationError::AlreadyBooked => t!("refusal.already_booked", locale = l),
         ReservationError::NotBooked => t!("refusal.not_booked", locale = l),
         ReservationError::CancellationAlreadyRequested => t!("refusal.cancellation_pending", locale = l),
@@ -292,6 +300,11 @@ pub fn collectivity_error(error: &CollectivityError, locale: Locale) -> String {
             reasons = MAX_ABSENCE_REASONS,
             days = MAX_ABSENCE_DELAY_DAYS
         ),
+        CollectivityError::WindowTooLong => t!("commune.window_too_long", locale = l, max = MAX_CLOSURE_DAYS),
+        CollectivityError::ResidentsOpenLater => t!("commune.residents_open_later", locale = l),
+        CollectivityError::TooManyWindows => {
+            t!("commune.too_many_windows", locale = l, max = MAX_BOOKING_WINDOWS)
+        }
         CollectivityError::InvalidText(error) => return text_error(error, locale),
     }
     .into_owned()
@@ -385,6 +398,7 @@ mod tests {
             },
             ReservationError::NotEnrolled(SchoolYear(2026)),
             ReservationError::DeadlinePassed(at),
+            ReservationError::BookingNotOpen(at),
             ReservationError::AlreadyBooked,
             ReservationError::NotBooked,
             ReservationError::CancellationAlreadyRequested,

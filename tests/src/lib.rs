@@ -689,7 +689,7 @@ pub async fn setup_commune(app: &TestApp, enrol_for: &[NaiveDate]) -> Fixture {
 pub const SUBMIT_BASKET: &str = "mutation($input: SubmitBasketInput!) {
   submitBasket(input: $input) {
     basketId familyId status
-    lines { index action childId unitId date reservationId accepted written skipped refusal { code message deadline closedReason } }
+    lines { index action childId unitId date reservationId accepted written skipped refusal { code message deadline closedReason opensAt } }
   }
 }";
 

@@ -38,6 +38,7 @@ pub enum ErrorCode {
     AbsenceAlreadyReported,
     NoAbsenceReported,
     RollCallTooEarly,
+    BookingNotOpen,
     // Accounts and families.
     InvalidCredentials,
     RateLimited,
@@ -79,6 +80,7 @@ impl ErrorCode {
         ErrorCode::AbsenceAlreadyReported,
         ErrorCode::NoAbsenceReported,
         ErrorCode::RollCallTooEarly,
+        ErrorCode::BookingNotOpen,
         ErrorCode::InvalidCredentials,
         ErrorCode::RateLimited,
         ErrorCode::InvalidToken,
@@ -119,6 +121,7 @@ impl ErrorCode {
             ErrorCode::AbsenceAlreadyReported => "ABSENCE_ALREADY_REPORTED",
             ErrorCode::NoAbsenceReported => "NO_ABSENCE_REPORTED",
             ErrorCode::RollCallTooEarly => "ROLL_CALL_TOO_EARLY",
+            ErrorCode::BookingNotOpen => "BOOKING_NOT_OPEN",
             ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InvalidToken => "INVALID_TOKEN",

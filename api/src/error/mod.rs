@@ -62,6 +62,10 @@ pub struct Refusal {
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
     /// For `UNIT_CLOSED`: why the unit does not run that day.
     pub closed_reason: Option<String>,
+    /// For `BOOKING_NOT_OPEN`: the instant booking opens. Not written when
+    /// absent: the receipts stored before it read back the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Refusal {
@@ -71,6 +75,7 @@ impl Refusal {
             message,
             deadline: None,
             closed_reason: None,
+            opens_at: None,
         }
     }
 }
@@ -93,6 +98,10 @@ impl From<&ReservationError> for Refusal {
             | ReservationError::UnknownChild(_)
             | ReservationError::NotInCommune(_) => Refusal::new(ErrorCode::NotFound, message),
             ReservationError::NotEnrolled(_) => Refusal::new(ErrorCode::NotEnrolled, message),
+            ReservationError::BookingNotOpen(opens) => Refusal {
+                opens_at: Some(*opens),
+                ..Refusal::new(ErrorCode::BookingNotOpen, message)
+            },
             ReservationError::AlreadyBooked => Refusal::new(ErrorCode::AlreadyBooked, message),
             ReservationError::NotBooked => Refusal::new(ErrorCode::NotBooked, message),
             ReservationError::CancellationAlreadyRequested => {
@@ -152,7 +161,10 @@ impl From<CollectivityError> for ApiError {
             | CollectivityError::CalendarNotAvailable(_)
             | CollectivityError::ClosureTooLong
             | CollectivityError::TooManyClosures
-            | CollectivityError::InvalidAbsenceRules => ApiError::Validation(message),
+            | CollectivityError::InvalidAbsenceRules
+            | CollectivityError::WindowTooLong
+            | CollectivityError::ResidentsOpenLater
+            | CollectivityError::TooManyWindows => ApiError::Validation(message),
         }
     }
 }
@@ -262,6 +274,12 @@ impl From<ApiError> for async_graphql::Error {
                 }
                 if let Some(reason) = &refusal.closed_reason {
                     extensions.set("closedReason", reason.as_str());
+                }
+                if let Some(opens) = refusal.opens_at {
+                    extensions.set(
+                        "opensAt",
+                        espace_famille_domain::calendar::in_paris(opens).to_rfc3339(),
+                    );
                 }
             }
         })

@@ -21,6 +21,8 @@ pub struct RefusalView {
     pub deadline: Option<DateTime<FixedOffset>>,
     /// For `UNIT_CLOSED`: why the unit does not run that day.
     pub closed_reason: Option<String>,
+    /// For `BOOKING_NOT_OPEN`: when booking opens, with Paris's offset.
+    pub opens_at: Option<DateTime<FixedOffset>>,
 }
 
 impl From<&Refusal> for RefusalView {
@@ -30,6 +32,7 @@ impl From<&Refusal> for RefusalView {
             message: refusal.message.clone(),
             deadline: refusal.deadline.map(espace_famille_domain::calendar::in_paris),
             closed_reason: refusal.closed_reason.clone(),
+            opens_at: refusal.opens_at.map(espace_famille_domain::calendar::in_paris),
         }
     }
 }

@@ -133,6 +133,27 @@ impl CollectivityMutation {
         })
     }
 
+    /// An agent opens booking for a unit's days at an instant, earlier for
+    /// residents if asked (sent again with the same id: the window
+    /// changes). Before it, those days say when they open
+    /// (`BOOKING_NOT_OPEN`), checked with the server's clock when a
+    /// basket is decided.
+    async fn set_booking_window(
+        &self,
+        ctx: &Context<'_>,
+        input: SetBookingWindowInput,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::SetBookingWindow {
+            window: input.window(),
+        };
+        commands
+            .execute::<Collectivity>(input.collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
+    }
+
     /// An agent sets the reasons of absence parents choose from, and how
     /// many days after a slot an absence may still be reported.
     async fn set_absence_rules(

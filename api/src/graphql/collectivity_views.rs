@@ -2,7 +2,7 @@
 //! deadline rules, school calendar; the inputs that configure them.
 
 use async_graphql::{Enum, InputObject, OneofObject, SimpleObject};
-use chrono::{NaiveDate, NaiveTime, Weekday};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc, Weekday};
 use espace_famille_domain::calendar::{Closure, DateRange, DeadlineRule, OpeningDays, SchoolCalendar};
 use espace_famille_domain::collectivity as domain;
 use uuid::Uuid;
@@ -394,6 +394,52 @@ pub struct CollectivityView {
     pub public_holidays: Vec<NaiveDate>,
     /// Every period of school holidays, likewise.
     pub school_holidays: Vec<DateRangeView>,
+    /// When booking opens, per unit and range.
+    pub booking_windows: Vec<BookingWindowView>,
+}
+
+/// When booking opens for a unit's days in a range.
+#[derive(SimpleObject)]
+#[graphql(name = "BookingWindow")]
+pub struct BookingWindowView {
+    pub id: Uuid,
+    pub unit_id: Uuid,
+    pub first: NaiveDate,
+    /// Included.
+    pub last: NaiveDate,
+    /// With Paris's offset.
+    pub opens_at: DateTime<FixedOffset>,
+    /// Residents may book from this instant.
+    pub residents_open_at: Option<DateTime<FixedOffset>>,
+}
+
+#[derive(InputObject)]
+pub struct SetBookingWindowInput {
+    pub collectivity_id: Uuid,
+    /// Yours, to change the window later; a new one when absent.
+    pub id: Option<Uuid>,
+    pub unit_id: Uuid,
+    pub first: NaiveDate,
+    /// Included.
+    pub last: NaiveDate,
+    pub opens_at: DateTime<Utc>,
+    /// Residents (as an agent recorded them) may book from this instant.
+    pub residents_open_at: Option<DateTime<Utc>>,
+}
+
+impl SetBookingWindowInput {
+    pub fn window(&self) -> domain::BookingWindow {
+        domain::BookingWindow {
+            id: self.id.unwrap_or_else(Uuid::new_v4),
+            unit_id: self.unit_id,
+            range: DateRange {
+                first: self.first,
+                last: self.last,
+            },
+            opens_at: self.opens_at,
+            residents_open_at: self.residents_open_at,
+        }
+    }
 }
 
 impl From<&domain::Collectivity> for CollectivityView {
@@ -471,6 +517,18 @@ impl From<&domain::Collectivity> for CollectivityView {
             absence_report_days_after: c.absence_rules.report_days_after,
             public_holidays: public_holidays(&c.calendar),
             school_holidays: school_holidays(&c.calendar),
+            booking_windows: c
+                .booking_windows
+                .iter()
+                .map(|w| BookingWindowView {
+                    id: w.id,
+                    unit_id: w.unit_id,
+                    first: w.range.first,
+                    last: w.range.last,
+                    opens_at: espace_famille_domain::calendar::in_paris(w.opens_at),
+                    residents_open_at: w.residents_open_at.map(espace_famille_domain::calendar::in_paris),
+                })
+                .collect(),
         }
     }
 }

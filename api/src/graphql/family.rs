@@ -83,6 +83,24 @@ impl FamilyMutation {
         run_family_command(ctx, input.family_id, command, actor).await
     }
 
+    /// An agent records whether the family lives in the agent's commune:
+    /// residents may be let in to book earlier.
+    async fn set_residence(
+        &self,
+        ctx: &Context<'_>,
+        family_id: Uuid,
+        collectivity_id: Uuid,
+        resident: bool,
+    ) -> Result<FamilyView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        readable_family(ctx, family_id).await?;
+        let command = FamilyCommand::SetResidence {
+            collectivity_id,
+            resident,
+        };
+        run_family_command(ctx, family_id, command, actor).await
+    }
+
     /// An agent enrols a child in one of the commune's services for a
     /// school year.
     async fn enrol_child(&self, ctx: &Context<'_>, input: EnrolChildInput) -> Result<FamilyView> {

@@ -123,6 +123,8 @@ pub struct FamilyView {
     pub children: Vec<ChildView>,
     pub enrolments: Vec<EnrolmentView>,
     pub quotients_familiaux: Vec<QuotientFamilialView>,
+    /// The communes (among those the reader sees) the family lives in.
+    pub residences: Vec<Uuid>,
 }
 
 impl FamilyView {
@@ -169,6 +171,7 @@ impl FamilyView {
                 .filter(|e| visible(&e.collectivity_id))
                 .map(EnrolmentView::from)
                 .collect(),
+            residences: f.residences.iter().copied().filter(|c| visible(c)).collect(),
             quotients_familiaux: f
                 .quotients
                 .iter()

@@ -33,4 +33,9 @@ pub enum CollectivityCommand {
     SetAbsenceRules {
         rules: AbsenceRules,
     },
+    /// Open booking for a unit's days at an instant (sent again with the
+    /// same id: the window is changed).
+    SetBookingWindow {
+        window: BookingWindow,
+    },
 }

@@ -42,6 +42,12 @@ pub enum CollectivityError {
     #[error("a commune lists 1 to {MAX_ABSENCE_REASONS} reasons of absence, each once, and allows at most {MAX_ABSENCE_DELAY_DAYS} days")]
     InvalidAbsenceRules,
 
+    #[error("a booking window covers at most {MAX_CLOSURE_DAYS} days")]
+    WindowTooLong,
+    #[error("residents cannot be let in later than everyone else")]
+    ResidentsOpenLater,
+    #[error("a commune keeps at most {MAX_BOOKING_WINDOWS} booking windows")]
+    TooManyWindows,
     #[error(transparent)]
     InvalidText(#[from] TextError),
 }

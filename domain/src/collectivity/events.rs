@@ -36,6 +36,9 @@ pub enum CollectivityEvent {
     AbsenceRulesSet {
         rules: AbsenceRules,
     },
+    BookingWindowSet {
+        window: BookingWindow,
+    },
 }
 
 impl DomainEvent for CollectivityEvent {
@@ -49,6 +52,7 @@ impl DomainEvent for CollectivityEvent {
             CollectivityEvent::SchoolYearPublished { .. } => "SchoolYearPublished",
             CollectivityEvent::ClosureAdded { .. } => "ClosureAdded",
             CollectivityEvent::AbsenceRulesSet { .. } => "AbsenceRulesSet",
+            CollectivityEvent::BookingWindowSet { .. } => "BookingWindowSet",
         }
         .to_string()
     }

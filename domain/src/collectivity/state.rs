@@ -13,11 +13,24 @@ pub struct Collectivity {
     pub calendar: SchoolCalendar,
     #[serde(default)]
     pub absence_rules: AbsenceRules,
+    /// When booking opens, per unit and range, in the order they were set.
+    #[serde(default)]
+    pub booking_windows: Vec<BookingWindow>,
 }
 
 impl Collectivity {
     pub fn exists(&self) -> bool {
         self.id.is_some()
+    }
+
+    /// The instant booking opens for `unit_id` on `date`, for a resident
+    /// family or not, when a window covers that day (the last one set).
+    pub fn booking_opens_at(&self, unit_id: Uuid, date: NaiveDate, resident: bool) -> Option<DateTime<Utc>> {
+        self.booking_windows
+            .iter()
+            .rev()
+            .find(|w| w.unit_id == unit_id && w.range.contains(date))
+            .map(|w| w.opens_for(resident))
     }
 
     fn check_unit(&self, unit: &Unit) -> Result<(), CollectivityError> {
@@ -162,6 +175,34 @@ impl Aggregate for Collectivity {
                 }
                 CollectivityEvent::ClosureAdded { closure }
             }
+            CollectivityCommand::SetBookingWindow { window } => {
+                if !self.units.contains_key(&window.unit_id) {
+                    return Err(CollectivityError::UnknownUnit(window.unit_id));
+                }
+                if window.range.last < window.range.first {
+                    return Err(CollectivityError::InvalidPeriod(window.range));
+                }
+                text::date("a window's first day", window.range.first)?;
+                text::date("a window's last day", window.range.last)?;
+                if window.range.days() > MAX_CLOSURE_DAYS {
+                    return Err(CollectivityError::WindowTooLong);
+                }
+                if window
+                    .residents_open_at
+                    .is_some_and(|early| early > window.opens_at)
+                {
+                    return Err(CollectivityError::ResidentsOpenLater);
+                }
+                match self.booking_windows.iter().find(|w| w.id == window.id) {
+                    Some(existing) if *existing == window => return Ok(()),
+                    Some(_) => {}
+                    None if self.booking_windows.len() >= MAX_BOOKING_WINDOWS => {
+                        return Err(CollectivityError::TooManyWindows)
+                    }
+                    None => {}
+                }
+                CollectivityEvent::BookingWindowSet { window }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -189,6 +230,10 @@ impl Aggregate for Collectivity {
             }
             CollectivityEvent::ClosureAdded { closure } => self.calendar.closures.push(closure),
             CollectivityEvent::AbsenceRulesSet { rules } => self.absence_rules = rules,
+            CollectivityEvent::BookingWindowSet { window } => {
+                self.booking_windows.retain(|w| w.id != window.id);
+                self.booking_windows.push(window);
+            }
         }
     }
 }

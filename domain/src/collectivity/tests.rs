@@ -388,3 +388,80 @@ fn absence_rules_are_trimmed_bounded_and_each_reason_listed_once() {
             .then_expect_error(CollectivityError::InvalidAbsenceRules);
     }
 }
+
+#[test]
+fn a_booking_window_names_a_unit_of_the_commune_and_lets_residents_in_first_never_last() {
+    let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let day = |d| NaiveDate::from_ymd_opt(2027, 1, d).unwrap();
+    let window = BookingWindow {
+        id: Uuid::from_u128(0x3d),
+        unit_id: MEAL,
+        range: DateRange {
+            first: day(4),
+            last: day(29),
+        },
+        opens_at: at("2026-12-13T19:00:00Z"),
+        residents_open_at: Some(at("2026-12-12T19:00:00Z")),
+    };
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetBookingWindow {
+            window: window.clone(),
+        })
+        .then_expect_events(vec![CollectivityEvent::BookingWindowSet {
+            window: window.clone(),
+        }]);
+    // The same again: nothing; moved: the window changes.
+    let set = vec![CollectivityEvent::BookingWindowSet {
+        window: window.clone(),
+    }];
+    framework()
+        .given([configured(), set.clone()].concat())
+        .when(CollectivityCommand::SetBookingWindow {
+            window: window.clone(),
+        })
+        .then_expect_events(vec![]);
+    let later = BookingWindow {
+        opens_at: at("2026-12-14T19:00:00Z"),
+        ..window.clone()
+    };
+    framework()
+        .given([configured(), set].concat())
+        .when(CollectivityCommand::SetBookingWindow {
+            window: later.clone(),
+        })
+        .then_expect_events(vec![CollectivityEvent::BookingWindowSet { window: later }]);
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetBookingWindow {
+            window: BookingWindow {
+                residents_open_at: Some(at("2026-12-14T19:00:00Z")),
+                ..window.clone()
+            },
+        })
+        .then_expect_error(CollectivityError::ResidentsOpenLater);
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetBookingWindow {
+            window: BookingWindow {
+                unit_id: Uuid::from_u128(0xbad),
+                ..window.clone()
+            },
+        })
+        .then_expect_error(CollectivityError::UnknownUnit(Uuid::from_u128(0xbad)));
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetBookingWindow {
+            window: BookingWindow {
+                range: DateRange {
+                    first: day(29),
+                    last: day(4),
+                },
+                ..window
+            },
+        })
+        .then_expect_error(CollectivityError::InvalidPeriod(DateRange {
+            first: day(29),
+            last: day(4),
+        }));
+}

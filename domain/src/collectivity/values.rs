@@ -74,3 +74,29 @@ pub struct Unit {
     #[serde(default)]
     pub booking_needs_approval: bool,
 }
+
+/// When booking opens for a unit's days in a range (a term, say): at an
+/// instant, earlier for the commune's residents when it says so. Before
+/// it, those days cannot be booked, and say when they can.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingWindow {
+    pub id: Uuid,
+    pub unit_id: Uuid,
+    pub range: DateRange,
+    pub opens_at: DateTime<Utc>,
+    /// Residents may book from this instant, before everyone else.
+    pub residents_open_at: Option<DateTime<Utc>>,
+}
+
+impl BookingWindow {
+    /// When a family (resident of the commune or not) may book.
+    pub fn opens_for(&self, resident: bool) -> DateTime<Utc> {
+        match self.residents_open_at {
+            Some(earlier) if resident => earlier.min(self.opens_at),
+            _ => self.opens_at,
+        }
+    }
+}
+
+/// The most booking windows a commune keeps.
+pub const MAX_BOOKING_WINDOWS: usize = 500;

@@ -153,6 +153,21 @@ impl Aggregate for Family {
                     family_ref,
                 }
             }
+            FamilyCommand::SetResidence {
+                collectivity_id,
+                resident,
+            } => {
+                if !self.is_member_of(collectivity_id) {
+                    return Err(FamilyError::NotAMember(collectivity_id));
+                }
+                if self.residences.contains(&collectivity_id) == resident {
+                    return Ok(());
+                }
+                FamilyEvent::ResidenceSet {
+                    collectivity_id,
+                    resident,
+                }
+            }
             FamilyCommand::SetQuotientFamilial { quotient } => {
                 if !self.is_member_of(quotient.collectivity_id) {
                     return Err(FamilyError::NotAMember(quotient.collectivity_id));
@@ -225,6 +240,16 @@ impl Aggregate for Family {
                 self.memberships.insert(collectivity_id, family_ref);
             }
             FamilyEvent::QuotientFamilialSet { quotient } => self.quotients.push(quotient),
+            FamilyEvent::ResidenceSet {
+                collectivity_id,
+                resident,
+            } => {
+                if resident {
+                    self.residences.insert(collectivity_id);
+                } else {
+                    self.residences.remove(&collectivity_id);
+                }
+            }
             FamilyEvent::FamilyErased => self.erased = true,
         }
     }

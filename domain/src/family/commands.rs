@@ -55,6 +55,12 @@ pub enum FamilyCommand {
     SetQuotientFamilial {
         quotient: QuotientFamilial,
     },
+    /// An agent records whether the family lives in the agent's commune
+    /// (residents may be let in to book earlier).
+    SetResidence {
+        collectivity_id: Uuid,
+        resident: bool,
+    },
     /// Forget the family's personal data (GDPR): the store erases its key.
     Erase,
 }

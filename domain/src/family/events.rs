@@ -46,6 +46,10 @@ pub enum FamilyEvent {
     QuotientFamilialSet {
         quotient: QuotientFamilial,
     },
+    ResidenceSet {
+        collectivity_id: Uuid,
+        resident: bool,
+    },
     /// The family's personal data was erased; its events remain.
     FamilyErased,
 }
@@ -63,6 +67,7 @@ impl DomainEvent for FamilyEvent {
             FamilyEvent::GuardianEmailChanged { .. } => "GuardianEmailChanged",
             FamilyEvent::JoinedCollectivity { .. } => "JoinedCollectivity",
             FamilyEvent::QuotientFamilialSet { .. } => "QuotientFamilialSet",
+            FamilyEvent::ResidenceSet { .. } => "ResidenceSet",
             FamilyEvent::FamilyErased => "FamilyErased",
         }
         .to_string()

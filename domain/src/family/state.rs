@@ -21,6 +21,9 @@ pub struct Family {
     /// What was last declared of each child's health.
     #[serde(default)]
     pub health: BTreeMap<Uuid, Personal<ChildHealth>>,
+    /// The communes the family lives in, as their agents recorded it.
+    #[serde(default)]
+    pub residences: BTreeSet<Uuid>,
 }
 
 impl Family {

@@ -535,3 +535,29 @@ fn a_guardian_declares_a_childs_allergies_and_pai_once_and_may_change_them() {
     assert!(nuts.needs_care());
     assert!(!ChildHealth::default().needs_care());
 }
+
+#[test]
+fn an_agent_records_the_family_resident_in_a_commune_it_belongs_to() {
+    let set = |resident| FamilyCommand::SetResidence {
+        collectivity_id: COMMUNE,
+        resident,
+    };
+    framework()
+        .given(vec![opened()])
+        .when(set(true))
+        .then_expect_events(vec![FamilyEvent::ResidenceSet {
+            collectivity_id: COMMUNE,
+            resident: true,
+        }]);
+    framework()
+        .given(vec![opened()])
+        .when(set(false))
+        .then_expect_events(vec![]);
+    framework()
+        .given(vec![opened()])
+        .when(FamilyCommand::SetResidence {
+            collectivity_id: Uuid::from_u128(0xe15e),
+            resident: true,
+        })
+        .then_expect_error(FamilyError::NotAMember(Uuid::from_u128(0xe15e)));
+}

@@ -15,6 +15,8 @@ pub enum ReservationError {
     NotEnrolled(SchoolYear),
     #[error("the deadline passed on {} (Paris time)", crate::calendar::paris_display(*.0))]
     DeadlinePassed(DateTime<Utc>),
+    #[error("booking opens on {} (Paris time)", crate::calendar::paris_display(*.0))]
+    BookingNotOpen(DateTime<Utc>),
     #[error("this slot is already booked")]
     AlreadyBooked,
     #[error("this slot is not booked")]

@@ -53,6 +53,12 @@ impl Reservation {
         if !family.is_enrolled(child_id, collectivity_id, unit.service_id, year) {
             return Err(ReservationError::NotEnrolled(year));
         }
+        let resident = family.residences.contains(&collectivity_id);
+        if let Some(opens) = context.collectivity.booking_opens_at(unit_id, date, resident) {
+            if context.now < opens {
+                return Err(ReservationError::BookingNotOpen(opens));
+            }
+        }
         let deadline = unit.booking_deadline.deadline_for(date, calendar);
         if context.now > deadline {
             return Err(ReservationError::DeadlinePassed(deadline));

@@ -670,3 +670,62 @@ fn attendance_applies_as_the_roll_call_left_it() {
     assert_eq!(unexpected.status, ReservationStatus::Free, "still not booked");
     assert_eq!(unexpected.attendance, Some(Attendance::Unexpected));
 }
+
+#[test]
+fn a_day_cannot_be_booked_before_its_window_opens_and_residents_may_book_first() {
+    // Booking for December opens on 1 December 2026 at 20:00 Paris (19:00
+    // UTC), for residents at 18:00 Paris.
+    let window = crate::collectivity::BookingWindow {
+        id: Uuid::from_u128(0x3d),
+        unit_id: MEAL,
+        range: crate::calendar::DateRange {
+            first: monday(),
+            last: monday(),
+        },
+        opens_at: at("2026-12-01T19:00:00Z"),
+        residents_open_at: Some(at("2026-12-01T17:00:00Z")),
+    };
+    let context = |now: &str, resident: bool| {
+        let mut family = family(true);
+        if resident {
+            family.residences.insert(COMMUNE);
+        }
+        BookingContext {
+            now: at(now),
+            collectivity: Arc::new(collectivity(vec![CollectivityEvent::BookingWindowSet {
+                window: window.clone(),
+            }])),
+            family: Arc::new(family),
+        }
+    };
+    // One second early: refused, saying when.
+    TestFramework::<Reservation>::with(context("2026-12-01T18:59:59Z", false))
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_error(ReservationError::BookingNotOpen(at("2026-12-01T19:00:00Z")));
+    TestFramework::<Reservation>::with(context("2026-12-01T19:00:00Z", false))
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_events(booked());
+    // A resident, two hours earlier.
+    TestFramework::<Reservation>::with(context("2026-12-01T17:00:00Z", true))
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_events(booked());
+    TestFramework::<Reservation>::with(context("2026-12-01T16:59:00Z", true))
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_error(ReservationError::BookingNotOpen(at("2026-12-01T17:00:00Z")));
+    // A day the window does not cover opens as before.
+    let mut elsewhere = context("2026-12-01T08:00:00Z", false);
+    Arc::make_mut(&mut elsewhere.collectivity).booking_windows[0]
+        .range
+        .first = monday().succ_opt().unwrap();
+    Arc::make_mut(&mut elsewhere.collectivity).booking_windows[0]
+        .range
+        .last = monday().succ_opt().unwrap();
+    TestFramework::<Reservation>::with(elsewhere)
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_events(booked());
+}

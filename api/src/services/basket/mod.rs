@@ -451,9 +451,10 @@ async fn check(
         let Some(current) = loaded.remove(&id) else {
             outcome.refusal = Some(Refusal {
                 code: ErrorCode::DuplicateLine,
-                message: "the basket already has a line for this child, unit and date".into(),
+                message: say("api.duplicate_line", &[]),
                 deadline: None,
                 closed_reason: None,
+                opens_at: None,
             });
             checked.push(Checked {
                 outcome,

@@ -189,6 +189,7 @@ mod tests {
             message: "too late".into(),
             deadline: Some(Utc::now()),
             closed_reason: None,
+            opens_at: None,
         };
         // Two children, two actions, their lines interleaved; a line
         // refused with its deadline, another (line 3's slot again) refused
@@ -244,6 +245,7 @@ mod tests {
             message: "too late".into(),
             deadline: Some("2026-12-05T11:00:00Z".parse().unwrap()),
             closed_reason: None,
+            opens_at: None,
         };
         let expected = outcome(
             BasketStatus::Partial,
