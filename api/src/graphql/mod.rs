@@ -23,7 +23,7 @@ use async_graphql::{Context, EmptySubscription, MergedObject, Object, Result, Sc
 use chrono::NaiveDate;
 use espace_famille_domain::collectivity::{CollectivityCommand, Service};
 use espace_famille_domain::family::{Child, ChildHealth, FamilyCommand, QuotientFamilial};
-use espace_famille_domain::reservation::Decision;
+use espace_famille_domain::reservation::{Decision, Reservation, ReservationError, ReservationEvent};
 use espace_famille_projections::work_queue;
 use uuid::Uuid;
 

@@ -199,18 +199,12 @@ impl ReservationMutation {
         justified: bool,
         note: Option<String>,
     ) -> Result<ReservationView> {
-        let caller = caller(ctx);
-        caller.identity()?;
-        let command =
-            espace_famille_domain::reservation::ReservationCommand::JudgeAbsence { justified, note };
-        let reservation = crate::services::absence::run(commands(ctx), reservation_id, command, |slot| {
-            let actor = caller
-                .require_agent_of(slot.collectivity_id)
-                .map_err(|error| hidden_reservation(caller, slot, reservation_id, error))?;
-            Ok(metadata(actor, None))
+        // An agent's judgement, like a decision, needs the reservation
+        // alone.
+        decide(ctx, reservation_id, |reservation| {
+            reservation.check_judge_absence(justified, note.as_deref())
         })
-        .await?;
-        Ok(ReservationView::new(reservation_id, &reservation)?)
+        .await
     }
 
     /// An agent decides on many bookings and cancellations at once, all or
@@ -264,7 +258,12 @@ impl ReservationMutation {
         reservation_id: Uuid,
         comment: Option<String>,
     ) -> Result<ReservationView> {
-        decide(ctx, reservation_id, Decision::Approve { comment }).await
+        decide(ctx, reservation_id, |r| {
+            r.check_decision(Decision::Approve {
+                comment: comment.clone(),
+            })
+        })
+        .await
     }
 
     /// An agent refuses a pending cancellation, with the reason the parent
@@ -275,7 +274,12 @@ impl ReservationMutation {
         reservation_id: Uuid,
         reason: String,
     ) -> Result<ReservationView> {
-        decide(ctx, reservation_id, Decision::Reject { reason }).await
+        decide(ctx, reservation_id, |r| {
+            r.check_decision(Decision::Reject {
+                reason: reason.clone(),
+            })
+        })
+        .await
     }
 }
 
@@ -300,11 +304,17 @@ fn hidden_reservation(
     }
 }
 
-async fn decide(ctx: &Context<'_>, reservation_id: Uuid, decision: Decision) -> Result<ReservationView> {
+/// An agent of the reservation's commune decides on it: `step` gives the
+/// event from the reservation alone.
+async fn decide(
+    ctx: &Context<'_>,
+    reservation_id: Uuid,
+    step: impl Fn(&Reservation) -> Result<ReservationEvent, ReservationError> + Send + Sync,
+) -> Result<ReservationView> {
     let commands = commands(ctx);
     let caller = caller(ctx);
     caller.identity()?;
-    let decided = crate::services::decision::decide(commands, reservation_id, decision, |slot| {
+    let decided = crate::services::decision::decide(commands, reservation_id, step, |slot| {
         let actor = caller
             .require_agent_of(slot.collectivity_id)
             .map_err(|error| hidden_reservation(caller, slot, reservation_id, error))?;

@@ -1,5 +1,6 @@
-//! Absences: a parent reports one on a booked day, an agent judges it
-//! (justified or not), as billing will count it.
+//! Absences: a parent reports one on a booked day, against the commune's
+//! reasons and delay and the clock. (An agent's judgement of it needs the
+//! reservation alone: it is a decision, see [`super::decision`].)
 
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use crate::commands::Commands;
 use crate::error::ApiError;
 use crate::i18n::say;
 
-/// Runs an absence's command on one reservation. `authorise` sees what the
+/// Runs a parent's command that needs the commune, the family and the
+/// clock (a reported absence) on one reservation. `authorise` sees what the
 /// reservation is about and answers with the metadata of the caller allowed
 /// to act, or a refusal. Returns the reservation as it now stands.
 pub async fn run(

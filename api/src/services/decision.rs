@@ -1,7 +1,7 @@
-//! An agent's decision on one reservation: approve or reject a
-//! cancellation.
+//! An agent's decision on one reservation: approve or reject a booking or
+//! a cancellation, judge an absence.
 
-use espace_famille_domain::reservation::{Decision, Reservation, Slot};
+use espace_famille_domain::reservation::{Decision, Reservation, ReservationError, ReservationEvent, Slot};
 use espace_famille_projections::store::{Metadata, StreamAppend};
 use uuid::Uuid;
 
@@ -12,32 +12,34 @@ use crate::i18n::say;
 
 /// Decides on one reservation. `authorise` sees what the reservation is
 /// about and answers with the metadata of the caller allowed to decide, or
-/// a refusal. A decision needs the reservation alone: one read, then one
-/// insert (shared with the decisions that arrive together). Returns the
-/// reservation as decided.
+/// a refusal; `decide` gives the event the decision records, from the
+/// reservation alone (an agent's decision depends on no commune, family or
+/// clock): one read, then one insert (shared with the decisions that
+/// arrive together). Returns the reservation as decided.
 pub async fn decide(
     commands: &Commands,
     reservation_id: Uuid,
-    decision: Decision,
+    decide: impl Fn(&Reservation) -> Result<ReservationEvent, ReservationError> + Send + Sync,
     authorise: impl Fn(&Slot) -> Result<Metadata, ApiError> + Send + Sync,
 ) -> Result<Reservation, ApiError> {
     commands
         .write(Decide {
             reservation_id,
-            decision,
+            decide,
             authorise,
         })
         .await
 }
 
-struct Decide<F> {
+struct Decide<D, F> {
     reservation_id: Uuid,
-    decision: Decision,
+    decide: D,
     authorise: F,
 }
 
-impl<F> Write for Decide<F>
+impl<D, F> Write for Decide<D, F>
 where
+    D: Fn(&Reservation) -> Result<ReservationEvent, ReservationError> + Send + Sync,
     F: Fn(&Slot) -> Result<Metadata, ApiError> + Send + Sync,
 {
     type Answer = Reservation;
@@ -49,10 +51,7 @@ where
             .slot
             .ok_or_else(|| ApiError::NotFound(say("api.no_reservation", &[("id", &self.reservation_id)])))?;
         let metadata = (self.authorise)(&slot)?;
-        let event = loaded
-            .aggregate
-            .check_decision(self.decision.clone())
-            .map_err(ApiError::from)?;
+        let event = (self.decide)(&loaded.aggregate).map_err(ApiError::from)?;
         let stream = StreamAppend::new::<Reservation>(
             self.reservation_id.to_string(),
             loaded.version,
