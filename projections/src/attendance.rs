@@ -174,6 +174,25 @@ pub fn presence_of(name: &str) -> Option<Attendance> {
 const BOOKED: &str =
     "('confirmed', 'cancellation_requested', 'absence_reported', 'absent_justified', 'absent_unjustified')";
 
+/// The days the three readings below count: in the units `$1` (an array),
+/// from `$2` to `$3` (included), each booking that stands for the roll call
+/// with what the roll call saw of it, and each presence without one — the
+/// calendar's rows and attendance's, joined.
+static DAYS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "days AS (
+           SELECT coalesce(c.reservation_id, a.reservation_id) AS reservation_id,
+                  coalesce(c.family_id, a.family_id) AS family_id, coalesce(c.child_id, a.child_id) AS child_id,
+                  coalesce(c.unit_id, a.unit_id) AS unit_id, coalesce(c.day, a.day) AS day, c.status, a.presence
+           FROM (SELECT * FROM calendar_reservations
+                 WHERE unit_id = ANY($1) AND day BETWEEN $2 AND $3 AND status IN {BOOKED}) c
+           FULL JOIN (SELECT * FROM attendance WHERE unit_id = ANY($1) AND day BETWEEN $2 AND $3) a
+             ON a.reservation_id = c.reservation_id
+           WHERE c.status IS NOT NULL OR a.presence = 'unexpected'
+         )"
+    )
+});
+
 /// One line of a roll call's sheet: a child booked in the unit that day
 /// (or recorded there), and what the roll call recorded so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,16 +210,11 @@ pub struct SheetLine {
 /// without a booking, with what the roll call recorded.
 pub async fn sheet(pool: &PgPool, unit_id: Uuid, day: NaiveDate) -> Result<Vec<SheetLine>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT coalesce(c.reservation_id, a.reservation_id) AS reservation_id,
-                coalesce(c.family_id, a.family_id) AS family_id,
-                coalesce(c.child_id, a.child_id) AS child_id,
-                CASE WHEN c.status IN {BOOKED} THEN c.status END AS status, a.presence
-         FROM (SELECT * FROM calendar_reservations WHERE unit_id = $1 AND day = $2 AND status IN {BOOKED}) c
-         FULL JOIN (SELECT * FROM attendance WHERE unit_id = $1 AND day = $2) a
-           ON a.reservation_id = c.reservation_id
-         WHERE c.reservation_id IS NOT NULL OR a.presence = 'unexpected'"
+        "WITH {} SELECT reservation_id, family_id, child_id, status, presence FROM days",
+        *DAYS
     ))
-    .bind(unit_id)
+    .bind([unit_id])
+    .bind(day)
     .bind(day)
     .fetch_all(pool)
     .await?;
@@ -250,15 +264,7 @@ pub async fn counts(
     to: NaiveDate,
 ) -> Result<Vec<Counts>, StoreError> {
     let rows = sqlx::query(&format!(
-        "WITH days AS (
-           SELECT coalesce(c.child_id, a.child_id) AS child_id, coalesce(c.family_id, a.family_id) AS family_id,
-                  coalesce(c.unit_id, a.unit_id) AS unit_id, c.status, a.presence
-           FROM (SELECT * FROM calendar_reservations
-                 WHERE unit_id = ANY($1) AND day BETWEEN $2 AND $3 AND status IN {BOOKED}) c
-           FULL JOIN (SELECT * FROM attendance WHERE unit_id = ANY($1) AND day BETWEEN $2 AND $3) a
-             ON a.reservation_id = c.reservation_id
-         )
-         SELECT child_id, family_id, unit_id,
+        "WITH {} SELECT child_id, family_id, unit_id,
            count(status) AS booked,
            count(*) FILTER (WHERE status IS NOT NULL AND presence = 'present') AS present,
            count(*) FILTER (WHERE presence IS DISTINCT FROM 'present' AND status = 'absent_justified')
@@ -271,9 +277,9 @@ pub async fn counts(
            count(*) FILTER (WHERE presence IS NULL AND status IN ('confirmed', 'cancellation_requested'))
              AS not_taken
          FROM days
-         WHERE status IS NOT NULL OR presence = 'unexpected'
          GROUP BY child_id, family_id, unit_id
-         ORDER BY unit_id, child_id"
+         ORDER BY unit_id, child_id",
+        *DAYS
     ))
     .bind(unit_ids)
     .bind(from)
@@ -321,19 +327,16 @@ pub async fn headcount(
     to: NaiveDate,
 ) -> Result<Vec<Headcount>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT coalesce(c.day, a.day) AS day,
-           count(c.status) AS booked,
-           count(*) FILTER (WHERE c.status IN ('confirmed', 'cancellation_requested')) AS expected,
-           count(*) FILTER (WHERE a.presence IN ('present', 'unexpected')) AS present,
-           count(*) FILTER (WHERE a.presence = 'unexpected') AS unexpected
-         FROM (SELECT * FROM calendar_reservations
-               WHERE unit_id = $1 AND day BETWEEN $2 AND $3 AND status IN {BOOKED}) c
-         FULL JOIN (SELECT * FROM attendance WHERE unit_id = $1 AND day BETWEEN $2 AND $3) a
-           ON a.reservation_id = c.reservation_id
-         WHERE c.status IS NOT NULL OR a.presence = 'unexpected'
-         GROUP BY 1 ORDER BY 1"
+        "WITH {} SELECT day,
+           count(status) AS booked,
+           count(*) FILTER (WHERE status IN ('confirmed', 'cancellation_requested')) AS expected,
+           count(*) FILTER (WHERE presence IN ('present', 'unexpected')) AS present,
+           count(*) FILTER (WHERE presence = 'unexpected') AS unexpected
+         FROM days
+         GROUP BY day ORDER BY day",
+        *DAYS
     ))
-    .bind(unit_id)
+    .bind([unit_id])
     .bind(from)
     .bind(to)
     .fetch_all(pool)

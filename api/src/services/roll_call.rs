@@ -208,13 +208,36 @@ async fn families_of(commands: &Commands, children: &[Uuid]) -> Result<HashMap<U
         .fetch_all(&commands.pool)
         .await
         .map_err(store::StoreError::from)?;
-    let mut families = HashMap::with_capacity(rows.len());
+    let mut of_child = Vec::with_capacity(rows.len());
     for row in rows {
         let child_id: Uuid = row.try_get("child_id").map_err(store::StoreError::from)?;
         let family_id: Uuid = row.try_get("family_id").map_err(store::StoreError::from)?;
-        families.insert(child_id, commands.current_family(family_id).await?);
+        of_child.push((child_id, family_id));
     }
-    Ok(families)
+    let families = load_families(commands, of_child.iter().map(|(_, family)| *family)).await?;
+    Ok(of_child
+        .into_iter()
+        .filter_map(|(child, family)| Some((child, families.get(&family)?.clone())))
+        .collect())
+}
+
+/// These families, in two statements whatever their number (their events,
+/// their keys); a family that does not exist is left out.
+async fn load_families(
+    commands: &Commands,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, Arc<Family>>, ApiError> {
+    let mut ids: Vec<Uuid> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut conn = commands.pool.acquire().await.map_err(store::StoreError::from)?;
+    let loaded = store::load_families(&mut conn, &ids).await?;
+    Ok(ids
+        .into_iter()
+        .zip(loaded)
+        .filter(|(_, loaded)| loaded.aggregate.exists())
+        .map(|(id, loaded)| (id, Arc::new(loaded.aggregate)))
+        .collect())
 }
 
 /// One line of the roll-call sheet.
@@ -246,17 +269,12 @@ pub async fn sheet(
 ) -> Result<Vec<SheetLine>, ApiError> {
     unit_of(commands, collectivity_id, unit_id).await?;
     let lines = attendance::sheet(&commands.pool, unit_id, date).await?;
-    let mut families: HashMap<Uuid, Arc<Family>> = HashMap::new();
+    let families = load_families(commands, lines.iter().map(|line| line.family_id)).await?;
     let mut sheet = Vec::with_capacity(lines.len());
     for line in lines {
-        let family = match families.get(&line.family_id) {
-            Some(family) => family.clone(),
-            None => {
-                let family = commands.current_family(line.family_id).await?;
-                families.insert(line.family_id, family.clone());
-                family
-            }
-        };
+        let family = families
+            .get(&line.family_id)
+            .ok_or_else(|| ApiError::Internal(format!("no family {} for a booking", line.family_id)))?;
         let child = family.children.get(&line.child_id);
         let known = |value: Option<&String>| value.cloned();
         sheet.push(SheetLine {
