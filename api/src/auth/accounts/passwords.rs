@@ -65,13 +65,9 @@ pub enum PasswordRefusal {
 }
 
 impl PasswordRefusal {
-    /// The reason in the language of the request being served (the
-    /// portal's pages are French: outside a request, it is).
-    pub fn french(self) -> String {
-        self.said()
-    }
-
-    fn said(self) -> String {
+    /// The reason in the language of the request being served (French
+    /// outside one: the links' pages).
+    pub fn said(self) -> String {
         use crate::i18n::say;
         match self {
             PasswordRefusal::TooShort => say("password.too_short", &[("min", &MIN_PASSWORD_LENGTH)]),

@@ -194,7 +194,7 @@ fn check_new_password(errors: &mut Errors, password: &str, confirmation: &str, e
     if password.is_empty() {
         errors.add("password", "Choisissez un mot de passe.");
     } else if let Err(refusal) = accounts::check_password(password, email) {
-        errors.add("password", refusal.french());
+        errors.add("password", refusal.said());
     } else if password != confirmation {
         errors.add(
             "password_confirmation",
