@@ -19,6 +19,7 @@ use crate::http::web::WebSettings;
 use crate::mail::{self, MailWorker};
 use crate::services::decision_mails::{self, DecisionMails, NoticesWorker};
 use crate::services::invitations::Invitations;
+use crate::services::promotions::Promotions;
 
 /// How the server runs; every field has a default but the database.
 /// Printed, its URLs show no password.
@@ -115,10 +116,15 @@ impl Application {
             .ok_or_else(|| anyhow::anyhow!("no bookings group"))?;
         bookings.push(decision_mails);
         groups.push(vec![invitations]);
+        // The promotions write through the write path, in a group of their
+        // own: a day settled never holds up the calendar.
+        let commands = Commands::new(pool.clone(), settings.read_your_writes);
+        groups.push(vec![Arc::new(Promotions {
+            commands: commands.clone(),
+        })]);
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let notices = decision_mails::start(pool.clone(), settings.auth.mail.clone());
-        let commands = Commands::new(pool.clone(), settings.read_your_writes);
         let router = router(
             commands.clone(),
             pool.clone(),

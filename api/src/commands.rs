@@ -10,6 +10,7 @@ use chrono::Utc;
 use cqrs_es::Aggregate;
 use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::family::Family;
+use espace_famille_domain::places::Places;
 use espace_famille_domain::reservation::{Reservation, Slot};
 use espace_famille_projections::store::{self, Metadata, Position};
 use espace_famille_projections::{engine, personal};
@@ -35,6 +36,8 @@ pub struct Commands {
     pub(crate) appender: store::Appender,
     collectivities_cache: AggregateCache<Collectivity>,
     families_cache: AggregateCache<Family>,
+    /// The days' places a rush books into (see `services::places`).
+    places_cache: AggregateCache<Places>,
 }
 
 /// How many statements the single commands' writer runs at once.
@@ -43,6 +46,7 @@ const APPEND_WRITERS: usize = 4;
 /// How many communes, and families, are kept in memory (see [`crate::cache`]).
 const CACHED_COLLECTIVITIES: usize = 1_000;
 const CACHED_FAMILIES: usize = 20_000;
+const CACHED_PLACES: usize = 2_000;
 
 /// Metadata for the events of one user request.
 pub fn metadata(actor: Actor, correlation_id: Option<Uuid>) -> Metadata {
@@ -65,6 +69,7 @@ impl Commands {
             appender: store::Appender::start(pool.clone(), APPEND_WRITERS),
             collectivities_cache: AggregateCache::new(CACHED_COLLECTIVITIES),
             families_cache: AggregateCache::new(CACHED_FAMILIES),
+            places_cache: AggregateCache::new(CACHED_PLACES),
             pool,
             read_your_writes,
             read_models: espace_famille_projections::read_models()
@@ -110,6 +115,19 @@ impl Commands {
             .checkpoints
             .wait_for(head, read_models, self.read_your_writes)
             .await)
+    }
+
+    /// The places of a day kept in memory, with their version: a caller
+    /// that reads the events after it brings them up to date.
+    pub fn places_kept(&self, id: Uuid) -> Option<(usize, Arc<Places>)> {
+        self.places_cache.latest(id)
+    }
+
+    /// Keeps the places of a day, as committed at `version`.
+    pub fn keep_places(&self, id: Uuid, version: usize, places: &Places) {
+        if version > 0 {
+            self.places_cache.put(id, version, Arc::new(places.clone()));
+        }
     }
 
     /// Drops a family kept in memory (once erased).

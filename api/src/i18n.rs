@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc, Weekday};
 use espace_famille_domain::calendar::{in_paris, ClosedReason, DeadlineRuleError};
 use espace_famille_domain::collectivity::{
     CollectivityError, MAX_ABSENCE_DELAY_DAYS, MAX_ABSENCE_REASONS, MAX_BOOKING_WINDOWS, MAX_CLOSURES,
-    MAX_CLOSURE_DAYS,
+    MAX_CLOSURE_DAYS, MAX_PLACES, MAX_PLACE_DATES,
 };
 use espace_famille_domain::family::{FamilyError, MAX_GUARDIANS};
 use espace_famille_domain::reservation::ReservationError;
@@ -219,6 +219,9 @@ pub fn reservation_error(error: &ReservationError, locale: Locale) -> String {
             )
         }
         ReservationError::AlreadyBooked => t!("refusal.already_booked", locale = l),
+        ReservationError::AlreadyWaitListed => t!("refusal.already_wait_listed", locale = l),
+        ReservationError::NotWaitListed => t!("refusal.not_wait_listed", locale = l),
+        ReservationError::WaitingListFull => t!("refusal.waiting_list_full", locale = l),
         ReservationError::NotBooked => t!("refusal.not_booked", locale = l),
         ReservationError::CancellationAlreadyRequested => t!("refusal.cancellation_pending", locale = l),
         ReservationError::AlreadyCancelled => t!("refusal.already_cancelled", locale = l),
@@ -305,6 +308,10 @@ pub fn collectivity_error(error: &CollectivityError, locale: Locale) -> String {
         CollectivityError::TooManyWindows => {
             t!("commune.too_many_windows", locale = l, max = MAX_BOOKING_WINDOWS)
         }
+        CollectivityError::TooManyPlaces => t!("commune.too_many_places", locale = l, max = MAX_PLACES),
+        CollectivityError::TooManyPlaceDates => {
+            t!("commune.too_many_place_dates", locale = l, max = MAX_PLACE_DATES)
+        }
         CollectivityError::InvalidText(error) => return text_error(error, locale),
     }
     .into_owned()
@@ -349,6 +356,39 @@ pub fn about_child(child_id: uuid::Uuid, message: &str, locale: Locale) -> Strin
         message = message
     )
     .into_owned()
+}
+
+/// A slot's state as the parent reads it, with its place on the waiting
+/// list ("liste d'attente, 3e").
+pub fn slot_label(state: &str, waiting: Option<u32>, locale: Locale) -> String {
+    let l = locale.code();
+    match waiting {
+        Some(position) => t!(
+            "slot.wait_listed_at",
+            locale = l,
+            position = ordinal(position, locale)
+        ),
+        None => t!(format!("slot.{state}"), locale = l),
+    }
+    .into_owned()
+}
+
+/// `n` as a rank: 1er, 2e... in French; 1st, 2nd... in English.
+pub fn ordinal(n: u32, locale: Locale) -> String {
+    match locale {
+        Locale::Fr if n == 1 => "1er".to_string(),
+        Locale::Fr => format!("{n}e"),
+        Locale::En => {
+            let suffix = match (n % 10, n % 100) {
+                (_, 11..=13) => "th",
+                (1, _) => "st",
+                (2, _) => "nd",
+                (3, _) => "rd",
+                _ => "th",
+            };
+            format!("{n}{suffix}")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -472,5 +512,24 @@ mod tests {
         let inside = within(Locale::En, async { current() }).await;
         assert_eq!(inside, Locale::En);
         assert_eq!(current(), Locale::Fr);
+    }
+
+    #[test]
+    fn ranks_read_as_each_language_writes_them() {
+        let fr: Vec<String> = [1, 2, 3, 11].iter().map(|&n| ordinal(n, Locale::Fr)).collect();
+        assert_eq!(fr, ["1er", "2e", "3e", "11e"]);
+        let en: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101]
+            .iter()
+            .map(|&n| ordinal(n, Locale::En))
+            .collect();
+        assert_eq!(
+            en,
+            ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st"]
+        );
+        assert_eq!(
+            slot_label("wait_listed", Some(3), Locale::Fr),
+            "liste d'attente, 3e"
+        );
+        assert_eq!(slot_label("booked", None, Locale::En), "booked");
     }
 }

@@ -9,6 +9,7 @@
 //! - [`calendar`]: opening days, the school calendar and deadline rules.
 //! - [`collectivity`]: the commune (tenant) and its configuration.
 //! - [`family`]: a household, its children and their enrolments.
+//! - [`places`]: a unit's places on a day, and its waiting list.
 //! - [`reservation`]: one child in one unit on one date, and its lifecycle.
 //! - [`personal`]: personal values in events, erasable without rewriting.
 //! - [`text`]: the bounds on every string and date that enters an event.
@@ -18,5 +19,6 @@ pub mod calendar;
 pub mod collectivity;
 pub mod family;
 pub mod personal;
+pub mod places;
 pub mod reservation;
 pub mod text;

@@ -23,13 +23,16 @@ pub const CALENDAR: &str = "calendar";
 fn status_after(event: &ReservationEvent) -> Option<&'static str> {
     Some(match event {
         ReservationEvent::ReservationRequested { .. } => "requested",
+        ReservationEvent::WaitListed { .. } => "waitlisted",
         ReservationEvent::ReservationConfirmed
+        | ReservationEvent::Promoted
         | ReservationEvent::AgentRejected { .. }
         | ReservationEvent::BookingApproved { .. } => "confirmed",
         ReservationEvent::BookingAwaitingApproval => "awaiting_approval",
         ReservationEvent::BookingRejected { .. } => "rejected",
         ReservationEvent::CancellationRequested => "cancellation_requested",
         ReservationEvent::ReservationCancelled
+        | ReservationEvent::LeftWaitingList
         | ReservationEvent::AgentApproved { .. }
         | ReservationEvent::ReservationCancelledByCommune { .. } => "cancelled",
         ReservationEvent::AbsenceReported { .. } => "absence_reported",
@@ -377,7 +380,7 @@ impl CalendarProjection {
     }
 }
 
-pub(crate) fn parse_id(event: &RecordedEvent) -> Result<Uuid, StoreError> {
+pub fn parse_id(event: &RecordedEvent) -> Result<Uuid, StoreError> {
     event
         .aggregate_id
         .parse()

@@ -6,8 +6,8 @@
 //!   append of baskets, stream history.
 //! - [`engine`]: the gap-safe projection engine (batches, checkpoints,
 //!   NOTIFY wake-ups, one active runner, rebuild, read-your-writes wait).
-//! - [`calendar`], [`work_queue`], [`attendance`], [`directory`]: the read
-//!   models.
+//! - [`calendar`], [`work_queue`], [`attendance`], [`waiting_lists`],
+//!   [`directory`]: the read models.
 //! - [`personal`] (in the store): crypto-shredding of personal values
 //!   (per-family keys).
 //! - [`testing`]: a fresh migrated database per test.
@@ -25,6 +25,7 @@ pub mod store;
 pub use store::personal;
 pub mod slots;
 pub mod testing;
+pub mod waiting_lists;
 pub mod work_queue;
 
 /// The project's migrations (`migrations/` at the workspace's top).
@@ -37,7 +38,7 @@ pub fn read_models() -> Vec<Arc<dyn engine::Projection>> {
 
 /// The read models by feature, one runner per group: the directory
 /// (communes' units, families' children) and bookings (the calendar, the
-/// agents' queue and attendance, all fed by reservations, read once for
+/// agents' queue, attendance and the waiting lists, all fed by reservations, read once for
 /// all). A group
 /// that stops or lags holds back no other.
 pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
@@ -47,6 +48,7 @@ pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
             Arc::new(calendar::CalendarProjection),
             Arc::new(work_queue::WorkQueueProjection),
             Arc::new(attendance::AttendanceProjection),
+            Arc::new(waiting_lists::WaitingListsProjection),
         ],
     ]
 }

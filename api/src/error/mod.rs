@@ -103,6 +103,9 @@ impl From<&ReservationError> for Refusal {
                 ..Refusal::new(ErrorCode::BookingNotOpen, message)
             },
             ReservationError::AlreadyBooked => Refusal::new(ErrorCode::AlreadyBooked, message),
+            ReservationError::AlreadyWaitListed => Refusal::new(ErrorCode::AlreadyWaitListed, message),
+            ReservationError::NotWaitListed => Refusal::new(ErrorCode::NotWaitListed, message),
+            ReservationError::WaitingListFull => Refusal::new(ErrorCode::WaitingListFull, message),
             ReservationError::NotBooked => Refusal::new(ErrorCode::NotBooked, message),
             ReservationError::CancellationAlreadyRequested => {
                 Refusal::new(ErrorCode::CancellationPending, message)
@@ -164,7 +167,9 @@ impl From<CollectivityError> for ApiError {
             | CollectivityError::InvalidAbsenceRules
             | CollectivityError::WindowTooLong
             | CollectivityError::ResidentsOpenLater
-            | CollectivityError::TooManyWindows => ApiError::Validation(message),
+            | CollectivityError::TooManyWindows
+            | CollectivityError::TooManyPlaces
+            | CollectivityError::TooManyPlaceDates => ApiError::Validation(message),
         }
     }
 }

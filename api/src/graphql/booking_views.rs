@@ -104,6 +104,9 @@ pub struct LineOutcomeView {
     /// A day of a period the unit is closed: not written, and it refused
     /// nothing (its reason is `refusal`).
     pub skipped: bool,
+    /// A booking of a day whose places were all taken: it waits on the
+    /// day's waiting list, at this position (the calendar follows it).
+    pub waiting_position: Option<u32>,
 }
 
 impl LineOutcomeView {
@@ -119,6 +122,7 @@ impl LineOutcomeView {
             written: line.accepted && status != BasketStatus::Rejected,
             refusal: line.refusal.as_ref().map(RefusalView::from),
             skipped: line.skipped,
+            waiting_position: line.waiting_position,
         }
     }
 }

@@ -154,6 +154,49 @@ impl CollectivityMutation {
         Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
     }
 
+    /// An agent sets how many children a unit takes every day (`places`
+    /// null: no limit). A booking beyond them waits on the day's waiting
+    /// list; more places promote those waiting, first first.
+    async fn set_places(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        unit_id: Uuid,
+        places: Option<u32>,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::SetPlaces { unit_id, places };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
+    /// An agent sets how many children a unit takes on one date, whatever
+    /// the every-day number (a school trip, say); `places` null: the date
+    /// follows the every-day number again.
+    async fn set_day_places(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        places: Option<u32>,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::SetDayPlaces {
+            unit_id,
+            date,
+            places,
+        };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
+
     /// An agent sets the reasons of absence parents choose from, and how
     /// many days after a slot an absence may still be reported.
     async fn set_absence_rules(

@@ -324,6 +324,17 @@ pub struct UnitView {
     pub cancellation_deadline: DeadlineRuleView,
     pub cancellation_needs_approval: bool,
     pub booking_needs_approval: bool,
+    /// How many children it takes every day; none: no limit.
+    pub places: Option<u32>,
+    /// The dates it takes another number of children.
+    pub places_on: Vec<DayPlacesView>,
+}
+
+/// The places of a unit on one date.
+#[derive(SimpleObject)]
+pub struct DayPlacesView {
+    pub date: NaiveDate,
+    pub places: u32,
 }
 
 #[derive(SimpleObject)]
@@ -470,6 +481,16 @@ impl From<&domain::Collectivity> for CollectivityView {
                     cancellation_deadline: (&u.cancellation_deadline).into(),
                     cancellation_needs_approval: u.cancellation_needs_approval,
                     booking_needs_approval: u.booking_needs_approval,
+                    places: c.places.get(&u.id).and_then(|p| p.every_day),
+                    places_on: c
+                        .places
+                        .get(&u.id)
+                        .map(|p| {
+                            p.on.iter()
+                                .map(|(&date, &places)| DayPlacesView { date, places })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 })
                 .collect(),
             school_zone: c.calendar.zone.map(Into::into),

@@ -133,39 +133,27 @@ impl ReservationMutation {
         Ok(BasketOutcomeView::from(&outcome))
     }
 
-    /// A guardian asks to cancel one booking (a basket of one line).
+    /// A guardian asks to cancel one booking (a basket of one line); on
+    /// the waiting list, it leaves it.
     async fn request_cancellation(&self, ctx: &Context<'_>, reservation_id: Uuid) -> Result<ReservationView> {
-        let commands = commands(ctx);
+        cancel_one(ctx, reservation_id).await
+    }
+
+    /// A guardian takes a booking off the waiting list, whenever: no place
+    /// was given, no deadline applies. Refused (`NOT_WAIT_LISTED`) for a
+    /// booking that is not waiting, which `requestCancellation` cancels.
+    async fn leave_waiting_list(&self, ctx: &Context<'_>, reservation_id: Uuid) -> Result<ReservationView> {
         let caller = caller(ctx);
         caller.identity()?;
-        let slot = commands.reservation_slot(reservation_id).await?;
-        let actor = caller
-            .require_parent_of(slot.family_id)
-            .map_err(|error| hidden_reservation(caller, &slot, reservation_id, error))?;
-        let basket = Basket {
-            id: Uuid::new_v4(),
-            family_id: slot.family_id,
-            lines: vec![BasketLine {
-                action: BasketAction::Cancel,
-                child_id: slot.child_id,
-                unit_id: slot.unit_id,
-                date: slot.date,
-                skip_if_closed: false,
-            }],
-            keep_valid_lines: false,
-        };
-        let metadata = metadata(actor, Some(basket.id));
-        let outcome = basket::submit(commands, basket, &metadata).await?;
-        if outcome.status != BasketStatus::Accepted {
-            let refusal = outcome.lines.into_iter().find_map(|l| l.refusal);
-            return Err(refusal
-                .map(ApiError::Refused)
-                .unwrap_or_else(|| ApiError::Internal("refused cancellation without a reason".into()))
-                .into());
-        }
-        Ok(ReservationView::recorded(
-            &calendar::reservation(commands, caller, reservation_id).await?,
-        )?)
+        let command = espace_famille_domain::reservation::ReservationCommand::LeaveWaitingList;
+        let reservation = crate::services::absence::run(commands(ctx), reservation_id, command, |slot| {
+            let actor = caller
+                .require_parent_of(slot.family_id)
+                .map_err(|error| hidden_reservation(caller, slot, reservation_id, error))?;
+            Ok(metadata(actor, None))
+        })
+        .await?;
+        Ok(ReservationView::new(reservation_id, &reservation)?)
     }
 
     /// A guardian reports the child absent on a booked day, with one of the
@@ -324,4 +312,39 @@ async fn decide(
     // The answer comes from the state just decided; the history is read
     // only if asked for.
     Ok(ReservationView::new(reservation_id, &decided)?)
+}
+
+/// A guardian's cancellation of one booking: a basket of one line.
+async fn cancel_one(ctx: &Context<'_>, reservation_id: Uuid) -> Result<ReservationView> {
+    let commands = commands(ctx);
+    let caller = caller(ctx);
+    caller.identity()?;
+    let slot = commands.reservation_slot(reservation_id).await?;
+    let actor = caller
+        .require_parent_of(slot.family_id)
+        .map_err(|error| hidden_reservation(caller, &slot, reservation_id, error))?;
+    let basket = Basket {
+        id: Uuid::new_v4(),
+        family_id: slot.family_id,
+        lines: vec![BasketLine {
+            action: BasketAction::Cancel,
+            child_id: slot.child_id,
+            unit_id: slot.unit_id,
+            date: slot.date,
+            skip_if_closed: false,
+        }],
+        keep_valid_lines: false,
+    };
+    let metadata = metadata(actor, Some(basket.id));
+    let outcome = basket::submit(commands, basket, &metadata).await?;
+    if outcome.status != BasketStatus::Accepted {
+        let refusal = outcome.lines.into_iter().find_map(|l| l.refusal);
+        return Err(refusal
+            .map(ApiError::Refused)
+            .unwrap_or_else(|| ApiError::Internal("refused cancellation without a reason".into()))
+            .into());
+    }
+    Ok(ReservationView::recorded(
+        &calendar::reservation(commands, caller, reservation_id).await?,
+    )?)
 }

@@ -100,6 +100,8 @@ pub enum SlotStatus {
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,
+    /// Every place was taken: on the waiting list.
+    WaitListed,
     /// The parent reported the child absent.
     AbsenceReported,
     /// An agent accepted the absence's reason.
@@ -115,6 +117,12 @@ pub struct CalendarDay {
     /// The id a booking of this day has (or would have).
     pub reservation_id: Uuid,
     pub status: SlotStatus,
+    /// On the waiting list: where, from 1 (it moves up as places free up
+    /// or others leave).
+    pub waiting_position: Option<u32>,
+    /// Where the day stands, as the parent reads it ("liste d'attente,
+    /// 3e").
+    pub label: String,
     /// Whether the unit runs that day.
     pub open: bool,
     /// Why the unit does not run that day.
@@ -175,6 +183,8 @@ impl From<Day> for CalendarDay {
             date: day.date,
             reservation_id: day.reservation_id,
             status: day.status.into(),
+            waiting_position: day.waiting_position,
+            label: crate::i18n::slot_label(state.key(), day.waiting_position, crate::i18n::current()),
             open: day.closed_reason.is_none(),
             closed_reason: day.closed_reason,
             state,
@@ -393,6 +403,8 @@ pub enum SlotState {
     Unavailable,
     Booked,
     AwaitingApproval,
+    /// Every place was taken: on the waiting list (`waitingPosition`).
+    WaitListed,
     Rejected,
     CancellationRequested,
     Cancelled,
@@ -408,6 +420,27 @@ pub enum SlotState {
 }
 
 impl SlotState {
+    /// Its key in the message catalogue.
+    fn key(self) -> &'static str {
+        match self {
+            SlotState::Closed => "closed",
+            SlotState::Bookable => "bookable",
+            SlotState::Unavailable => "unavailable",
+            SlotState::Booked => "booked",
+            SlotState::AwaitingApproval => "awaiting_approval",
+            SlotState::WaitListed => "wait_listed",
+            SlotState::Rejected => "rejected",
+            SlotState::CancellationRequested => "cancellation_requested",
+            SlotState::Cancelled => "cancelled",
+            SlotState::AbsenceReported => "absence_reported",
+            SlotState::AbsentJustified => "absent_justified",
+            SlotState::AbsentUnjustified => "absent_unjustified",
+            SlotState::Present => "present",
+            SlotState::Absent => "absent",
+            SlotState::UnexpectedPresence => "unexpected_presence",
+        }
+    }
+
     fn of(day: &Day) -> SlotState {
         // What the roll call saw comes first, except an absence the family
         // reported, which says more than "absent".
@@ -433,11 +466,32 @@ impl SlotState {
             DayStatus::Requested | DayStatus::Confirmed => SlotState::Booked,
             DayStatus::AwaitingApproval => SlotState::AwaitingApproval,
             DayStatus::Rejected => SlotState::Rejected,
+            DayStatus::WaitListed => SlotState::WaitListed,
             DayStatus::CancellationRequested => SlotState::CancellationRequested,
             DayStatus::Cancelled => SlotState::Cancelled,
             DayStatus::AbsenceReported => SlotState::AbsenceReported,
             DayStatus::AbsentJustified => SlotState::AbsentJustified,
             DayStatus::AbsentUnjustified => SlotState::AbsentUnjustified,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Locale;
+
+    #[test]
+    fn every_state_has_a_label_in_each_language() {
+        for state in <SlotState as async_graphql::resolver_utils::EnumType>::items() {
+            for locale in [Locale::Fr, Locale::En] {
+                let label = crate::i18n::slot_label(state.value.key(), None, locale);
+                assert!(
+                    !label.starts_with("slot."),
+                    "{:?} in {locale:?}: {label}",
+                    state.value
+                );
+            }
         }
     }
 }

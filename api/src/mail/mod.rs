@@ -409,6 +409,8 @@ pub enum Decided {
     BookingRejected,
     CancellationApproved,
     CancellationRejected,
+    /// Off the waiting list into a place freed up.
+    Promoted,
 }
 
 /// Tells a family what an agent decided on a booking or a cancellation it
@@ -430,6 +432,7 @@ pub fn decision(
         Decided::BookingRejected => "booking_rejected",
         Decided::CancellationApproved => "cancellation_approved",
         Decided::CancellationRejected => "cancellation_rejected",
+        Decided::Promoted => "promoted",
     };
     let (subject_key, what_key) = (
         format!("mail.decision.{name}.subject"),

@@ -35,6 +35,8 @@ pub enum DayStatus {
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,
+    /// Every place was taken: on the waiting list.
+    WaitListed,
     /// The parent reported the child absent.
     AbsenceReported,
     /// An agent accepted the absence's reason.
@@ -50,6 +52,8 @@ pub struct Day {
     /// The id a booking of this day has (or would have).
     pub reservation_id: Uuid,
     pub status: DayStatus,
+    /// Where the booking waits on the day's waiting list, from 1.
+    pub waiting_position: Option<u32>,
     /// What the roll call recorded, once taken.
     pub attendance: Option<Attendance>,
     /// Why the unit does not run that day; `None` when it does.
@@ -78,7 +82,8 @@ pub struct Recorded {
 static CALENDAR: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT c.family_id, u.collectivity_id,
-           {} AS family_version, {} AS collectivity_version, r.days, r.statuses, a.attended, a.presences
+           {} AS family_version, {} AS collectivity_version, r.days, r.statuses, a.attended, a.presences,
+           w.waiting, w.positions
          FROM (VALUES (1)) AS one(n)
          LEFT JOIN directory_children c ON c.child_id = $1
          LEFT JOIN directory_units u ON u.unit_id = $2
@@ -92,7 +97,18 @@ static CALENDAR: LazyLock<String> = LazyLock::new(|| {
            SELECT coalesce(array_agg(day), '{{}}') AS attended, coalesce(array_agg(presence), '{{}}') AS presences
            FROM attendance
            WHERE child_id = $1 AND unit_id = $2 AND day BETWEEN $3 AND $4
-         ) AS a",
+         ) AS a
+         CROSS JOIN LATERAL (
+           SELECT coalesce(array_agg(c.day), '{{}}') AS waiting,
+                  coalesce(array_agg((
+                    SELECT count(*)::int FROM waiting_lists o
+                    JOIN calendar_reservations oc ON oc.reservation_id = o.reservation_id
+                    WHERE o.unit_id = w.unit_id AND o.day = w.day AND o.ticket <= w.ticket
+                      AND oc.status = 'waitlisted')), '{{}}') AS positions
+           FROM calendar_reservations c
+           JOIN waiting_lists w ON w.reservation_id = c.reservation_id
+           WHERE c.child_id = $1 AND c.unit_id = $2 AND c.day BETWEEN $3 AND $4 AND c.status = 'waitlisted'
+         ) AS w",
         store::sql::version("'Family'", "c.family_id::text"),
         store::sql::version("'Collectivity'", "u.collectivity_id::text"),
     )
@@ -128,7 +144,13 @@ pub async fn calendar(
     // family then come from the cache.
     type Stream = Option<(Uuid, i64)>;
     type Days<T> = HashMap<NaiveDate, T>;
-    let (family, commune, booked, attended): (Stream, Stream, Days<String>, Days<Attendance>) = {
+    let (family, commune, booked, attended, waiting): (
+        Stream,
+        Stream,
+        Days<String>,
+        Days<Attendance>,
+        Days<i32>,
+    ) = {
         let row = sqlx::query(&CALENDAR)
             .bind(child_id)
             .bind(unit_id)
@@ -144,6 +166,8 @@ pub async fn calendar(
         let statuses: Vec<String> = row.try_get("statuses")?;
         let attended: Vec<NaiveDate> = row.try_get("attended")?;
         let presences: Vec<String> = row.try_get("presences")?;
+        let waiting: Vec<NaiveDate> = row.try_get("waiting")?;
+        let positions: Vec<i32> = row.try_get("positions")?;
         (
             family.map(|id| (id, family_version.unwrap_or(0))),
             commune.map(|id| (id, commune_version.unwrap_or(0))),
@@ -153,6 +177,7 @@ pub async fn calendar(
                 .zip(presences)
                 .filter_map(|(day, presence)| Some((day, attendance::presence_of(&presence)?)))
                 .collect(),
+            waiting.into_iter().zip(positions).collect(),
         )
     };
     // A child the caller may not read answers as a child that does not
@@ -211,6 +236,7 @@ pub async fn calendar(
             date,
             reservation_id: espace_famille_domain::reservation::reservation_id(child_id, unit_id, date),
             status,
+            waiting_position: waiting.get(&date).map(|&p| p.max(1) as u32),
             attendance: reservation.attendance,
             closed_reason: open
                 .as_ref()
@@ -260,6 +286,7 @@ impl DayStatus {
             "requested" => DayStatus::Requested,
             "awaiting_approval" => DayStatus::AwaitingApproval,
             "rejected" => DayStatus::Rejected,
+            "waitlisted" => DayStatus::WaitListed,
             "absence_reported" => DayStatus::AbsenceReported,
             "absent_justified" => DayStatus::AbsentJustified,
             "absent_unjustified" => DayStatus::AbsentUnjustified,
@@ -273,6 +300,7 @@ impl DayStatus {
             ReservationStatus::Confirmed => DayStatus::Confirmed,
             ReservationStatus::AwaitingApproval => DayStatus::AwaitingApproval,
             ReservationStatus::Rejected => DayStatus::Rejected,
+            ReservationStatus::WaitListed => DayStatus::WaitListed,
             ReservationStatus::CancellationRequested => DayStatus::CancellationRequested,
             ReservationStatus::Cancelled => DayStatus::Cancelled,
             ReservationStatus::AbsenceReported => DayStatus::AbsenceReported,
@@ -288,6 +316,7 @@ impl DayStatus {
             DayStatus::CancellationRequested => ReservationStatus::CancellationRequested,
             DayStatus::Cancelled => ReservationStatus::Cancelled,
             DayStatus::Rejected => ReservationStatus::Rejected,
+            DayStatus::WaitListed => ReservationStatus::WaitListed,
             DayStatus::AwaitingApproval => ReservationStatus::AwaitingApproval,
             DayStatus::AbsenceReported => ReservationStatus::AbsenceReported,
             DayStatus::AbsentJustified => ReservationStatus::AbsentJustified,

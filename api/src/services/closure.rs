@@ -64,7 +64,7 @@ pub async fn close(
     let rows = sqlx::query(
         "SELECT reservation_id, family_id, child_id, unit_id, day FROM calendar_reservations
          WHERE collectivity_id = $1 AND unit_id = ANY($2) AND day BETWEEN $3 AND $4
-           AND status IN ('requested', 'confirmed', 'cancellation_requested')
+           AND status IN ('requested', 'confirmed', 'awaiting_approval', 'cancellation_requested', 'waitlisted')
          ORDER BY family_id, day, child_id, unit_id",
     )
     .bind(collectivity_id)

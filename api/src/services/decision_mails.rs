@@ -1,5 +1,6 @@
-//! When an agent approves or rejects a booking or a cancellation, the
-//! family's guardians are told by e-mail, once per decision, in two steps:
+//! When an agent approves or rejects a booking or a cancellation, or a
+//! booking is promoted from the waiting list, the family's guardians are
+//! told by e-mail, once per decision, in two steps:
 //!
 //! 1. a process manager in the bookings' group (which reads every
 //!    reservation event once for all its projections) keeps a notice of
@@ -44,6 +45,7 @@ const DECISIONS: &[&str] = &[
     "BookingRejected",
     "AgentApproved",
     "AgentRejected",
+    "Promoted",
 ];
 
 /// The process manager: a notice per decision.
@@ -89,6 +91,7 @@ impl Projection for DecisionMails {
                 ReservationEvent::BookingRejected { reason } => (Decided::BookingRejected, Some(reason)),
                 ReservationEvent::AgentApproved { comment } => (Decided::CancellationApproved, comment),
                 ReservationEvent::AgentRejected { reason } => (Decided::CancellationRejected, Some(reason)),
+                ReservationEvent::Promoted => (Decided::Promoted, None),
                 _ => continue,
             };
             let reservation_id: Uuid = event.aggregate_id.parse().map_err(|_| {
@@ -135,6 +138,7 @@ fn decided_name(decided: Decided) -> &'static str {
         Decided::BookingRejected => "booking_rejected",
         Decided::CancellationApproved => "cancellation_approved",
         Decided::CancellationRejected => "cancellation_rejected",
+        Decided::Promoted => "promoted",
     }
 }
 
@@ -144,6 +148,7 @@ fn decided_of(name: &str) -> Option<Decided> {
         "booking_rejected" => Decided::BookingRejected,
         "cancellation_approved" => Decided::CancellationApproved,
         "cancellation_rejected" => Decided::CancellationRejected,
+        "promoted" => Decided::Promoted,
         _ => return None,
     })
 }

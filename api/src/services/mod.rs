@@ -11,6 +11,8 @@
 //! - [`closure`]: days an agent closes, and the bookings on them cancelled;
 //! - [`invitations`]: the process manager that gives a new family's
 //!   guardian an account and mails the activation link;
+//! - [`places`]: the days' places and waiting lists, and
+//!   [`promotions`], the process manager that hands freed places on;
 //! - [`calendar`]: what a family reads of its bookings (a child's days,
 //!   a reservation's history).
 
@@ -23,6 +25,8 @@ pub mod decision;
 pub mod decision_mails;
 pub mod family;
 pub mod invitations;
+pub mod places;
+pub mod promotions;
 pub mod roll_call;
 pub mod write;
 

@@ -127,6 +127,8 @@ impl Stored for Family {
 
 impl Stored for Reservation {}
 
+impl Stored for espace_famille_domain::places::Places {}
+
 /// One attempt's unit of work: what it loaded, decided and must commit.
 pub struct Work<'c> {
     commands: &'c Commands,

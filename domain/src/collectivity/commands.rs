@@ -38,4 +38,16 @@ pub enum CollectivityCommand {
     SetBookingWindow {
         window: BookingWindow,
     },
+    /// How many children a unit takes on every day; `None`: no limit.
+    SetPlaces {
+        unit_id: Uuid,
+        places: Option<u32>,
+    },
+    /// How many it takes on one date, whatever the every-day number;
+    /// `None`: that date follows the every-day number again.
+    SetDayPlaces {
+        unit_id: Uuid,
+        date: NaiveDate,
+        places: Option<u32>,
+    },
 }

@@ -48,6 +48,10 @@ pub enum CollectivityError {
     ResidentsOpenLater,
     #[error("a commune keeps at most {MAX_BOOKING_WINDOWS} booking windows")]
     TooManyWindows,
+    #[error("a unit takes at most {MAX_PLACES} children a day")]
+    TooManyPlaces,
+    #[error("a unit's places are set for at most {MAX_PLACE_DATES} dates")]
+    TooManyPlaceDates,
     #[error(transparent)]
     InvalidText(#[from] TextError),
 }

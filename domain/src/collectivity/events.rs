@@ -39,6 +39,15 @@ pub enum CollectivityEvent {
     BookingWindowSet {
         window: BookingWindow,
     },
+    UnitPlacesSet {
+        unit_id: Uuid,
+        places: Option<u32>,
+    },
+    DayPlacesSet {
+        unit_id: Uuid,
+        date: NaiveDate,
+        places: Option<u32>,
+    },
 }
 
 impl DomainEvent for CollectivityEvent {
@@ -53,6 +62,8 @@ impl DomainEvent for CollectivityEvent {
             CollectivityEvent::ClosureAdded { .. } => "ClosureAdded",
             CollectivityEvent::AbsenceRulesSet { .. } => "AbsenceRulesSet",
             CollectivityEvent::BookingWindowSet { .. } => "BookingWindowSet",
+            CollectivityEvent::UnitPlacesSet { .. } => "UnitPlacesSet",
+            CollectivityEvent::DayPlacesSet { .. } => "DayPlacesSet",
         }
         .to_string()
     }

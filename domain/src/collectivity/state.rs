@@ -16,6 +16,9 @@ pub struct Collectivity {
     /// When booking opens, per unit and range, in the order they were set.
     #[serde(default)]
     pub booking_windows: Vec<BookingWindow>,
+    /// The places of the units that count them.
+    #[serde(default)]
+    pub places: BTreeMap<Uuid, UnitPlaces>,
 }
 
 impl Collectivity {
@@ -31,6 +34,21 @@ impl Collectivity {
             .rev()
             .find(|w| w.unit_id == unit_id && w.range.contains(date))
             .map(|w| w.opens_for(resident))
+    }
+
+    /// How many children `unit_id` takes on `date`, if it counts them.
+    pub fn places_on(&self, unit_id: Uuid, date: NaiveDate) -> Option<u32> {
+        self.places.get(&unit_id).and_then(|places| places.on(date))
+    }
+
+    fn check_places(&self, unit_id: Uuid, places: Option<u32>) -> Result<(), CollectivityError> {
+        if !self.units.contains_key(&unit_id) {
+            return Err(CollectivityError::UnknownUnit(unit_id));
+        }
+        if places.is_some_and(|n| n > MAX_PLACES) {
+            return Err(CollectivityError::TooManyPlaces);
+        }
+        Ok(())
     }
 
     fn check_unit(&self, unit: &Unit) -> Result<(), CollectivityError> {
@@ -203,6 +221,35 @@ impl Aggregate for Collectivity {
                 }
                 CollectivityEvent::BookingWindowSet { window }
             }
+            CollectivityCommand::SetPlaces { unit_id, places } => {
+                self.check_places(unit_id, places)?;
+                let current = self.places.get(&unit_id).and_then(|p| p.every_day);
+                if current == places {
+                    return Ok(());
+                }
+                CollectivityEvent::UnitPlacesSet { unit_id, places }
+            }
+            CollectivityCommand::SetDayPlaces {
+                unit_id,
+                date,
+                places,
+            } => {
+                self.check_places(unit_id, places)?;
+                text::date("a day", date)?;
+                let set = self.places.get(&unit_id);
+                let current = set.and_then(|p| p.on.get(&date).copied());
+                if current == places {
+                    return Ok(());
+                }
+                if current.is_none() && set.is_some_and(|p| p.on.len() >= MAX_PLACE_DATES) {
+                    return Err(CollectivityError::TooManyPlaceDates);
+                }
+                CollectivityEvent::DayPlacesSet {
+                    unit_id,
+                    date,
+                    places,
+                }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -233,6 +280,20 @@ impl Aggregate for Collectivity {
             CollectivityEvent::BookingWindowSet { window } => {
                 self.booking_windows.retain(|w| w.id != window.id);
                 self.booking_windows.push(window);
+            }
+            CollectivityEvent::UnitPlacesSet { unit_id, places } => {
+                self.places.entry(unit_id).or_default().every_day = places;
+            }
+            CollectivityEvent::DayPlacesSet {
+                unit_id,
+                date,
+                places,
+            } => {
+                let set = self.places.entry(unit_id).or_default();
+                match places {
+                    Some(places) => set.on.insert(date, places),
+                    None => set.on.remove(&date),
+                };
             }
         }
     }

@@ -465,3 +465,95 @@ fn a_booking_window_names_a_unit_of_the_commune_and_lets_residents_in_first_neve
             last: day(4),
         }));
 }
+
+#[test]
+fn places_are_counted_per_unit_with_other_numbers_for_some_dates() {
+    let day = |d| NaiveDate::from_ymd_opt(2027, 1, d).unwrap();
+    let mut commune = Collectivity::default();
+    for event in configured() {
+        commune.apply(event);
+    }
+    assert_eq!(commune.places_on(MEAL, day(6)), None, "nothing set: no limit");
+    let set = vec![
+        CollectivityEvent::UnitPlacesSet {
+            unit_id: MEAL,
+            places: Some(60),
+        },
+        CollectivityEvent::DayPlacesSet {
+            unit_id: MEAL,
+            date: day(13),
+            places: Some(30),
+        },
+    ];
+    for event in set.clone() {
+        commune.apply(event);
+    }
+    assert_eq!(commune.places_on(MEAL, day(6)), Some(60));
+    assert_eq!(commune.places_on(MEAL, day(13)), Some(30), "the trip's Wednesday");
+    commune.apply(CollectivityEvent::DayPlacesSet {
+        unit_id: MEAL,
+        date: day(13),
+        places: None,
+    });
+    assert_eq!(commune.places_on(MEAL, day(13)), Some(60), "back to every day's");
+
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetPlaces {
+            unit_id: MEAL,
+            places: Some(60),
+        })
+        .then_expect_events(vec![set[0].clone()]);
+    // The same number again: nothing.
+    framework()
+        .given([configured(), set.clone()].concat())
+        .when(CollectivityCommand::SetDayPlaces {
+            unit_id: MEAL,
+            date: day(13),
+            places: Some(30),
+        })
+        .then_expect_events(vec![]);
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetPlaces {
+            unit_id: Uuid::from_u128(0xbad),
+            places: Some(1),
+        })
+        .then_expect_error(CollectivityError::UnknownUnit(Uuid::from_u128(0xbad)));
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetDayPlaces {
+            unit_id: MEAL,
+            date: day(13),
+            places: Some(MAX_PLACES + 1),
+        })
+        .then_expect_error(CollectivityError::TooManyPlaces);
+    let full: Vec<CollectivityEvent> = (0..MAX_PLACE_DATES as u64)
+        .map(|n| CollectivityEvent::DayPlacesSet {
+            unit_id: MEAL,
+            date: day(1) + chrono::Days::new(n),
+            places: Some(10),
+        })
+        .collect();
+    framework()
+        .given([configured(), full.clone()].concat())
+        .when(CollectivityCommand::SetDayPlaces {
+            unit_id: MEAL,
+            date: day(1) + chrono::Days::new(MAX_PLACE_DATES as u64),
+            places: Some(10),
+        })
+        .then_expect_error(CollectivityError::TooManyPlaceDates);
+    // A date already set may change when the list is full.
+    framework()
+        .given([configured(), full].concat())
+        .when(CollectivityCommand::SetDayPlaces {
+            unit_id: MEAL,
+            date: day(1),
+            places: Some(12),
+        })
+        .then_expect_events(vec![CollectivityEvent::DayPlacesSet {
+            unit_id: MEAL,
+            date: day(1),
+            places: Some(12),
+        }]);
+}

@@ -100,3 +100,25 @@ impl BookingWindow {
 
 /// The most booking windows a commune keeps.
 pub const MAX_BOOKING_WINDOWS: usize = 500;
+
+/// How many children a unit takes on a day: a number for every day, and
+/// other numbers for given dates (a school trip halves the places of one
+/// Wednesday). No number: as many as book.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitPlaces {
+    pub every_day: Option<u32>,
+    pub on: BTreeMap<NaiveDate, u32>,
+}
+
+impl UnitPlaces {
+    /// The places on `date`, if they are counted.
+    pub fn on(&self, date: NaiveDate) -> Option<u32> {
+        self.on.get(&date).copied().or(self.every_day)
+    }
+}
+
+/// The most places a unit takes on a day.
+pub const MAX_PLACES: u32 = 5_000;
+
+/// The most dates a unit's places are set for, one by one.
+pub const MAX_PLACE_DATES: usize = 500;

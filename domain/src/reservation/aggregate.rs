@@ -37,6 +37,26 @@ impl Aggregate for Reservation {
                 };
                 sink.write(next, self).await;
             }
+            ReservationCommand::JoinWaitingList {
+                child_id,
+                unit_id,
+                date,
+                ticket,
+                position,
+            } => {
+                let slot = self.check_request(child_id, unit_id, date, context)?;
+                sink.write(ReservationEvent::ReservationRequested { slot }, self)
+                    .await;
+                sink.write(ReservationEvent::WaitListed { ticket, position }, self)
+                    .await;
+            }
+            ReservationCommand::LeaveWaitingList => {
+                if self.status != ReservationStatus::WaitListed {
+                    return Err(ReservationError::NotWaitListed);
+                }
+                let event = self.check_cancel(context)?;
+                sink.write(event, self).await;
+            }
             ReservationCommand::Cancel => {
                 let event = self.check_cancel(context)?;
                 sink.write(event, self).await;
@@ -101,13 +121,16 @@ impl Aggregate for Reservation {
                 self.slot.get_or_insert(slot);
                 self.attendance = Some(Attendance::Unexpected);
             }
+            ReservationEvent::WaitListed { .. } => self.status = ReservationStatus::WaitListed,
             ReservationEvent::ReservationConfirmed
+            | ReservationEvent::Promoted
             | ReservationEvent::AgentRejected { .. }
             | ReservationEvent::BookingApproved { .. } => self.status = ReservationStatus::Confirmed,
             ReservationEvent::BookingAwaitingApproval => self.status = ReservationStatus::AwaitingApproval,
             ReservationEvent::BookingRejected { .. } => self.status = ReservationStatus::Rejected,
             ReservationEvent::CancellationRequested => self.status = ReservationStatus::CancellationRequested,
             ReservationEvent::ReservationCancelled
+            | ReservationEvent::LeftWaitingList
             | ReservationEvent::AgentApproved { .. }
             | ReservationEvent::ReservationCancelledByCommune { .. } => {
                 self.status = ReservationStatus::Cancelled

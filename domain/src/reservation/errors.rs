@@ -19,6 +19,12 @@ pub enum ReservationError {
     BookingNotOpen(DateTime<Utc>),
     #[error("this slot is already booked")]
     AlreadyBooked,
+    #[error("this slot is already on the waiting list")]
+    AlreadyWaitListed,
+    #[error("this booking is not on the waiting list")]
+    NotWaitListed,
+    #[error("the waiting list of this day is full")]
+    WaitingListFull,
     #[error("this slot is not booked")]
     NotBooked,
     #[error("a cancellation of this booking is already waiting for an agent")]

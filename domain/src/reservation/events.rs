@@ -9,6 +9,16 @@ pub enum ReservationEvent {
         slot: Slot,
     },
     ReservationConfirmed,
+    /// Every place of the day was taken: the booking waits, `position`th,
+    /// with the day's `ticket`th ticket (see `places`).
+    WaitListed {
+        ticket: u32,
+        position: u32,
+    },
+    /// A place freed up and this booking, first in line, took it.
+    Promoted,
+    /// The parent took the booking off the waiting list.
+    LeftWaitingList,
     /// Requested in a unit where an agent approves each booking.
     BookingAwaitingApproval,
     BookingApproved {
@@ -67,6 +77,9 @@ impl DomainEvent for ReservationEvent {
         match self {
             ReservationEvent::ReservationRequested { .. } => "ReservationRequested",
             ReservationEvent::ReservationConfirmed => "ReservationConfirmed",
+            ReservationEvent::WaitListed { .. } => "WaitListed",
+            ReservationEvent::Promoted => "Promoted",
+            ReservationEvent::LeftWaitingList => "LeftWaitingList",
             ReservationEvent::BookingAwaitingApproval => "BookingAwaitingApproval",
             ReservationEvent::BookingApproved { .. } => "BookingApproved",
             ReservationEvent::BookingRejected { .. } => "BookingRejected",

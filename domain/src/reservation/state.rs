@@ -41,6 +41,9 @@ impl Reservation {
         if self.status.stands() {
             return Err(ReservationError::AlreadyBooked);
         }
+        if self.status == ReservationStatus::WaitListed {
+            return Err(ReservationError::AlreadyWaitListed);
+        }
         let calendar = &context.collectivity.calendar;
         unit.opening
             .check_unit(unit.id, date, calendar)
@@ -97,6 +100,10 @@ impl Reservation {
     /// would record, or the reason it cannot.
     pub fn check_cancel(&self, context: &BookingContext) -> Result<ReservationEvent, ReservationError> {
         self.check_family(context)?;
+        if self.status == ReservationStatus::WaitListed {
+            // Whenever: the place was never given.
+            return Ok(ReservationEvent::LeftWaitingList);
+        }
         let slot = match (self.slot, self.status) {
             (Some(slot), ReservationStatus::Confirmed | ReservationStatus::AwaitingApproval) => slot,
             _ => return Err(self.why_it_cannot_change()),
@@ -126,6 +133,45 @@ impl Reservation {
             Some(slot) if Some(slot.family_id) != context.family.id => Err(ReservationError::OtherFamily),
             _ => Ok(()),
         }
+    }
+}
+
+impl Reservation {
+    /// The events of this booking's promotion from the waiting list to a
+    /// place freed at `now`: only while it waits, on a day the unit still
+    /// runs, up to the booking deadline (after it, nobody is promoted and
+    /// the list stays as it is). In a unit where an agent approves each
+    /// booking, the promoted one waits for that approval.
+    pub fn check_promotion(
+        &self,
+        collectivity: &Collectivity,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReservationEvent>, ReservationError> {
+        let slot = match (self.slot, self.status) {
+            (Some(slot), ReservationStatus::WaitListed) => slot,
+            _ => return Err(ReservationError::NotWaitListed),
+        };
+        let unit = collectivity
+            .units
+            .get(&slot.unit_id)
+            .ok_or(ReservationError::UnknownUnit(slot.unit_id))?;
+        unit.opening
+            .check_unit(unit.id, slot.date, &collectivity.calendar)
+            .map_err(|reason| ReservationError::UnitClosed {
+                date: slot.date,
+                reason,
+            })?;
+        let deadline = unit
+            .booking_deadline
+            .deadline_for(slot.date, &collectivity.calendar);
+        if now > deadline {
+            return Err(ReservationError::DeadlinePassed(deadline));
+        }
+        let mut events = vec![ReservationEvent::Promoted];
+        if unit.booking_needs_approval {
+            events.push(ReservationEvent::BookingAwaitingApproval);
+        }
+        Ok(events)
     }
 }
 
@@ -172,7 +218,7 @@ impl Reservation {
     /// that stands (a cancellation pending included), whatever the
     /// deadlines; the closure's reason is given.
     pub fn check_cancel_by_commune(&self, reason: &str) -> Result<ReservationEvent, ReservationError> {
-        if !self.status.stands() {
+        if !self.status.stands() && self.status != ReservationStatus::WaitListed {
             return Err(self.why_it_cannot_change());
         }
         let reason =

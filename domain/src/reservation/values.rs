@@ -31,6 +31,8 @@ pub enum ReservationStatus {
     #[default]
     Free,
     Confirmed,
+    /// Every place was taken: waiting for one to free up.
+    WaitListed,
     /// Booked in a unit where an agent approves each booking: not yet.
     AwaitingApproval,
     /// An agent refused the booking: the day is not booked, and may be

@@ -83,6 +83,36 @@ pub(super) fn decode_stored<A: Aggregate>(
     serde_json::from_value(value).map_err(corrupt)
 }
 
+/// The events of several streams of one type, each after its own
+/// version, through `conn` (a caller's transaction, say): by stream, as
+/// (sequence, payload as JSON text) in order, for [`Loaded::apply_stored`].
+pub async fn events_after_each(
+    conn: &mut PgConnection,
+    aggregate_type: &str,
+    ids: &[String],
+    after: &[i64],
+) -> Result<HashMap<String, Vec<(i64, String)>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT e.aggregate_id, e.sequence, e.payload::text AS payload
+         FROM UNNEST($2::text[], $3::bigint[]) AS k(id, after)
+         JOIN events e ON e.aggregate_type = $1 AND e.aggregate_id = k.id AND e.sequence > k.after
+         ORDER BY e.aggregate_id, e.sequence",
+    )
+    .bind(aggregate_type)
+    .bind(ids)
+    .bind(after)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut events: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    for row in rows {
+        events
+            .entry(row.try_get("aggregate_id")?)
+            .or_default()
+            .push((row.try_get("sequence")?, row.try_get("payload")?));
+    }
+    Ok(events)
+}
+
 /// Loads one aggregate through postgres-es's repository.
 pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<Loaded<A>, StoreError> {
     let repository = PostgresEventRepository::new(pool.clone());

@@ -14,6 +14,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::family::Family;
+use espace_famille_domain::places::{places_id, PlacesCommand, PlacesEvent};
 use espace_famille_domain::reservation::{
     reservation_id, BookingContext, Reservation, ReservationCommand, ReservationError, ReservationEvent,
 };
@@ -26,7 +27,7 @@ use uuid::Uuid;
 use crate::commands::Commands;
 use crate::error::{ApiError, ErrorCode, Refusal};
 use crate::i18n::say;
-use crate::services::{Failure, Work, Write};
+use crate::services::{places, Failure, Work, Write};
 
 mod period;
 mod receipt;
@@ -98,6 +99,9 @@ pub struct LineOutcome {
     /// nothing.
     #[serde(default)]
     pub skipped: bool,
+    /// Accepted on a full day: on the waiting list, at this position.
+    #[serde(default)]
+    pub waiting_position: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +116,18 @@ pub struct BasketOutcome {
 struct Checked {
     outcome: LineOutcome,
     append: Option<StreamAppend>,
+    /// A booking of a day that counts its places: what taking one, or a
+    /// ticket on the waiting list, needs.
+    counted: Option<Counted>,
+}
+
+/// A booking's reservation as it was checked, the day's places and the
+/// context it was checked in.
+struct Counted {
+    reservation: Reservation,
+    version: usize,
+    context: BookingContext,
+    places: u32,
 }
 
 pub async fn submit(
@@ -178,23 +194,34 @@ impl Write for Submit<'_> {
             }
             return Ok(stored);
         }
-        let checked = check(commands, basket, ids, prelude).await?;
+        let mut checked = check(commands, basket, ids, prelude).await?;
         // A skipped day owes its reason to the calendar, never to a
         // reservation's state: it needs no second look.
-        let refused = checked
-            .iter()
-            .filter(|c| !c.outcome.accepted && !c.outcome.skipped)
-            .count();
-        if presumed && refused > 0 {
+        let refused = |checked: &[Checked]| {
+            checked
+                .iter()
+                .filter(|c| !c.outcome.accepted && !c.outcome.skipped)
+                .count()
+        };
+        if presumed && refused(&checked) > 0 {
             return Err(Failure::Again);
         }
-        let kept = checked.iter().filter(|c| c.outcome.accepted).count();
-        let status = match refused {
-            _ if kept == 0 => BasketStatus::Rejected,
-            0 => BasketStatus::Accepted,
-            _ if basket.keep_valid_lines => BasketStatus::Partial,
-            _ => BasketStatus::Rejected,
+        let status = |checked: &[Checked]| {
+            let kept = checked.iter().filter(|c| c.outcome.accepted).count();
+            match refused(checked) {
+                _ if kept == 0 => BasketStatus::Rejected,
+                0 => BasketStatus::Accepted,
+                _ if basket.keep_valid_lines => BasketStatus::Partial,
+                _ => BasketStatus::Rejected,
+            }
         };
+        let mut places = Vec::new();
+        // The days that count their places are taken last, under their
+        // locks, and only by a basket that will be written.
+        if status(&checked) != BasketStatus::Rejected && checked.iter().any(|c| c.counted.is_some()) {
+            places = take_places(work, &mut checked).await?;
+        }
+        let status = status(&checked);
         let (outcomes, appends): (Vec<_>, Vec<_>) =
             checked.into_iter().map(|c| (c.outcome, c.append)).unzip();
         let outcome = BasketOutcome {
@@ -206,7 +233,9 @@ impl Write for Submit<'_> {
         if status == BasketStatus::Rejected {
             return Ok(outcome);
         }
-        work.append(appends.into_iter().flatten().collect(), self.metadata)?;
+        let mut streams: Vec<StreamAppend> = appends.into_iter().flatten().collect();
+        streams.extend(places);
+        work.append(streams, self.metadata)?;
         // The receipt commits with the lines, in their statement: a
         // basket retried, or submitted twice at once, answers as the first.
         let receipt = sqlx::types::Json(Receipt::from(&outcome));
@@ -445,6 +474,7 @@ async fn check(
             accepted: false,
             refusal: None,
             skipped: false,
+            waiting_position: None,
         };
         // Taking the reservation out means a second line on the same slot
         // finds nothing: it is refused as a duplicate.
@@ -459,10 +489,12 @@ async fn check(
             checked.push(Checked {
                 outcome,
                 append: None,
+                counted: None,
             });
             continue;
         };
         let current_version = current.version;
+        let mut counted = None;
         let result = match unit_collectivity
             .get(&line.unit_id)
             .and_then(|c| collectivities.get(c))
@@ -477,7 +509,16 @@ async fn check(
                     collectivity: collectivity.clone(),
                     family: family.clone(),
                 };
-                run(current.aggregate, line, &context).await
+                let places = collectivity.places_on(line.unit_id, line.date);
+                if let (BasketAction::Book, Some(places)) = (line.action, places) {
+                    counted = Some(Counted {
+                        reservation: current.aggregate.clone(),
+                        version: current_version,
+                        context: context.clone(),
+                        places,
+                    });
+                }
+                run(current.aggregate, command_of(line), &context).await
             }
         };
         match result {
@@ -487,6 +528,7 @@ async fn check(
                 checked.push(Checked {
                     outcome,
                     append: Some(append),
+                    counted,
                 });
             }
             Err(error) => {
@@ -495,6 +537,7 @@ async fn check(
                 checked.push(Checked {
                     outcome,
                     append: None,
+                    counted: None,
                 });
             }
         }
@@ -502,21 +545,92 @@ async fn check(
     Ok(checked)
 }
 
-/// Runs one line's command on its reservation; the events to append, or
-/// the domain's refusal.
-async fn run(
-    mut reservation: Reservation,
-    line: &BasketLine,
-    context: &BookingContext,
-) -> Result<Vec<ReservationEvent>, ReservationError> {
-    let command = match line.action {
+/// What a line asks of its reservation.
+fn command_of(line: &BasketLine) -> ReservationCommand {
+    match line.action {
         BasketAction::Book => ReservationCommand::Request {
             child_id: line.child_id,
             unit_id: line.unit_id,
             date: line.date,
         },
         BasketAction::Cancel => ReservationCommand::Cancel,
-    };
+    }
+}
+
+/// The bookings of days that count their places take a place each, or a
+/// ticket on the day's waiting list (their reservations' events then say
+/// so), under the days' locks, in the basket's transaction: the days'
+/// events to append with the lines (see `services::places`). A line the
+/// day cannot take (its waiting list is full) is refused.
+async fn take_places(work: &mut Work<'_>, checked: &mut [Checked]) -> Result<Vec<StreamAppend>, Failure> {
+    let days: Vec<(Uuid, NaiveDate)> = checked
+        .iter()
+        .filter(|c| c.counted.is_some())
+        .map(|c| (c.outcome.unit_id, c.outcome.date))
+        .collect();
+    let commands = work.commands();
+    let conn = work.transaction().await?;
+    let mut read = places::lock_and_read(commands, conn, &days).await?;
+    let mut taken: HashMap<Uuid, Vec<PlacesEvent>> = HashMap::new();
+    for line in checked.iter_mut() {
+        let Some(counted) = line.counted.take() else {
+            continue;
+        };
+        let outcome = &mut line.outcome;
+        let id = places_id(outcome.unit_id, outcome.date);
+        let day = read
+            .get_mut(&id)
+            .ok_or_else(|| Failure::Refused(ApiError::Internal(format!("places {id} were not read"))))?;
+        let take = PlacesCommand::Take {
+            reservation_id: outcome.reservation_id,
+            unit_id: outcome.unit_id,
+            date: outcome.date,
+            places: counted.places,
+        };
+        let events = match places::decide(day, take).await {
+            Ok(events) => events,
+            Err(error) => {
+                outcome.accepted = false;
+                outcome.refusal = Some(Refusal::from(&ReservationError::from(error)));
+                line.append = None;
+                continue;
+            }
+        };
+        if let Some(&PlacesEvent::WaitListJoined { ticket, position, .. }) = events.last() {
+            let join = ReservationCommand::JoinWaitingList {
+                child_id: outcome.child_id,
+                unit_id: outcome.unit_id,
+                date: outcome.date,
+                ticket,
+                position,
+            };
+            // The checks of the request, in the same context: they passed.
+            let waiting = run(counted.reservation, join, &counted.context)
+                .await
+                .map_err(|e| {
+                    Failure::Refused(ApiError::Internal(format!(
+                        "a checked booking failed to wait: {e}"
+                    )))
+                })?;
+            line.append = Some(StreamAppend::new::<Reservation>(
+                outcome.reservation_id.to_string(),
+                counted.version,
+                &waiting,
+            )?);
+            outcome.waiting_position = Some(position);
+        }
+        taken.entry(id).or_default().extend(events);
+    }
+    places::appends(&read, taken)
+}
+
+/// Runs a command on a line's reservation; the events to append, or the
+/// domain's refusal.
+async fn run(
+    mut reservation: Reservation,
+    command: ReservationCommand,
+    context: &BookingContext,
+) -> Result<Vec<ReservationEvent>, ReservationError> {
     let sink = EventSink::default();
     reservation.handle(command, context, &sink).await?;
     Ok(sink.collect().await)

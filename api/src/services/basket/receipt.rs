@@ -32,6 +32,9 @@ pub(super) struct Receipt {
     /// closed); their reasons are among the refusals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<i32>,
+    /// The lines put on a waiting list: index and position.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    waiting: Vec<(i32, u32)>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -49,9 +52,13 @@ impl From<&BasketOutcome> for Receipt {
         let mut group_of: HashMap<(BasketAction, Uuid, Uuid), usize> = HashMap::new();
         let mut refusals = Vec::new();
         let mut skipped = Vec::new();
+        let mut waiting = Vec::new();
         for line in &outcome.lines {
             if line.skipped {
                 skipped.push(line.index);
+            }
+            if let Some(position) = line.waiting_position {
+                waiting.push((line.index, position));
             }
             let key = (line.action, line.child_id, line.unit_id);
             let group = *group_of.entry(key).or_insert_with(|| {
@@ -75,6 +82,7 @@ impl From<&BasketOutcome> for Receipt {
             groups,
             refusals,
             skipped,
+            waiting,
         }
     }
 }
@@ -88,7 +96,9 @@ impl From<Receipt> for BasketOutcome {
             groups,
             refusals,
             skipped,
+            waiting,
         } = receipt;
+        let waiting: HashMap<i32, u32> = waiting.into_iter().collect();
         let mut refusals: HashMap<i32, Refusal> = refusals.into_iter().collect();
         let mut lines: Vec<LineOutcome> = groups
             .into_iter()
@@ -103,6 +113,7 @@ impl From<Receipt> for BasketOutcome {
                     accepted: true,
                     refusal: None,
                     skipped: false,
+                    waiting_position: None,
                 })
             })
             .collect();
@@ -111,6 +122,7 @@ impl From<Receipt> for BasketOutcome {
             line.refusal = refusals.remove(&line.index);
             line.accepted = line.refusal.is_none();
             line.skipped = skipped.contains(&line.index);
+            line.waiting_position = waiting.get(&line.index).copied();
         }
         BasketOutcome {
             basket_id,
@@ -166,6 +178,7 @@ mod tests {
             accepted: refusal.is_none(),
             refusal,
             skipped: false,
+            waiting_position: None,
         }
     }
 
@@ -226,12 +239,18 @@ mod tests {
                         })),
                     )
                 },
+                // A full day: on the waiting list, second.
+                LineOutcome {
+                    waiting_position: Some(2),
+                    ..line(6, BasketAction::Book, 5, 4, 10, None)
+                },
             ],
         );
         let receipt = Receipt::from(&partial);
         assert_eq!(receipt.groups.len(), 3);
         assert_eq!(receipt.refusals.len(), 3);
         assert_eq!(receipt.skipped, [5]);
+        assert_eq!(receipt.waiting, [(6, 2)]);
         assert_eq!(stored(serde_json::to_value(&receipt).unwrap()), partial);
     }
 

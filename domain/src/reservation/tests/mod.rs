@@ -1,9 +1,10 @@
 //! Given/when/then tests of the reservation aggregate: the fixtures here,
 //! booking and its decisions in `booking`, the day itself (absences, the
-//! roll call) in `on_the_day`.
+//! roll call) in `on_the_day`, the waiting list in `waiting`.
 
 mod booking;
 mod on_the_day;
+mod waiting;
 
 use super::*;
 use crate::collectivity::tests::{configured, meal, CANTEEN, COMMUNE, MEAL};

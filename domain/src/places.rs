@@ -1,0 +1,495 @@
+//! The places of a unit on a day: who holds one and who waits, in order.
+//!
+//! A unit that counts its places (see `Collectivity::places_on`) has one
+//! stream per day, whose id is derived from the unit and the date. Every
+//! booking of that day takes a place or a ticket on the waiting list in
+//! this stream, in the same transaction as the reservation's own events:
+//! the stream's optimistic check is what keeps two bookings from taking
+//! the last place, and its order is the order in which places were given.
+//! The reservations stay the truth of what a family booked; the stream is
+//! brought in line with them when they change (see [`PlacesCommand::Reconcile`]).
+
+use std::collections::{BTreeSet, VecDeque};
+
+use chrono::NaiveDate;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Namespace of the places' stream ids; never change it.
+const PLACES_NAMESPACE: Uuid = Uuid::from_u128(0x2b9e_47d1_c3a0_4f86_8e15_7a6c_d902_3b48);
+
+/// The id of the stream of `unit`'s places on `date`.
+pub fn places_id(unit_id: Uuid, date: NaiveDate) -> Uuid {
+    let mut name = Vec::with_capacity(26);
+    name.extend_from_slice(unit_id.as_bytes());
+    name.extend_from_slice(date.format("%Y-%m-%d").to_string().as_bytes());
+    Uuid::new_v5(&PLACES_NAMESPACE, &name)
+}
+
+/// The longest waiting list of a day.
+pub const MAX_WAITING: usize = 5_000;
+
+/// One booking waiting, with its ticket: the how-manieth it joined the
+/// list of that day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub reservation_id: Uuid,
+    pub ticket: u32,
+}
+
+/// A unit's places on a day, as their events built them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Places {
+    /// The reservations that hold a place.
+    pub holders: BTreeSet<Uuid>,
+    /// Those waiting, first first.
+    pub waiting: VecDeque<Waiting>,
+    /// Tickets given so far.
+    pub tickets: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlacesCommand {
+    /// A booking asks for one of `places`: it takes one if one is free and
+    /// nobody waits, or joins the waiting list.
+    Take {
+        reservation_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        places: u32,
+    },
+    /// The reservation, as it stands now, holds a booking (`holds`) or
+    /// waits (`waits`), or neither: what it held that it no longer does is
+    /// let go.
+    Reconcile {
+        reservation_id: Uuid,
+        holds: bool,
+        waits: bool,
+    },
+    /// The first one waiting takes a free place of `places` (`None`: no
+    /// limit any more).
+    Promote {
+        reservation_id: Uuid,
+        places: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlacesEvent {
+    /// A booking took a place: `holders` of `places` are now taken.
+    PlaceTaken {
+        reservation_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        holders: u32,
+        places: u32,
+    },
+    /// Every place was taken, or others were waiting: the booking waits,
+    /// `position`th, with the day's `ticket`th ticket.
+    WaitListJoined {
+        reservation_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        ticket: u32,
+        position: u32,
+    },
+    /// A holder let its place go (cancelled, refused by an agent...).
+    PlaceFreed { reservation_id: Uuid },
+    /// A booking no longer waits (withdrawn, the day closed...).
+    WaitListLeft { reservation_id: Uuid },
+    /// The first one waiting took a free place: `holders` are now taken.
+    Promoted {
+        reservation_id: Uuid,
+        holders: u32,
+        places: Option<u32>,
+    },
+}
+
+impl DomainEvent for PlacesEvent {
+    fn event_type(&self) -> String {
+        match self {
+            PlacesEvent::PlaceTaken { .. } => "PlaceTaken",
+            PlacesEvent::WaitListJoined { .. } => "WaitListJoined",
+            PlacesEvent::PlaceFreed { .. } => "PlaceFreed",
+            PlacesEvent::WaitListLeft { .. } => "WaitListLeft",
+            PlacesEvent::Promoted { .. } => "Promoted",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlacesError {
+    #[error("the waiting list of this day is full ({MAX_WAITING})")]
+    WaitingListFull,
+    #[error("{0} is not first on the waiting list, or no place is free")]
+    NotNext(Uuid),
+}
+
+impl From<PlacesError> for crate::reservation::ReservationError {
+    fn from(error: PlacesError) -> Self {
+        match error {
+            PlacesError::WaitingListFull => crate::reservation::ReservationError::WaitingListFull,
+            PlacesError::NotNext(_) => crate::reservation::ReservationError::NotWaitListed,
+        }
+    }
+}
+
+impl Places {
+    fn count(n: usize) -> u32 {
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Whether a place is free among `places` (`None`: no limit).
+    pub fn has_room(&self, places: Option<u32>) -> bool {
+        places.is_none_or(|places| Self::count(self.holders.len()) < places)
+    }
+
+    /// The first one waiting, if a place is free for it.
+    pub fn next(&self, places: Option<u32>) -> Option<Uuid> {
+        self.waiting
+            .front()
+            .filter(|_| self.has_room(places))
+            .map(|w| w.reservation_id)
+    }
+
+    /// Where `reservation_id` waits, from 1.
+    pub fn position(&self, reservation_id: Uuid) -> Option<u32> {
+        self.waiting
+            .iter()
+            .position(|w| w.reservation_id == reservation_id)
+            .map(|i| Self::count(i + 1))
+    }
+
+    /// What letting go of what `reservation_id` no longer holds records.
+    fn reconcile(&self, reservation_id: Uuid, holds: bool, waits: bool) -> Option<PlacesEvent> {
+        if !holds && self.holders.contains(&reservation_id) {
+            return Some(PlacesEvent::PlaceFreed { reservation_id });
+        }
+        if !waits && self.position(reservation_id).is_some() {
+            return Some(PlacesEvent::WaitListLeft { reservation_id });
+        }
+        None
+    }
+}
+
+impl Aggregate for Places {
+    const TYPE: &'static str = "Places";
+    type Command = PlacesCommand;
+    type Event = PlacesEvent;
+    type Error = PlacesError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: PlacesCommand,
+        _: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), PlacesError> {
+        match command {
+            PlacesCommand::Take {
+                reservation_id,
+                unit_id,
+                date,
+                places,
+            } => {
+                // What it held before, not yet let go, is a booking since
+                // cancelled: booked again, it goes to the back. Every check
+                // comes before the first event.
+                let stale = self.reconcile(reservation_id, false, false);
+                let (holders, waiting) = match stale {
+                    Some(PlacesEvent::PlaceFreed { .. }) => (self.holders.len() - 1, self.waiting.len()),
+                    Some(_) => (self.holders.len(), self.waiting.len() - 1),
+                    None => (self.holders.len(), self.waiting.len()),
+                };
+                let takes = waiting == 0 && Self::count(holders) < places;
+                if !takes && waiting >= MAX_WAITING {
+                    return Err(PlacesError::WaitingListFull);
+                }
+                if let Some(event) = stale {
+                    sink.write(event, self).await;
+                }
+                let event = if takes {
+                    PlacesEvent::PlaceTaken {
+                        reservation_id,
+                        unit_id,
+                        date,
+                        holders: Self::count(holders + 1),
+                        places,
+                    }
+                } else {
+                    PlacesEvent::WaitListJoined {
+                        reservation_id,
+                        unit_id,
+                        date,
+                        ticket: self.tickets + 1,
+                        position: Self::count(waiting + 1),
+                    }
+                };
+                sink.write(event, self).await;
+            }
+            PlacesCommand::Reconcile {
+                reservation_id,
+                holds,
+                waits,
+            } => {
+                if let Some(event) = self.reconcile(reservation_id, holds, waits) {
+                    sink.write(event, self).await;
+                }
+            }
+            PlacesCommand::Promote {
+                reservation_id,
+                places,
+            } => {
+                if self.next(places) != Some(reservation_id) {
+                    return Err(PlacesError::NotNext(reservation_id));
+                }
+                let event = PlacesEvent::Promoted {
+                    reservation_id,
+                    holders: Self::count(self.holders.len() + 1),
+                    places,
+                };
+                sink.write(event, self).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: PlacesEvent) {
+        match event {
+            PlacesEvent::PlaceTaken { reservation_id, .. } => {
+                self.holders.insert(reservation_id);
+            }
+            PlacesEvent::WaitListJoined {
+                reservation_id,
+                ticket,
+                ..
+            } => {
+                self.tickets = self.tickets.max(ticket);
+                self.waiting.push_back(Waiting {
+                    reservation_id,
+                    ticket,
+                });
+            }
+            PlacesEvent::PlaceFreed { reservation_id } => {
+                self.holders.remove(&reservation_id);
+            }
+            PlacesEvent::WaitListLeft { reservation_id } => {
+                self.waiting.retain(|w| w.reservation_id != reservation_id);
+            }
+            PlacesEvent::Promoted { reservation_id, .. } => {
+                self.waiting.retain(|w| w.reservation_id != reservation_id);
+                self.holders.insert(reservation_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_es::test::TestFramework;
+
+    const UNIT: Uuid = Uuid::from_u128(0x417);
+
+    fn date() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2027, 1, 13).unwrap()
+    }
+
+    fn booking(n: u128) -> Uuid {
+        Uuid::from_u128(0xb00 + n)
+    }
+
+    fn take(n: u128, places: u32) -> PlacesCommand {
+        PlacesCommand::Take {
+            reservation_id: booking(n),
+            unit_id: UNIT,
+            date: date(),
+            places,
+        }
+    }
+
+    fn taken(n: u128, holders: u32, places: u32) -> PlacesEvent {
+        PlacesEvent::PlaceTaken {
+            reservation_id: booking(n),
+            unit_id: UNIT,
+            date: date(),
+            holders,
+            places,
+        }
+    }
+
+    fn joined(n: u128, ticket: u32, position: u32) -> PlacesEvent {
+        PlacesEvent::WaitListJoined {
+            reservation_id: booking(n),
+            unit_id: UNIT,
+            date: date(),
+            ticket,
+            position,
+        }
+    }
+
+    fn framework() -> TestFramework<Places> {
+        TestFramework::with(())
+    }
+
+    #[test]
+    fn the_last_place_goes_to_the_first_and_the_next_waits_in_order() {
+        framework()
+            .given(vec![taken(1, 1, 2)])
+            .when(take(2, 2))
+            .then_expect_events(vec![taken(2, 2, 2)]);
+        framework()
+            .given(vec![taken(1, 1, 2), taken(2, 2, 2)])
+            .when(take(3, 2))
+            .then_expect_events(vec![joined(3, 1, 1)]);
+        framework()
+            .given(vec![taken(1, 1, 2), taken(2, 2, 2), joined(3, 1, 1)])
+            .when(take(4, 2))
+            .then_expect_events(vec![joined(4, 2, 2)]);
+    }
+
+    #[test]
+    fn a_place_freed_while_others_wait_is_theirs_not_the_next_bookings() {
+        let history = vec![
+            taken(1, 1, 1),
+            joined(2, 1, 1),
+            PlacesEvent::PlaceFreed {
+                reservation_id: booking(1),
+            },
+        ];
+        framework()
+            .given(history.clone())
+            .when(take(3, 1))
+            .then_expect_events(vec![joined(3, 2, 2)]);
+        framework()
+            .given(history.clone())
+            .when(PlacesCommand::Promote {
+                reservation_id: booking(2),
+                places: Some(1),
+            })
+            .then_expect_events(vec![PlacesEvent::Promoted {
+                reservation_id: booking(2),
+                holders: 1,
+                places: Some(1),
+            }]);
+        // Only the first, and only into a free place.
+        framework()
+            .given([history.clone(), vec![joined(3, 2, 2)]].concat())
+            .when(PlacesCommand::Promote {
+                reservation_id: booking(3),
+                places: Some(1),
+            })
+            .then_expect_error(PlacesError::NotNext(booking(3)));
+        framework()
+            .given(vec![taken(1, 1, 1), joined(2, 1, 1)])
+            .when(PlacesCommand::Promote {
+                reservation_id: booking(2),
+                places: Some(1),
+            })
+            .then_expect_error(PlacesError::NotNext(booking(2)));
+    }
+
+    #[test]
+    fn reconciling_lets_go_only_of_what_the_reservation_no_longer_holds_once() {
+        let history = vec![taken(1, 1, 1), joined(2, 1, 1)];
+        framework()
+            .given(history.clone())
+            .when(PlacesCommand::Reconcile {
+                reservation_id: booking(1),
+                holds: true,
+                waits: false,
+            })
+            .then_expect_events(vec![]);
+        framework()
+            .given(history.clone())
+            .when(PlacesCommand::Reconcile {
+                reservation_id: booking(1),
+                holds: false,
+                waits: false,
+            })
+            .then_expect_events(vec![PlacesEvent::PlaceFreed {
+                reservation_id: booking(1),
+            }]);
+        framework()
+            .given(history.clone())
+            .when(PlacesCommand::Reconcile {
+                reservation_id: booking(2),
+                holds: false,
+                waits: false,
+            })
+            .then_expect_events(vec![PlacesEvent::WaitListLeft {
+                reservation_id: booking(2),
+            }]);
+        // Already let go: nothing more.
+        framework()
+            .given(
+                [
+                    history,
+                    vec![PlacesEvent::WaitListLeft {
+                        reservation_id: booking(2),
+                    }],
+                ]
+                .concat(),
+            )
+            .when(PlacesCommand::Reconcile {
+                reservation_id: booking(2),
+                holds: false,
+                waits: false,
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_booking_cancelled_and_booked_again_before_it_was_let_go_goes_to_the_back() {
+        framework()
+            .given(vec![taken(1, 1, 1), joined(2, 1, 1)])
+            .when(take(1, 1))
+            .then_expect_events(vec![
+                PlacesEvent::PlaceFreed {
+                    reservation_id: booking(1),
+                },
+                joined(1, 2, 2),
+            ]);
+    }
+
+    #[test]
+    fn positions_follow_the_tickets_of_those_still_waiting() {
+        let mut places = Places::default();
+        for event in [taken(1, 1, 1), joined(2, 1, 1), joined(3, 2, 2), joined(4, 3, 3)] {
+            places.apply(event);
+        }
+        places.apply(PlacesEvent::WaitListLeft {
+            reservation_id: booking(2),
+        });
+        assert_eq!(places.position(booking(3)), Some(1));
+        assert_eq!(places.position(booking(4)), Some(2));
+        assert_eq!(places.next(Some(1)), None, "no place is free");
+        assert_eq!(places.next(Some(2)), Some(booking(3)));
+        assert_eq!(places.next(None), Some(booking(3)), "no limit any more");
+    }
+
+    #[test]
+    fn a_full_waiting_list_refuses_one_more() {
+        let mut history = vec![taken(0, 1, 1)];
+        history.extend((1..=MAX_WAITING as u128).map(|n| joined(n, n as u32, n as u32)));
+        framework()
+            .given(history)
+            .when(take(MAX_WAITING as u128 + 1, 1))
+            .then_expect_error(PlacesError::WaitingListFull);
+    }
+
+    #[test]
+    fn days_and_units_have_streams_of_their_own() {
+        let other = NaiveDate::from_ymd_opt(2027, 1, 20).unwrap();
+        assert_eq!(places_id(UNIT, date()), places_id(UNIT, date()));
+        assert_ne!(places_id(UNIT, date()), places_id(UNIT, other));
+        assert_ne!(places_id(UNIT, date()), places_id(Uuid::from_u128(0x418), date()));
+    }
+}
