@@ -7,8 +7,9 @@
 //! calendar read model exactly once. It also measures the single-command
 //! path (agents approving cancellations one by one) and calendar reads
 //! under concurrent readers, roll calls of 200 children in one mutation,
-//! school years booked by period (about 140 lines a basket), and samples
-//! the projection lag throughout.
+//! school years booked by period (about 140 lines a basket), the same five
+//! Wednesdays booked by every family with and without 60 places a day (the
+//! contended rush), and samples the projection lag throughout.
 //! Results are printed as `key=value` lines for the script's table.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +52,9 @@ struct Args {
     /// Families that book a school year by period, in the last phase.
     #[arg(long, default_value_t = 1_000)]
     period_families: usize,
+    /// Families in the contended rush, the last phase.
+    #[arg(long, default_value_t = 2_000)]
+    contended_families: usize,
 }
 
 const PASSWORD: &str = "rush-hour-password";
@@ -409,6 +413,129 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency,
     )
     .await?;
+    contended_rush(
+        &pool,
+        &client,
+        &tokens,
+        args.contended_families.min(args.families),
+        args.concurrency,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The places of each Wednesday of the contended rush.
+const CONTENDED_PLACES: u32 = 60;
+
+/// The five Wednesdays of the contended rush, from two weeks ahead (not a
+/// public holiday).
+fn wednesdays() -> Vec<NaiveDate> {
+    let start = Utc::now().date_naive() + chrono::Duration::days(14);
+    start
+        .iter_days()
+        .filter(|d| d.weekday() == Weekday::Wed)
+        .filter(|d| {
+            !espace_famille_domain::calendar::public_holidays_of(SchoolYear::of(*d), false)
+                .iter()
+                .any(|h| h.date == *d)
+        })
+        .take(5)
+        .collect()
+}
+
+/// Phase 7: every family books the same five Wednesdays, first in a unit
+/// with as many places as they book (the uncontended rush), then in the
+/// same unit with 60 places a day: every basket queues on the same five
+/// days' places. Checked from the events afterwards: no day gave more
+/// places than it has, and the waiting list's tickets follow the order in
+/// which their baskets committed.
+async fn contended_rush(
+    pool: &PgPool,
+    client: &Arc<Client>,
+    tokens: &[String],
+    families: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let days = wednesdays();
+    for (prefix, unit) in [("uncontended", "wednesday"), ("contended", "wednesday-60")] {
+        let bodies: Vec<String> = (0..families)
+            .map(|n| {
+                let lines: Vec<Value> = days
+                    .iter()
+                    .map(|d| json!({ "action": "BOOK", "childId": id("child", n), "unitId": id(unit, 0), "date": d }))
+                    .collect();
+                json!({
+                    "query": "mutation($input: SubmitBasketInput!) { submitBasket(input: $input) { status lines { waitingPosition } } }",
+                    "variables": { "input": { "basketId": id(&format!("{unit}-basket"), n), "familyId": id("family", n), "lines": lines } },
+                })
+                .to_string()
+            })
+            .collect();
+        let limit = Arc::new(Semaphore::new(concurrency));
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(families);
+        for ((n, token), body) in tokens.iter().enumerate().take(families).zip(bodies) {
+            let (client, limit, token) = (client.clone(), limit.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await?;
+                let began = Instant::now();
+                let data = client.send(Some(&token), body).await?;
+                anyhow::ensure!(
+                    data["submitBasket"]["status"] == "ACCEPTED",
+                    "{unit} basket {n}: {data}"
+                );
+                let waiting = data["submitBasket"]["lines"].as_array().map_or(0, |lines| {
+                    lines.iter().filter(|l| l["waitingPosition"].is_u64()).count()
+                });
+                anyhow::Ok((began.elapsed(), waiting))
+            }));
+        }
+        let (mut latencies, mut waiting) = (Vec::with_capacity(families), 0);
+        for task in tasks {
+            let (latency, w) = task.await??;
+            latencies.push(latency);
+            waiting += w;
+        }
+        report(prefix, latencies, started.elapsed(), families);
+        println!("{prefix}_waiting_lines={waiting}");
+    }
+    // From the events, in commit order, day by day.
+    let (mut oversold, mut out_of_order, mut held, mut waiting) = (0, 0, 0, 0);
+    for day in &days {
+        let payloads: Vec<String> = sqlx::query_scalar(
+            "SELECT payload::text FROM events WHERE aggregate_type = 'Places' AND aggregate_id = $1
+             ORDER BY transaction_id, global_position",
+        )
+        .bind(espace_famille_domain::places::places_id(id("wednesday-60", 0), *day).to_string())
+        .fetch_all(pool)
+        .await?;
+        let mut places = espace_famille_domain::places::Places::default();
+        let mut last_ticket = 0;
+        for payload in payloads {
+            let event: espace_famille_domain::places::PlacesEvent = serde_json::from_str(&payload)?;
+            if let espace_famille_domain::places::PlacesEvent::WaitListJoined { ticket, .. } = &event {
+                if *ticket != last_ticket + 1 {
+                    out_of_order += 1;
+                }
+                last_ticket = *ticket;
+            }
+            cqrs_es::Aggregate::apply(&mut places, event);
+            if places.holders.len() > CONTENDED_PLACES as usize {
+                oversold += 1;
+            }
+        }
+        held += places.holders.len();
+        waiting += places.waiting.len();
+    }
+    println!("contended_days={}", days.len());
+    println!("contended_places_given={held}");
+    println!("contended_waiting={waiting}");
+    println!("contended_oversold={oversold}");
+    println!("contended_tickets_out_of_order={out_of_order}");
+    anyhow::ensure!(
+        oversold == 0 && out_of_order == 0,
+        "{oversold} places oversold, {out_of_order} tickets out of commit order"
+    );
     Ok(())
 }
 
@@ -634,6 +761,7 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
     let unwaited = Commands::new(pool.clone(), Duration::ZERO);
     let mut years: Vec<SchoolYear> = days.iter().map(|d| SchoolYear::of(*d)).collect();
     years.push(period_year());
+    years.extend(wednesdays().iter().map(|d| SchoolYear::of(*d)));
     years.sort();
     years.dedup();
     let commune = id("commune", 0);
@@ -698,10 +826,38 @@ async fn seed(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyhow::Res
         },
     ]
     .into_iter()
-    .chain([CollectivityCommand::SetSchoolZone {
-        zone: Zone::C,
-        department: "77".into(),
-    }])
+    // The leisure centre's Wednesdays: as many places as families book,
+    // and the same Wednesdays with 60 places a day.
+    .chain(
+        ["wednesday", "wednesday-60"]
+            .into_iter()
+            .map(|kind| CollectivityCommand::AddUnit {
+                unit: Unit {
+                    id: id(kind, 0),
+                    service_id: canteen,
+                    name: format!("Mercredi ({kind})"),
+                    opening: OpeningDays {
+                        weekdays: vec![Weekday::Wed],
+                        during: OpenDuring::AllYear,
+                    },
+                    billing: BillingMode::Monthly,
+                    booking_deadline: deadline,
+                    cancellation_deadline: deadline,
+                    cancellation_needs_approval: false,
+                    booking_needs_approval: false,
+                },
+            }),
+    )
+    .chain([
+        CollectivityCommand::SetPlaces {
+            unit_id: id("wednesday-60", 0),
+            places: Some(CONTENDED_PLACES),
+        },
+        CollectivityCommand::SetSchoolZone {
+            zone: Zone::C,
+            department: "77".into(),
+        },
+    ])
     .chain(
         years
             .iter()
