@@ -87,6 +87,7 @@ pub struct Application {
     engine: EngineHandle,
     mail: MailWorker,
     notices: NoticesWorker,
+    allocations: crate::services::allocation::AllocationWorker,
     pool: PgPool,
     commands: Arc<Commands>,
     limits: ServerLimits,
@@ -125,6 +126,7 @@ impl Application {
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let notices = decision_mails::start(pool.clone(), settings.auth.mail.clone());
+        let allocations = crate::services::allocation::start(commands.clone());
         let router = router(
             commands.clone(),
             pool.clone(),
@@ -140,6 +142,7 @@ impl Application {
             engine,
             mail,
             notices,
+            allocations,
             pool,
             commands,
             limits: settings.limits,
@@ -175,6 +178,7 @@ impl Application {
         .await;
         self.engine.shutdown().await;
         self.notices.shutdown().await;
+        self.allocations.shutdown().await;
         self.mail.shutdown().await;
         self.pool.close().await;
         Ok(())

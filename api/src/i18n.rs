@@ -222,6 +222,8 @@ pub fn reservation_error(error: &ReservationError, locale: Locale) -> String {
         ReservationError::AlreadyWaitListed => t!("refusal.already_wait_listed", locale = l),
         ReservationError::NotWaitListed => t!("refusal.not_wait_listed", locale = l),
         ReservationError::WaitingListFull => t!("refusal.waiting_list_full", locale = l),
+        ReservationError::AlreadyRequested => t!("refusal.already_requested", locale = l),
+        ReservationError::AllocationClosed => t!("refusal.allocation_closed", locale = l),
         ReservationError::NotBooked => t!("refusal.not_booked", locale = l),
         ReservationError::CancellationAlreadyRequested => t!("refusal.cancellation_pending", locale = l),
         ReservationError::AlreadyCancelled => t!("refusal.already_cancelled", locale = l),
@@ -308,6 +310,11 @@ pub fn collectivity_error(error: &CollectivityError, locale: Locale) -> String {
         CollectivityError::TooManyWindows => {
             t!("commune.too_many_windows", locale = l, max = MAX_BOOKING_WINDOWS)
         }
+        CollectivityError::AllocationClosesBeforeOpening => {
+            t!("commune.allocation_closes_before_opening", locale = l)
+        }
+        CollectivityError::DuplicateCriterion => t!("commune.duplicate_criterion", locale = l),
+        CollectivityError::InvalidSeedCommitment => t!("commune.invalid_seed_commitment", locale = l),
         CollectivityError::TooManyPlaces => t!("commune.too_many_places", locale = l, max = MAX_PLACES),
         CollectivityError::TooManyPlaceDates => {
             t!("commune.too_many_place_dates", locale = l, max = MAX_PLACE_DATES)
@@ -360,15 +367,23 @@ pub fn about_child(child_id: uuid::Uuid, message: &str, locale: Locale) -> Strin
 
 /// A slot's state as the parent reads it, with its place on the waiting
 /// list ("liste d'attente, 3e").
-pub fn slot_label(state: &str, waiting: Option<u32>, locale: Locale) -> String {
+pub fn slot_label(
+    state: &str,
+    waiting: Option<u32>,
+    allocation_at: Option<chrono::DateTime<chrono::Utc>>,
+    locale: Locale,
+) -> String {
     let l = locale.code();
-    match waiting {
-        Some(position) => t!(
+    match (waiting, allocation_at) {
+        (Some(position), _) => t!(
             "slot.wait_listed_at",
             locale = l,
             position = ordinal(position, locale)
         ),
-        None => t!(format!("slot.{state}"), locale = l),
+        (None, Some(at)) if state == "allocation_pending" => {
+            t!("slot.allocation_pending_at", locale = l, at = instant(at, locale))
+        }
+        _ => t!(format!("slot.{state}"), locale = l),
     }
     .into_owned()
 }
@@ -527,9 +542,14 @@ mod tests {
             ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st"]
         );
         assert_eq!(
-            slot_label("wait_listed", Some(3), Locale::Fr),
+            slot_label("wait_listed", Some(3), None, Locale::Fr),
             "liste d'attente, 3e"
         );
-        assert_eq!(slot_label("booked", None, Locale::En), "booked");
+        assert_eq!(slot_label("booked", None, None, Locale::En), "booked");
+        let at = "2027-01-10T19:00:00Z".parse().unwrap();
+        assert_eq!(
+            slot_label("allocation_pending", None, Some(at), Locale::Fr),
+            "demande enregistrée, attribution le dimanche 10 janvier 2027 à 20:00"
+        );
     }
 }

@@ -95,6 +95,11 @@ enum Command {
         #[command(subcommand)]
         action: Option<ProjectionsAction>,
     },
+    /// What an auditor checks from the events alone.
+    Audit {
+        #[command(subcommand)]
+        what: AuditAction,
+    },
     /// Create an account (or add grants to an existing one), e.g. the first
     /// agent of a commune. The password is read from standard input.
     CreateAccount {
@@ -105,6 +110,15 @@ enum Command {
         #[arg(long = "grant", required = true)]
         grants: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Recompute an allocation run (its id is in its `AllocationRun`
+    /// event) from the events: the seed against its published commitment,
+    /// the requests, the criteria each met, the draw, what each family was
+    /// told. Exits 1 when anything differs.
+    Allocation { run_id: uuid::Uuid },
 }
 
 #[derive(Subcommand)]
@@ -183,5 +197,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action: Some(ProjectionsAction::Retry { name }),
         } => cli::retry_projection(&settings, &name).await,
         Command::Replay => cli::replay(&settings).await,
+        Command::Audit {
+            what: AuditAction::Allocation { run_id },
+        } => cli::audit_allocation(&settings, run_id).await,
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! - [`allocation`]: places allocated by a published, verifiable rule.
 //! - [`calendar`]: opening days, the school calendar and deadline rules.
 //! - [`collectivity`]: the commune (tenant) and its configuration.
 //! - [`family`]: a household, its children and their enrolments.
@@ -15,6 +16,7 @@
 //! - [`text`]: the bounds on every string and date that enters an event.
 #![forbid(unsafe_code)]
 
+pub mod allocation;
 pub mod calendar;
 pub mod collectivity;
 pub mod family;

@@ -17,6 +17,8 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::allocation::{draw, seed_to_hex, Criterion, Request};
+
 /// Namespace of the places' stream ids; never change it.
 const PLACES_NAMESPACE: Uuid = Uuid::from_u128(0x2b9e_47d1_c3a0_4f86_8e15_7a6c_d902_3b48);
 
@@ -39,6 +41,13 @@ pub struct Waiting {
     pub ticket: u32,
 }
 
+/// A request collected by an allocated window, not served yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collected {
+    pub reservation_id: Uuid,
+    pub window_id: Uuid,
+}
+
 /// A unit's places on a day, as their events built them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Places {
@@ -48,6 +57,10 @@ pub struct Places {
     pub waiting: VecDeque<Waiting>,
     /// Tickets given so far.
     pub tickets: u32,
+    /// Requests collected for an allocation, in the order they came.
+    pub collected: Vec<Collected>,
+    /// The allocated windows whose run for this day took place.
+    pub runs: BTreeSet<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +86,26 @@ pub enum PlacesCommand {
     Promote {
         reservation_id: Uuid,
         places: Option<u32>,
+    },
+    /// A request made while an allocated window is open: kept for its run.
+    Collect {
+        reservation_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        window_id: Uuid,
+    },
+    /// The window's run for this day: `requests` (those collected that
+    /// still ask, with the criteria each meets) ranked by [`draw`], the
+    /// free places of `places` given in that order, the rest waiting in it.
+    Allocate {
+        run_id: Uuid,
+        window_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        seed: Vec<u8>,
+        criteria: Vec<Criterion>,
+        places: Option<u32>,
+        requests: Vec<Request>,
     },
 }
 
@@ -105,6 +138,30 @@ pub enum PlacesEvent {
         holders: u32,
         places: Option<u32>,
     },
+    /// A request collected for the allocation of `window_id`.
+    RequestCollected {
+        reservation_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        window_id: Uuid,
+    },
+    /// An allocation run, with all it took to make it (the seed revealed,
+    /// the criteria, the requests and what each met) and its outcome: the
+    /// first `placed` of `order` hold a place, the others wait in order
+    /// from `first_ticket` on. Anyone recomputes `order` with [`draw`].
+    AllocationRun {
+        run_id: Uuid,
+        window_id: Uuid,
+        unit_id: Uuid,
+        date: NaiveDate,
+        seed: String,
+        criteria: Vec<Criterion>,
+        places: Option<u32>,
+        requests: Vec<Request>,
+        order: Vec<Uuid>,
+        placed: u32,
+        first_ticket: u32,
+    },
 }
 
 impl DomainEvent for PlacesEvent {
@@ -115,6 +172,8 @@ impl DomainEvent for PlacesEvent {
             PlacesEvent::PlaceFreed { .. } => "PlaceFreed",
             PlacesEvent::WaitListLeft { .. } => "WaitListLeft",
             PlacesEvent::Promoted { .. } => "Promoted",
+            PlacesEvent::RequestCollected { .. } => "RequestCollected",
+            PlacesEvent::AllocationRun { .. } => "AllocationRun",
         }
         .to_string()
     }
@@ -130,6 +189,8 @@ pub enum PlacesError {
     WaitingListFull,
     #[error("{0} is not first on the waiting list, or no place is free")]
     NotNext(Uuid),
+    #[error("the allocation of this day has taken place: requests are no longer collected")]
+    AllocationClosed,
 }
 
 impl From<PlacesError> for crate::reservation::ReservationError {
@@ -137,6 +198,7 @@ impl From<PlacesError> for crate::reservation::ReservationError {
         match error {
             PlacesError::WaitingListFull => crate::reservation::ReservationError::WaitingListFull,
             PlacesError::NotNext(_) => crate::reservation::ReservationError::NotWaitListed,
+            PlacesError::AllocationClosed => crate::reservation::ReservationError::AllocationClosed,
         }
     }
 }
@@ -243,6 +305,68 @@ impl Aggregate for Places {
                     sink.write(event, self).await;
                 }
             }
+            PlacesCommand::Collect {
+                reservation_id,
+                unit_id,
+                date,
+                window_id,
+            } => {
+                if self.runs.contains(&window_id) {
+                    return Err(PlacesError::AllocationClosed);
+                }
+                if !self.collected.iter().any(|c| c.reservation_id == reservation_id) {
+                    sink.write(
+                        PlacesEvent::RequestCollected {
+                            reservation_id,
+                            unit_id,
+                            date,
+                            window_id,
+                        },
+                        self,
+                    )
+                    .await;
+                }
+            }
+            PlacesCommand::Allocate {
+                run_id,
+                window_id,
+                unit_id,
+                date,
+                seed,
+                criteria,
+                places,
+                requests,
+            } => {
+                // Run once.
+                if self.runs.contains(&window_id) {
+                    return Ok(());
+                }
+                let order = draw(&seed, &criteria, &requests);
+                // Free places go to the draw only if nobody waits already.
+                let free = match places {
+                    _ if !self.waiting.is_empty() => 0,
+                    Some(places) => places.saturating_sub(Self::count(self.holders.len())),
+                    None => Self::count(order.len()),
+                };
+                let placed = free.min(Self::count(order.len()));
+                if self.waiting.len() + order.len() - placed as usize > MAX_WAITING {
+                    return Err(PlacesError::WaitingListFull);
+                }
+                let event = PlacesEvent::AllocationRun {
+                    run_id,
+                    window_id,
+                    unit_id,
+                    date,
+                    seed: seed_to_hex(&seed),
+                    criteria,
+                    places,
+                    requests,
+                    order,
+                    placed,
+                    first_ticket: self.tickets + 1,
+                };
+                sink.write(event, self).await;
+            }
             PlacesCommand::Promote {
                 reservation_id,
                 places,
@@ -286,6 +410,34 @@ impl Aggregate for Places {
             PlacesEvent::Promoted { reservation_id, .. } => {
                 self.waiting.retain(|w| w.reservation_id != reservation_id);
                 self.holders.insert(reservation_id);
+            }
+            PlacesEvent::RequestCollected {
+                reservation_id,
+                window_id,
+                ..
+            } => self.collected.push(Collected {
+                reservation_id,
+                window_id,
+            }),
+            PlacesEvent::AllocationRun {
+                window_id,
+                order,
+                placed,
+                first_ticket,
+                ..
+            } => {
+                self.runs.insert(window_id);
+                self.collected.retain(|c| c.window_id != window_id);
+                let placed = placed as usize;
+                self.holders.extend(order.iter().take(placed).copied());
+                for (offset, reservation_id) in order.into_iter().skip(placed).enumerate() {
+                    let ticket = first_ticket + Self::count(offset);
+                    self.waiting.push_back(Waiting {
+                        reservation_id,
+                        ticket,
+                    });
+                    self.tickets = self.tickets.max(ticket);
+                }
             }
         }
     }
@@ -483,6 +635,89 @@ mod tests {
             .given(history)
             .when(take(MAX_WAITING as u128 + 1, 1))
             .then_expect_error(PlacesError::WaitingListFull);
+    }
+
+    #[test]
+    fn an_allocation_gives_the_free_places_in_drawn_order_once_and_closes_collection() {
+        const WINDOW: Uuid = Uuid::from_u128(0x3e);
+        let collect = |n: u128| PlacesCommand::Collect {
+            reservation_id: booking(n),
+            unit_id: UNIT,
+            date: date(),
+            window_id: WINDOW,
+        };
+        let collected = |n: u128| PlacesEvent::RequestCollected {
+            reservation_id: booking(n),
+            unit_id: UNIT,
+            date: date(),
+            window_id: WINDOW,
+        };
+        framework()
+            .given(vec![collected(1)])
+            .when(collect(2))
+            .then_expect_events(vec![collected(2)]);
+        framework()
+            .given(vec![collected(1)])
+            .when(collect(1))
+            .then_expect_events(vec![]);
+        let requests: Vec<Request> = (1..=4)
+            .map(|n| Request {
+                reservation_id: booking(n),
+                family_id: Uuid::from_u128(n),
+                met: vec![],
+            })
+            .collect();
+        let allocate = PlacesCommand::Allocate {
+            run_id: Uuid::from_u128(0x50),
+            window_id: WINDOW,
+            unit_id: UNIT,
+            date: date(),
+            seed: b"seed".to_vec(),
+            criteria: vec![],
+            places: Some(3),
+            requests: requests.clone(),
+        };
+        let order = draw(b"seed", &[], &requests);
+        let run = PlacesEvent::AllocationRun {
+            run_id: Uuid::from_u128(0x50),
+            window_id: WINDOW,
+            unit_id: UNIT,
+            date: date(),
+            seed: seed_to_hex(b"seed"),
+            criteria: vec![],
+            places: Some(3),
+            requests,
+            order: order.clone(),
+            placed: 2,
+            first_ticket: 1,
+        };
+        let history: Vec<PlacesEvent> = vec![taken(9, 1, 3)]
+            .into_iter()
+            .chain((1..=4).map(collected))
+            .collect();
+        framework()
+            .given(history.clone())
+            .when(allocate.clone())
+            .then_expect_events(vec![run.clone()]);
+        let ran = [history, vec![run]].concat();
+        // Run once; no request collected after it.
+        framework()
+            .given(ran.clone())
+            .when(allocate)
+            .then_expect_events(vec![]);
+        framework()
+            .given(ran.clone())
+            .when(collect(5))
+            .then_expect_error(PlacesError::AllocationClosed);
+        let mut places = Places::default();
+        for event in ran {
+            places.apply(event);
+        }
+        assert_eq!(places.holders.len(), 3);
+        assert!(places.holders.contains(&order[0]) && places.holders.contains(&order[1]));
+        assert_eq!(places.position(order[2]), Some(1));
+        assert_eq!(places.position(order[3]), Some(2));
+        assert!(places.collected.is_empty());
     }
 
     #[test]

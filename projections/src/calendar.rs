@@ -23,9 +23,11 @@ pub const CALENDAR: &str = "calendar";
 fn status_after(event: &ReservationEvent) -> Option<&'static str> {
     Some(match event {
         ReservationEvent::ReservationRequested { .. } => "requested",
-        ReservationEvent::WaitListed { .. } => "waitlisted",
+        ReservationEvent::WaitListed { .. } | ReservationEvent::AllocationWaitListed { .. } => "waitlisted",
+        ReservationEvent::AllocationRequested { .. } => "allocation_pending",
         ReservationEvent::ReservationConfirmed
         | ReservationEvent::Promoted
+        | ReservationEvent::PlaceAllocated { .. }
         | ReservationEvent::AgentRejected { .. }
         | ReservationEvent::BookingApproved { .. } => "confirmed",
         ReservationEvent::BookingAwaitingApproval => "awaiting_approval",

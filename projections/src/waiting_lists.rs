@@ -68,7 +68,25 @@ impl Projection for WaitingListsProjection {
                     }
                     left.push(reservation_id);
                 }
-                PlacesEvent::PlaceTaken { .. } | PlacesEvent::PlaceFreed { .. } => {}
+                PlacesEvent::AllocationRun {
+                    unit_id,
+                    date,
+                    order,
+                    placed,
+                    first_ticket,
+                    ..
+                } => {
+                    if !left.is_empty() {
+                        delete(conn, &mut left).await?;
+                    }
+                    for (offset, reservation_id) in order.into_iter().skip(placed as usize).enumerate() {
+                        let ticket = first_ticket.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX));
+                        joined.push(reservation_id, unit_id, date, ticket);
+                    }
+                }
+                PlacesEvent::PlaceTaken { .. }
+                | PlacesEvent::PlaceFreed { .. }
+                | PlacesEvent::RequestCollected { .. } => {}
             }
         }
         joined.insert(conn).await?;

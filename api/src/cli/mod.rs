@@ -158,3 +158,23 @@ pub async fn replay(settings: &Settings) -> anyhow::Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+/// Recomputes an allocation run from the events and prints every check.
+pub async fn audit_allocation(settings: &Settings, run_id: uuid::Uuid) -> anyhow::Result<ExitCode> {
+    let pool = migrated(settings).await?;
+    let audit = crate::services::allocation::audit(&pool, run_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    println!(
+        "allocation run {} (unit {}, {}): {} requests, {} placed",
+        audit.run_id, audit.unit_id, audit.date, audit.requests, audit.placed
+    );
+    for (check, held) in &audit.checks {
+        println!("{} {check}", if *held { "ok  " } else { "FAIL" });
+    }
+    Ok(if audit.holds() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

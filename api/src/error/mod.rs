@@ -106,6 +106,8 @@ impl From<&ReservationError> for Refusal {
             ReservationError::AlreadyWaitListed => Refusal::new(ErrorCode::AlreadyWaitListed, message),
             ReservationError::NotWaitListed => Refusal::new(ErrorCode::NotWaitListed, message),
             ReservationError::WaitingListFull => Refusal::new(ErrorCode::WaitingListFull, message),
+            ReservationError::AlreadyRequested => Refusal::new(ErrorCode::AlreadyRequested, message),
+            ReservationError::AllocationClosed => Refusal::new(ErrorCode::AllocationClosed, message),
             ReservationError::NotBooked => Refusal::new(ErrorCode::NotBooked, message),
             ReservationError::CancellationAlreadyRequested => {
                 Refusal::new(ErrorCode::CancellationPending, message)
@@ -168,6 +170,9 @@ impl From<CollectivityError> for ApiError {
             | CollectivityError::WindowTooLong
             | CollectivityError::ResidentsOpenLater
             | CollectivityError::TooManyWindows
+            | CollectivityError::AllocationClosesBeforeOpening
+            | CollectivityError::DuplicateCriterion
+            | CollectivityError::InvalidSeedCommitment
             | CollectivityError::TooManyPlaces
             | CollectivityError::TooManyPlaceDates => ApiError::Validation(message),
         }

@@ -137,21 +137,31 @@ impl CollectivityMutation {
     /// residents if asked (sent again with the same id: the window
     /// changes). Before it, those days say when they open
     /// (`BOOKING_NOT_OPEN`), checked with the server's clock when a
-    /// basket is decided.
+    /// basket is decided. An allocated window collects requests until it
+    /// closes, then gives each day's places by its priorities and a
+    /// lottery whose seed's commitment is published here.
     async fn set_booking_window(
         &self,
         ctx: &Context<'_>,
         input: SetBookingWindowInput,
     ) -> Result<CollectivityView> {
         let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
-        let commands = commands(ctx);
-        let command = CollectivityCommand::SetBookingWindow {
-            window: input.window(),
-        };
-        commands
-            .execute::<Collectivity>(input.collectivity_id, command, &metadata(actor, None))
-            .await?;
-        Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
+        if input
+            .allocation
+            .as_ref()
+            .is_some_and(|a| a.criteria.len() > espace_famille_domain::allocation::MAX_CRITERIA)
+        {
+            return Err(ApiError::Validation(say("api.too_many_criteria", &[])).into());
+        }
+        let set = crate::services::allocation::set_window(
+            commands(ctx),
+            input.collectivity_id,
+            input.window(),
+            input.allocated(),
+            &metadata(actor, None),
+        )
+        .await?;
+        Ok((&set).into())
     }
 
     /// An agent sets how many children a unit takes every day (`places`

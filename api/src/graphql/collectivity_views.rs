@@ -422,6 +422,41 @@ pub struct BookingWindowView {
     pub opens_at: DateTime<FixedOffset>,
     /// Residents may book from this instant.
     pub residents_open_at: Option<DateTime<FixedOffset>>,
+    /// Requests are collected and places allocated when it closes.
+    pub allocation: Option<AllocationView>,
+}
+
+/// What a commune may allocate places by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "espace_famille_domain::allocation::Criterion", name = "Criterion")]
+pub enum CriterionGql {
+    /// The family lives in the commune (`setResidence`).
+    Resident,
+    /// A sister or brother already has a place that day in the unit.
+    SiblingPlaced,
+    /// Both parents work (`setWorkingParents`).
+    BothParentsWorking,
+}
+
+/// How an allocated window gives its places.
+#[derive(SimpleObject)]
+#[graphql(name = "Allocation")]
+pub struct AllocationView {
+    /// With Paris's offset: requests are collected until then.
+    pub closes_at: DateTime<FixedOffset>,
+    /// The priorities, the most important first; then the lottery.
+    pub criteria: Vec<CriterionGql>,
+    /// The SHA-256 of the lottery's seed, published now; the seed is
+    /// revealed in each run (`AllocationRun`), for anyone to check.
+    pub seed_commitment: String,
+}
+
+/// An allocated window's rule.
+#[derive(InputObject)]
+pub struct AllocationInput {
+    pub closes_at: DateTime<Utc>,
+    /// At most three, each once, the most important first.
+    pub criteria: Vec<CriterionGql>,
 }
 
 #[derive(InputObject)]
@@ -436,6 +471,9 @@ pub struct SetBookingWindowInput {
     pub opens_at: DateTime<Utc>,
     /// Residents (as an agent recorded them) may book from this instant.
     pub residents_open_at: Option<DateTime<Utc>>,
+    /// Collect the requests and allocate the places when it closes, by
+    /// these priorities and a lottery, instead of first come, first served.
+    pub allocation: Option<AllocationInput>,
 }
 
 impl SetBookingWindowInput {
@@ -449,7 +487,15 @@ impl SetBookingWindowInput {
             },
             opens_at: self.opens_at,
             residents_open_at: self.residents_open_at,
+            allocation: None,
         }
+    }
+
+    /// The allocation asked for: when it closes, its criteria.
+    pub fn allocated(&self) -> Option<(DateTime<Utc>, Vec<espace_famille_domain::allocation::Criterion>)> {
+        self.allocation
+            .as_ref()
+            .map(|a| (a.closes_at, a.criteria.iter().map(|&c| c.into()).collect()))
     }
 }
 
@@ -548,6 +594,11 @@ impl From<&domain::Collectivity> for CollectivityView {
                     last: w.range.last,
                     opens_at: espace_famille_domain::calendar::in_paris(w.opens_at),
                     residents_open_at: w.residents_open_at.map(espace_famille_domain::calendar::in_paris),
+                    allocation: w.allocation.as_ref().map(|a| AllocationView {
+                        closes_at: espace_famille_domain::calendar::in_paris(a.closes_at),
+                        criteria: a.criteria.iter().map(|&c| c.into()).collect(),
+                        seed_commitment: a.seed_commitment.clone(),
+                    }),
                 })
                 .collect(),
         }

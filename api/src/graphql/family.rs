@@ -101,6 +101,24 @@ impl FamilyMutation {
         run_family_command(ctx, family_id, command, actor).await
     }
 
+    /// An agent records whether both parents (or the single parent) work:
+    /// a priority the commune may allocate places by.
+    async fn set_working_parents(
+        &self,
+        ctx: &Context<'_>,
+        family_id: Uuid,
+        collectivity_id: Uuid,
+        both_working: bool,
+    ) -> Result<FamilyView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        readable_family(ctx, family_id).await?;
+        let command = FamilyCommand::SetWorkingParents {
+            collectivity_id,
+            both_working,
+        };
+        run_family_command(ctx, family_id, command, actor).await
+    }
+
     /// An agent enrols a child in one of the commune's services for a
     /// school year.
     async fn enrol_child(&self, ctx: &Context<'_>, input: EnrolChildInput) -> Result<FamilyView> {

@@ -125,6 +125,9 @@ pub struct FamilyView {
     pub quotients_familiaux: Vec<QuotientFamilialView>,
     /// The communes (among those the reader sees) the family lives in.
     pub residences: Vec<Uuid>,
+    /// The communes (among those the reader sees) whose agents recorded
+    /// that both parents work.
+    pub working_parents: Vec<Uuid>,
 }
 
 impl FamilyView {
@@ -172,6 +175,7 @@ impl FamilyView {
                 .map(EnrolmentView::from)
                 .collect(),
             residences: f.residences.iter().copied().filter(|c| visible(c)).collect(),
+            working_parents: f.working_parents.iter().copied().filter(|c| visible(c)).collect(),
             quotients_familiaux: f
                 .quotients
                 .iter()

@@ -102,6 +102,8 @@ pub enum SlotStatus {
     Cancelled,
     /// Every place was taken: on the waiting list.
     WaitListed,
+    /// Asked while an allocated window is open: waiting for its run.
+    AllocationPending,
     /// The parent reported the child absent.
     AbsenceReported,
     /// An agent accepted the absence's reason.
@@ -121,8 +123,11 @@ pub struct CalendarDay {
     /// or others leave).
     pub waiting_position: Option<u32>,
     /// Where the day stands, as the parent reads it ("liste d'attente,
-    /// 3e").
+    /// 3e", "demande enregistrée, attribution le …").
     pub label: String,
+    /// A request of an allocated window: when the places are allocated
+    /// (with Paris's offset).
+    pub allocation_at: Option<DateTime<FixedOffset>>,
     /// Whether the unit runs that day.
     pub open: bool,
     /// Why the unit does not run that day.
@@ -184,7 +189,13 @@ impl From<Day> for CalendarDay {
             reservation_id: day.reservation_id,
             status: day.status.into(),
             waiting_position: day.waiting_position,
-            label: crate::i18n::slot_label(state.key(), day.waiting_position, crate::i18n::current()),
+            label: crate::i18n::slot_label(
+                state.key(),
+                day.waiting_position,
+                day.allocation_at,
+                crate::i18n::current(),
+            ),
+            allocation_at: day.allocation_at.map(in_paris),
             open: day.closed_reason.is_none(),
             closed_reason: day.closed_reason,
             state,
@@ -405,6 +416,8 @@ pub enum SlotState {
     AwaitingApproval,
     /// Every place was taken: on the waiting list (`waitingPosition`).
     WaitListed,
+    /// Asked while an allocated window is open (`allocationAt`).
+    AllocationPending,
     Rejected,
     CancellationRequested,
     Cancelled,
@@ -429,6 +442,7 @@ impl SlotState {
             SlotState::Booked => "booked",
             SlotState::AwaitingApproval => "awaiting_approval",
             SlotState::WaitListed => "wait_listed",
+            SlotState::AllocationPending => "allocation_pending",
             SlotState::Rejected => "rejected",
             SlotState::CancellationRequested => "cancellation_requested",
             SlotState::Cancelled => "cancelled",
@@ -467,6 +481,7 @@ impl SlotState {
             DayStatus::AwaitingApproval => SlotState::AwaitingApproval,
             DayStatus::Rejected => SlotState::Rejected,
             DayStatus::WaitListed => SlotState::WaitListed,
+            DayStatus::AllocationPending => SlotState::AllocationPending,
             DayStatus::CancellationRequested => SlotState::CancellationRequested,
             DayStatus::Cancelled => SlotState::Cancelled,
             DayStatus::AbsenceReported => SlotState::AbsenceReported,
@@ -485,7 +500,7 @@ mod tests {
     fn every_state_has_a_label_in_each_language() {
         for state in <SlotState as async_graphql::resolver_utils::EnumType>::items() {
             for locale in [Locale::Fr, Locale::En] {
-                let label = crate::i18n::slot_label(state.value.key(), None, locale);
+                let label = crate::i18n::slot_label(state.value.key(), None, None, locale);
                 assert!(
                     !label.starts_with("slot."),
                     "{:?} in {locale:?}: {label}",

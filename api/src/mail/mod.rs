@@ -411,6 +411,11 @@ pub enum Decided {
     CancellationRejected,
     /// Off the waiting list into a place freed up.
     Promoted,
+    /// An allocation run gave the request a place.
+    Allocated,
+    /// An allocation run put the request on the waiting list (the note is
+    /// its rank).
+    AllocationWaitListed,
 }
 
 /// Tells a family what an agent decided on a booking or a cancellation it
@@ -433,14 +438,25 @@ pub fn decision(
         Decided::CancellationApproved => "cancellation_approved",
         Decided::CancellationRejected => "cancellation_rejected",
         Decided::Promoted => "promoted",
+        Decided::Allocated => "allocated",
+        Decided::AllocationWaitListed => "allocation_wait_listed",
     };
     let (subject_key, what_key) = (
         format!("mail.decision.{name}.subject"),
         format!("mail.decision.{name}.what"),
     );
     let subject = rust_i18n::t!(&subject_key, locale = l).into_owned();
-    let what = rust_i18n::t!(&what_key, locale = l, child = child, day = day, unit = unit);
+    let rank = note.unwrap_or_default();
+    let what = rust_i18n::t!(
+        &what_key,
+        locale = l,
+        child = child,
+        day = day,
+        unit = unit,
+        position = rank
+    );
     let note = match (decided, note) {
+        (Decided::AllocationWaitListed, _) => String::new(),
         (Decided::BookingRejected | Decided::CancellationRejected, Some(note)) => {
             format!(
                 "\n{}\n",

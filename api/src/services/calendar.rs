@@ -37,6 +37,8 @@ pub enum DayStatus {
     Cancelled,
     /// Every place was taken: on the waiting list.
     WaitListed,
+    /// Asked while an allocated window is open: waiting for its run.
+    AllocationPending,
     /// The parent reported the child absent.
     AbsenceReported,
     /// An agent accepted the absence's reason.
@@ -54,6 +56,9 @@ pub struct Day {
     pub status: DayStatus,
     /// Where the booking waits on the day's waiting list, from 1.
     pub waiting_position: Option<u32>,
+    /// When the places of the day are allocated, while its request waits
+    /// for the run.
+    pub allocation_at: Option<DateTime<Utc>>,
     /// What the roll call recorded, once taken.
     pub attendance: Option<Attendance>,
     /// Why the unit does not run that day; `None` when it does.
@@ -237,6 +242,11 @@ pub async fn calendar(
             reservation_id: espace_famille_domain::reservation::reservation_id(child_id, unit_id, date),
             status,
             waiting_position: waiting.get(&date).map(|&p| p.max(1) as u32),
+            allocation_at: (status == DayStatus::AllocationPending)
+                .then(|| collectivity.window_of(unit_id, date))
+                .flatten()
+                .and_then(|w| w.allocation.as_ref())
+                .map(|a| a.closes_at),
             attendance: reservation.attendance,
             closed_reason: open
                 .as_ref()
@@ -287,6 +297,7 @@ impl DayStatus {
             "awaiting_approval" => DayStatus::AwaitingApproval,
             "rejected" => DayStatus::Rejected,
             "waitlisted" => DayStatus::WaitListed,
+            "allocation_pending" => DayStatus::AllocationPending,
             "absence_reported" => DayStatus::AbsenceReported,
             "absent_justified" => DayStatus::AbsentJustified,
             "absent_unjustified" => DayStatus::AbsentUnjustified,
@@ -301,6 +312,7 @@ impl DayStatus {
             ReservationStatus::AwaitingApproval => DayStatus::AwaitingApproval,
             ReservationStatus::Rejected => DayStatus::Rejected,
             ReservationStatus::WaitListed => DayStatus::WaitListed,
+            ReservationStatus::AllocationPending => DayStatus::AllocationPending,
             ReservationStatus::CancellationRequested => DayStatus::CancellationRequested,
             ReservationStatus::Cancelled => DayStatus::Cancelled,
             ReservationStatus::AbsenceReported => DayStatus::AbsenceReported,
@@ -317,6 +329,7 @@ impl DayStatus {
             DayStatus::Cancelled => ReservationStatus::Cancelled,
             DayStatus::Rejected => ReservationStatus::Rejected,
             DayStatus::WaitListed => ReservationStatus::WaitListed,
+            DayStatus::AllocationPending => ReservationStatus::AllocationPending,
             DayStatus::AwaitingApproval => ReservationStatus::AwaitingApproval,
             DayStatus::AbsenceReported => ReservationStatus::AbsenceReported,
             DayStatus::AbsentJustified => ReservationStatus::AbsentJustified,

@@ -46,6 +46,8 @@ const DECISIONS: &[&str] = &[
     "AgentApproved",
     "AgentRejected",
     "Promoted",
+    "PlaceAllocated",
+    "AllocationWaitListed",
 ];
 
 /// The process manager: a notice per decision.
@@ -92,6 +94,10 @@ impl Projection for DecisionMails {
                 ReservationEvent::AgentApproved { comment } => (Decided::CancellationApproved, comment),
                 ReservationEvent::AgentRejected { reason } => (Decided::CancellationRejected, Some(reason)),
                 ReservationEvent::Promoted => (Decided::Promoted, None),
+                ReservationEvent::PlaceAllocated { .. } => (Decided::Allocated, None),
+                ReservationEvent::AllocationWaitListed { position, .. } => {
+                    (Decided::AllocationWaitListed, Some(position.to_string()))
+                }
                 _ => continue,
             };
             let reservation_id: Uuid = event.aggregate_id.parse().map_err(|_| {
@@ -139,6 +145,8 @@ fn decided_name(decided: Decided) -> &'static str {
         Decided::CancellationApproved => "cancellation_approved",
         Decided::CancellationRejected => "cancellation_rejected",
         Decided::Promoted => "promoted",
+        Decided::Allocated => "allocated",
+        Decided::AllocationWaitListed => "allocation_wait_listed",
     }
 }
 
@@ -149,6 +157,8 @@ fn decided_of(name: &str) -> Option<Decided> {
         "cancellation_approved" => Decided::CancellationApproved,
         "cancellation_rejected" => Decided::CancellationRejected,
         "promoted" => Decided::Promoted,
+        "allocated" => Decided::Allocated,
+        "allocation_wait_listed" => Decided::AllocationWaitListed,
         _ => return None,
     })
 }

@@ -11,12 +11,14 @@
 //! - [`closure`]: days an agent closes, and the bookings on them cancelled;
 //! - [`invitations`]: the process manager that gives a new family's
 //!   guardian an account and mails the activation link;
+//! - [`allocation`]: allocated booking windows, their seeds and runs;
 //! - [`places`]: the days' places and waiting lists, and
 //!   [`promotions`], the process manager that hands freed places on;
 //! - [`calendar`]: what a family reads of its bookings (a child's days,
 //!   a reservation's history).
 
 pub mod absence;
+pub mod allocation;
 pub mod basket;
 pub mod calendar;
 pub mod closure;

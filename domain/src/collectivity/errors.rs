@@ -48,6 +48,12 @@ pub enum CollectivityError {
     ResidentsOpenLater,
     #[error("a commune keeps at most {MAX_BOOKING_WINDOWS} booking windows")]
     TooManyWindows,
+    #[error("an allocated window closes after it opens")]
+    AllocationClosesBeforeOpening,
+    #[error("a priority criterion is listed twice")]
+    DuplicateCriterion,
+    #[error("a lottery's seed commitment is 64 hexadecimal digits, and never changes once published")]
+    InvalidSeedCommitment,
     #[error("a unit takes at most {MAX_PLACES} children a day")]
     TooManyPlaces,
     #[error("a unit's places are set for at most {MAX_PLACE_DATES} dates")]

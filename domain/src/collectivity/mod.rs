@@ -13,6 +13,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::allocation::{self, Allocation};
 use crate::calendar::{
     public_holidays_of, school_holidays, Closure, DateRange, DeadlineRule, DeadlineRuleError, OpeningDays,
     PublishedYear, SchoolCalendar, SchoolYear, TypedCalendar, Zone, ALSACE_MOSELLE,

@@ -29,11 +29,7 @@ impl Collectivity {
     /// The instant booking opens for `unit_id` on `date`, for a resident
     /// family or not, when a window covers that day (the last one set).
     pub fn booking_opens_at(&self, unit_id: Uuid, date: NaiveDate, resident: bool) -> Option<DateTime<Utc>> {
-        self.booking_windows
-            .iter()
-            .rev()
-            .find(|w| w.unit_id == unit_id && w.range.contains(date))
-            .map(|w| w.opens_for(resident))
+        self.window_of(unit_id, date).map(|w| w.opens_for(resident))
     }
 
     /// How many children `unit_id` takes on `date`, if it counts them.
@@ -49,6 +45,21 @@ impl Collectivity {
             return Err(CollectivityError::TooManyPlaces);
         }
         Ok(())
+    }
+
+    /// The window that decides `unit_id`'s `date` (the last one set that
+    /// covers it), if any.
+    pub fn window_of(&self, unit_id: Uuid, date: NaiveDate) -> Option<&BookingWindow> {
+        self.booking_windows
+            .iter()
+            .rev()
+            .find(|w| w.unit_id == unit_id && w.range.contains(date))
+    }
+
+    /// The allocated window collecting requests for `unit_id` on `date`
+    /// at `now`, if one is.
+    pub fn collecting(&self, unit_id: Uuid, date: NaiveDate, now: DateTime<Utc>) -> Option<&BookingWindow> {
+        self.window_of(unit_id, date).filter(|w| w.collects_at(now))
     }
 
     fn check_unit(&self, unit: &Unit) -> Result<(), CollectivityError> {
@@ -211,7 +222,27 @@ impl Aggregate for Collectivity {
                 {
                     return Err(CollectivityError::ResidentsOpenLater);
                 }
-                match self.booking_windows.iter().find(|w| w.id == window.id) {
+                let existing = self.booking_windows.iter().find(|w| w.id == window.id);
+                if let Some(allocation) = &window.allocation {
+                    if allocation.closes_at <= window.opens_at {
+                        return Err(CollectivityError::AllocationClosesBeforeOpening);
+                    }
+                    let mut seen = allocation.criteria.clone();
+                    seen.sort_unstable();
+                    seen.dedup();
+                    if seen.len() != allocation.criteria.len() {
+                        return Err(CollectivityError::DuplicateCriterion);
+                    }
+                    if !allocation::is_commitment(&allocation.seed_commitment) {
+                        return Err(CollectivityError::InvalidSeedCommitment);
+                    }
+                    // The lottery's seed is fixed once published.
+                    let published = existing.and_then(|w| w.allocation.as_ref());
+                    if published.is_some_and(|p| p.seed_commitment != allocation.seed_commitment) {
+                        return Err(CollectivityError::InvalidSeedCommitment);
+                    }
+                }
+                match existing {
                     Some(existing) if *existing == window => return Ok(()),
                     Some(_) => {}
                     None if self.booking_windows.len() >= MAX_BOOKING_WINDOWS => {

@@ -402,6 +402,7 @@ fn a_booking_window_names_a_unit_of_the_commune_and_lets_residents_in_first_neve
         },
         opens_at: at("2026-12-13T19:00:00Z"),
         residents_open_at: Some(at("2026-12-12T19:00:00Z")),
+        allocation: None,
     };
     framework()
         .given(configured())
@@ -556,4 +557,93 @@ fn places_are_counted_per_unit_with_other_numbers_for_some_dates() {
             date: day(1),
             places: Some(12),
         }]);
+}
+
+#[test]
+fn an_allocated_window_closes_after_it_opens_and_keeps_its_published_seed() {
+    use crate::allocation::{commitment, Allocation, Criterion};
+    let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let day = |d| NaiveDate::from_ymd_opt(2027, 1, d).unwrap();
+    let window = BookingWindow {
+        id: Uuid::from_u128(0x3e),
+        unit_id: MEAL,
+        range: DateRange {
+            first: day(4),
+            last: day(29),
+        },
+        opens_at: at("2026-12-13T19:00:00Z"),
+        residents_open_at: None,
+        allocation: Some(Allocation {
+            closes_at: at("2026-12-20T19:00:00Z"),
+            criteria: vec![Criterion::Resident, Criterion::SiblingPlaced],
+            seed_commitment: commitment(b"secret"),
+        }),
+    };
+    let set = vec![CollectivityEvent::BookingWindowSet {
+        window: window.clone(),
+    }];
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetBookingWindow {
+            window: window.clone(),
+        })
+        .then_expect_events(set.clone());
+    let with = |change: &dyn Fn(&mut Allocation)| {
+        let mut changed = window.clone();
+        if let Some(allocation) = changed.allocation.as_mut() {
+            change(allocation);
+        }
+        CollectivityCommand::SetBookingWindow { window: changed }
+    };
+    framework()
+        .given(configured())
+        .when(with(&|a| a.closes_at = at("2026-12-13T19:00:00Z")))
+        .then_expect_error(CollectivityError::AllocationClosesBeforeOpening);
+    framework()
+        .given(configured())
+        .when(with(&|a| {
+            a.criteria = vec![Criterion::Resident, Criterion::Resident]
+        }))
+        .then_expect_error(CollectivityError::DuplicateCriterion);
+    framework()
+        .given(configured())
+        .when(with(&|a| a.seed_commitment = "not hex".into()))
+        .then_expect_error(CollectivityError::InvalidSeedCommitment);
+    // Published, the seed never changes; the closing may.
+    framework()
+        .given([configured(), set.clone()].concat())
+        .when(with(&|a| a.seed_commitment = commitment(b"another")))
+        .then_expect_error(CollectivityError::InvalidSeedCommitment);
+    let mut later = window.clone();
+    if let Some(allocation) = later.allocation.as_mut() {
+        allocation.closes_at = at("2026-12-21T19:00:00Z");
+    }
+    framework()
+        .given([configured(), set].concat())
+        .when(CollectivityCommand::SetBookingWindow {
+            window: later.clone(),
+        })
+        .then_expect_events(vec![CollectivityEvent::BookingWindowSet {
+            window: later.clone(),
+        }]);
+    let mut commune = Collectivity::default();
+    for event in configured() {
+        commune.apply(event);
+    }
+    commune.apply(CollectivityEvent::BookingWindowSet { window: later });
+    assert!(commune
+        .collecting(MEAL, day(6), at("2026-12-21T18:59:59Z"))
+        .is_some());
+    assert!(
+        commune
+            .collecting(MEAL, day(6), at("2026-12-21T19:00:00Z"))
+            .is_none(),
+        "closed"
+    );
+    assert!(
+        commune
+            .collecting(MEAL, day(30), at("2026-12-14T00:00:00Z"))
+            .is_none(),
+        "outside"
+    );
 }

@@ -86,6 +86,10 @@ pub struct BookingWindow {
     pub opens_at: DateTime<Utc>,
     /// Residents may book from this instant, before everyone else.
     pub residents_open_at: Option<DateTime<Utc>>,
+    /// Requests are collected and places allocated when it closes, by
+    /// the commune's rule, instead of given as they come.
+    #[serde(default)]
+    pub allocation: Option<Allocation>,
 }
 
 impl BookingWindow {
@@ -95,6 +99,11 @@ impl BookingWindow {
             Some(earlier) if resident => earlier.min(self.opens_at),
             _ => self.opens_at,
         }
+    }
+
+    /// Whether requests are collected at `now` rather than served.
+    pub fn collects_at(&self, now: DateTime<Utc>) -> bool {
+        self.allocation.as_ref().is_some_and(|a| now < a.closes_at)
     }
 }
 

@@ -168,6 +168,21 @@ impl Aggregate for Family {
                     resident,
                 }
             }
+            FamilyCommand::SetWorkingParents {
+                collectivity_id,
+                both_working,
+            } => {
+                if !self.is_member_of(collectivity_id) {
+                    return Err(FamilyError::NotAMember(collectivity_id));
+                }
+                if self.working_parents.contains(&collectivity_id) == both_working {
+                    return Ok(());
+                }
+                FamilyEvent::WorkingParentsSet {
+                    collectivity_id,
+                    both_working,
+                }
+            }
             FamilyCommand::SetQuotientFamilial { quotient } => {
                 if !self.is_member_of(quotient.collectivity_id) {
                     return Err(FamilyError::NotAMember(quotient.collectivity_id));
@@ -248,6 +263,16 @@ impl Aggregate for Family {
                     self.residences.insert(collectivity_id);
                 } else {
                     self.residences.remove(&collectivity_id);
+                }
+            }
+            FamilyEvent::WorkingParentsSet {
+                collectivity_id,
+                both_working,
+            } => {
+                if both_working {
+                    self.working_parents.insert(collectivity_id);
+                } else {
+                    self.working_parents.remove(&collectivity_id);
                 }
             }
             FamilyEvent::FamilyErased => self.erased = true,

@@ -61,6 +61,12 @@ pub enum FamilyCommand {
         collectivity_id: Uuid,
         resident: bool,
     },
+    /// An agent records whether both parents (or the single parent) work,
+    /// one of the priorities a commune may allocate places by.
+    SetWorkingParents {
+        collectivity_id: Uuid,
+        both_working: bool,
+    },
     /// Forget the family's personal data (GDPR): the store erases its key.
     Erase,
 }

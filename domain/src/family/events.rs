@@ -50,6 +50,10 @@ pub enum FamilyEvent {
         collectivity_id: Uuid,
         resident: bool,
     },
+    WorkingParentsSet {
+        collectivity_id: Uuid,
+        both_working: bool,
+    },
     /// The family's personal data was erased; its events remain.
     FamilyErased,
 }
@@ -68,6 +72,7 @@ impl DomainEvent for FamilyEvent {
             FamilyEvent::JoinedCollectivity { .. } => "JoinedCollectivity",
             FamilyEvent::QuotientFamilialSet { .. } => "QuotientFamilialSet",
             FamilyEvent::ResidenceSet { .. } => "ResidenceSet",
+            FamilyEvent::WorkingParentsSet { .. } => "WorkingParentsSet",
             FamilyEvent::FamilyErased => "FamilyErased",
         }
         .to_string()

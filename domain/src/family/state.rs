@@ -24,6 +24,9 @@ pub struct Family {
     /// The communes the family lives in, as their agents recorded it.
     #[serde(default)]
     pub residences: BTreeSet<Uuid>,
+    /// The communes whose agents recorded that both parents work.
+    #[serde(default)]
+    pub working_parents: BTreeSet<Uuid>,
 }
 
 impl Family {

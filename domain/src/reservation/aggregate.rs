@@ -28,9 +28,15 @@ impl Aggregate for Reservation {
                     .units
                     .get(&unit_id)
                     .is_some_and(|unit| unit.booking_needs_approval);
+                let collecting = context.collectivity.collecting(unit_id, date, context.now);
                 sink.write(ReservationEvent::ReservationRequested { slot }, self)
                     .await;
-                let next = if approval {
+                let next = if let Some(window) = collecting {
+                    ReservationEvent::AllocationRequested {
+                        window_id: window.id,
+                        closes_at: window.allocation.as_ref().map_or(context.now, |a| a.closes_at),
+                    }
+                } else if approval {
                     ReservationEvent::BookingAwaitingApproval
                 } else {
                     ReservationEvent::ReservationConfirmed
@@ -121,9 +127,15 @@ impl Aggregate for Reservation {
                 self.slot.get_or_insert(slot);
                 self.attendance = Some(Attendance::Unexpected);
             }
-            ReservationEvent::WaitListed { .. } => self.status = ReservationStatus::WaitListed,
+            ReservationEvent::WaitListed { .. } | ReservationEvent::AllocationWaitListed { .. } => {
+                self.status = ReservationStatus::WaitListed
+            }
+            ReservationEvent::AllocationRequested { .. } => {
+                self.status = ReservationStatus::AllocationPending
+            }
             ReservationEvent::ReservationConfirmed
             | ReservationEvent::Promoted
+            | ReservationEvent::PlaceAllocated { .. }
             | ReservationEvent::AgentRejected { .. }
             | ReservationEvent::BookingApproved { .. } => self.status = ReservationStatus::Confirmed,
             ReservationEvent::BookingAwaitingApproval => self.status = ReservationStatus::AwaitingApproval,

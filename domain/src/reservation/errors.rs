@@ -25,6 +25,10 @@ pub enum ReservationError {
     NotWaitListed,
     #[error("the waiting list of this day is full")]
     WaitingListFull,
+    #[error("a request for this slot is already registered for the allocation")]
+    AlreadyRequested,
+    #[error("the allocation of this day has just taken place: book again")]
+    AllocationClosed,
     #[error("this slot is not booked")]
     NotBooked,
     #[error("a cancellation of this booking is already waiting for an agent")]

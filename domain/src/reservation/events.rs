@@ -19,6 +19,22 @@ pub enum ReservationEvent {
     Promoted,
     /// The parent took the booking off the waiting list.
     LeftWaitingList,
+    /// Asked while an allocated window is open: the places are given when
+    /// it closes.
+    AllocationRequested {
+        window_id: Uuid,
+        closes_at: DateTime<Utc>,
+    },
+    /// The allocation run gave this request a place.
+    PlaceAllocated {
+        run_id: Uuid,
+    },
+    /// The allocation run put this request on the waiting list.
+    AllocationWaitListed {
+        run_id: Uuid,
+        ticket: u32,
+        position: u32,
+    },
     /// Requested in a unit where an agent approves each booking.
     BookingAwaitingApproval,
     BookingApproved {
@@ -80,6 +96,9 @@ impl DomainEvent for ReservationEvent {
             ReservationEvent::WaitListed { .. } => "WaitListed",
             ReservationEvent::Promoted => "Promoted",
             ReservationEvent::LeftWaitingList => "LeftWaitingList",
+            ReservationEvent::AllocationRequested { .. } => "AllocationRequested",
+            ReservationEvent::PlaceAllocated { .. } => "PlaceAllocated",
+            ReservationEvent::AllocationWaitListed { .. } => "AllocationWaitListed",
             ReservationEvent::BookingAwaitingApproval => "BookingAwaitingApproval",
             ReservationEvent::BookingApproved { .. } => "BookingApproved",
             ReservationEvent::BookingRejected { .. } => "BookingRejected",

@@ -44,6 +44,9 @@ impl Reservation {
         if self.status == ReservationStatus::WaitListed {
             return Err(ReservationError::AlreadyWaitListed);
         }
+        if self.status == ReservationStatus::AllocationPending {
+            return Err(ReservationError::AlreadyRequested);
+        }
         let calendar = &context.collectivity.calendar;
         unit.opening
             .check_unit(unit.id, date, calendar)
@@ -104,6 +107,10 @@ impl Reservation {
             // Whenever: the place was never given.
             return Ok(ReservationEvent::LeftWaitingList);
         }
+        if self.status == ReservationStatus::AllocationPending {
+            // A request withdrawn before its run.
+            return Ok(ReservationEvent::ReservationCancelled);
+        }
         let slot = match (self.slot, self.status) {
             (Some(slot), ReservationStatus::Confirmed | ReservationStatus::AwaitingApproval) => slot,
             _ => return Err(self.why_it_cannot_change()),
@@ -137,6 +144,39 @@ impl Reservation {
 }
 
 impl Reservation {
+    /// The events of an allocation run's outcome for this request: a place
+    /// (waiting for an agent's approval where the unit asks for one), or a
+    /// ticket on the waiting list.
+    pub fn check_allocation(
+        &self,
+        collectivity: &Collectivity,
+        run_id: Uuid,
+        waiting: Option<(u32, u32)>,
+    ) -> Result<Vec<ReservationEvent>, ReservationError> {
+        let slot = match (self.slot, self.status) {
+            (Some(slot), ReservationStatus::AllocationPending) => slot,
+            _ => return Err(ReservationError::NotBooked),
+        };
+        Ok(match waiting {
+            Some((ticket, position)) => vec![ReservationEvent::AllocationWaitListed {
+                run_id,
+                ticket,
+                position,
+            }],
+            None => {
+                let approval = collectivity
+                    .units
+                    .get(&slot.unit_id)
+                    .is_some_and(|unit| unit.booking_needs_approval);
+                let mut events = vec![ReservationEvent::PlaceAllocated { run_id }];
+                if approval {
+                    events.push(ReservationEvent::BookingAwaitingApproval);
+                }
+                events
+            }
+        })
+    }
+
     /// The events of this booking's promotion from the waiting list to a
     /// place freed at `now`: only while it waits, on a day the unit still
     /// runs, up to the booking deadline (after it, nobody is promoted and
@@ -218,7 +258,12 @@ impl Reservation {
     /// that stands (a cancellation pending included), whatever the
     /// deadlines; the closure's reason is given.
     pub fn check_cancel_by_commune(&self, reason: &str) -> Result<ReservationEvent, ReservationError> {
-        if !self.status.stands() && self.status != ReservationStatus::WaitListed {
+        if !self.status.stands()
+            && !matches!(
+                self.status,
+                ReservationStatus::WaitListed | ReservationStatus::AllocationPending
+            )
+        {
             return Err(self.why_it_cannot_change());
         }
         let reason =

@@ -33,6 +33,8 @@ pub enum ReservationStatus {
     Confirmed,
     /// Every place was taken: waiting for one to free up.
     WaitListed,
+    /// Asked while an allocated window is open: waiting for its run.
+    AllocationPending,
     /// Booked in a unit where an agent approves each booking: not yet.
     AwaitingApproval,
     /// An agent refused the booking: the day is not booked, and may be

@@ -210,6 +210,35 @@ pub async fn stream_history(
     rows.iter().map(RecordedEvent::from_row).collect()
 }
 
+/// The event of allocation run `run_id` (a `Places` stream's
+/// `AllocationRun`): its stream, its position and its payload as JSON
+/// text. A scan of the events, for an auditor.
+pub async fn find_allocation_run(
+    pool: &PgPool,
+    run_id: &str,
+) -> Result<Option<(String, Position, String)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT aggregate_id, transaction_id::text::bigint AS transaction_id, global_position, payload::text AS payload
+         FROM events
+         WHERE aggregate_type = 'Places' AND event_type = 'AllocationRun'
+           AND payload -> 'AllocationRun' ->> 'run_id' = $1",
+    )
+    .bind(run_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok((
+            row.try_get("aggregate_id")?,
+            Position {
+                transaction_id: row.try_get("transaction_id")?,
+                global_position: row.try_get("global_position")?,
+            },
+            row.try_get("payload")?,
+        ))
+    })
+    .transpose()
+}
+
 /// SQL over the events table for statements that read a stream together
 /// with something else in one round trip (a basket's prelude, a child's
 /// calendar): the store writes it, its callers compose it. Arguments are

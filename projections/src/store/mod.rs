@@ -57,8 +57,8 @@ pub use commit_order::{
     Passed, EVENTS_AFTER, PASS_OVER,
 };
 pub use load::{
-    events_after_each, fold_many, id_claimed, load, load_families, load_many, sql, stream_history,
-    stream_position, stream_version, streams_sql, Loaded,
+    events_after_each, find_allocation_run, fold_many, id_claimed, load, load_families, load_many, sql,
+    stream_history, stream_position, stream_version, streams_sql, Loaded,
 };
 // The parts share their helpers through this module (each does `use
 // super::*`).

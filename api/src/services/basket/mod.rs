@@ -121,13 +121,22 @@ struct Checked {
     counted: Option<Counted>,
 }
 
-/// A booking's reservation as it was checked, the day's places and the
-/// context it was checked in.
+/// A booking's reservation as it was checked, the context it was checked
+/// in and what it asks of the day's places.
 struct Counted {
     reservation: Reservation,
     version: usize,
     context: BookingContext,
-    places: u32,
+    asks: Asks,
+}
+
+/// What a booking asks of its day's places.
+#[derive(Clone, Copy)]
+enum Asks {
+    /// One of so many places, or a ticket on the waiting list.
+    Place(u32),
+    /// To be counted in the run of an allocated window.
+    Allocation(Uuid),
 }
 
 pub async fn submit(
@@ -494,7 +503,7 @@ async fn check(
             continue;
         };
         let current_version = current.version;
-        let mut counted = None;
+        let mut counted: Option<Counted> = None;
         let result = match unit_collectivity
             .get(&line.unit_id)
             .and_then(|c| collectivities.get(c))
@@ -510,12 +519,14 @@ async fn check(
                     family: family.clone(),
                 };
                 let places = collectivity.places_on(line.unit_id, line.date);
-                if let (BasketAction::Book, Some(places)) = (line.action, places) {
+                let counts = line.action == BasketAction::Book
+                    && (places.is_some() || collectivity.collecting(line.unit_id, line.date, now).is_some());
+                if counts {
                     counted = Some(Counted {
                         reservation: current.aggregate.clone(),
                         version: current_version,
                         context: context.clone(),
-                        places,
+                        asks: Asks::Place(places.unwrap_or(u32::MAX)),
                     });
                 }
                 run(current.aggregate, command_of(line), &context).await
@@ -524,6 +535,11 @@ async fn check(
         match result {
             Ok(events) => {
                 outcome.accepted = true;
+                if let Some(ReservationEvent::AllocationRequested { window_id, .. }) = events.last() {
+                    if let Some(counted) = counted.as_mut() {
+                        counted.asks = Asks::Allocation(*window_id);
+                    }
+                }
                 let append = StreamAppend::new::<Reservation>(id.to_string(), current_version, &events)?;
                 checked.push(Checked {
                     outcome,
@@ -559,9 +575,10 @@ fn command_of(line: &BasketLine) -> ReservationCommand {
 
 /// The bookings of days that count their places take a place each, or a
 /// ticket on the day's waiting list (their reservations' events then say
-/// so), under the days' locks, in the basket's transaction: the days'
-/// events to append with the lines (see `services::places`). A line the
-/// day cannot take (its waiting list is full) is refused.
+/// so), and the requests of an allocated window are collected for its run,
+/// under the days' locks, in the basket's transaction: the days' events to
+/// append with the lines (see `services::places`). A line the day cannot
+/// take (its waiting list is full, its allocation has just run) is refused.
 async fn take_places(work: &mut Work<'_>, checked: &mut [Checked]) -> Result<Vec<StreamAppend>, Failure> {
     let days: Vec<(Uuid, NaiveDate)> = checked
         .iter()
@@ -581,11 +598,19 @@ async fn take_places(work: &mut Work<'_>, checked: &mut [Checked]) -> Result<Vec
         let day = read
             .get_mut(&id)
             .ok_or_else(|| Failure::Refused(ApiError::Internal(format!("places {id} were not read"))))?;
-        let take = PlacesCommand::Take {
-            reservation_id: outcome.reservation_id,
-            unit_id: outcome.unit_id,
-            date: outcome.date,
-            places: counted.places,
+        let take = match counted.asks {
+            Asks::Place(places) => PlacesCommand::Take {
+                reservation_id: outcome.reservation_id,
+                unit_id: outcome.unit_id,
+                date: outcome.date,
+                places,
+            },
+            Asks::Allocation(window_id) => PlacesCommand::Collect {
+                reservation_id: outcome.reservation_id,
+                unit_id: outcome.unit_id,
+                date: outcome.date,
+                window_id,
+            },
         };
         let events = match places::decide(day, take).await {
             Ok(events) => events,

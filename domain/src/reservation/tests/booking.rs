@@ -419,6 +419,7 @@ fn a_day_cannot_be_booked_before_its_window_opens_and_residents_may_book_first()
         },
         opens_at: at("2026-12-01T19:00:00Z"),
         residents_open_at: Some(at("2026-12-01T17:00:00Z")),
+        allocation: None,
     };
     let context = |now: &str, resident: bool| {
         let mut family = family(true);

@@ -118,3 +118,81 @@ fn a_day_the_commune_closes_takes_its_waiting_list_off_too() {
             reason: "Grève".into(),
         }]);
 }
+
+#[test]
+fn a_request_in_an_allocated_window_waits_for_the_run_which_places_it_or_lists_it() {
+    use crate::allocation::{commitment, Allocation};
+    use crate::calendar::DateRange;
+    use crate::collectivity::BookingWindow;
+    let window = BookingWindow {
+        id: Uuid::from_u128(0x3e),
+        unit_id: MEAL,
+        range: DateRange {
+            first: monday(),
+            last: monday(),
+        },
+        opens_at: at("2026-11-30T19:00:00Z"),
+        residents_open_at: None,
+        allocation: Some(Allocation {
+            closes_at: at("2026-12-01T19:00:00Z"),
+            criteria: vec![],
+            seed_commitment: commitment(b"seed"),
+        }),
+    };
+    let commune = collectivity(vec![CollectivityEvent::BookingWindowSet { window }]);
+    let context = |now: &str| BookingContext {
+        now: at(now),
+        collectivity: Arc::new(commune.clone()),
+        family: Arc::new(family(true)),
+    };
+    let requested = vec![
+        ReservationEvent::ReservationRequested { slot: slot() },
+        ReservationEvent::AllocationRequested {
+            window_id: Uuid::from_u128(0x3e),
+            closes_at: at("2026-12-01T19:00:00Z"),
+        },
+    ];
+    TestFramework::<Reservation>::with(context("2026-12-01T08:00:00Z"))
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_events(requested.clone());
+    // Once the window closed, booking is first come, first served again.
+    TestFramework::<Reservation>::with(context("2026-12-01T19:00:00Z"))
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_events(booked());
+    TestFramework::<Reservation>::with(context("2026-12-01T08:00:00Z"))
+        .given(requested.clone())
+        .when(book())
+        .then_expect_error(ReservationError::AlreadyRequested);
+    // Withdrawn before the run.
+    TestFramework::<Reservation>::with(context("2026-12-01T08:00:00Z"))
+        .given(requested.clone())
+        .when(ReservationCommand::Cancel)
+        .then_expect_events(vec![ReservationEvent::ReservationCancelled]);
+    let mut pending = Reservation::default();
+    for event in requested {
+        pending.apply(event);
+    }
+    assert_eq!(pending.status, ReservationStatus::AllocationPending);
+    let run = Uuid::from_u128(0x50);
+    assert_eq!(
+        pending.check_allocation(&commune, run, None),
+        Ok(vec![ReservationEvent::PlaceAllocated { run_id: run }])
+    );
+    assert_eq!(
+        pending.check_allocation(&commune, run, Some((3, 2))),
+        Ok(vec![ReservationEvent::AllocationWaitListed {
+            run_id: run,
+            ticket: 3,
+            position: 2
+        }])
+    );
+    let mut placed = pending.clone();
+    placed.apply(ReservationEvent::PlaceAllocated { run_id: run });
+    assert_eq!(placed.status, ReservationStatus::Confirmed);
+    assert_eq!(
+        placed.check_allocation(&commune, run, None),
+        Err(ReservationError::NotBooked)
+    );
+}
