@@ -38,6 +38,8 @@ pub struct Commands {
     families_cache: AggregateCache<Family>,
     /// The days' places a rush books into (see `services::places`).
     places_cache: AggregateCache<Places>,
+    /// Commits the baskets that take places, several at once.
+    together: crate::services::basket::together::Together,
 }
 
 /// How many statements the single commands' writer runs at once.
@@ -63,7 +65,8 @@ pub fn metadata(actor: Actor, correlation_id: Option<Uuid>) -> Metadata {
 
 impl Commands {
     pub fn new(pool: PgPool, read_your_writes: Duration) -> Arc<Self> {
-        Arc::new(Commands {
+        Arc::new_cyclic(|commands| Commands {
+            together: crate::services::basket::together::Together::start(commands.clone()),
             checkpoints: engine::Checkpoints::watch(pool.clone()),
             announcer: engine::Announcer::start(pool.clone()),
             appender: store::Appender::start(pool.clone(), APPEND_WRITERS),
@@ -115,6 +118,11 @@ impl Commands {
             .checkpoints
             .wait_for(head, read_models, self.read_your_writes)
             .await)
+    }
+
+    /// The writer of the baskets that take places.
+    pub fn together(&self) -> &crate::services::basket::together::Together {
+        &self.together
     }
 
     /// The places of a day kept in memory, with their version: a caller

@@ -137,6 +137,10 @@ pub struct Work<'c> {
     streams: Vec<StreamAppend>,
     metadata: Option<Metadata>,
     alongside: Option<Alongside>,
+    /// Committed by the use case itself, through a writer that shares one
+    /// transaction between several (see `basket::together`): where, and
+    /// the types written.
+    committed: Option<(Option<Position>, Vec<&'static str>)>,
 }
 
 impl<'c> Work<'c> {
@@ -148,7 +152,15 @@ impl<'c> Work<'c> {
             streams: Vec::new(),
             metadata: None,
             alongside: None,
+            committed: None,
         }
+    }
+
+    /// The use case's events were committed by another writer, at
+    /// `position`: nothing is left to append, and the read models of
+    /// `types` are waited for as after any write.
+    pub fn committed(&mut self, position: Option<Position>, types: &[&'static str]) {
+        self.committed = Some((position, types.to_vec()));
     }
 
     /// Which attempt of the write this is, from 0.
@@ -262,6 +274,9 @@ impl<'c> Work<'c> {
 
     /// The aggregate types written, each once.
     fn written(&self) -> Vec<&'static str> {
+        if let Some((_, types)) = &self.committed {
+            return types.clone();
+        }
         let mut types: Vec<&'static str> = self.streams.iter().map(|s| s.aggregate_type).collect();
         types.sort_unstable();
         types.dedup();
@@ -276,8 +291,12 @@ impl<'c> Work<'c> {
             streams,
             metadata,
             alongside,
+            committed,
             ..
         } = self;
+        if let Some((position, _)) = committed {
+            return Ok(position);
+        }
         let metadata = match metadata {
             Some(metadata) => metadata,
             None if streams.is_empty() => {

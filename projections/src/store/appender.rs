@@ -108,11 +108,26 @@ pub(super) async fn append_together(
     group: &[Pending],
 ) -> Result<Vec<Option<Position>>, StoreError> {
     let mut conn = pool.acquire().await?;
+    let commands: Vec<(&[StreamAppend], &Metadata)> = group
+        .iter()
+        .map(|pending| (pending.streams.as_slice(), &pending.metadata))
+        .collect();
+    append_many(&mut conn, &commands).await
+}
+
+/// Appends the streams of several commands, each with its own metadata
+/// and its own optimistic checks, in one statement through `conn` (the
+/// caller's transaction, say); each command's last position, in order.
+/// One stream that moved fails them all ([`StoreError::Conflict`]).
+pub async fn append_many(
+    conn: &mut sqlx::PgConnection,
+    commands: &[(&[StreamAppend], &Metadata)],
+) -> Result<Vec<Option<Position>>, StoreError> {
     let mut all: Option<Rows> = None;
     let mut metadata: Vec<String> = Vec::new();
     let mut owner: HashMap<(String, String, i64), usize> = HashMap::new();
-    for (n, pending) in group.iter().enumerate() {
-        let rows = Rows::prepare(&mut conn, &pending.streams, &pending.metadata).await?;
+    for (n, (streams, command_metadata)) in commands.iter().enumerate() {
+        let rows = Rows::prepare(&mut *conn, streams, command_metadata).await?;
         for i in 0..rows.types.len() {
             metadata.push(rows.metadata.clone());
             owner.insert((rows.types[i].clone(), rows.ids[i].clone(), rows.sequences[i]), n);
@@ -122,7 +137,7 @@ pub(super) async fn append_together(
             Some(all) => all.absorb(rows),
         }
     }
-    let mut positions = vec![None; group.len()];
+    let mut positions = vec![None; commands.len()];
     let Some(all) = all else { return Ok(positions) };
     let written = all
         .bind_columns(sqlx::query(

@@ -51,7 +51,7 @@ mod tests;
 
 pub use crate::error::{conflict_or_database, StoreError};
 pub use append::{append, append_alongside, last_position, Alongside, NewEvent, Query, Rows, StreamAppend};
-pub use appender::Appender;
+pub use appender::{append_many, Appender};
 pub use commit_order::{
     all_below_horizon, fetch_after, first_events, has_events_after, head, read_after, read_after_of_types,
     Passed, EVENTS_AFTER, PASS_OVER,

@@ -55,6 +55,9 @@ struct Args {
     /// Families in the contended rush, the last phase.
     #[arg(long, default_value_t = 2_000)]
     contended_families: usize,
+    /// Only the logins and the contended rush (to measure it alone).
+    #[arg(long)]
+    only_contended: bool,
 }
 
 const PASSWORD: &str = "rush-hour-password";
@@ -223,6 +226,16 @@ async fn main() -> anyhow::Result<()> {
         latencies.push(latency);
     }
     report("login", latencies, started.elapsed(), args.families);
+    if args.only_contended {
+        return contended_rush(
+            &pool,
+            &client,
+            &tokens,
+            args.contended_families.min(args.families),
+            args.concurrency,
+        )
+        .await;
+    }
 
     // Phase 2: the rush, one basket of four weeks per family, while a
     // sampler measures how far the calendar lags behind the commits.

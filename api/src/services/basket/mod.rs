@@ -14,7 +14,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::family::Family;
-use espace_famille_domain::places::{places_id, PlacesCommand, PlacesEvent};
+use espace_famille_domain::places::{places_id, Places, PlacesCommand, PlacesEvent};
 use espace_famille_domain::reservation::{
     reservation_id, BookingContext, Reservation, ReservationCommand, ReservationError, ReservationEvent,
 };
@@ -31,6 +31,7 @@ use crate::services::{places, Failure, Work, Write};
 
 mod period;
 mod receipt;
+pub mod together;
 pub use period::{Period, Weeks, MAX_PERIOD_DAYS, MAX_PERIOD_TARGETS};
 use receipt::{Receipt, Stored};
 
@@ -113,6 +114,7 @@ pub struct BasketOutcome {
 }
 
 /// A line's verdict before anything is written.
+#[derive(Clone)]
 struct Checked {
     outcome: LineOutcome,
     append: Option<StreamAppend>,
@@ -123,6 +125,7 @@ struct Checked {
 
 /// A booking's reservation as it was checked, the context it was checked
 /// in and what it asks of the day's places.
+#[derive(Clone)]
 struct Counted {
     reservation: Reservation,
     version: usize,
@@ -203,47 +206,25 @@ impl Write for Submit<'_> {
             }
             return Ok(stored);
         }
-        let mut checked = check(commands, basket, ids, prelude).await?;
-        // A skipped day owes its reason to the calendar, never to a
-        // reservation's state: it needs no second look.
-        let refused = |checked: &[Checked]| {
-            checked
-                .iter()
-                .filter(|c| !c.outcome.accepted && !c.outcome.skipped)
-                .count()
-        };
+        let checked = check(commands, basket, ids, prelude).await?;
         if presumed && refused(&checked) > 0 {
             return Err(Failure::Again);
         }
-        let status = |checked: &[Checked]| {
-            let kept = checked.iter().filter(|c| c.outcome.accepted).count();
-            match refused(checked) {
-                _ if kept == 0 => BasketStatus::Rejected,
-                0 => BasketStatus::Accepted,
-                _ if basket.keep_valid_lines => BasketStatus::Partial,
-                _ => BasketStatus::Rejected,
-            }
-        };
-        let mut places = Vec::new();
         // The days that count their places are taken last, under their
-        // locks, and only by a basket that will be written.
-        if status(&checked) != BasketStatus::Rejected && checked.iter().any(|c| c.counted.is_some()) {
-            places = take_places(work, &mut checked).await?;
+        // locks, by the writer that commits baskets of the same days
+        // together, and only for a basket that will be written.
+        if status_of(&checked, basket.keep_valid_lines) != BasketStatus::Rejected
+            && checked.iter().any(|c| c.counted.is_some())
+        {
+            let job = together::Job::new(basket, checked, self.metadata);
+            let written = commands.together().write(job).await?;
+            work.committed(written.position, &[Reservation::TYPE, Places::TYPE]);
+            return Ok(written.outcome);
         }
-        let status = status(&checked);
-        let (outcomes, appends): (Vec<_>, Vec<_>) =
-            checked.into_iter().map(|c| (c.outcome, c.append)).unzip();
-        let outcome = BasketOutcome {
-            basket_id: basket.id,
-            family_id: basket.family_id,
-            status,
-            lines: outcomes,
-        };
-        if status == BasketStatus::Rejected {
+        let (outcome, streams) = finish(basket.id, basket.family_id, basket.keep_valid_lines, checked);
+        if outcome.status == BasketStatus::Rejected {
             return Ok(outcome);
         }
-        let mut streams: Vec<StreamAppend> = appends.into_iter().flatten().collect();
-        streams.extend(places);
         work.append(streams, self.metadata)?;
         // The receipt commits with the lines, in their statement: a
         // basket retried, or submitted twice at once, answers as the first.
@@ -262,6 +243,49 @@ impl Write for Submit<'_> {
             self.basket.id
         )
     }
+}
+
+/// The lines refused. A skipped day owes its reason to the calendar, never
+/// to a reservation's state: it needs no second look, and refuses nothing.
+fn refused(checked: &[Checked]) -> usize {
+    checked
+        .iter()
+        .filter(|c| !c.outcome.accepted && !c.outcome.skipped)
+        .count()
+}
+
+/// What becomes of a basket whose lines are so checked.
+fn status_of(checked: &[Checked], keep_valid_lines: bool) -> BasketStatus {
+    let kept = checked.iter().filter(|c| c.outcome.accepted).count();
+    match refused(checked) {
+        _ if kept == 0 => BasketStatus::Rejected,
+        0 => BasketStatus::Accepted,
+        _ if keep_valid_lines => BasketStatus::Partial,
+        _ => BasketStatus::Rejected,
+    }
+}
+
+/// The basket's outcome and the reservations' events to append (none
+/// when it is rejected).
+fn finish(
+    basket_id: Uuid,
+    family_id: Uuid,
+    keep_valid_lines: bool,
+    checked: Vec<Checked>,
+) -> (BasketOutcome, Vec<StreamAppend>) {
+    let status = status_of(&checked, keep_valid_lines);
+    let (outcomes, appends): (Vec<_>, Vec<_>) = checked.into_iter().map(|c| (c.outcome, c.append)).unzip();
+    let outcome = BasketOutcome {
+        basket_id,
+        family_id,
+        status,
+        lines: outcomes,
+    };
+    let streams = match status {
+        BasketStatus::Rejected => Vec::new(),
+        _ => appends.into_iter().flatten().collect(),
+    };
+    (outcome, streams)
 }
 
 /// What a basket is checked against, read in one round trip: the outcome
@@ -576,19 +600,14 @@ fn command_of(line: &BasketLine) -> ReservationCommand {
 /// The bookings of days that count their places take a place each, or a
 /// ticket on the day's waiting list (their reservations' events then say
 /// so), and the requests of an allocated window are collected for its run,
-/// under the days' locks, in the basket's transaction: the days' events to
-/// append with the lines (see `services::places`). A line the day cannot
-/// take (its waiting list is full, its allocation has just run) is refused.
-async fn take_places(work: &mut Work<'_>, checked: &mut [Checked]) -> Result<Vec<StreamAppend>, Failure> {
-    let days: Vec<(Uuid, NaiveDate)> = checked
-        .iter()
-        .filter(|c| c.counted.is_some())
-        .map(|c| (c.outcome.unit_id, c.outcome.date))
-        .collect();
-    let commands = work.commands();
-    let conn = work.transaction().await?;
-    let mut read = places::lock_and_read(commands, conn, &days).await?;
-    let mut taken: HashMap<Uuid, Vec<PlacesEvent>> = HashMap::new();
+/// on the days as read under their locks (see `services::places`): each
+/// day's events, after the version it was at. A line the day cannot take
+/// (its waiting list is full, its allocation has just run) is refused.
+async fn take_on(
+    read: &mut HashMap<Uuid, Loaded<Places>>,
+    checked: &mut [Checked],
+) -> Result<HashMap<Uuid, (usize, Vec<PlacesEvent>)>, Failure> {
+    let mut taken: HashMap<Uuid, (usize, Vec<PlacesEvent>)> = HashMap::new();
     for line in checked.iter_mut() {
         let Some(counted) = line.counted.take() else {
             continue;
@@ -598,6 +617,7 @@ async fn take_places(work: &mut Work<'_>, checked: &mut [Checked]) -> Result<Vec
         let day = read
             .get_mut(&id)
             .ok_or_else(|| Failure::Refused(ApiError::Internal(format!("places {id} were not read"))))?;
+        let before = day.version;
         let take = match counted.asks {
             Asks::Place(places) => PlacesCommand::Take {
                 reservation_id: outcome.reservation_id,
@@ -644,9 +664,13 @@ async fn take_places(work: &mut Work<'_>, checked: &mut [Checked]) -> Result<Vec
             )?);
             outcome.waiting_position = Some(position);
         }
-        taken.entry(id).or_default().extend(events);
+        taken
+            .entry(id)
+            .or_insert_with(|| (before, Vec::new()))
+            .1
+            .extend(events);
     }
-    places::appends(&read, taken)
+    Ok(taken)
 }
 
 /// Runs a command on a line's reservation; the events to append, or the
