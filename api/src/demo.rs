@@ -21,6 +21,8 @@ pub const CANTEEN: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000002");
 pub const STUDY: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000003");
 pub const MEAL: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000004");
 pub const STUDY_SESSION: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000005");
+pub const LEISURE: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000006");
+pub const WEDNESDAY: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000007");
 pub const FAMILY: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000010");
 pub const LOUISE: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000011");
 pub const HUGO: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000012");
@@ -115,6 +117,42 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
                 booking_needs_approval: false,
             },
         },
+        CollectivityCommand::AddService {
+            service: Service {
+                id: LEISURE,
+                name: "Accueil de loisirs".into(),
+                kind: ServiceKind::LeisureCentre,
+            },
+        },
+        CollectivityCommand::AddUnit {
+            unit: Unit {
+                id: WEDNESDAY,
+                service_id: LEISURE,
+                name: "Mercredi (journée)".into(),
+                opening: OpeningDays {
+                    weekdays: vec![Weekday::Wed],
+                    during: OpenDuring::SchoolTerms,
+                },
+                billing: BillingMode::Monthly,
+                booking_deadline: DeadlineRule::WeekdayOfPreviousWeek {
+                    weekday: Weekday::Thu,
+                    at: time(9, 0),
+                },
+                cancellation_deadline: DeadlineRule::DaysBefore {
+                    days: 2,
+                    at: time(12, 0),
+                    skip_weekends: true,
+                    skip_holidays: true,
+                },
+                cancellation_needs_approval: false,
+                booking_needs_approval: false,
+            },
+        },
+        // Twenty-four children a Wednesday: the next ones wait.
+        CollectivityCommand::SetPlaces {
+            unit_id: WEDNESDAY,
+            places: Some(24),
+        },
     ];
     let mut ran = 0;
     for command in commune {
@@ -180,7 +218,12 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
         },
     ];
     for year in years {
-        for (child_id, service_id) in [(LOUISE, CANTEEN), (LOUISE, STUDY), (HUGO, CANTEEN)] {
+        for (child_id, service_id) in [
+            (LOUISE, CANTEEN),
+            (LOUISE, STUDY),
+            (LOUISE, LEISURE),
+            (HUGO, CANTEEN),
+        ] {
             family.push(FamilyCommand::EnrolChild {
                 enrolment: Enrolment {
                     child_id,

@@ -255,3 +255,37 @@ async fn an_allocated_window_gives_its_places_by_priority_then_lottery_and_an_au
     let tampered = allocation::audit(&app.pool, run).await.unwrap();
     assert!(!tampered.holds(), "{tampered:?}");
 }
+
+#[tokio::test]
+async fn another_communes_window_id_is_refused_and_its_seed_never_reused() {
+    let app = spawn_app().await;
+    let day = future_canteen_days(1)[0];
+    let first = setup_commune(&app, &[day]).await;
+    let other = setup_commune(&app, &[day]).await;
+    let window = Uuid::new_v4();
+    let input = |fixture: &Fixture| {
+        json!({ "input": {
+            "collectivityId": fixture.collectivity, "id": window, "unitId": fixture.meal,
+            "first": day, "last": day, "opensAt": Utc::now(),
+            "allocation": { "closesAt": Utc::now() + chrono::Duration::days(1), "criteria": [] }
+        } })
+    };
+    app.gql(Some(&first.agent()), WINDOW, input(&first))
+        .await
+        .data("setBookingWindow");
+    let taken = app.gql(Some(&other.agent()), WINDOW, input(&other)).await;
+    assert_eq!(taken.error_code(), "CONFLICT");
+    let too_many = app
+        .gql(
+            Some(&first.agent()),
+            WINDOW,
+            json!({ "input": {
+                "collectivityId": first.collectivity, "unitId": first.meal,
+                "first": day, "last": day, "opensAt": Utc::now(),
+                "allocation": { "closesAt": Utc::now() + chrono::Duration::days(1),
+                                "criteria": ["RESIDENT", "SIBLING_PLACED", "BOTH_PARENTS_WORKING", "RESIDENT"] }
+            } }),
+        )
+        .await;
+    assert_eq!(too_many.error_code(), "VALIDATION");
+}

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::i18n::say;
 use crate::services::{places, Failure, Work, Write};
 
 /// How long a seed is: 32 random bytes.
@@ -68,11 +69,18 @@ impl Write for SetWindow {
         let mut window = self.window.clone();
         if let Some((closes_at, criteria)) = &self.allocated {
             let conn = work.transaction().await?;
-            let kept: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT seed FROM allocation_seeds WHERE window_id = $1")
+            let kept: Option<(Uuid, Vec<u8>)> =
+                sqlx::query_as("SELECT collectivity_id, seed FROM allocation_seeds WHERE window_id = $1")
                     .bind(window.id)
                     .fetch_optional(&mut *conn)
                     .await?;
+            // A window id is one commune's: another's is never touched.
+            let kept = match kept {
+                Some((commune, _)) if commune != self.collectivity_id => {
+                    return Err(ApiError::Conflict(say("api.window_id_used", &[("id", &window.id)])).into())
+                }
+                other => other.map(|(_, seed)| seed),
+            };
             let seed = kept.unwrap_or_else(|| {
                 let mut seed = vec![0u8; SEED_BYTES];
                 rand::rngs::OsRng.fill_bytes(&mut seed);
@@ -87,8 +95,7 @@ impl Write for SetWindow {
                 "INSERT INTO allocation_seeds (window_id, collectivity_id, unit_id, first_day, last_day, closes_at, seed)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (window_id) DO UPDATE SET unit_id = EXCLUDED.unit_id, first_day = EXCLUDED.first_day,
-                   last_day = EXCLUDED.last_day, closes_at = EXCLUDED.closes_at, ran_at = NULL
-                 WHERE allocation_seeds.collectivity_id = EXCLUDED.collectivity_id",
+                   last_day = EXCLUDED.last_day, closes_at = EXCLUDED.closes_at, ran_at = NULL",
             )
             .bind(window.id)
             .bind(self.collectivity_id)

@@ -145,6 +145,41 @@ impl Projection for Promotions {
                     .or_insert_with(|| (BTreeSet::new(), cause));
             }
         }
+        // A day whose unit counts no places and collects no requests has
+        // nothing to hand on (when its limit was lifted, everyone waiting
+        // was promoted): no write at all, as for most of a canteen's
+        // cancellations.
+        let units: Vec<Uuid> = days
+            .keys()
+            .map(|(unit, _)| *unit)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let communes: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("SELECT unit_id, collectivity_id FROM directory_units WHERE unit_id = ANY($1)")
+                .bind(&units)
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut counting: BTreeSet<(Uuid, NaiveDate)> = BTreeSet::new();
+        for (unit_id, commune) in communes {
+            let collectivity =
+                self.commands
+                    .current_collectivity(commune)
+                    .await
+                    .map_err(|error| match error {
+                        ApiError::Unavailable(_) => StoreError::Conflict,
+                        other => StoreError::Corrupt(format!("the commune of unit {unit_id}: {other:?}")),
+                    })?;
+            for (unit, date) in days.keys().filter(|(unit, _)| *unit == unit_id) {
+                let allocated = collectivity
+                    .window_of(*unit, *date)
+                    .is_some_and(|w| w.allocation.is_some());
+                if collectivity.places_on(*unit, *date).is_some() || allocated {
+                    counting.insert((*unit, *date));
+                }
+            }
+        }
+        days.retain(|day, _| counting.contains(day));
         for ((unit_id, date), (changed, cause)) in days {
             let settle = Settle {
                 unit_id,
