@@ -530,6 +530,17 @@ mod tests {
     }
 
     #[test]
+    fn the_first_of_the_month_is_1er_in_french() {
+        let first = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(day(first, Locale::Fr), "mardi 1er décembre 2026");
+        assert_eq!(day(first, Locale::En), "Tuesday 1 December 2026");
+        assert_eq!(
+            day(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(), Locale::Fr),
+            "mercredi 2 décembre 2026"
+        );
+    }
+
+    #[test]
     fn ranks_read_as_each_language_writes_them() {
         let fr: Vec<String> = [1, 2, 3, 11].iter().map(|&n| ordinal(n, Locale::Fr)).collect();
         assert_eq!(fr, ["1er", "2e", "3e", "11e"]);

@@ -369,10 +369,14 @@ pub fn french_date(date: chrono::NaiveDate) -> String {
         "novembre",
         "décembre",
     ];
+    // The first of the month is "1er" in French.
+    let day = match date.day() {
+        1 => "1er".to_string(),
+        n => n.to_string(),
+    };
     format!(
-        "{} {} {} {}",
+        "{} {day} {} {}",
         DAYS[date.weekday().num_days_from_monday() as usize],
-        date.day(),
         MONTHS[date.month0() as usize],
         date.year()
     )
