@@ -9,8 +9,8 @@ use std::future::Future;
 use chrono::{DateTime, NaiveDate, Utc, Weekday};
 use espace_famille_domain::calendar::{in_paris, ClosedReason, DeadlineRuleError};
 use espace_famille_domain::collectivity::{
-    CollectivityError, MAX_ABSENCE_DELAY_DAYS, MAX_ABSENCE_REASONS, MAX_BOOKING_WINDOWS, MAX_CLOSURES,
-    MAX_CLOSURE_DAYS, MAX_PLACES, MAX_PLACE_DATES,
+    CollectivityError, MAX_ABSENCE_DELAY_DAYS, MAX_ABSENCE_REASONS, MAX_BOOKING_WINDOWS, MAX_BRACKETS,
+    MAX_CLOSURES, MAX_CLOSURE_DAYS, MAX_PLACES, MAX_PLACE_DATES, MAX_PRICE_CENTS, MAX_TARIFFS,
 };
 use espace_famille_domain::family::{FamilyError, MAX_GUARDIANS};
 use espace_famille_domain::reservation::ReservationError;
@@ -315,6 +315,13 @@ pub fn collectivity_error(error: &CollectivityError, locale: Locale) -> String {
         }
         CollectivityError::DuplicateCriterion => t!("commune.duplicate_criterion", locale = l),
         CollectivityError::InvalidSeedCommitment => t!("commune.invalid_seed_commitment", locale = l),
+        CollectivityError::InvalidTariff => t!(
+            "commune.invalid_tariff",
+            locale = l,
+            brackets = MAX_BRACKETS,
+            max = MAX_PRICE_CENTS
+        ),
+        CollectivityError::TooManyTariffs => t!("commune.too_many_tariffs", locale = l, max = MAX_TARIFFS),
         CollectivityError::TooManyPlaces => t!("commune.too_many_places", locale = l, max = MAX_PLACES),
         CollectivityError::TooManyPlaceDates => {
             t!("commune.too_many_place_dates", locale = l, max = MAX_PLACE_DATES)

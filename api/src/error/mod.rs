@@ -173,6 +173,8 @@ impl From<CollectivityError> for ApiError {
             | CollectivityError::AllocationClosesBeforeOpening
             | CollectivityError::DuplicateCriterion
             | CollectivityError::InvalidSeedCommitment
+            | CollectivityError::InvalidTariff
+            | CollectivityError::TooManyTariffs
             | CollectivityError::TooManyPlaces
             | CollectivityError::TooManyPlaceDates => ApiError::Validation(message),
         }

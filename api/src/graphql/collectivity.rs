@@ -164,6 +164,31 @@ impl CollectivityMutation {
         Ok((&set).into())
     }
 
+    /// An agent sets a unit's tariff for a period: a price per quotient
+    /// familial bracket (no quotient known: the highest), reductions for
+    /// the second child and after, what an unjustified absence costs (100 %
+    /// by default) and an unexpected presence's penalty. Sent again with
+    /// the same id: it changes. Where two overlap, the later one applies.
+    async fn set_tariff(&self, ctx: &Context<'_>, input: SetTariffInput) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(input.collectivity_id)?;
+        if input.brackets.len() > espace_famille_domain::collectivity::MAX_BRACKETS
+            || input.sibling_reductions.len() > espace_famille_domain::collectivity::MAX_SIBLING_REDUCTIONS
+        {
+            return Err(ApiError::from(
+                espace_famille_domain::collectivity::CollectivityError::InvalidTariff,
+            )
+            .into());
+        }
+        let commands = commands(ctx);
+        let command = CollectivityCommand::SetTariff {
+            tariff: input.tariff(),
+        };
+        commands
+            .execute::<Collectivity>(input.collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(input.collectivity_id).await?).into())
+    }
+
     /// An agent sets how many children a unit takes every day (`places`
     /// null: no limit). A booking beyond them waits on the day's waiting
     /// list; more places promote those waiting, first first.

@@ -407,6 +407,9 @@ pub struct CollectivityView {
     pub school_holidays: Vec<DateRangeView>,
     /// When booking opens, per unit and range.
     pub booking_windows: Vec<BookingWindowView>,
+    /// What the units cost, per period, in the order they were set (where
+    /// two overlap, the later applies).
+    pub tariffs: Vec<TariffView>,
 }
 
 /// When booking opens for a unit's days in a range.
@@ -584,6 +587,7 @@ impl From<&domain::Collectivity> for CollectivityView {
             absence_report_days_after: c.absence_rules.report_days_after,
             public_holidays: public_holidays(&c.calendar),
             school_holidays: school_holidays(&c.calendar),
+            tariffs: c.tariffs.iter().map(TariffView::from).collect(),
             booking_windows: c
                 .booking_windows
                 .iter()
@@ -675,6 +679,94 @@ impl From<&crate::services::closure::Cancelled> for CancelledBookingView {
             child_id: c.child_id,
             unit_id: c.unit_id,
             date: c.date,
+        }
+    }
+}
+
+/// A bracket of a tariff: the price of a day for the families whose
+/// quotient familial (in euros) is at most `upTo`; the last has none.
+#[derive(SimpleObject, InputObject)]
+#[graphql(input_name = "BracketInput", name = "Bracket")]
+pub struct BracketGql {
+    pub up_to: Option<u32>,
+    /// In euro cents.
+    pub price_cents: i64,
+}
+
+/// What a unit costs for a period.
+#[derive(SimpleObject)]
+#[graphql(name = "Tariff")]
+pub struct TariffView {
+    pub id: Uuid,
+    pub unit_id: Uuid,
+    pub valid_from: NaiveDate,
+    /// Included; none: open-ended.
+    pub valid_until: Option<NaiveDate>,
+    /// Lowest quotient first; no quotient known: the last.
+    pub brackets: Vec<BracketGql>,
+    /// The second child's reduction in percent, the third's, and so on.
+    pub sibling_reductions: Vec<u32>,
+    pub unjustified_absence_percent: u32,
+    pub unexpected_presence_penalty_cents: i64,
+}
+
+impl From<&domain::Tariff> for TariffView {
+    fn from(t: &domain::Tariff) -> Self {
+        TariffView {
+            id: t.id,
+            unit_id: t.unit_id,
+            valid_from: t.valid_from,
+            valid_until: t.valid_until,
+            brackets: t
+                .brackets
+                .iter()
+                .map(|b| BracketGql {
+                    up_to: b.up_to,
+                    price_cents: b.price_cents,
+                })
+                .collect(),
+            sibling_reductions: t.sibling_reductions.clone(),
+            unjustified_absence_percent: t.unjustified_absence_percent,
+            unexpected_presence_penalty_cents: t.unexpected_presence_penalty_cents,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct SetTariffInput {
+    pub collectivity_id: Uuid,
+    /// Yours, to change the tariff later; a new one when absent.
+    pub id: Option<Uuid>,
+    pub unit_id: Uuid,
+    pub valid_from: NaiveDate,
+    pub valid_until: Option<NaiveDate>,
+    pub brackets: Vec<BracketGql>,
+    #[graphql(default)]
+    pub sibling_reductions: Vec<u32>,
+    #[graphql(default = 100)]
+    pub unjustified_absence_percent: u32,
+    #[graphql(default)]
+    pub unexpected_presence_penalty_cents: i64,
+}
+
+impl SetTariffInput {
+    pub fn tariff(&self) -> domain::Tariff {
+        domain::Tariff {
+            id: self.id.unwrap_or_else(Uuid::new_v4),
+            unit_id: self.unit_id,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            brackets: self
+                .brackets
+                .iter()
+                .map(|b| domain::Bracket {
+                    up_to: b.up_to,
+                    price_cents: b.price_cents,
+                })
+                .collect(),
+            sibling_reductions: self.sibling_reductions.clone(),
+            unjustified_absence_percent: self.unjustified_absence_percent,
+            unexpected_presence_penalty_cents: self.unexpected_presence_penalty_cents,
         }
     }
 }

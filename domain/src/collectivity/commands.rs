@@ -50,4 +50,9 @@ pub enum CollectivityCommand {
         date: NaiveDate,
         places: Option<u32>,
     },
+    /// A unit's tariff for a period (sent again with the same id: it
+    /// changes). Where tariffs overlap, the one set last applies.
+    SetTariff {
+        tariff: Tariff,
+    },
 }

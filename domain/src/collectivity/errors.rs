@@ -54,6 +54,10 @@ pub enum CollectivityError {
     DuplicateCriterion,
     #[error("a lottery's seed commitment is 64 hexadecimal digits, and never changes once published")]
     InvalidSeedCommitment,
+    #[error("a tariff has 1 to {MAX_BRACKETS} brackets with rising bounds, the last open, prices from 0 to {MAX_PRICE_CENTS} cents, percentages up to 100, and ends after it starts")]
+    InvalidTariff,
+    #[error("a commune keeps at most {MAX_TARIFFS} tariffs")]
+    TooManyTariffs,
     #[error("a unit takes at most {MAX_PLACES} children a day")]
     TooManyPlaces,
     #[error("a unit's places are set for at most {MAX_PLACE_DATES} dates")]

@@ -48,6 +48,9 @@ pub enum CollectivityEvent {
         date: NaiveDate,
         places: Option<u32>,
     },
+    TariffSet {
+        tariff: Tariff,
+    },
 }
 
 impl DomainEvent for CollectivityEvent {
@@ -64,6 +67,7 @@ impl DomainEvent for CollectivityEvent {
             CollectivityEvent::BookingWindowSet { .. } => "BookingWindowSet",
             CollectivityEvent::UnitPlacesSet { .. } => "UnitPlacesSet",
             CollectivityEvent::DayPlacesSet { .. } => "DayPlacesSet",
+            CollectivityEvent::TariffSet { .. } => "TariffSet",
         }
         .to_string()
     }

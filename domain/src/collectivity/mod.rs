@@ -24,6 +24,7 @@ mod commands;
 mod errors;
 mod events;
 mod state;
+mod tariff;
 #[cfg(test)]
 pub(crate) mod tests;
 mod values;
@@ -32,4 +33,5 @@ pub use commands::*;
 pub use errors::*;
 pub use events::*;
 pub use state::*;
+pub use tariff::*;
 pub use values::*;

@@ -19,6 +19,9 @@ pub struct Collectivity {
     /// The places of the units that count them.
     #[serde(default)]
     pub places: BTreeMap<Uuid, UnitPlaces>,
+    /// The units' tariffs, in the order they were set.
+    #[serde(default)]
+    pub tariffs: Vec<Tariff>,
 }
 
 impl Collectivity {
@@ -252,6 +255,25 @@ impl Aggregate for Collectivity {
                 }
                 CollectivityEvent::BookingWindowSet { window }
             }
+            CollectivityCommand::SetTariff { tariff } => {
+                if !self.units.contains_key(&tariff.unit_id) {
+                    return Err(CollectivityError::UnknownUnit(tariff.unit_id));
+                }
+                text::date("a tariff's first day", tariff.valid_from)?;
+                if let Some(until) = tariff.valid_until {
+                    text::date("a tariff's last day", until)?;
+                }
+                tariff.check()?;
+                match self.tariffs.iter().find(|t| t.id == tariff.id) {
+                    Some(existing) if *existing == tariff => return Ok(()),
+                    Some(_) => {}
+                    None if self.tariffs.len() >= MAX_TARIFFS => {
+                        return Err(CollectivityError::TooManyTariffs)
+                    }
+                    None => {}
+                }
+                CollectivityEvent::TariffSet { tariff }
+            }
             CollectivityCommand::SetPlaces { unit_id, places } => {
                 self.check_places(unit_id, places)?;
                 let current = self.places.get(&unit_id).and_then(|p| p.every_day);
@@ -311,6 +333,10 @@ impl Aggregate for Collectivity {
             CollectivityEvent::BookingWindowSet { window } => {
                 self.booking_windows.retain(|w| w.id != window.id);
                 self.booking_windows.push(window);
+            }
+            CollectivityEvent::TariffSet { tariff } => {
+                self.tariffs.retain(|t| t.id != tariff.id);
+                self.tariffs.push(tariff);
             }
             CollectivityEvent::UnitPlacesSet { unit_id, places } => {
                 self.places.entry(unit_id).or_default().every_day = places;

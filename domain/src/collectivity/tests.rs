@@ -647,3 +647,91 @@ fn an_allocated_window_closes_after_it_opens_and_keeps_its_published_seed() {
         "outside"
     );
 }
+
+#[test]
+fn a_tariff_names_a_unit_of_the_commune_and_the_last_set_applies() {
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let tariff = Tariff {
+        id: Uuid::from_u128(0x7a),
+        unit_id: MEAL,
+        valid_from: day(2026, 9, 1),
+        valid_until: None,
+        brackets: vec![
+            Bracket {
+                up_to: Some(700),
+                price_cents: 250,
+            },
+            Bracket {
+                up_to: None,
+                price_cents: 480,
+            },
+        ],
+        sibling_reductions: vec![],
+        unjustified_absence_percent: 100,
+        unexpected_presence_penalty_cents: 0,
+    };
+    let set = vec![CollectivityEvent::TariffSet {
+        tariff: tariff.clone(),
+    }];
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetTariff {
+            tariff: tariff.clone(),
+        })
+        .then_expect_events(set.clone());
+    framework()
+        .given([configured(), set.clone()].concat())
+        .when(CollectivityCommand::SetTariff {
+            tariff: tariff.clone(),
+        })
+        .then_expect_events(vec![]);
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetTariff {
+            tariff: Tariff {
+                unit_id: Uuid::from_u128(0xbad),
+                ..tariff.clone()
+            },
+        })
+        .then_expect_error(CollectivityError::UnknownUnit(Uuid::from_u128(0xbad)));
+    framework()
+        .given(configured())
+        .when(CollectivityCommand::SetTariff {
+            tariff: Tariff {
+                brackets: vec![],
+                ..tariff.clone()
+            },
+        })
+        .then_expect_error(CollectivityError::InvalidTariff);
+    // From January, a new tariff: it applies from then on, the first before.
+    let january = Tariff {
+        id: Uuid::from_u128(0x7b),
+        valid_from: day(2027, 1, 1),
+        brackets: vec![Bracket {
+            up_to: None,
+            price_cents: 500,
+        }],
+        ..tariff.clone()
+    };
+    let mut commune = Collectivity::default();
+    for event in configured() {
+        commune.apply(event);
+    }
+    commune.apply(CollectivityEvent::TariffSet {
+        tariff: tariff.clone(),
+    });
+    commune.apply(CollectivityEvent::TariffSet { tariff: january });
+    assert_eq!(
+        commune.tariff_on(MEAL, day(2026, 12, 14)).map(|t| t.id),
+        Some(tariff.id)
+    );
+    assert_eq!(
+        commune.tariff_on(MEAL, day(2027, 1, 4)).map(|t| t.id),
+        Some(Uuid::from_u128(0x7b))
+    );
+    assert_eq!(
+        commune.tariff_on(MEAL, day(2026, 8, 31)),
+        None,
+        "before any tariff"
+    );
+}

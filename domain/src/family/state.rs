@@ -66,6 +66,29 @@ impl Family {
             .map(|q| q.quotient)
     }
 
+    /// A child's rank among its brothers and sisters enrolled in the same
+    /// service of the commune for the school year, from 1, eldest first
+    /// (by birth date; a birth date erased or unknown comes after, by id):
+    /// what a tariff's sibling reductions count. A child not enrolled
+    /// counts as the first.
+    pub fn rank_of(&self, child_id: Uuid, collectivity_id: Uuid, service_id: Uuid, year: SchoolYear) -> u32 {
+        if !self.is_enrolled(child_id, collectivity_id, service_id, year) {
+            return 1;
+        }
+        let mut siblings: Vec<(Option<NaiveDate>, Uuid)> = self
+            .children
+            .iter()
+            .filter(|(id, _)| self.is_enrolled(**id, collectivity_id, service_id, year))
+            .map(|(id, child)| (child.birth_date.known().copied(), *id))
+            .collect();
+        // Known birth dates first, the eldest first; then by id.
+        siblings.sort_by_key(|(born, id)| (born.is_none(), *born, *id));
+        siblings
+            .iter()
+            .position(|(_, id)| *id == child_id)
+            .map_or(1, |i| i as u32 + 1)
+    }
+
     /// Whether the child may be booked into the service on a day of `year`.
     pub fn is_enrolled(
         &self,

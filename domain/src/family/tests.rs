@@ -561,3 +561,51 @@ fn an_agent_records_the_family_resident_in_a_commune_it_belongs_to() {
         })
         .then_expect_error(FamilyError::NotAMember(Uuid::from_u128(0xe15e)));
 }
+
+#[test]
+fn a_childs_rank_counts_the_siblings_enrolled_in_the_service_eldest_first() {
+    let child = |n: u128, born: Option<(i32, u32, u32)>| Child {
+        id: Uuid::from_u128(n),
+        first_name: format!("Enfant {n}").into(),
+        last_name: "Martin".to_string().into(),
+        birth_date: match born {
+            Some((y, m, d)) => NaiveDate::from_ymd_opt(y, m, d).unwrap().into(),
+            None => Personal::Erased,
+        },
+        school_class: None.into(),
+    };
+    let mut family = Family::default();
+    family.apply(opened());
+    // Louise (2018), an elder brother (2016), a younger sister (2020) not
+    // enrolled in the canteen, and a child whose birth date was erased.
+    for registered in [
+        louise(),
+        child(2, Some((2016, 1, 9))),
+        child(3, Some((2020, 6, 1))),
+        child(4, None),
+    ] {
+        family.apply(FamilyEvent::ChildRegistered { child: registered });
+    }
+    for id in [LOUISE, Uuid::from_u128(2), Uuid::from_u128(4)] {
+        family.apply(FamilyEvent::ChildEnrolled {
+            enrolment: Enrolment {
+                child_id: id,
+                ..enrolment()
+            },
+        });
+    }
+    let rank = |id| family.rank_of(id, COMMUNE, CANTEEN, SchoolYear(2026));
+    assert_eq!(rank(Uuid::from_u128(2)), 1, "the eldest");
+    assert_eq!(rank(LOUISE), 2);
+    assert_eq!(rank(Uuid::from_u128(4)), 3, "an unknown birth date comes last");
+    assert_eq!(
+        rank(Uuid::from_u128(3)),
+        1,
+        "not enrolled: not counted, and first"
+    );
+    assert_eq!(
+        family.rank_of(LOUISE, COMMUNE, CANTEEN, SchoolYear(2027)),
+        1,
+        "another year"
+    );
+}
