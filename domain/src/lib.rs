@@ -10,6 +10,7 @@
 //! - [`calendar`]: opening days, the school calendar and deadline rules.
 //! - [`collectivity`]: the commune (tenant) and its configuration.
 //! - [`family`]: a household, its children and their enrolments.
+//! - [`invoice`]: what a family owes a régie, line by line, and its payment.
 //! - [`places`]: a unit's places on a day, and its waiting list.
 //! - [`reservation`]: one child in one unit on one date, and its lifecycle.
 //! - [`personal`]: personal values in events, erasable without rewriting.
@@ -20,6 +21,7 @@ pub mod allocation;
 pub mod calendar;
 pub mod collectivity;
 pub mod family;
+pub mod invoice;
 pub mod personal;
 pub mod places;
 pub mod reservation;
