@@ -95,6 +95,15 @@ enum Command {
         #[command(subcommand)]
         action: Option<ProjectionsAction>,
     },
+    /// Bill a régie's month (`--month 2027-01`): an invoice per family, from
+    /// the bookings and the roll call. Run again, it issues nothing new.
+    Bill {
+        /// The commune whose régie bills.
+        #[arg(long)]
+        regie: uuid::Uuid,
+        #[arg(long)]
+        month: String,
+    },
     /// What an auditor checks from the events alone.
     Audit {
         #[command(subcommand)]
@@ -197,6 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action: Some(ProjectionsAction::Retry { name }),
         } => cli::retry_projection(&settings, &name).await,
         Command::Replay => cli::replay(&settings).await,
+        Command::Bill { regie, month } => cli::bill(&settings, regie, &month).await,
         Command::Audit {
             what: AuditAction::Allocation { run_id },
         } => cli::audit_allocation(&settings, run_id).await,

@@ -353,3 +353,51 @@ pub async fn headcount(
         })
         .collect()
 }
+
+/// One day billing reads: a booking that stood for the roll call, or a
+/// presence without one, with what the roll call recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillableDay {
+    pub reservation_id: Uuid,
+    pub family_id: Uuid,
+    pub child_id: Uuid,
+    pub unit_id: Uuid,
+    pub day: NaiveDate,
+    /// The calendar's status; `None` for a child there without a booking.
+    pub status: Option<String>,
+    pub presence: Option<Attendance>,
+}
+
+/// Every day booked or attended in these units between `from` and `to`
+/// (included), by family, child, unit and day.
+pub async fn billable_days(
+    pool: &PgPool,
+    units: &[Uuid],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<BillableDay>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "WITH {} SELECT reservation_id, family_id, child_id, unit_id, day, status, presence FROM days
+         ORDER BY family_id, child_id, unit_id, day",
+        *DAYS
+    ))
+    .bind(units)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let presence: Option<String> = row.try_get("presence")?;
+            Ok(BillableDay {
+                reservation_id: row.try_get("reservation_id")?,
+                family_id: row.try_get("family_id")?,
+                child_id: row.try_get("child_id")?,
+                unit_id: row.try_get("unit_id")?,
+                day: row.try_get("day")?,
+                status: row.try_get("status")?,
+                presence: presence.as_deref().and_then(presence_of),
+            })
+        })
+        .collect()
+}

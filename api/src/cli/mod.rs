@@ -178,3 +178,36 @@ pub async fn audit_allocation(settings: &Settings, run_id: uuid::Uuid) -> anyhow
         ExitCode::FAILURE
     })
 }
+
+/// Bills a régie's month and prints what the run did.
+pub async fn bill(settings: &Settings, regie: uuid::Uuid, month: &str) -> anyhow::Result<ExitCode> {
+    let pool = migrated(settings).await?;
+    let commands = Commands::new(pool, settings.read_your_writes);
+    let command_id = uuid::Uuid::new_v4();
+    let metadata = espace_famille_projections::store::Metadata {
+        actor_id: "cli:bill".into(),
+        actor_role: "system".into(),
+        correlation_id: command_id,
+        causation_id: command_id,
+        command_id,
+        requested_at: chrono::Utc::now(),
+    };
+    let billed = crate::services::billing::bill_month(
+        &commands,
+        regie,
+        month,
+        crate::services::billing::GROUP,
+        &metadata,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    println!(
+        "{month}: {} families, {} invoices issued, {} already issued, total {}.{:02} €",
+        billed.families,
+        billed.issued,
+        billed.already,
+        billed.total_cents / 100,
+        billed.total_cents % 100
+    );
+    Ok(ExitCode::SUCCESS)
+}

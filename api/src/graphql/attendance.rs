@@ -170,22 +170,7 @@ impl From<Headcount> for HeadcountView {
 /// The longest range of one headcount query.
 const MAX_HEADCOUNT_DAYS: i64 = 93;
 
-/// The first and last day of a month written `2026-12`.
-fn month_bounds(month: &str) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let invalid = || ApiError::Validation(say("api.not_a_month", &[("value", &month)]));
-    let (year, number) = month.trim().split_once('-').ok_or_else(invalid)?;
-    let year: i32 = year.parse().map_err(|_| invalid())?;
-    let number: u32 = number.parse().map_err(|_| invalid())?;
-    if !(2000..=2100).contains(&year) {
-        return Err(invalid());
-    }
-    let first = NaiveDate::from_ymd_opt(year, number, 1).ok_or_else(invalid)?;
-    let last = first
-        .checked_add_months(chrono::Months::new(1))
-        .and_then(|next| next.pred_opt())
-        .ok_or_else(invalid)?;
-    Ok((first, last))
-}
+use crate::services::calendar::month_bounds;
 
 /// An agent of the commune, or one of its auditors.
 fn require_staff(caller: &Caller, collectivity_id: Uuid) -> Result<(), ApiError> {

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod attendance;
+pub mod billing;
 pub mod booking_views;
 pub mod collectivity;
 pub mod collectivity_views;
@@ -46,6 +47,7 @@ pub struct Query(
     family::FamilyQuery,
     reservation::ReservationQuery,
     attendance::AttendanceQuery,
+    billing::BillingQuery,
     account::AccountQuery,
 );
 
@@ -55,6 +57,7 @@ pub struct Mutation(
     family::FamilyMutation,
     reservation::ReservationMutation,
     attendance::AttendanceMutation,
+    billing::BillingMutation,
     account::AccountMutation,
     profile::ProfileMutation,
 );

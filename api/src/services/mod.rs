@@ -3,6 +3,7 @@
 //!
 //! - [`write`]: the one write path every command goes through;
 //! - [`absence`]: absences reported by parents, judged by agents;
+//! - [`billing`]: a régie's month billed, an invoice per family;
 //! - [`basket`]: many reservation lines booked or cancelled at once;
 //! - [`family`]: joining a commune with a code, erasure;
 //! - [`credentials`]: what the e-mailed links do (activation, a new
@@ -20,6 +21,7 @@
 pub mod absence;
 pub mod allocation;
 pub mod basket;
+pub mod billing;
 pub mod calendar;
 pub mod closure;
 pub mod credentials;

@@ -129,6 +129,10 @@ impl Stored for Reservation {}
 
 impl Stored for espace_famille_domain::places::Places {}
 
+impl Stored for espace_famille_domain::invoice::Invoice {}
+
+impl Stored for espace_famille_domain::invoice::InvoiceNumbers {}
+
 /// One attempt's unit of work: what it loaded, decided and must commit.
 pub struct Work<'c> {
     commands: &'c Commands,

@@ -291,5 +291,21 @@ impl Aggregate for Invoice {
     }
 }
 
+mod numbers;
+pub use numbers::*;
+
+/// Namespace of monthly invoices' ids; never change it.
+const MONTHLY_NAMESPACE: Uuid = Uuid::from_u128(0x3f6a_91c2_5e08_47d3_b1a9_6c24_e8f0_7d15);
+
+/// The id of the monthly invoice of `family_id` at `collectivity_id` for
+/// `month` ("2027-01"): billing a month twice finds it issued.
+pub fn monthly_invoice_id(collectivity_id: Uuid, family_id: Uuid, month: &str) -> Uuid {
+    let mut name = Vec::with_capacity(40);
+    name.extend_from_slice(collectivity_id.as_bytes());
+    name.extend_from_slice(family_id.as_bytes());
+    name.extend_from_slice(month.as_bytes());
+    Uuid::new_v5(&MONTHLY_NAMESPACE, &name)
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,199 @@
+//! Billing's resolvers: a régie's month billed by its agent, and an
+//! invoice read, line by line, by its family and its commune.
+
+#[allow(unused_imports)]
+use super::*;
+
+use async_graphql::{Enum, SimpleObject};
+use chrono::NaiveDate;
+use espace_famille_domain::collectivity::Billed;
+use espace_famille_domain::invoice::{Invoice, InvoiceKind, InvoiceStatus, LineReason};
+use espace_famille_projections::store;
+
+use crate::services::billing::{self, MonthBilled};
+
+/// What a billing run did.
+#[derive(SimpleObject)]
+#[graphql(name = "MonthBilled")]
+pub struct MonthBilledView {
+    /// Families with something to pay that month.
+    pub families: usize,
+    /// Invoices this run issued.
+    pub issued: usize,
+    /// Invoices already issued by an earlier run (nothing new).
+    pub already: usize,
+    /// The month's total, in euro cents.
+    pub total_cents: i64,
+}
+
+impl From<MonthBilled> for MonthBilledView {
+    fn from(b: MonthBilled) -> Self {
+        MonthBilledView {
+            families: b.families,
+            issued: b.issued,
+            already: b.already,
+            total_cents: b.total_cents,
+        }
+    }
+}
+
+/// Why a line is billed.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum LineReasonGql {
+    /// Booked (there, or no roll call said otherwise).
+    Booked,
+    /// Absent without an accepted reason, at the tariff's share.
+    UnjustifiedAbsence,
+    /// There without a booking: the price and the penalty.
+    UnexpectedPresence,
+    /// A refund of a day already paid.
+    Credit,
+}
+
+/// One line of an invoice, and everything that explains its amount.
+#[derive(SimpleObject)]
+#[graphql(name = "InvoiceLine")]
+pub struct InvoiceLineView {
+    pub child_id: Uuid,
+    pub unit_id: Uuid,
+    pub date: NaiveDate,
+    pub reservation_id: Uuid,
+    pub reason: LineReasonGql,
+    /// The bracket applied, from 0, and its bounds (quotient familial, in
+    /// euros; none above: the last).
+    pub bracket: usize,
+    pub bracket_from: u32,
+    pub bracket_up_to: Option<u32>,
+    /// The quotient familial it came from; none known: the highest bracket.
+    pub quotient: Option<u32>,
+    pub unit_price_cents: i64,
+    /// The child's rank among the siblings, and the reduction it gave.
+    pub rank: u32,
+    pub reduction_percent: u32,
+    /// The share of the price billed (an unjustified absence).
+    pub share_percent: u32,
+    pub penalty_cents: i64,
+    pub amount_cents: i64,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum InvoiceStatusGql {
+    Issued,
+    Paid,
+    Cancelled,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "Invoice")]
+pub struct InvoiceView {
+    pub id: Uuid,
+    pub number: String,
+    pub collectivity_id: Uuid,
+    pub family_id: Uuid,
+    /// The month billed ("2027-01"); none for a prepayment.
+    pub month: Option<String>,
+    pub status: InvoiceStatusGql,
+    pub issued_on: NaiveDate,
+    pub payable_online_until: NaiveDate,
+    pub due_on: NaiveDate,
+    pub total_cents: i64,
+    pub lines: Vec<InvoiceLineView>,
+}
+
+#[derive(Default)]
+pub struct BillingQuery;
+
+#[Object]
+impl BillingQuery {
+    /// An invoice with its lines, for its family's guardians and its
+    /// commune's agents and auditors.
+    async fn invoice(&self, ctx: &Context<'_>, id: Uuid) -> Result<InvoiceView> {
+        let caller = caller(ctx);
+        caller.identity()?;
+        let commands = commands(ctx);
+        let hidden = || ApiError::NotFound(say("api.no_invoice", &[("id", &id)]));
+        let loaded = store::load_many::<Invoice>(&commands.pool, &[id.to_string()])
+            .await
+            .map_err(ApiError::from)?
+            .pop()
+            .unwrap_or_default();
+        let invoice = loaded.aggregate;
+        let issued = invoice.issued.as_ref().ok_or_else(hidden)?;
+        caller
+            .require_reader_of(issued.family_id, &[issued.collectivity_id])
+            .map_err(|_| hidden())?;
+        Ok(InvoiceView {
+            id,
+            number: issued.number.clone(),
+            collectivity_id: issued.collectivity_id,
+            family_id: issued.family_id,
+            month: match &issued.kind {
+                InvoiceKind::Monthly { month } => Some(month.clone()),
+                InvoiceKind::Prepayment { .. } => None,
+            },
+            status: match invoice.status {
+                InvoiceStatus::Paid => InvoiceStatusGql::Paid,
+                InvoiceStatus::Cancelled => InvoiceStatusGql::Cancelled,
+                InvoiceStatus::Issued | InvoiceStatus::None => InvoiceStatusGql::Issued,
+            },
+            issued_on: issued.issued_on,
+            payable_online_until: issued.payable_online_until,
+            due_on: issued.due_on,
+            total_cents: issued.total_cents,
+            lines: issued
+                .lines
+                .iter()
+                .map(|l| InvoiceLineView {
+                    child_id: l.child_id,
+                    unit_id: l.unit_id,
+                    date: l.date,
+                    reservation_id: l.reservation_id,
+                    reason: match l.reason {
+                        LineReason::Billed(Billed::Booked) => LineReasonGql::Booked,
+                        LineReason::Billed(Billed::UnjustifiedAbsence) => LineReasonGql::UnjustifiedAbsence,
+                        LineReason::Billed(Billed::UnexpectedPresence) => LineReasonGql::UnexpectedPresence,
+                        LineReason::Credit { .. } => LineReasonGql::Credit,
+                    },
+                    bracket: l.priced.bracket,
+                    bracket_from: l.priced.bracket_from,
+                    bracket_up_to: l.priced.bracket_up_to,
+                    quotient: l.priced.quotient,
+                    unit_price_cents: l.priced.unit_price_cents,
+                    rank: l.priced.rank,
+                    reduction_percent: l.priced.reduction_percent,
+                    share_percent: l.priced.share_percent,
+                    penalty_cents: l.priced.penalty_cents,
+                    amount_cents: l.amount_cents,
+                })
+                .collect(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct BillingMutation;
+
+#[Object]
+impl BillingMutation {
+    /// An agent bills the commune's month (`2027-01`): an invoice per
+    /// family for its monthly units, from the bookings and the roll call.
+    /// Billing a month again issues nothing new; a day without a tariff
+    /// stops the run before anything is issued, saying which.
+    async fn bill_month(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        month: String,
+    ) -> Result<MonthBilledView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let billed = billing::bill_month(
+            commands(ctx),
+            collectivity_id,
+            &month,
+            billing::GROUP,
+            &metadata(actor, None),
+        )
+        .await?;
+        Ok(billed.into())
+    }
+}

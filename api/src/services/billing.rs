@@ -1,0 +1,347 @@
+//! Monthly billing: a régie's month, one invoice per family, from the
+//! bookings and the roll call (the calendar and attendance read models).
+//!
+//! Each day billed is a line that explains itself (see the domain's
+//! `invoice` and `tariff`): booked (there, or no roll call said otherwise);
+//! absent without an accepted reason (judged unjustified, or absent at the
+//! roll call with no absence reported), at the tariff's share; there
+//! without a booking, with the penalty. A justified absence is free, and
+//! so is an absence reported that no agent judged before the month was
+//! billed. Prepaid units are not billed monthly.
+//!
+//! A monthly invoice's id is derived from the commune, the family and the
+//! month, so billing a month again finds its invoices issued and writes
+//! nothing, and a run interrupted half-way and run again ends as one clean
+//! run would. Invoices are written in groups, each group in one
+//! transaction with the numbers it takes from the régie's sequence for the
+//! year, under an advisory lock on that sequence: no gap, no duplicate,
+//! from any number of servers.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, Duration, NaiveDate, Utc};
+use cqrs_es::Aggregate;
+use espace_famille_domain::calendar::{paris_today, SchoolYear};
+use espace_famille_domain::collectivity::{Billed, BillingMode, Collectivity};
+use espace_famille_domain::family::Family;
+use espace_famille_domain::invoice::{
+    format_number, monthly_invoice_id, numbers_id, Invoice, InvoiceCommand, InvoiceKind, InvoiceLine,
+    InvoiceNumbers, Issued, LineReason, NumbersCommand, MAX_LINES,
+};
+use espace_famille_domain::reservation::Attendance;
+use espace_famille_projections::attendance::{self, BillableDay, ATTENDANCE};
+use espace_famille_projections::calendar::CALENDAR;
+use espace_famille_projections::store::{self, Metadata, StreamAppend};
+use uuid::Uuid;
+
+use crate::commands::Commands;
+use crate::error::ApiError;
+use crate::i18n::say;
+use crate::services::calendar::month_bounds;
+use crate::services::{Failure, Work, Write};
+
+/// How many invoices one transaction issues.
+pub const GROUP: usize = 200;
+
+/// How long an invoice may be paid online, and is due, after its issue.
+const PAYABLE_DAYS: i64 = 30;
+
+/// The first key of the numbers' advisory locks.
+const NUMBERS_LOCK: i32 = 4245;
+
+/// What a billing run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthBilled {
+    /// Families with something to pay that month.
+    pub families: usize,
+    /// Invoices this run issued.
+    pub issued: usize,
+    /// Invoices found already issued (by an earlier run).
+    pub already: usize,
+    /// The month's total over every family's invoice, in cents.
+    pub total_cents: i64,
+}
+
+/// One family's invoice, ready to issue.
+struct Draft {
+    id: Uuid,
+    family_id: Uuid,
+    lines: Vec<InvoiceLine>,
+}
+
+/// Bills `collectivity_id`'s month (`2027-01`), `group` invoices a
+/// transaction.
+pub async fn bill_month(
+    commands: &Commands,
+    collectivity_id: Uuid,
+    month: &str,
+    group: usize,
+    metadata: &Metadata,
+) -> Result<MonthBilled, ApiError> {
+    let (first, last) = month_bounds(month)?;
+    let month = first.format("%Y-%m").to_string();
+    // Billing reads the bookings and the roll call: every committed event
+    // must be in them.
+    if !commands.wait_for_everything(&[CALENDAR, ATTENDANCE]).await? {
+        return Err(ApiError::Unavailable(say("api.calendar_catching_up", &[])));
+    }
+    let collectivity = commands.current_collectivity(collectivity_id).await?;
+    let units: Vec<Uuid> = collectivity
+        .units
+        .values()
+        .filter(|u| u.billing == BillingMode::Monthly)
+        .map(|u| u.id)
+        .collect();
+    let days = attendance::billable_days(&commands.pool, &units, first, last).await?;
+    let mut by_family: BTreeMap<Uuid, Vec<BillableDay>> = BTreeMap::new();
+    for day in days {
+        by_family.entry(day.family_id).or_default().push(day);
+    }
+    let family_ids: Vec<Uuid> = by_family.keys().copied().collect();
+    let families: HashMap<Uuid, Family> = {
+        let mut conn = commands.pool.acquire().await?;
+        let loaded = store::load_families(&mut conn, &family_ids).await?;
+        family_ids
+            .iter()
+            .copied()
+            .zip(loaded.into_iter().map(|l| l.aggregate))
+            .collect()
+    };
+    // Every line priced before anything is issued: a day without a tariff
+    // stops the run, saying which.
+    let mut drafts = Vec::new();
+    for (family_id, days) in by_family {
+        let family = families.get(&family_id).cloned().unwrap_or_default();
+        let lines = lines_of(&collectivity, &family, &days)?;
+        if lines.is_empty() || lines.iter().map(|l| l.amount_cents).sum::<i64>() == 0 {
+            continue;
+        }
+        if lines.len() > MAX_LINES {
+            return Err(ApiError::Validation(say(
+                "api.invoice_too_long",
+                &[("family", &family_id)],
+            )));
+        }
+        drafts.push(Draft {
+            id: monthly_invoice_id(collectivity_id, family_id, &month),
+            family_id,
+            lines,
+        });
+    }
+    let mut billed = MonthBilled {
+        families: drafts.len(),
+        total_cents: drafts.iter().flat_map(|d| &d.lines).map(|l| l.amount_cents).sum(),
+        ..MonthBilled::default()
+    };
+    let issued_on = paris_today(Utc::now());
+    for chunk in drafts.chunks(group.max(1)) {
+        let issued = commands
+            .write(IssueGroup {
+                collectivity_id,
+                month: &month,
+                drafts: chunk,
+                issued_on,
+                metadata,
+            })
+            .await?;
+        billed.issued += issued;
+        billed.already += chunk.len() - issued;
+    }
+    Ok(billed)
+}
+
+/// A family's billed days as lines, priced by the tariff of each day.
+fn lines_of(
+    collectivity: &Collectivity,
+    family: &Family,
+    days: &[BillableDay],
+) -> Result<Vec<InvoiceLine>, ApiError> {
+    let commune = collectivity.id.unwrap_or_default();
+    let mut lines = Vec::with_capacity(days.len());
+    for day in days {
+        let Some(billed) = billed_as(day) else {
+            continue;
+        };
+        let unit = collectivity.units.get(&day.unit_id);
+        let Some(tariff) = collectivity.tariff_on(day.unit_id, day.day) else {
+            let name = unit.map_or_else(|| day.unit_id.to_string(), |u| u.name.clone());
+            return Err(ApiError::Validation(say(
+                "api.no_tariff",
+                &[
+                    ("unit", &name),
+                    ("day", &crate::i18n::day(day.day, crate::i18n::current())),
+                ],
+            )));
+        };
+        let service = unit.map(|u| u.service_id).unwrap_or_default();
+        let rank = family.rank_of(day.child_id, commune, service, SchoolYear::of(day.day));
+        let priced = tariff.price(family.quotient_on(commune, day.day), rank, billed);
+        lines.push(InvoiceLine {
+            child_id: day.child_id,
+            unit_id: day.unit_id,
+            date: day.day,
+            reservation_id: day.reservation_id,
+            reason: LineReason::Billed(billed),
+            amount_cents: priced.amount_cents,
+            priced,
+        });
+    }
+    Ok(lines)
+}
+
+/// How a day is billed, if it is.
+fn billed_as(day: &BillableDay) -> Option<Billed> {
+    match (day.status.as_deref(), day.presence) {
+        (_, Some(Attendance::Unexpected)) => Some(Billed::UnexpectedPresence),
+        (Some("absent_unjustified"), _) => Some(Billed::UnjustifiedAbsence),
+        (Some("confirmed" | "cancellation_requested"), Some(Attendance::Absent)) => {
+            Some(Billed::UnjustifiedAbsence)
+        }
+        (Some("confirmed" | "cancellation_requested"), _) => Some(Billed::Booked),
+        // Justified, or reported and not judged: free.
+        _ => None,
+    }
+}
+
+/// One group of a month's invoices, with their numbers, in one
+/// transaction.
+struct IssueGroup<'a> {
+    collectivity_id: Uuid,
+    month: &'a str,
+    drafts: &'a [Draft],
+    issued_on: NaiveDate,
+    metadata: &'a Metadata,
+}
+
+impl Write for IssueGroup<'_> {
+    /// How many it issued (the others were issued already).
+    type Answer = usize;
+
+    async fn attempt(&mut self, work: &mut Work<'_>) -> Result<usize, Failure> {
+        let year = self.issued_on.year();
+        let numbers = numbers_id(self.collectivity_id, year);
+        let commands = work.commands();
+        let conn = work.transaction().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(NUMBERS_LOCK)
+            .bind(numbers.to_string())
+            .execute(&mut *conn)
+            .await?;
+        let ids: Vec<String> = self.drafts.iter().map(|d| d.id.to_string()).collect();
+        let invoices = store::load_many::<Invoice>(&commands.pool, &ids).await?;
+        let new: Vec<&Draft> = self
+            .drafts
+            .iter()
+            .zip(&invoices)
+            .filter(|(_, loaded)| loaded.version == 0)
+            .map(|(draft, _)| draft)
+            .collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let given = store::load_many::<InvoiceNumbers>(&commands.pool, &[numbers.to_string()])
+            .await?
+            .pop()
+            .unwrap_or_default();
+        let from = given.aggregate.given;
+        let mut streams = Vec::with_capacity(new.len() + 1);
+        let mut numbered = Vec::with_capacity(new.len());
+        for (n, draft) in new.iter().enumerate() {
+            let number = format_number(year, from + n as u32 + 1);
+            let total = draft.lines.iter().map(|l| l.amount_cents).sum();
+            let issued = Issued {
+                collectivity_id: self.collectivity_id,
+                family_id: draft.family_id,
+                number,
+                kind: InvoiceKind::Monthly {
+                    month: self.month.to_string(),
+                },
+                lines: draft.lines.clone(),
+                total_cents: total,
+                issued_on: self.issued_on,
+                payable_online_until: self.issued_on + Duration::days(PAYABLE_DAYS),
+                due_on: self.issued_on + Duration::days(PAYABLE_DAYS),
+            };
+            let events = decided::<Invoice>(InvoiceCommand::Issue { issued }).await?;
+            streams.push(StreamAppend::new::<Invoice>(draft.id.to_string(), 0, &events)?);
+            numbered.push(draft.id);
+        }
+        let mut sequence = given.aggregate.clone();
+        let sink = cqrs_es::event_sink::EventSink::default();
+        sequence
+            .handle(NumbersCommand::Give { invoices: numbered }, &(), &sink)
+            .await
+            .map_err(|e| Failure::Refused(ApiError::Internal(e.to_string())))?;
+        let numbers_events = sink.collect().await;
+        streams.push(StreamAppend::new::<InvoiceNumbers>(
+            numbers.to_string(),
+            given.version,
+            &numbers_events,
+        )?);
+        work.append(streams, self.metadata)?;
+        Ok(new.len())
+    }
+
+    /// The run reads no read model after it.
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+}
+
+/// The events a command on a new aggregate records.
+async fn decided<A: Aggregate<Services = ()>>(command: A::Command) -> Result<Vec<A::Event>, Failure>
+where
+    A::Error: std::fmt::Display,
+{
+    let mut aggregate = A::default();
+    let sink = cqrs_es::event_sink::EventSink::default();
+    aggregate
+        .handle(command, &(), &sink)
+        .await
+        .map_err(|e| Failure::Refused(ApiError::Internal(e.to_string())))?;
+    Ok(sink.collect().await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(status: Option<&str>, presence: Option<Attendance>) -> BillableDay {
+        BillableDay {
+            reservation_id: Uuid::from_u128(1),
+            family_id: Uuid::from_u128(2),
+            child_id: Uuid::from_u128(3),
+            unit_id: Uuid::from_u128(4),
+            day: NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
+            status: status.map(str::to_string),
+            presence,
+        }
+    }
+
+    #[test]
+    fn a_day_is_billed_by_its_booking_and_what_the_roll_call_saw() {
+        use Attendance::*;
+        let cases = [
+            (Some("confirmed"), None, Some(Billed::Booked)),
+            (Some("confirmed"), Some(Present), Some(Billed::Booked)),
+            (Some("cancellation_requested"), None, Some(Billed::Booked)),
+            (Some("confirmed"), Some(Absent), Some(Billed::UnjustifiedAbsence)),
+            (Some("absent_unjustified"), None, Some(Billed::UnjustifiedAbsence)),
+            (Some("absent_justified"), Some(Absent), None),
+            (Some("absence_reported"), Some(Absent), None),
+            (None, Some(Unexpected), Some(Billed::UnexpectedPresence)),
+            (
+                Some("cancelled"),
+                Some(Unexpected),
+                Some(Billed::UnexpectedPresence),
+            ),
+        ];
+        for (status, presence, expected) in cases {
+            assert_eq!(
+                billed_as(&day(status, presence)),
+                expected,
+                "{status:?} {presence:?}"
+            );
+        }
+    }
+}
