@@ -7,7 +7,7 @@
 //! - [`engine`]: the gap-safe projection engine (batches, checkpoints,
 //!   NOTIFY wake-ups, one active runner, rebuild, read-your-writes wait).
 //! - [`calendar`], [`work_queue`], [`attendance`], [`waiting_lists`],
-//!   [`directory`]: the read models.
+//!   [`directory`], [`invoices`]: the read models.
 //! - [`personal`] (in the store): crypto-shredding of personal values
 //!   (per-family keys).
 //! - [`testing`]: a fresh migrated database per test.
@@ -21,6 +21,7 @@ pub mod calendar;
 pub mod directory;
 pub mod engine;
 pub mod error;
+pub mod invoices;
 pub mod store;
 pub use store::personal;
 pub mod slots;
@@ -37,10 +38,10 @@ pub fn read_models() -> Vec<Arc<dyn engine::Projection>> {
 }
 
 /// The read models by feature, one runner per group: the directory
-/// (communes' units, families' children) and bookings (the calendar, the
-/// agents' queue, attendance and the waiting lists, all fed by reservations, read once for
-/// all). A group
-/// that stops or lags holds back no other.
+/// (communes' units, families' children), bookings (the calendar, the
+/// agents' queue, attendance and the waiting lists, all fed by
+/// reservations, read once for all) and billing's invoices. A group that
+/// stops or lags holds back no other.
 pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
     vec![
         vec![Arc::new(directory::DirectoryProjection)],
@@ -50,6 +51,7 @@ pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
             Arc::new(attendance::AttendanceProjection),
             Arc::new(waiting_lists::WaitingListsProjection),
         ],
+        vec![Arc::new(invoices::InvoicesProjection)],
     ]
 }
 

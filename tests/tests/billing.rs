@@ -173,6 +173,45 @@ async fn a_month_is_billed_from_bookings_and_roll_call_once_with_lines_that_expl
         invoice["totalCents"].as_i64().unwrap(),
         "the lines add up to the cent"
     );
+    // "Factures à payer" for the family, the month for the régie.
+    let pending = app
+        .gql(
+            Some(&fixture.parent()),
+            "query($f: UUID!) { familyInvoices(familyId: $f, pendingOnly: true) { id number status totalCents dueOn } }",
+            json!({ "f": fixture.family }),
+        )
+        .await;
+    let pending = pending.data("familyInvoices").as_array().unwrap().clone();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["id"], json!(id));
+    assert_eq!(pending[0]["totalCents"], 738);
+    let regie = "query($c: UUID!, $m: String!) { regieMonth(collectivityId: $c, month: $m) {
+                   invoices { number familyId } totalCents unpaidCents unpaidAllMonthsCents } }";
+    let month_view = app
+        .gql(
+            Some(&fixture.agent()),
+            regie,
+            json!({ "c": fixture.collectivity, "m": month }),
+        )
+        .await;
+    let month_view = month_view.data("regieMonth");
+    assert_eq!(month_view["invoices"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            month_view["totalCents"].clone(),
+            month_view["unpaidCents"].clone()
+        ),
+        (json!(738), json!(738))
+    );
+    assert_eq!(month_view["unpaidAllMonthsCents"], 738);
+    let parent_reads_regie = app
+        .gql(
+            Some(&fixture.parent()),
+            regie,
+            json!({ "c": fixture.collectivity, "m": month }),
+        )
+        .await;
+    assert_eq!(parent_reads_regie.error_code(), "FORBIDDEN");
     // Another commune's agent, or family: as if it did not exist.
     let other = setup_commune(&app, &days).await;
     let hidden = app
@@ -191,6 +230,22 @@ async fn a_month_is_billed_from_bookings_and_roll_call_once_with_lines_that_expl
         )
         .await;
     assert_eq!(stranger.error_code(), "FORBIDDEN");
+    let other_regie = app
+        .gql(
+            Some(&other.agent()),
+            regie,
+            json!({ "c": fixture.collectivity, "m": month }),
+        )
+        .await;
+    assert_eq!(other_regie.error_code(), "FORBIDDEN");
+    let other_family = app
+        .gql(
+            Some(&other.parent()),
+            "query($f: UUID!) { familyInvoices(familyId: $f) { id } }",
+            json!({ "f": fixture.family }),
+        )
+        .await;
+    assert_eq!(other_family.error_code(), "NOT_FOUND");
 }
 
 #[tokio::test]

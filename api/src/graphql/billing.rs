@@ -8,7 +8,7 @@ use async_graphql::{Enum, SimpleObject};
 use chrono::NaiveDate;
 use espace_famille_domain::collectivity::Billed;
 use espace_famille_domain::invoice::{Invoice, InvoiceKind, InvoiceStatus, LineReason};
-use espace_famille_projections::store;
+use espace_famille_projections::{invoices, store};
 
 use crate::services::billing::{self, MonthBilled};
 
@@ -100,11 +100,133 @@ pub struct InvoiceView {
     pub lines: Vec<InvoiceLineView>,
 }
 
+/// An invoice as its family or its régie lists it.
+#[derive(SimpleObject)]
+#[graphql(name = "InvoiceSummary")]
+pub struct InvoiceSummaryView {
+    pub id: Uuid,
+    pub number: String,
+    pub collectivity_id: Uuid,
+    pub family_id: Uuid,
+    pub month: Option<String>,
+    pub status: InvoiceStatusGql,
+    pub total_cents: i64,
+    /// Refunded by credit notes (negative).
+    pub credited_cents: i64,
+    pub issued_on: NaiveDate,
+    pub payable_online_until: NaiveDate,
+    pub due_on: NaiveDate,
+    pub paid_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<invoices::InvoiceRow> for InvoiceSummaryView {
+    fn from(r: invoices::InvoiceRow) -> Self {
+        InvoiceSummaryView {
+            id: r.invoice_id,
+            number: r.number,
+            collectivity_id: r.collectivity_id,
+            family_id: r.family_id,
+            month: r.month,
+            status: match r.status.as_str() {
+                "paid" => InvoiceStatusGql::Paid,
+                "cancelled" => InvoiceStatusGql::Cancelled,
+                _ => InvoiceStatusGql::Issued,
+            },
+            total_cents: r.total_cents,
+            credited_cents: r.credited_cents,
+            issued_on: r.issued_on,
+            payable_online_until: r.payable_online_until,
+            due_on: r.due_on,
+            paid_at: r.paid_at,
+        }
+    }
+}
+
+/// A régie's month: its invoices and what is still unpaid.
+#[derive(SimpleObject)]
+#[graphql(name = "RegieMonth")]
+pub struct RegieMonthView {
+    pub invoices: Vec<InvoiceSummaryView>,
+    /// The month's invoices, every state, in cents.
+    pub total_cents: i64,
+    /// Of them, still to pay.
+    pub unpaid_cents: i64,
+    /// What the régie's families still owe, every month together.
+    pub unpaid_all_months_cents: i64,
+}
+
 #[derive(Default)]
 pub struct BillingQuery;
 
 #[Object]
 impl BillingQuery {
+    /// A family's invoices ("Factures à payer" with `pendingOnly`), the
+    /// oldest due first, at the communes the caller may see.
+    async fn family_invoices(
+        &self,
+        ctx: &Context<'_>,
+        family_id: Uuid,
+        #[graphql(default)] pending_only: bool,
+    ) -> Result<Vec<InvoiceSummaryView>> {
+        let caller = caller(ctx);
+        caller.identity()?;
+        let commands = commands(ctx);
+        let hidden = || ApiError::NotFound(say("api.no_family", &[("id", &family_id)]));
+        let family = commands.current_family(family_id).await.map_err(|_| hidden())?;
+        let visible = caller.visible_communes(family_id);
+        let communes: Vec<Uuid> = family
+            .memberships
+            .keys()
+            .copied()
+            .filter(|c| visible.as_ref().is_none_or(|v| v.contains(c)))
+            .collect();
+        caller
+            .require_reader_of(family_id, &communes)
+            .map_err(|_| hidden())?;
+        let rows = invoices::of_family(&commands.pool, family_id, &communes, pending_only)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// A régie's invoices of a month (`2026-11`), for its agents and
+    /// auditors.
+    async fn regie_month(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        month: String,
+    ) -> Result<RegieMonthView> {
+        let caller = caller(ctx);
+        caller
+            .require_agent_of(collectivity_id)
+            .or_else(|_| caller.require_auditor_of_any(&[collectivity_id]))?;
+        let (first, _) = crate::services::calendar::month_bounds(&month)?;
+        let month = first.format("%Y-%m").to_string();
+        let pool = &commands(ctx).pool;
+        let rows = invoices::of_month(pool, collectivity_id, &month)
+            .await
+            .map_err(ApiError::from)?;
+        let total = rows
+            .iter()
+            .filter(|r| r.status != "cancelled")
+            .map(|r| r.total_cents)
+            .sum();
+        let unpaid = rows
+            .iter()
+            .filter(|r| r.status == "issued")
+            .map(|r| r.total_cents)
+            .sum();
+        Ok(RegieMonthView {
+            invoices: rows.into_iter().map(Into::into).collect(),
+            total_cents: total,
+            unpaid_cents: unpaid,
+            unpaid_all_months_cents: invoices::unpaid_total(pool, collectivity_id)
+                .await
+                .map_err(ApiError::from)?,
+        })
+    }
+
     /// An invoice with its lines, for its family's guardians and its
     /// commune's agents and auditors.
     async fn invoice(&self, ctx: &Context<'_>, id: Uuid) -> Result<InvoiceView> {

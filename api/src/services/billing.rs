@@ -282,9 +282,9 @@ impl Write for IssueGroup<'_> {
         Ok(new.len())
     }
 
-    /// The run reads no read model after it.
+    /// The agent's next screen reads the invoices.
     fn reads(&self) -> Option<&'static [&'static str]> {
-        Some(&[])
+        Some(&[espace_famille_projections::invoices::INVOICES])
     }
 }
 
