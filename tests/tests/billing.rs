@@ -204,6 +204,31 @@ async fn a_month_is_billed_from_bookings_and_roll_call_once_with_lines_that_expl
         (json!(738), json!(738))
     );
     assert_eq!(month_view["unpaidAllMonthsCents"], 738);
+    // The month for the accounting software: a header and a row per line.
+    let csv = app
+        .gql(
+            Some(&fixture.agent()),
+            "query($c: UUID!, $m: String!) { regieMonthCsv(collectivityId: $c, month: $m) }",
+            json!({ "c": fixture.collectivity, "m": month }),
+        )
+        .await;
+    let csv = csv.data("regieMonthCsv").as_str().unwrap().to_string();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(
+        rows[0].starts_with("numero_facture;statut;famille;reference_famille;"),
+        "{csv}"
+    );
+    assert!(rows[1].ends_with(";reserve;550;0-700;215;1;0;100;0;215"), "{csv}");
+    assert!(
+        rows[2].contains(";absence_non_justifiee;") && rows[2].ends_with(";108"),
+        "{csv}"
+    );
+    assert!(rows[3].ends_with(";200;415"), "{csv}");
+    assert!(
+        rows[1].contains(";F-0001;"),
+        "the commune's reference of the family: {csv}"
+    );
     let parent_reads_regie = app
         .gql(
             Some(&fixture.parent()),

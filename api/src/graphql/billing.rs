@@ -189,6 +189,22 @@ impl BillingQuery {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// A régie's invoices of a month and their lines as CSV for its
+    /// accounting software (`;`-separated, amounts in cents, a header in
+    /// French), for its agents and auditors.
+    async fn regie_month_csv(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        month: String,
+    ) -> Result<String> {
+        let caller = caller(ctx);
+        caller
+            .require_agent_of(collectivity_id)
+            .or_else(|_| caller.require_auditor_of_any(&[collectivity_id]))?;
+        Ok(billing::month_csv(commands(ctx), collectivity_id, &month).await?)
+    }
+
     /// A régie's invoices of a month (`2026-11`), for its agents and
     /// auditors.
     async fn regie_month(

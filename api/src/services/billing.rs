@@ -150,6 +150,96 @@ pub async fn bill_month(
     Ok(billed)
 }
 
+/// A régie's invoices of a month and their lines, as the commune's
+/// accounting software imports them: CSV, `;`-separated, a line per
+/// invoice line, amounts in cents, the header in French.
+pub async fn month_csv(commands: &Commands, collectivity_id: Uuid, month: &str) -> Result<String, ApiError> {
+    let (first, _) = month_bounds(month)?;
+    let month = first.format("%Y-%m").to_string();
+    let rows =
+        espace_famille_projections::invoices::of_month(&commands.pool, collectivity_id, &month).await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.invoice_id.to_string()).collect();
+    let invoices = store::load_many::<Invoice>(&commands.pool, &ids).await?;
+    let family_ids: Vec<Uuid> = rows.iter().map(|r| r.family_id).collect();
+    let families = {
+        let mut conn = commands.pool.acquire().await?;
+        store::load_families(&mut conn, &family_ids).await?
+    };
+    let collectivity = commands.current_collectivity(collectivity_id).await?;
+    let mut out = csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new());
+    let failed = |e: csv::Error| ApiError::Internal(format!("csv: {e}"));
+    out.write_record([
+        "numero_facture",
+        "statut",
+        "famille",
+        "reference_famille",
+        "enfant",
+        "unite",
+        "jour",
+        "motif",
+        "quotient_familial",
+        "tranche",
+        "prix_unitaire_centimes",
+        "rang",
+        "reduction_pct",
+        "part_pct",
+        "penalite_centimes",
+        "montant_centimes",
+    ])
+    .map_err(failed)?;
+    for ((row, invoice), family) in rows.iter().zip(&invoices).zip(&families) {
+        let Some(issued) = &invoice.aggregate.issued else {
+            continue;
+        };
+        let reference = family
+            .aggregate
+            .memberships
+            .get(&collectivity_id)
+            .cloned()
+            .unwrap_or_default();
+        for line in &issued.lines {
+            let unit = collectivity
+                .units
+                .get(&line.unit_id)
+                .map_or_else(|| line.unit_id.to_string(), |u| u.name.clone());
+            let reason = match &line.reason {
+                LineReason::Billed(Billed::Booked) => "reserve",
+                LineReason::Billed(Billed::UnjustifiedAbsence) => "absence_non_justifiee",
+                LineReason::Billed(Billed::UnexpectedPresence) => "presence_sans_reservation",
+                LineReason::Credit { .. } => "avoir",
+            };
+            let p = &line.priced;
+            let bracket = match p.bracket_up_to {
+                Some(up_to) => format!("{}-{up_to}", p.bracket_from),
+                None => format!("{}+", p.bracket_from),
+            };
+            out.write_record([
+                issued.number.clone(),
+                row.status.clone(),
+                row.family_id.to_string(),
+                reference.clone(),
+                line.child_id.to_string(),
+                unit,
+                line.date.to_string(),
+                reason.to_string(),
+                p.quotient.map(|q| q.to_string()).unwrap_or_default(),
+                bracket,
+                p.unit_price_cents.to_string(),
+                p.rank.to_string(),
+                p.reduction_percent.to_string(),
+                p.share_percent.to_string(),
+                p.penalty_cents.to_string(),
+                line.amount_cents.to_string(),
+            ])
+            .map_err(failed)?;
+        }
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| ApiError::Internal(format!("csv: {e}")))
+}
+
 /// A family's billed days as lines, priced by the tariff of each day.
 fn lines_of(
     collectivity: &Collectivity,
