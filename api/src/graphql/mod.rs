@@ -4,6 +4,7 @@
 pub mod account;
 pub mod attendance;
 pub mod billing;
+pub mod booking_rules_views;
 pub mod booking_views;
 pub mod collectivity;
 pub mod collectivity_views;
