@@ -209,27 +209,17 @@ pub struct SheetLine {
 /// The children booked in `unit` on `day`, and those recorded there
 /// without a booking, with what the roll call recorded.
 pub async fn sheet(pool: &PgPool, unit_id: Uuid, day: NaiveDate) -> Result<Vec<SheetLine>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "WITH {} SELECT reservation_id, family_id, child_id, status, presence FROM days",
-        *DAYS
-    ))
-    .bind([unit_id])
-    .bind(day)
-    .bind(day)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let presence: Option<String> = row.try_get("presence")?;
-            Ok(SheetLine {
-                reservation_id: row.try_get("reservation_id")?,
-                family_id: row.try_get("family_id")?,
-                child_id: row.try_get("child_id")?,
-                status: row.try_get("status")?,
-                presence: presence.as_deref().and_then(presence_of),
-            })
+    Ok(billable_days(pool, &[unit_id], day, day)
+        .await?
+        .into_iter()
+        .map(|d| SheetLine {
+            reservation_id: d.reservation_id,
+            family_id: d.family_id,
+            child_id: d.child_id,
+            status: d.status,
+            presence: d.presence,
         })
-        .collect()
+        .collect())
 }
 
 /// What billing counts for one child in one unit over a period.
@@ -354,8 +344,9 @@ pub async fn headcount(
         .collect()
 }
 
-/// One day billing reads: a booking that stood for the roll call, or a
-/// presence without one, with what the roll call recorded.
+/// One day of a unit: a booking that stood for the roll call, or a
+/// presence without one, with what the roll call recorded (what billing
+/// reads, and the sheet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillableDay {
     pub reservation_id: Uuid,

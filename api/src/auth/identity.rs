@@ -137,6 +137,16 @@ impl Caller {
         Err(ApiError::Forbidden)
     }
 
+    /// Among the communes a family belongs to, those whose part of it this
+    /// caller may see.
+    pub fn visible_of(&self, family_id: Uuid, memberships: impl IntoIterator<Item = Uuid>) -> Vec<Uuid> {
+        let visible = self.visible_communes(family_id);
+        memberships
+            .into_iter()
+            .filter(|c| visible.as_ref().is_none_or(|v| v.contains(c)))
+            .collect()
+    }
+
     /// The communes whose part of a family this caller may see; `None` for
     /// all of them (the family's guardians, auditors of everything).
     pub fn visible_communes(&self, family_id: Uuid) -> Option<Vec<Uuid>> {

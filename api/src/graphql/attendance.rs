@@ -172,14 +172,6 @@ const MAX_HEADCOUNT_DAYS: i64 = 93;
 
 use crate::services::calendar::month_bounds;
 
-/// An agent of the commune, or one of its auditors.
-fn require_staff(caller: &Caller, collectivity_id: Uuid) -> Result<(), ApiError> {
-    caller
-        .require_agent_of(collectivity_id)
-        .or_else(|_| caller.require_auditor_of_any(&[collectivity_id]))
-        .map(|_| ())
-}
-
 #[derive(Default)]
 pub struct AttendanceQuery;
 
@@ -209,7 +201,7 @@ impl AttendanceQuery {
         unit_id: Option<Uuid>,
         month: String,
     ) -> Result<Vec<CountsView>> {
-        require_staff(caller(ctx), collectivity_id)?;
+        caller(ctx).require_staff_reader_of(collectivity_id)?;
         let (first, last) = month_bounds(&month)?;
         let counts = roll_call::month_counts(commands(ctx), collectivity_id, unit_id, first, last).await?;
         Ok(counts.into_iter().map(CountsView::from).collect())
@@ -225,7 +217,7 @@ impl AttendanceQuery {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<HeadcountView>> {
-        require_staff(caller(ctx), collectivity_id)?;
+        caller(ctx).require_staff_reader_of(collectivity_id)?;
         if to < from {
             return Err(ApiError::Validation(say("api.range_reversed", &[])).into());
         }

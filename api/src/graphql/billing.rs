@@ -173,13 +173,7 @@ impl BillingQuery {
         let commands = commands(ctx);
         let hidden = || ApiError::NotFound(say("api.no_family", &[("id", &family_id)]));
         let family = commands.current_family(family_id).await.map_err(|_| hidden())?;
-        let visible = caller.visible_communes(family_id);
-        let communes: Vec<Uuid> = family
-            .memberships
-            .keys()
-            .copied()
-            .filter(|c| visible.as_ref().is_none_or(|v| v.contains(c)))
-            .collect();
+        let communes = caller.visible_of(family_id, family.memberships.keys().copied());
         caller
             .require_reader_of(family_id, &communes)
             .map_err(|_| hidden())?;
@@ -198,10 +192,7 @@ impl BillingQuery {
         collectivity_id: Uuid,
         month: String,
     ) -> Result<String> {
-        let caller = caller(ctx);
-        caller
-            .require_agent_of(collectivity_id)
-            .or_else(|_| caller.require_auditor_of_any(&[collectivity_id]))?;
+        caller(ctx).require_staff_reader_of(collectivity_id)?;
         Ok(billing::month_csv(commands(ctx), collectivity_id, &month).await?)
     }
 
@@ -213,10 +204,7 @@ impl BillingQuery {
         collectivity_id: Uuid,
         month: String,
     ) -> Result<RegieMonthView> {
-        let caller = caller(ctx);
-        caller
-            .require_agent_of(collectivity_id)
-            .or_else(|_| caller.require_auditor_of_any(&[collectivity_id]))?;
+        caller(ctx).require_staff_reader_of(collectivity_id)?;
         let (first, _) = crate::services::calendar::month_bounds(&month)?;
         let month = first.format("%Y-%m").to_string();
         let pool = &commands(ctx).pool;

@@ -382,13 +382,7 @@ pub async fn family_week(
     let sunday = monday + chrono::Duration::days(6);
     let hidden = || ApiError::NotFound(say("api.no_family", &[("id", &family_id)]));
     let family = commands.current_family(family_id).await.map_err(|_| hidden())?;
-    let visible = caller.visible_communes(family_id);
-    let communes: Vec<Uuid> = family
-        .memberships
-        .keys()
-        .copied()
-        .filter(|c| visible.as_ref().is_none_or(|v| v.contains(c)))
-        .collect();
+    let communes = caller.visible_of(family_id, family.memberships.keys().copied());
     caller
         .require_reader_of(family_id, &communes)
         .map_err(|_| hidden())?;
