@@ -17,8 +17,11 @@ use crate::http::router;
 use crate::http::server::ServerLimits;
 use crate::http::web::WebSettings;
 use crate::mail::{self, MailWorker};
+use crate::payment::builtin::{BuiltinClient, BuiltinServer};
+use crate::payment::{PaymentProvider, PaymentSettings, Payments};
 use crate::services::decision_mails::{self, DecisionMails, NoticesWorker};
 use crate::services::invitations::Invitations;
+use crate::services::payment::ReconciliationWorker;
 use crate::services::promotions::Promotions;
 
 /// How the server runs; every field has a default but the database.
@@ -35,6 +38,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub limits: ServerLimits,
     pub web: WebSettings,
+    pub payment: PaymentSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -48,6 +52,7 @@ impl std::fmt::Debug for Settings {
             .field("auth", &self.auth)
             .field("limits", &self.limits)
             .field("web", &self.web)
+            .field("payment", &self.payment)
             .finish()
     }
 }
@@ -63,6 +68,7 @@ impl Settings {
             auth: AuthSettings::default(),
             limits: ServerLimits::default(),
             web: WebSettings::default(),
+            payment: PaymentSettings::default(),
         }
     }
 }
@@ -88,6 +94,7 @@ pub struct Application {
     mail: MailWorker,
     notices: NoticesWorker,
     allocations: crate::services::allocation::AllocationWorker,
+    reconciliation: ReconciliationWorker,
     pool: PgPool,
     commands: Arc<Commands>,
     limits: ServerLimits,
@@ -127,15 +134,40 @@ impl Application {
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let notices = decision_mails::start(pool.clone(), settings.auth.mail.clone());
         let allocations = crate::services::allocation::start(commands.clone());
-        let router = router(
+        let listener = TcpListener::bind(settings.listen).await?;
+        // The return and notification URLs name the server as browsers
+        // and the provider reach it.
+        let public_url = match &settings.payment.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let provider: Arc<dyn PaymentProvider> = Arc::new(BuiltinClient::new(
+            settings.payment.provider_url.as_deref().unwrap_or(&public_url),
+            settings.payment.secret.clone(),
+        ));
+        let payments = Arc::new(Payments { provider, public_url });
+        let reconciliation = crate::services::payment::start_reconciliation(
             commands.clone(),
+            payments.clone(),
+            settings.payment.reconcile_every,
+            settings.payment.reconcile_after,
+        );
+        let mut router = router(
+            commands.clone(),
+            payments,
             pool.clone(),
             &settings.auth,
             &settings.web,
             settings.limits,
         )
         .map_err(|e| anyhow::anyhow!(e))?;
-        let listener = TcpListener::bind(settings.listen).await?;
+        if settings.payment.provider_url.is_none() {
+            router = router.merge(BuiltinServer::routes(
+                pool.clone(),
+                settings.payment.secret.clone(),
+                settings.payment.builtin.clone(),
+            ));
+        }
         Ok(Application {
             listener,
             router,
@@ -143,6 +175,7 @@ impl Application {
             mail,
             notices,
             allocations,
+            reconciliation,
             pool,
             commands,
             limits: settings.limits,
@@ -179,6 +212,7 @@ impl Application {
         self.engine.shutdown().await;
         self.notices.shutdown().await;
         self.allocations.shutdown().await;
+        self.reconciliation.shutdown().await;
         self.mail.shutdown().await;
         self.pool.close().await;
         Ok(())

@@ -13,6 +13,8 @@ use espace_famille_domain::collectivity::{
     MAX_CLOSURES, MAX_CLOSURE_DAYS, MAX_PLACES, MAX_PLACE_DATES, MAX_PRICE_CENTS, MAX_TARIFFS,
 };
 use espace_famille_domain::family::{FamilyError, MAX_GUARDIANS};
+use espace_famille_domain::invoice::InvoiceError;
+use espace_famille_domain::payment::PaymentError;
 use espace_famille_domain::reservation::ReservationError;
 use espace_famille_domain::text::{TextError, FIRST_YEAR, LAST_YEAR};
 use rust_i18n::t;
@@ -305,6 +307,11 @@ pub fn collectivity_error(error: &CollectivityError, locale: Locale) -> String {
             reasons = MAX_ABSENCE_REASONS,
             days = MAX_ABSENCE_DELAY_DAYS
         ),
+        CollectivityError::InvalidPaymentRules => t!(
+            "commune.invalid_payment_rules",
+            locale = l,
+            max = espace_famille_domain::collectivity::MAX_RULE_CENTS
+        ),
         CollectivityError::WindowTooLong => t!("commune.window_too_long", locale = l, max = MAX_CLOSURE_DAYS),
         CollectivityError::ResidentsOpenLater => t!("commune.residents_open_later", locale = l),
         CollectivityError::TooManyWindows => {
@@ -329,6 +336,59 @@ pub fn collectivity_error(error: &CollectivityError, locale: Locale) -> String {
         CollectivityError::InvalidText(error) => return text_error(error, locale),
     }
     .into_owned()
+}
+
+/// Why an invoice refuses, `number` naming it.
+pub fn invoice_error(error: &InvoiceError, number: &str, locale: Locale) -> String {
+    let l = locale.code();
+    match error {
+        InvoiceError::AlreadyIssued => t!("invoice.already_issued", locale = l),
+        InvoiceError::NotIssued => t!("invoice.not_found", locale = l),
+        InvoiceError::InvalidLines => t!(
+            "invoice.invalid_lines",
+            locale = l,
+            max = espace_famille_domain::invoice::MAX_LINES
+        ),
+        InvoiceError::AlreadyPaid => t!("invoice.already_paid", locale = l, number = number),
+        InvoiceError::Cancelled => t!("invoice.cancelled", locale = l, number = number),
+        InvoiceError::AmountMismatch { paid, due } => {
+            t!("invoice.amount_mismatch", locale = l, paid = paid, due = due)
+        }
+        InvoiceError::NotRefundable => t!("invoice.not_refundable", locale = l),
+        InvoiceError::EmptyReason => t!("invoice.empty_reason", locale = l),
+        InvoiceError::PaymentInProgress => t!("invoice.payment_in_progress", locale = l, number = number),
+        InvoiceError::NotThisPayment => t!("invoice.not_this_payment", locale = l, number = number),
+    }
+    .into_owned()
+}
+
+/// Why a payment's command is refused.
+pub fn payment_error(error: &PaymentError, locale: Locale) -> String {
+    let l = locale.code();
+    match error {
+        PaymentError::AlreadyStarted | PaymentError::AlreadyOpened => {
+            t!("payment.already_opened", locale = l)
+        }
+        PaymentError::NotStarted => t!("payment.not_found", locale = l),
+        PaymentError::InvalidInvoices => t!(
+            "payment.invalid",
+            locale = l,
+            max = espace_famille_domain::payment::MAX_INVOICES
+        ),
+        PaymentError::NotOpened => t!("payment.not_opened", locale = l),
+        PaymentError::InvalidOperationId => t!("payment.invalid_operation_id", locale = l),
+    }
+    .into_owned()
+}
+
+/// An amount in euros as a person reads it: "12,50 €".
+pub fn euros(cents: i64, locale: Locale) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let (whole, rest) = (cents.abs() / 100, cents.abs() % 100);
+    match locale {
+        Locale::Fr => format!("{sign}{whole},{rest:02} €"),
+        Locale::En => format!("{sign}€{whole}.{rest:02}"),
+    }
 }
 
 /// Why a family's change is refused.

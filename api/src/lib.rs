@@ -12,6 +12,8 @@
 //! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`auth`]: accounts, passwords, tokens, sessions, login rate
 //!   limiting; the caller and its grants.
+//! - [`payment`]: the payment provider (PayFiP's shape) and the built-in
+//!   one that stands in for it.
 //! - [`mail`]: the outbox and its delivery; [`i18n`]: the language of
 //!   what a person reads.
 //! - [`error`]: one error type and its `extensions.code`.
@@ -35,6 +37,7 @@ pub mod http;
 pub mod i18n;
 pub mod join_codes;
 pub mod mail;
+pub mod payment;
 pub mod redact;
 pub mod services;
 

@@ -78,6 +78,18 @@ enum Command {
         /// Where scripts/graphiql-assets installed GraphiQL's files.
         #[arg(long, env = "GRAPHIQL_DIR", default_value = ".data/graphiql")]
         graphiql_dir: std::path::PathBuf,
+        /// The payment provider's address; none: the built-in provider,
+        /// served by this server under /fournisseur-paiement.
+        #[arg(long, env = "PAYMENT_PROVIDER_URL")]
+        payment_provider_url: Option<String>,
+        /// The secret shared with the payment provider (its API key and the
+        /// notifications' HMAC key). Several servers need the same one;
+        /// none: a random one for this server alone.
+        #[arg(long, env = "PAYMENT_SECRET", hide_env_values = true)]
+        payment_secret: Option<String>,
+        /// Seconds after which an undecided payment is asked about again.
+        #[arg(long, env = "PAYMENT_RECONCILE_AFTER", default_value_t = 600)]
+        payment_reconcile_after: u64,
     },
     /// Apply the database migrations.
     Migrate,
@@ -178,8 +190,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pool_size,
             cors_origins,
             graphiql_dir,
+            payment_provider_url,
+            payment_secret,
+            payment_reconcile_after,
         } => {
             settings.listen = listen;
+            settings.payment.public_url = Some(settings.auth.mail.public_url.clone());
+            settings.payment.provider_url = payment_provider_url;
+            if let Some(secret) = payment_secret {
+                settings.payment.secret = secret;
+            } else {
+                tracing::warn!("PAYMENT_SECRET is not set: a random secret serves this server alone");
+            }
+            settings.payment.reconcile_after = std::time::Duration::from_secs(payment_reconcile_after);
             settings.max_connections = pool_size;
             settings.web.cors_origins = cors_origins
                 .into_iter()

@@ -11,6 +11,7 @@
 //! - [`collectivity`]: the commune (tenant) and its configuration.
 //! - [`family`]: a household, its children and their enrolments.
 //! - [`invoice`]: what a family owes a régie, line by line, and its payment.
+//! - [`payment`]: a payment online of one or several invoices.
 //! - [`places`]: a unit's places on a day, and its waiting list.
 //! - [`reservation`]: one child in one unit on one date, and its lifecycle.
 //! - [`personal`]: personal values in events, erasable without rewriting.
@@ -22,6 +23,7 @@ pub mod calendar;
 pub mod collectivity;
 pub mod family;
 pub mod invoice;
+pub mod payment;
 pub mod personal;
 pub mod places;
 pub mod reservation;

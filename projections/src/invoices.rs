@@ -62,12 +62,23 @@ impl Projection for InvoicesProjection {
                 .execute(&mut *conn)
                 .await?;
             }
-            InvoiceEvent::InvoicePaid { paid_at, .. } => {
-                sqlx::query("UPDATE invoices SET status = 'paid', paid_at = $2 WHERE invoice_id = $1")
+            InvoiceEvent::InvoicePaymentStarted { .. } | InvoiceEvent::InvoicePaymentReleased { .. } => {
+                let started = event.event_type == "InvoicePaymentStarted";
+                sqlx::query("UPDATE invoices SET payment_in_progress = $2 WHERE invoice_id = $1")
                     .bind(id)
-                    .bind(paid_at)
+                    .bind(started)
                     .execute(&mut *conn)
                     .await?;
+            }
+            InvoiceEvent::InvoicePaid { paid_at, .. } => {
+                sqlx::query(
+                    "UPDATE invoices SET status = 'paid', paid_at = $2, payment_in_progress = false
+                     WHERE invoice_id = $1",
+                )
+                .bind(id)
+                .bind(paid_at)
+                .execute(&mut *conn)
+                .await?;
             }
             InvoiceEvent::InvoiceCancelled { .. } => {
                 sqlx::query("UPDATE invoices SET status = 'cancelled' WHERE invoice_id = $1")
@@ -102,11 +113,12 @@ pub struct InvoiceRow {
     pub payable_online_until: NaiveDate,
     pub due_on: NaiveDate,
     pub paid_at: Option<DateTime<Utc>>,
+    pub payment_in_progress: bool,
 }
 
 const COLUMNS: &str =
     "invoice_id, collectivity_id, family_id, number, month, total_cents, credited_cents, status,
-                       issued_on, payable_online_until, due_on, paid_at";
+                       issued_on, payable_online_until, due_on, paid_at, payment_in_progress";
 
 fn row_of(row: &sqlx::postgres::PgRow) -> Result<InvoiceRow, StoreError> {
     Ok(InvoiceRow {
@@ -122,6 +134,7 @@ fn row_of(row: &sqlx::postgres::PgRow) -> Result<InvoiceRow, StoreError> {
         payable_online_until: row.try_get("payable_online_until")?,
         due_on: row.try_get("due_on")?,
         paid_at: row.try_get("paid_at")?,
+        payment_in_progress: row.try_get("payment_in_progress")?,
     })
 }
 

@@ -4,6 +4,8 @@
 use async_graphql::ErrorExtensions;
 use espace_famille_domain::collectivity::CollectivityError;
 use espace_famille_domain::family::FamilyError;
+use espace_famille_domain::invoice::InvoiceError;
+use espace_famille_domain::payment::PaymentError;
 use espace_famille_domain::reservation::ReservationError;
 use espace_famille_projections::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -66,6 +68,9 @@ pub struct Refusal {
     /// absent: the receipts stored before it read back the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// For `BELOW_MINIMUM`: the least amount paid online, in cents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_cents: Option<i64>,
 }
 
 impl Refusal {
@@ -76,6 +81,7 @@ impl Refusal {
             deadline: None,
             closed_reason: None,
             opens_at: None,
+            minimum_cents: None,
         }
     }
 }
@@ -167,6 +173,7 @@ impl From<CollectivityError> for ApiError {
             | CollectivityError::ClosureTooLong
             | CollectivityError::TooManyClosures
             | CollectivityError::InvalidAbsenceRules
+            | CollectivityError::InvalidPaymentRules
             | CollectivityError::WindowTooLong
             | CollectivityError::ResidentsOpenLater
             | CollectivityError::TooManyWindows
@@ -177,6 +184,40 @@ impl From<CollectivityError> for ApiError {
             | CollectivityError::TooManyTariffs
             | CollectivityError::TooManyPlaces
             | CollectivityError::TooManyPlaceDates => ApiError::Validation(message),
+        }
+    }
+}
+
+impl From<InvoiceError> for ApiError {
+    /// An invoice's refusal outside the context that names it (the
+    /// payments say which invoice themselves).
+    fn from(error: InvoiceError) -> Self {
+        let message = crate::i18n::invoice_error(&error, "", crate::i18n::current());
+        match error {
+            InvoiceError::NotIssued => ApiError::NotFound(message),
+            InvoiceError::AlreadyIssued => ApiError::Conflict(message),
+            InvoiceError::PaymentInProgress | InvoiceError::NotThisPayment => {
+                ApiError::refused(ErrorCode::PaymentInProgress, &message)
+            }
+            InvoiceError::AlreadyPaid | InvoiceError::Cancelled | InvoiceError::AmountMismatch { .. } => {
+                ApiError::refused(ErrorCode::InvoiceNotPayable, &message)
+            }
+            InvoiceError::InvalidLines | InvoiceError::NotRefundable | InvoiceError::EmptyReason => {
+                ApiError::Validation(message)
+            }
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(error: PaymentError) -> Self {
+        let message = crate::i18n::payment_error(&error, crate::i18n::current());
+        match error {
+            PaymentError::NotStarted => ApiError::NotFound(message),
+            PaymentError::AlreadyStarted | PaymentError::AlreadyOpened => ApiError::Conflict(message),
+            PaymentError::InvalidInvoices | PaymentError::NotOpened | PaymentError::InvalidOperationId => {
+                ApiError::Validation(message)
+            }
         }
     }
 }
@@ -286,6 +327,9 @@ impl From<ApiError> for async_graphql::Error {
                 }
                 if let Some(reason) = &refusal.closed_reason {
                     extensions.set("closedReason", reason.as_str());
+                }
+                if let Some(minimum) = refusal.minimum_cents {
+                    extensions.set("minimumCents", minimum);
                 }
                 if let Some(opens) = refusal.opens_at {
                     extensions.set(

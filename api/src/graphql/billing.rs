@@ -117,6 +117,9 @@ pub struct InvoiceSummaryView {
     pub payable_online_until: NaiveDate,
     pub due_on: NaiveDate,
     pub paid_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A payment online of it is in progress: it cannot be paid again
+    /// until that one ends.
+    pub payment_in_progress: bool,
 }
 
 impl From<invoices::InvoiceRow> for InvoiceSummaryView {
@@ -138,6 +141,7 @@ impl From<invoices::InvoiceRow> for InvoiceSummaryView {
             payable_online_until: r.payable_online_until,
             due_on: r.due_on,
             paid_at: r.paid_at,
+            payment_in_progress: r.payment_in_progress,
         }
     }
 }

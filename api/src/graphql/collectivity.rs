@@ -257,4 +257,28 @@ impl CollectivityMutation {
             .await?;
         Ok((&commands.load_collectivity(collectivity_id).await?).into())
     }
+
+    /// An agent sets the least amount families pay online (PayFiP's is
+    /// 1 €, the default) and, optionally, the unpaid amount past due above
+    /// which a family cannot book until it pays.
+    async fn set_payment_rules(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        minimum_online_cents: i64,
+        debt_limit_cents: Option<i64>,
+    ) -> Result<CollectivityView> {
+        let actor = caller(ctx).require_agent_of(collectivity_id)?;
+        let commands = commands(ctx);
+        let command = CollectivityCommand::SetPaymentRules {
+            rules: espace_famille_domain::collectivity::PaymentRules {
+                minimum_online_cents,
+                debt_limit_cents,
+            },
+        };
+        commands
+            .execute::<Collectivity>(collectivity_id, command, &metadata(actor, None))
+            .await?;
+        Ok((&commands.load_collectivity(collectivity_id).await?).into())
+    }
 }

@@ -394,6 +394,11 @@ pub struct CollectivityView {
     /// How many days after a slot an absence may still be reported (0:
     /// until the end of the day).
     pub absence_report_days_after: u32,
+    /// The least amount a family pays online, in cents.
+    pub minimum_online_cents: i64,
+    /// The unpaid amount past due above which a family cannot book until
+    /// it pays; none: no such rule.
+    pub debt_limit_cents: Option<i64>,
     /// Every public holiday of the published years (and of a calendar
     /// typed by hand before calendars were published).
     pub public_holidays: Vec<NaiveDate>,
@@ -489,6 +494,8 @@ impl From<&domain::Collectivity> for CollectivityView {
                 .collect(),
             absence_reasons: c.absence_rules.reasons.clone(),
             absence_report_days_after: c.absence_rules.report_days_after,
+            minimum_online_cents: c.payment_rules.minimum_online_cents,
+            debt_limit_cents: c.payment_rules.debt_limit_cents,
             public_holidays: public_holidays(&c.calendar),
             school_holidays: school_holidays(&c.calendar),
             tariffs: c.tariffs.iter().map(TariffView::from).collect(),

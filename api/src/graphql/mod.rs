@@ -12,6 +12,7 @@ pub mod family;
 pub mod family_views;
 pub mod limits;
 pub mod parse_cache;
+pub mod payment;
 pub mod profile;
 pub mod reservation;
 pub mod reservation_views;
@@ -49,6 +50,7 @@ pub struct Query(
     reservation::ReservationQuery,
     attendance::AttendanceQuery,
     billing::BillingQuery,
+    payment::PaymentQuery,
     account::AccountQuery,
 );
 
@@ -59,20 +61,35 @@ pub struct Mutation(
     reservation::ReservationMutation,
     attendance::AttendanceMutation,
     billing::BillingMutation,
+    payment::PaymentMutation,
     account::AccountMutation,
     profile::ProfileMutation,
 );
 
+/// What the resolvers are given: the write path, the accounts' settings,
+/// the sessions, the payments.
+pub type Services = (
+    Arc<Commands>,
+    AuthSettings,
+    Arc<Sessions>,
+    Arc<crate::payment::Payments>,
+);
+
 /// Builds the schema; the commands, settings, kept sessions and caller
 /// come through the context.
-pub fn schema(services: Option<(Arc<Commands>, AuthSettings, Arc<Sessions>)>) -> AppSchema {
+pub fn schema(services: Option<Services>) -> AppSchema {
     // Depth and aliases are checked before execution (see [`limits`]), with
     // room for the standard introspection query.
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_complexity(2_000)
         .limit_directives(20);
     match services {
-        Some((commands, auth, sessions)) => builder.data(commands).data(auth).data(sessions).finish(),
+        Some((commands, auth, sessions, payments)) => builder
+            .data(commands)
+            .data(auth)
+            .data(sessions)
+            .data(payments)
+            .finish(),
         None => builder.finish(),
     }
 }

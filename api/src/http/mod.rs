@@ -7,13 +7,15 @@
 //!   before execution);
 //! - [`server`]: connection limits, header timeouts, graceful shutdown;
 //! - [`web`]: the links' pages, GraphiQL, CORS and security headers;
-//! - [`health`]: `/health/live` and `/health/ready`.
+//! - [`health`]: `/health/live` and `/health/ready`;
+//! - [`payment`]: the provider's notification, and the page the payer
+//!   comes back to.
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use sqlx::PgPool;
 
@@ -22,12 +24,14 @@ use crate::auth::sessions::Sessions;
 use crate::commands::Commands;
 use crate::graphql::parse_cache::ParseCache;
 use crate::graphql::{schema, AppSchema};
+use crate::payment::Payments;
 use health::DatabaseWatch;
 use server::ServerLimits;
 use web::WebSettings;
 
 pub mod graphql;
 pub mod health;
+pub mod payment;
 pub mod server;
 pub mod web;
 
@@ -41,12 +45,14 @@ pub struct AppState {
     pub(crate) commands: Arc<Commands>,
     pub(crate) auth: AuthSettings,
     pub(crate) web: WebSettings,
+    pub(crate) payments: Arc<Payments>,
 }
 
 /// The router, apart from serving, so tests and tools can mount it; an
 /// error for a CORS origin that is not one.
 pub fn router(
     commands: Arc<Commands>,
+    payments: Arc<Payments>,
     pool: PgPool,
     auth: &AuthSettings,
     web: &WebSettings,
@@ -55,7 +61,12 @@ pub fn router(
     let sessions = Sessions::start(pool.clone());
     let auth = auth.clone();
     let state = AppState {
-        schema: schema(Some((commands.clone(), auth.clone(), sessions.clone()))),
+        schema: schema(Some((
+            commands.clone(),
+            auth.clone(),
+            sessions.clone(),
+            payments.clone(),
+        ))),
         database: DatabaseWatch::start(pool.clone()),
         pool,
         sessions,
@@ -63,6 +74,7 @@ pub fn router(
         commands,
         auth,
         web: web.clone(),
+        payments,
     };
     let mut graphql = Router::new().route("/graphql", get(graphql::get).post(graphql::post));
     // Only GraphQL is for other origins' pages, and only the listed ones.
@@ -71,6 +83,7 @@ pub fn router(
     }
     Ok(graphql
         .merge(web::routes())
+        .route("/paiement/notification", post(payment::notification))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(health::ready))
         .with_state(state)

@@ -4,6 +4,7 @@
 //! - [`write`]: the one write path every command goes through;
 //! - [`absence`]: absences reported by parents, judged by agents;
 //! - [`billing`]: a régie's month billed, an invoice per family;
+//! - [`payment`]: invoices paid online, and the reconciliation;
 //! - [`basket`]: many reservation lines booked or cancelled at once;
 //! - [`family`]: joining a commune with a code, erasure;
 //! - [`credentials`]: what the e-mailed links do (activation, a new
@@ -29,6 +30,7 @@ pub mod decision;
 pub mod decision_mails;
 pub mod family;
 pub mod invitations;
+pub mod payment;
 pub mod places;
 pub mod promotions;
 pub mod roll_call;

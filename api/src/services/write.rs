@@ -133,6 +133,8 @@ impl Stored for espace_famille_domain::invoice::Invoice {}
 
 impl Stored for espace_famille_domain::invoice::InvoiceNumbers {}
 
+impl Stored for espace_famille_domain::payment::Payment {}
+
 /// One attempt's unit of work: what it loaded, decided and must commit.
 pub struct Work<'c> {
     commands: &'c Commands,

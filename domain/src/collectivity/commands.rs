@@ -55,4 +55,8 @@ pub enum CollectivityCommand {
     SetTariff {
         tariff: Tariff,
     },
+    /// The least amount paid online, and the debt rule.
+    SetPaymentRules {
+        rules: PaymentRules,
+    },
 }

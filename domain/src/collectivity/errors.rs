@@ -41,6 +41,8 @@ pub enum CollectivityError {
     UnknownUnit(Uuid),
     #[error("a commune lists 1 to {MAX_ABSENCE_REASONS} reasons of absence, each once, and allows at most {MAX_ABSENCE_DELAY_DAYS} days")]
     InvalidAbsenceRules,
+    #[error("the least amount paid online is 1 cent to {MAX_RULE_CENTS} cents, and a debt limit 0 to {MAX_RULE_CENTS} cents")]
+    InvalidPaymentRules,
 
     #[error("a booking window covers at most {MAX_CLOSURE_DAYS} days")]
     WindowTooLong,

@@ -36,6 +36,9 @@ pub enum CollectivityEvent {
     AbsenceRulesSet {
         rules: AbsenceRules,
     },
+    PaymentRulesSet {
+        rules: PaymentRules,
+    },
     BookingWindowSet {
         window: BookingWindow,
     },
@@ -64,6 +67,7 @@ impl DomainEvent for CollectivityEvent {
             CollectivityEvent::SchoolYearPublished { .. } => "SchoolYearPublished",
             CollectivityEvent::ClosureAdded { .. } => "ClosureAdded",
             CollectivityEvent::AbsenceRulesSet { .. } => "AbsenceRulesSet",
+            CollectivityEvent::PaymentRulesSet { .. } => "PaymentRulesSet",
             CollectivityEvent::BookingWindowSet { .. } => "BookingWindowSet",
             CollectivityEvent::UnitPlacesSet { .. } => "UnitPlacesSet",
             CollectivityEvent::DayPlacesSet { .. } => "DayPlacesSet",

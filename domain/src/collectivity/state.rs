@@ -13,6 +13,8 @@ pub struct Collectivity {
     pub calendar: SchoolCalendar,
     #[serde(default)]
     pub absence_rules: AbsenceRules,
+    #[serde(default)]
+    pub payment_rules: PaymentRules,
     /// When booking opens, per unit and range, in the order they were set.
     #[serde(default)]
     pub booking_windows: Vec<BookingWindow>,
@@ -181,6 +183,19 @@ impl Aggregate for Collectivity {
                 }
                 CollectivityEvent::AbsenceRulesSet { rules }
             }
+            CollectivityCommand::SetPaymentRules { rules } => {
+                let in_range = |cents: i64| (0..=MAX_RULE_CENTS).contains(&cents);
+                if rules.minimum_online_cents < 1
+                    || !in_range(rules.minimum_online_cents)
+                    || !rules.debt_limit_cents.is_none_or(in_range)
+                {
+                    return Err(CollectivityError::InvalidPaymentRules);
+                }
+                if rules == self.payment_rules {
+                    return Ok(());
+                }
+                CollectivityEvent::PaymentRulesSet { rules }
+            }
             CollectivityCommand::AddClosure { mut closure } => {
                 closure.reason = text::required("a closure's reason", &closure.reason, text::NAME)?;
                 if closure.range.last < closure.range.first {
@@ -330,6 +345,7 @@ impl Aggregate for Collectivity {
             }
             CollectivityEvent::ClosureAdded { closure } => self.calendar.closures.push(closure),
             CollectivityEvent::AbsenceRulesSet { rules } => self.absence_rules = rules,
+            CollectivityEvent::PaymentRulesSet { rules } => self.payment_rules = rules,
             CollectivityEvent::BookingWindowSet { window } => {
                 self.booking_windows.retain(|w| w.id != window.id);
                 self.booking_windows.push(window);

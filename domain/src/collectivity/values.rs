@@ -21,6 +21,27 @@ impl Default for AbsenceRules {
     }
 }
 
+/// How a commune's régie takes payments: the least amount paid online
+/// (PayFiP refuses less than 1 €) and, optionally, the unpaid amount past
+/// due above which a family cannot book until it pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRules {
+    pub minimum_online_cents: i64,
+    pub debt_limit_cents: Option<i64>,
+}
+
+impl Default for PaymentRules {
+    fn default() -> Self {
+        PaymentRules {
+            minimum_online_cents: 100,
+            debt_limit_cents: None,
+        }
+    }
+}
+
+/// The largest amount a commune's payment rules name: 100,000 €.
+pub const MAX_RULE_CENTS: i64 = 10_000_000;
+
 /// The most reasons of absence a commune lists, and the longest delay.
 pub const MAX_ABSENCE_REASONS: usize = 20;
 pub const MAX_ABSENCE_DELAY_DAYS: u32 = 31;

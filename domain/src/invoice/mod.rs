@@ -74,6 +74,15 @@ pub enum InvoiceCommand {
     Issue {
         issued: Issued,
     },
+    /// A payment online of this invoice (among others) begins: no other
+    /// may begin until it ends.
+    StartPayment {
+        payment_id: Uuid,
+    },
+    /// That payment ended without paying.
+    ReleasePayment {
+        payment_id: Uuid,
+    },
     /// A payment the provider confirmed, of this invoice among others.
     RecordPayment {
         payment_id: Uuid,
@@ -94,6 +103,12 @@ pub enum InvoiceEvent {
     InvoiceIssued {
         issued: Issued,
     },
+    InvoicePaymentStarted {
+        payment_id: Uuid,
+    },
+    InvoicePaymentReleased {
+        payment_id: Uuid,
+    },
     InvoicePaid {
         payment_id: Uuid,
         amount_cents: i64,
@@ -112,6 +127,8 @@ impl DomainEvent for InvoiceEvent {
     fn event_type(&self) -> String {
         match self {
             InvoiceEvent::InvoiceIssued { .. } => "InvoiceIssued",
+            InvoiceEvent::InvoicePaymentStarted { .. } => "InvoicePaymentStarted",
+            InvoiceEvent::InvoicePaymentReleased { .. } => "InvoicePaymentReleased",
             InvoiceEvent::InvoicePaid { .. } => "InvoicePaid",
             InvoiceEvent::InvoiceCancelled { .. } => "InvoiceCancelled",
             InvoiceEvent::CreditNoteIssued { .. } => "CreditNoteIssued",
@@ -142,6 +159,10 @@ pub enum InvoiceError {
     NotRefundable,
     #[error("a cancellation needs a reason")]
     EmptyReason,
+    #[error("a payment of this invoice is in progress")]
+    PaymentInProgress,
+    #[error("this payment is not the one in progress for this invoice")]
+    NotThisPayment,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +180,8 @@ pub struct Invoice {
     pub issued: Option<Issued>,
     pub status: InvoiceStatus,
     pub payment_id: Option<Uuid>,
+    /// The payment online in progress, if one is.
+    pub pending_payment: Option<Uuid>,
     /// The reservations whose lines were refunded.
     pub refunded: Vec<Uuid>,
     pub credited_cents: i64,
@@ -206,6 +229,25 @@ impl Aggregate for Invoice {
                 }
                 InvoiceEvent::InvoiceIssued { issued }
             }
+            InvoiceCommand::StartPayment { payment_id } => {
+                match self.status {
+                    InvoiceStatus::None => return Err(InvoiceError::NotIssued),
+                    InvoiceStatus::Paid => return Err(InvoiceError::AlreadyPaid),
+                    InvoiceStatus::Cancelled => return Err(InvoiceError::Cancelled),
+                    InvoiceStatus::Issued => {}
+                }
+                match self.pending_payment {
+                    Some(pending) if pending == payment_id => return Ok(()),
+                    Some(_) => return Err(InvoiceError::PaymentInProgress),
+                    None => InvoiceEvent::InvoicePaymentStarted { payment_id },
+                }
+            }
+            InvoiceCommand::ReleasePayment { payment_id } => {
+                if self.pending_payment != Some(payment_id) {
+                    return Ok(());
+                }
+                InvoiceEvent::InvoicePaymentReleased { payment_id }
+            }
             InvoiceCommand::RecordPayment {
                 payment_id,
                 amount_cents,
@@ -218,6 +260,9 @@ impl Aggregate for Invoice {
                     InvoiceStatus::Paid => return Err(InvoiceError::AlreadyPaid),
                     InvoiceStatus::Cancelled => return Err(InvoiceError::Cancelled),
                     InvoiceStatus::Issued => {}
+                }
+                if self.pending_payment != Some(payment_id) {
+                    return Err(InvoiceError::NotThisPayment);
                 }
                 let due = self.due_cents();
                 if amount_cents != due {
@@ -238,6 +283,9 @@ impl Aggregate for Invoice {
                     InvoiceStatus::Paid => return Err(InvoiceError::AlreadyPaid),
                     InvoiceStatus::Cancelled => return Ok(()),
                     InvoiceStatus::Issued => {}
+                }
+                if self.pending_payment.is_some() {
+                    return Err(InvoiceError::PaymentInProgress);
                 }
                 let reason = crate::text::multiline("a reason", Some(&reason), crate::text::COMMENT)
                     .map_err(|_| InvoiceError::EmptyReason)?
@@ -278,9 +326,12 @@ impl Aggregate for Invoice {
                 self.issued = Some(issued);
                 self.status = InvoiceStatus::Issued;
             }
+            InvoiceEvent::InvoicePaymentStarted { payment_id } => self.pending_payment = Some(payment_id),
+            InvoiceEvent::InvoicePaymentReleased { .. } => self.pending_payment = None,
             InvoiceEvent::InvoicePaid { payment_id, .. } => {
                 self.status = InvoiceStatus::Paid;
                 self.payment_id = Some(payment_id);
+                self.pending_payment = None;
             }
             InvoiceEvent::InvoiceCancelled { .. } => self.status = InvoiceStatus::Cancelled,
             InvoiceEvent::CreditNoteIssued { lines, total_cents } => {

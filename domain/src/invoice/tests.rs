@@ -116,7 +116,13 @@ fn an_invoices_lines_explain_themselves_and_add_up_to_its_total() {
 
 #[test]
 fn a_payment_counts_once_for_the_amount_due_and_never_on_a_cancelled_invoice() {
-    let issued_events = vec![InvoiceEvent::InvoiceIssued { issued: issued() }];
+    let issued_only = vec![InvoiceEvent::InvoiceIssued { issued: issued() }];
+    let issued_events = vec![
+        InvoiceEvent::InvoiceIssued { issued: issued() },
+        InvoiceEvent::InvoicePaymentStarted {
+            payment_id: Uuid::from_u128(0x9a),
+        },
+    ];
     let pay = |amount| InvoiceCommand::RecordPayment {
         payment_id: Uuid::from_u128(0x9a),
         amount_cents: amount,
@@ -151,24 +157,82 @@ fn a_payment_counts_once_for_the_amount_due_and_never_on_a_cancelled_invoice() {
     let cancelled = InvoiceEvent::InvoiceCancelled {
         reason: "Erreur de tarif".into(),
     };
+    // Not while a payment is in progress.
     framework()
         .given(issued_events.clone())
         .when(InvoiceCommand::Cancel {
             reason: "Erreur de tarif".into(),
         })
+        .then_expect_error(InvoiceError::PaymentInProgress);
+    framework()
+        .given(issued_only.clone())
+        .when(InvoiceCommand::Cancel {
+            reason: "Erreur de tarif".into(),
+        })
         .then_expect_events(vec![cancelled.clone()]);
     framework()
-        .given([issued_events.clone(), vec![cancelled]].concat())
+        .given([issued_only.clone(), vec![cancelled]].concat())
         .when(pay(738))
         .then_expect_error(InvoiceError::Cancelled);
     framework()
-        .given(issued_events)
+        .given(issued_only)
         .when(InvoiceCommand::Cancel { reason: "  ".into() })
         .then_expect_error(InvoiceError::EmptyReason);
     framework()
         .given_no_previous_events()
         .when(pay(738))
         .then_expect_error(InvoiceError::NotIssued);
+}
+
+#[test]
+fn one_payment_at_a_time_and_only_the_one_in_progress_pays() {
+    let first = Uuid::from_u128(0x9a);
+    let second = Uuid::from_u128(0x9b);
+    let issued_only = vec![InvoiceEvent::InvoiceIssued { issued: issued() }];
+    let started = [
+        issued_only.clone(),
+        vec![InvoiceEvent::InvoicePaymentStarted { payment_id: first }],
+    ]
+    .concat();
+    framework()
+        .given(issued_only.clone())
+        .when(InvoiceCommand::StartPayment { payment_id: first })
+        .then_expect_events(vec![InvoiceEvent::InvoicePaymentStarted { payment_id: first }]);
+    framework()
+        .given(started.clone())
+        .when(InvoiceCommand::StartPayment { payment_id: second })
+        .then_expect_error(InvoiceError::PaymentInProgress);
+    framework()
+        .given(started.clone())
+        .when(InvoiceCommand::RecordPayment {
+            payment_id: second,
+            amount_cents: 738,
+            paid_at: paid_at(),
+        })
+        .then_expect_error(InvoiceError::NotThisPayment);
+    framework()
+        .given(issued_only)
+        .when(InvoiceCommand::RecordPayment {
+            payment_id: first,
+            amount_cents: 738,
+            paid_at: paid_at(),
+        })
+        .then_expect_error(InvoiceError::NotThisPayment);
+    // Released, another may begin; releasing another changes nothing.
+    framework()
+        .given(started.clone())
+        .when(InvoiceCommand::ReleasePayment { payment_id: second })
+        .then_expect_events(vec![]);
+    framework()
+        .given(
+            [
+                started,
+                vec![InvoiceEvent::InvoicePaymentReleased { payment_id: first }],
+            ]
+            .concat(),
+        )
+        .when(InvoiceCommand::StartPayment { payment_id: second })
+        .then_expect_events(vec![InvoiceEvent::InvoicePaymentStarted { payment_id: second }]);
 }
 
 #[test]

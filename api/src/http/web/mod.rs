@@ -14,6 +14,7 @@
 //! - [`pages`]: the HTML, in French;
 //! - [`links`]: the handlers of the links' pages;
 //! - [`email_change`]: the page confirming a new e-mail address;
+//! - [`payment_return`]: the page a payer comes back to from the provider;
 //! - [`graphiql`]: the explorer and its assets.
 
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ mod email_change;
 pub mod graphiql;
 mod links;
 mod pages;
+mod payment_return;
 
 /// What the browser-facing part of the server needs.
 #[derive(Debug, Clone)]
@@ -66,6 +68,7 @@ pub fn routes() -> Router<AppState> {
             "/confirmation-email",
             get(email_change::form).post(email_change::confirm),
         )
+        .route("/paiement/retour", get(payment_return::returned))
         .route("/assets/portail.css", get(stylesheet))
         .route("/graphiql/{file}", get(graphiql::asset))
 }

@@ -512,13 +512,10 @@ async fn check(
         // Taking the reservation out means a second line on the same slot
         // finds nothing: it is refused as a duplicate.
         let Some(current) = loaded.remove(&id) else {
-            outcome.refusal = Some(Refusal {
-                code: ErrorCode::DuplicateLine,
-                message: say("api.duplicate_line", &[]),
-                deadline: None,
-                closed_reason: None,
-                opens_at: None,
-            });
+            outcome.refusal = Some(Refusal::new(
+                ErrorCode::DuplicateLine,
+                say("api.duplicate_line", &[]),
+            ));
             checked.push(Checked {
                 outcome,
                 append: None,

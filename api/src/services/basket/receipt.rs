@@ -203,6 +203,7 @@ mod tests {
             deadline: Some(Utc::now()),
             closed_reason: None,
             opens_at: None,
+            minimum_cents: None,
         };
         // Two children, two actions, their lines interleaved; a line
         // refused with its deadline, another (line 3's slot again) refused
@@ -265,6 +266,7 @@ mod tests {
             deadline: Some("2026-12-05T11:00:00Z".parse().unwrap()),
             closed_reason: None,
             opens_at: None,
+            minimum_cents: None,
         };
         let expected = outcome(
             BasketStatus::Partial,

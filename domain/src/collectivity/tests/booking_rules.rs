@@ -349,3 +349,33 @@ fn a_tariff_names_a_unit_of_the_commune_and_the_last_set_applies() {
         "before any tariff"
     );
 }
+
+#[test]
+fn payment_rules_take_at_least_a_cent_online_and_bounded_amounts() {
+    let rules = |minimum, debt| CollectivityCommand::SetPaymentRules {
+        rules: PaymentRules {
+            minimum_online_cents: minimum,
+            debt_limit_cents: debt,
+        },
+    };
+    framework()
+        .given(configured())
+        .when(rules(150, Some(5_000)))
+        .then_expect_events(vec![CollectivityEvent::PaymentRulesSet {
+            rules: PaymentRules {
+                minimum_online_cents: 150,
+                debt_limit_cents: Some(5_000),
+            },
+        }]);
+    // The default (1 €, no debt rule) set again: nothing.
+    framework()
+        .given(configured())
+        .when(rules(100, None))
+        .then_expect_events(vec![]);
+    for (minimum, debt) in [(0, None), (-1, None), (MAX_RULE_CENTS + 1, None), (100, Some(-1))] {
+        framework()
+            .given(configured())
+            .when(rules(minimum, debt))
+            .then_expect_error(CollectivityError::InvalidPaymentRules);
+    }
+}
