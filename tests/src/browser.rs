@@ -142,3 +142,9 @@ pub async fn text_of(page: &Page) -> String {
         .expect("the page's text")
         .unwrap_or_default()
 }
+
+/// The page's text, or `None` while it is between two documents (a page
+/// that refreshes itself).
+pub async fn text_now(page: &Page) -> Option<String> {
+    page.find_element("body").await.ok()?.inner_text().await.ok()?
+}

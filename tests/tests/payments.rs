@@ -505,3 +505,49 @@ async fn a_parent_pays_only_its_familys_invoices_of_one_regie_from_the_communes_
         .await;
     assert_eq!(hidden.error_code(), "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn in_a_browser_the_parent_pays_on_the_hosted_page_and_the_site_waits_for_the_verified_notification() {
+    use espace_famille_tests::browser::{submit, text_now, text_of, Chromium};
+    let app = spawn_payments(true, Duration::from_millis(2500)).await;
+    let (fixture, invoices) = two_invoices(&app).await;
+    let ids: Vec<Uuid> = invoices.iter().map(|(id, _)| *id).collect();
+    let opened = pay(&app, &fixture, &ids).await;
+    let browser = Chromium::launch().await;
+    let page = browser.open(opened["paymentUrl"].as_str().unwrap()).await;
+    let text = text_of(&page).await;
+    assert!(text.contains("Paiement de 9,70 €"), "{text}");
+    submit(&page, "#payer").await;
+    // Back on the site, before the provider's notification: waiting.
+    let text = text_of(&page).await;
+    assert!(text.contains("Paiement en cours de vérification"), "{text}");
+    assert_eq!(
+        statuses(&app, &fixture).await,
+        [("ISSUED".into(), true), ("ISSUED".into(), true)]
+    );
+    // The page looks again by itself, and says so once the server heard
+    // from the provider.
+    let mut text = String::new();
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        text = text_now(&page).await.unwrap_or_default();
+        if text.contains("Paiement reçu") {
+            break;
+        }
+    }
+    assert!(
+        text.contains("Paiement reçu") && text.contains("9,70 €"),
+        "{text}"
+    );
+    assert_eq!(
+        statuses(&app, &fixture).await,
+        [("PAID".into(), false), ("PAID".into(), false)]
+    );
+    for url in browser.requested() {
+        assert!(
+            url.starts_with(&app.address) || url == "about:blank",
+            "the browser went to {url}, outside the server"
+        );
+    }
+    browser.close().await;
+}
