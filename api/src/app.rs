@@ -127,9 +127,17 @@ impl Application {
         // The promotions write through the write path, in a group of their
         // own: a day settled never holds up the calendar.
         let commands = Commands::new(pool.clone(), settings.read_your_writes);
-        groups.push(vec![Arc::new(Promotions {
-            commands: commands.clone(),
-        })]);
+        // The prepaid bookings' process manager reads the same events: it
+        // joins them.
+        groups.push(vec![
+            Arc::new(Promotions {
+                commands: commands.clone(),
+            }),
+            Arc::new(crate::services::prepayment::Prepayments {
+                commands: commands.clone(),
+                delay: settings.payment.prepaid_for,
+            }),
+        ]);
         let engine = engine::start(pool.clone(), groups, settings.engine.clone()).await?;
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let notices = decision_mails::start(pool.clone(), settings.auth.mail.clone());
@@ -145,7 +153,11 @@ impl Application {
             settings.payment.provider_url.as_deref().unwrap_or(&public_url),
             settings.payment.secret.clone(),
         ));
-        let payments = Arc::new(Payments { provider, public_url });
+        let payments = Arc::new(Payments {
+            provider,
+            public_url,
+            prepaid_for: settings.payment.prepaid_for,
+        });
         let reconciliation = crate::services::payment::start_reconciliation(
             commands.clone(),
             payments.clone(),

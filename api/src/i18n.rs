@@ -252,6 +252,8 @@ pub fn reservation_error(error: &ReservationError, locale: Locale) -> String {
         }
         ReservationError::NotInCommune(id) => t!("refusal.not_in_commune", locale = l, id = id),
         ReservationError::PrepaidNotAvailable => t!("refusal.prepaid_not_available", locale = l),
+        ReservationError::AwaitingPayment => t!("refusal.awaiting_payment", locale = l),
+        ReservationError::NotAwaitingPayment => t!("refusal.not_awaiting_payment", locale = l),
         ReservationError::OtherFamily => t!("refusal.other_family", locale = l),
         ReservationError::InvalidText(error) => return text_error(error, locale),
     }
@@ -534,6 +536,8 @@ mod tests {
             ReservationError::RollCallTooEarly(date),
             ReservationError::NotInCommune(Uuid::nil()),
             ReservationError::PrepaidNotAvailable,
+            ReservationError::AwaitingPayment,
+            ReservationError::NotAwaitingPayment,
             ReservationError::OtherFamily,
             ReservationError::InvalidText(TextError::TooLong {
                 field: "a first name",

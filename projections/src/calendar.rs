@@ -31,6 +31,9 @@ fn status_after(event: &ReservationEvent) -> Option<&'static str> {
         | ReservationEvent::AgentRejected { .. }
         | ReservationEvent::BookingApproved { .. } => "confirmed",
         ReservationEvent::BookingAwaitingApproval => "awaiting_approval",
+        ReservationEvent::PaymentAwaited => "awaiting_payment",
+        ReservationEvent::PrepaymentReceived { .. } => "confirmed",
+        ReservationEvent::Released => "released",
         ReservationEvent::BookingRejected { .. } => "rejected",
         ReservationEvent::CancellationRequested => "cancellation_requested",
         ReservationEvent::ReservationCancelled

@@ -127,6 +127,8 @@ impl From<&ReservationError> for Refusal {
             }
             ReservationError::OtherFamily => Refusal::new(ErrorCode::Forbidden, message),
             ReservationError::PrepaidNotAvailable => Refusal::new(ErrorCode::PrepaidNotAvailable, message),
+            ReservationError::AwaitingPayment => Refusal::new(ErrorCode::PaymentInProgress, message),
+            ReservationError::NotAwaitingPayment => Refusal::new(ErrorCode::Conflict, message),
             ReservationError::UnknownAbsenceReason(_) => {
                 Refusal::new(ErrorCode::UnknownAbsenceReason, message)
             }

@@ -107,6 +107,9 @@ pub struct LineOutcomeView {
     /// A booking of a day whose places were all taken: it waits on the
     /// day's waiting list, at this position (the calendar follows it).
     pub waiting_position: Option<u32>,
+    /// Booked in a prepaid unit: held until the basket's prepayment
+    /// invoice is paid, released if it is not in time.
+    pub awaiting_payment: bool,
 }
 
 impl LineOutcomeView {
@@ -123,6 +126,7 @@ impl LineOutcomeView {
             refusal: line.refusal.as_ref().map(RefusalView::from),
             skipped: line.skipped,
             waiting_position: line.waiting_position,
+            awaiting_payment: line.awaiting_payment,
         }
     }
 }
@@ -134,6 +138,9 @@ pub struct BasketOutcomeView {
     pub family_id: Uuid,
     pub status: BasketStatusView,
     pub lines: Vec<LineOutcomeView>,
+    /// The prepayment invoices of its prepaid lines (one per commune), to
+    /// pay with `payInvoices` before they lapse.
+    pub prepayment_invoices: Vec<Uuid>,
 }
 
 impl From<&BasketOutcome> for BasketOutcomeView {
@@ -147,6 +154,7 @@ impl From<&BasketOutcome> for BasketOutcomeView {
                 .iter()
                 .map(|line| LineOutcomeView::of(line, outcome.status))
                 .collect(),
+            prepayment_invoices: outcome.prepayment_invoices.clone(),
         }
     }
 }

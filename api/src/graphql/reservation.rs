@@ -129,7 +129,14 @@ impl ReservationMutation {
             keep_valid_lines: input.keep_valid_lines,
         };
         let metadata = metadata(actor, Some(basket.id));
-        let outcome = basket::submit(commands(ctx), basket, &metadata).await?;
+        let mut outcome = basket::submit(commands(ctx), basket, &metadata).await?;
+        // Its prepaid lines' invoices, for the parent to pay them now.
+        if outcome.lines.iter().any(|l| l.awaiting_payment) {
+            let delay = ctx.data_unchecked::<Arc<crate::payment::Payments>>().prepaid_for;
+            outcome.prepayment_invoices =
+                crate::services::prepayment::issue_for_basket(commands(ctx), outcome.basket_id, delay)
+                    .await?;
+        }
         Ok(BasketOutcomeView::from(&outcome))
     }
 

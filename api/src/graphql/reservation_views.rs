@@ -95,6 +95,10 @@ pub enum SlotStatus {
     Confirmed,
     /// Booked where an agent approves each booking: not yet.
     AwaitingApproval,
+    /// Booked in a prepaid unit: held until its invoice is paid.
+    AwaitingPayment,
+    /// Not paid in time: free again.
+    Released,
     /// An agent refused the booking (the reason is in its history).
     Rejected,
     /// The parent asked to cancel; an agent decides.
@@ -414,6 +418,8 @@ pub enum SlotState {
     Unavailable,
     Booked,
     AwaitingApproval,
+    /// Booked in a prepaid unit: to be paid within the hour, or released.
+    AwaitingPayment,
     /// Every place was taken: on the waiting list (`waitingPosition`).
     WaitListed,
     /// Asked while an allocated window is open (`allocationAt`).
@@ -441,6 +447,7 @@ impl SlotState {
             SlotState::Unavailable => "unavailable",
             SlotState::Booked => "booked",
             SlotState::AwaitingApproval => "awaiting_approval",
+            SlotState::AwaitingPayment => "awaiting_payment",
             SlotState::WaitListed => "wait_listed",
             SlotState::AllocationPending => "allocation_pending",
             SlotState::Rejected => "rejected",
@@ -472,11 +479,14 @@ impl SlotState {
             _ => {}
         }
         match day.status {
-            DayStatus::Free | DayStatus::Cancelled | DayStatus::Rejected if day.closed_reason.is_some() => {
+            DayStatus::Free | DayStatus::Released | DayStatus::Cancelled | DayStatus::Rejected
+                if day.closed_reason.is_some() =>
+            {
                 SlotState::Closed
             }
-            DayStatus::Free if day.book_refusal.is_none() => SlotState::Bookable,
-            DayStatus::Free => SlotState::Unavailable,
+            DayStatus::Free | DayStatus::Released if day.book_refusal.is_none() => SlotState::Bookable,
+            DayStatus::Free | DayStatus::Released => SlotState::Unavailable,
+            DayStatus::AwaitingPayment => SlotState::AwaitingPayment,
             DayStatus::Requested | DayStatus::Confirmed => SlotState::Booked,
             DayStatus::AwaitingApproval => SlotState::AwaitingApproval,
             DayStatus::Rejected => SlotState::Rejected,

@@ -110,8 +110,12 @@ pub struct PaymentSettings {
     pub secret: String,
     /// How long after its start an undecided payment is asked about again.
     pub reconcile_after: Duration,
-    /// How often the reconciliation looks for them.
+    /// How often the reconciliation looks for them (and for the prepaid
+    /// bookings unpaid past their delay).
     pub reconcile_every: Duration,
+    /// How long a prepaid booking waits for its payment before it is
+    /// released.
+    pub prepaid_for: Duration,
     /// What the built-in provider does (it serves only when
     /// `provider_url` is `None`).
     pub builtin: builtin::BuiltinSettings,
@@ -125,6 +129,7 @@ impl std::fmt::Debug for PaymentSettings {
             .field("secret", &"…")
             .field("reconcile_after", &self.reconcile_after)
             .field("reconcile_every", &self.reconcile_every)
+            .field("prepaid_for", &self.prepaid_for)
             .field("builtin", &self.builtin)
             .finish()
     }
@@ -138,6 +143,7 @@ impl Default for PaymentSettings {
             secret: random_secret(),
             reconcile_after: Duration::from_secs(600),
             reconcile_every: Duration::from_secs(30),
+            prepaid_for: Duration::from_secs(60 * 60),
             builtin: builtin::BuiltinSettings::default(),
         }
     }
@@ -156,6 +162,8 @@ pub struct Payments {
     pub provider: Arc<dyn PaymentProvider>,
     /// The server's address, for the return and notification URLs.
     pub public_url: String,
+    /// How long a prepaid booking waits for its payment.
+    pub prepaid_for: Duration,
 }
 
 impl Payments {

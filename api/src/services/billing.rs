@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use espace_famille_domain::calendar::{paris_today, SchoolYear};
 use espace_famille_domain::collectivity::{Billed, BillingMode, Collectivity};
@@ -63,10 +63,15 @@ pub struct MonthBilled {
 }
 
 /// One family's invoice, ready to issue.
-struct Draft {
-    id: Uuid,
-    family_id: Uuid,
-    lines: Vec<InvoiceLine>,
+pub(crate) struct Draft {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub kind: InvoiceKind,
+    pub lines: Vec<InvoiceLine>,
+    pub payable_online_until: NaiveDate,
+    pub due_on: NaiveDate,
+    /// A prepayment's: when its bookings are released if it is not paid.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Bills `collectivity_id`'s month (`2027-01`), `group` invoices a
@@ -110,6 +115,7 @@ pub async fn bill_month(
     // Every line priced before anything is issued: a day without a tariff
     // stops the run, saying which.
     let mut drafts = Vec::new();
+    let issued_on = paris_today(Utc::now());
     for (family_id, days) in by_family {
         let family = families.get(&family_id).cloned().unwrap_or_default();
         let lines = lines_of(&collectivity, &family, &days)?;
@@ -125,7 +131,11 @@ pub async fn bill_month(
         drafts.push(Draft {
             id: monthly_invoice_id(collectivity_id, family_id, &month),
             family_id,
+            kind: InvoiceKind::Monthly { month: month.clone() },
             lines,
+            payable_online_until: issued_on + Duration::days(PAYABLE_DAYS),
+            due_on: issued_on + Duration::days(PAYABLE_DAYS),
+            expires_at: None,
         });
     }
     let mut billed = MonthBilled {
@@ -133,17 +143,8 @@ pub async fn bill_month(
         total_cents: drafts.iter().flat_map(|d| &d.lines).map(|l| l.amount_cents).sum(),
         ..MonthBilled::default()
     };
-    let issued_on = paris_today(Utc::now());
     for chunk in drafts.chunks(group.max(1)) {
-        let issued = commands
-            .write(IssueGroup {
-                collectivity_id,
-                month: &month,
-                drafts: chunk,
-                issued_on,
-                metadata,
-            })
-            .await?;
+        let issued = issue(commands, collectivity_id, chunk, issued_on, metadata).await?;
         billed.issued += issued;
         billed.already += chunk.len() - issued;
     }
@@ -246,37 +247,55 @@ fn lines_of(
     family: &Family,
     days: &[BillableDay],
 ) -> Result<Vec<InvoiceLine>, ApiError> {
-    let commune = collectivity.id.unwrap_or_default();
     let mut lines = Vec::with_capacity(days.len());
     for day in days {
         let Some(billed) = billed_as(day) else {
             continue;
         };
-        let unit = collectivity.units.get(&day.unit_id);
-        let Some(tariff) = collectivity.tariff_on(day.unit_id, day.day) else {
-            let name = unit.map_or_else(|| day.unit_id.to_string(), |u| u.name.clone());
-            return Err(ApiError::Validation(say(
-                "api.no_tariff",
-                &[
-                    ("unit", &name),
-                    ("day", &crate::i18n::day(day.day, crate::i18n::current())),
-                ],
-            )));
-        };
-        let service = unit.map(|u| u.service_id).unwrap_or_default();
-        let rank = family.rank_of(day.child_id, commune, service, SchoolYear::of(day.day));
-        let priced = tariff.price(family.quotient_on(commune, day.day), rank, billed);
-        lines.push(InvoiceLine {
-            child_id: day.child_id,
-            unit_id: day.unit_id,
-            date: day.day,
-            reservation_id: day.reservation_id,
-            reason: LineReason::Billed(billed),
-            amount_cents: priced.amount_cents,
-            priced,
-        });
+        lines.push(line_for(
+            collectivity,
+            family,
+            (day.child_id, day.unit_id, day.day),
+            day.reservation_id,
+            billed,
+        )?);
     }
     Ok(lines)
+}
+
+/// The line of one child's day in one unit, priced by that day's tariff
+/// for the family's quotient familial and the child's rank.
+pub(crate) fn line_for(
+    collectivity: &Collectivity,
+    family: &Family,
+    (child_id, unit_id, date): (Uuid, Uuid, NaiveDate),
+    reservation_id: Uuid,
+    billed: Billed,
+) -> Result<InvoiceLine, ApiError> {
+    let commune = collectivity.id.unwrap_or_default();
+    let unit = collectivity.units.get(&unit_id);
+    let Some(tariff) = collectivity.tariff_on(unit_id, date) else {
+        let name = unit.map_or_else(|| unit_id.to_string(), |u| u.name.clone());
+        return Err(ApiError::Validation(say(
+            "api.no_tariff",
+            &[
+                ("unit", &name),
+                ("day", &crate::i18n::day(date, crate::i18n::current())),
+            ],
+        )));
+    };
+    let service = unit.map(|u| u.service_id).unwrap_or_default();
+    let rank = family.rank_of(child_id, commune, service, SchoolYear::of(date));
+    let priced = tariff.price(family.quotient_on(commune, date), rank, billed);
+    Ok(InvoiceLine {
+        child_id,
+        unit_id,
+        date,
+        reservation_id,
+        reason: LineReason::Billed(billed),
+        amount_cents: priced.amount_cents,
+        priced,
+    })
 }
 
 /// How a day is billed, if it is.
@@ -293,11 +312,28 @@ fn billed_as(day: &BillableDay) -> Option<Billed> {
     }
 }
 
-/// One group of a month's invoices, with their numbers, in one
-/// transaction.
+/// Issues the drafts not issued yet, with their numbers, in one
+/// transaction: how many it issued.
+pub(crate) async fn issue(
+    commands: &Commands,
+    collectivity_id: Uuid,
+    drafts: &[Draft],
+    issued_on: NaiveDate,
+    metadata: &Metadata,
+) -> Result<usize, ApiError> {
+    commands
+        .write(IssueGroup {
+            collectivity_id,
+            drafts,
+            issued_on,
+            metadata,
+        })
+        .await
+}
+
+/// One group of invoices, with their numbers, in one transaction.
 struct IssueGroup<'a> {
     collectivity_id: Uuid,
-    month: &'a str,
     drafts: &'a [Draft],
     issued_on: NaiveDate,
     metadata: &'a Metadata,
@@ -343,14 +379,12 @@ impl Write for IssueGroup<'_> {
                 collectivity_id: self.collectivity_id,
                 family_id: draft.family_id,
                 number,
-                kind: InvoiceKind::Monthly {
-                    month: self.month.to_string(),
-                },
+                kind: draft.kind.clone(),
                 lines: draft.lines.clone(),
                 total_cents: total,
                 issued_on: self.issued_on,
-                payable_online_until: self.issued_on + Duration::days(PAYABLE_DAYS),
-                due_on: self.issued_on + Duration::days(PAYABLE_DAYS),
+                payable_online_until: draft.payable_online_until,
+                due_on: draft.due_on,
             };
             let events = decided::<Invoice>(InvoiceCommand::Issue { issued }).await?;
             streams.push(StreamAppend::new::<Invoice>(draft.id.to_string(), 0, &events)?);
@@ -368,6 +402,21 @@ impl Write for IssueGroup<'_> {
             given.version,
             &numbers_events,
         )?);
+        // A prepayment's bookings are released if it is not paid in time.
+        for draft in &new {
+            if let Some(expires_at) = draft.expires_at {
+                sqlx::query(
+                    "INSERT INTO prepayments (invoice_id, collectivity_id, family_id, expires_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(draft.id)
+                .bind(self.collectivity_id)
+                .bind(draft.family_id)
+                .bind(expires_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
         work.append(streams, self.metadata)?;
         Ok(new.len())
     }

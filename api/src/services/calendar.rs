@@ -30,6 +30,10 @@ pub enum DayStatus {
     Confirmed,
     /// Booked where an agent approves each booking: not yet.
     AwaitingApproval,
+    /// Booked in a prepaid unit: held until its invoice is paid.
+    AwaitingPayment,
+    /// Not paid in time: free again.
+    Released,
     /// An agent refused the booking.
     Rejected,
     /// The parent asked to cancel; an agent decides.
@@ -295,6 +299,8 @@ impl DayStatus {
             "cancelled" => DayStatus::Cancelled,
             "requested" => DayStatus::Requested,
             "awaiting_approval" => DayStatus::AwaitingApproval,
+            "awaiting_payment" => DayStatus::AwaitingPayment,
+            "released" => DayStatus::Released,
             "rejected" => DayStatus::Rejected,
             "waitlisted" => DayStatus::WaitListed,
             "allocation_pending" => DayStatus::AllocationPending,
@@ -310,6 +316,8 @@ impl DayStatus {
             ReservationStatus::Free => DayStatus::Free,
             ReservationStatus::Confirmed => DayStatus::Confirmed,
             ReservationStatus::AwaitingApproval => DayStatus::AwaitingApproval,
+            ReservationStatus::AwaitingPayment => DayStatus::AwaitingPayment,
+            ReservationStatus::Released => DayStatus::Released,
             ReservationStatus::Rejected => DayStatus::Rejected,
             ReservationStatus::WaitListed => DayStatus::WaitListed,
             ReservationStatus::AllocationPending => DayStatus::AllocationPending,
@@ -331,6 +339,8 @@ impl DayStatus {
             DayStatus::WaitListed => ReservationStatus::WaitListed,
             DayStatus::AllocationPending => ReservationStatus::AllocationPending,
             DayStatus::AwaitingApproval => ReservationStatus::AwaitingApproval,
+            DayStatus::AwaitingPayment => ReservationStatus::AwaitingPayment,
+            DayStatus::Released => ReservationStatus::Released,
             DayStatus::AbsenceReported => ReservationStatus::AbsenceReported,
             DayStatus::AbsentJustified => ReservationStatus::AbsentJustified,
             DayStatus::AbsentUnjustified => ReservationStatus::AbsentUnjustified,

@@ -5,6 +5,8 @@
 //! - [`absence`]: absences reported by parents, judged by agents;
 //! - [`billing`]: a régie's month billed, an invoice per family;
 //! - [`payment`]: invoices paid online, and the reconciliation;
+//! - [`prepayment`]: prepaid bookings, their invoices, confirmed when
+//!   paid and released when not;
 //! - [`basket`]: many reservation lines booked or cancelled at once;
 //! - [`family`]: joining a commune with a code, erasure;
 //! - [`credentials`]: what the e-mailed links do (activation, a new
@@ -32,6 +34,7 @@ pub mod family;
 pub mod invitations;
 pub mod payment;
 pub mod places;
+pub mod prepayment;
 pub mod promotions;
 pub mod roll_call;
 pub mod write;

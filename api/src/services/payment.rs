@@ -442,7 +442,8 @@ impl ReconciliationWorker {
     }
 }
 
-/// Reconciles every `every`, payments undecided for longer than `after`.
+/// Reconciles every `every`, payments undecided for longer than `after`,
+/// and releases the prepaid bookings unpaid past their delay.
 pub fn start_reconciliation(
     commands: Arc<Commands>,
     payments: Arc<Payments>,
@@ -454,6 +455,9 @@ pub fn start_reconciliation(
         loop {
             if let Err(error) = reconcile(&commands, &payments, after).await {
                 tracing::warn!(error = %error.message(), "payments not reconciled; will retry");
+            }
+            if let Err(error) = crate::services::prepayment::expire_unpaid(&commands).await {
+                tracing::warn!(error = %error.message(), "unpaid prepayments not released; will retry");
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

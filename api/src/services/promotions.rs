@@ -1,6 +1,6 @@
 //! The promotions' process manager: when a reservation lets go of a place
 //! or of its ticket (cancelled, refused by an agent, off the waiting list,
-//! its day closed) or a commune gives a unit more places, the day is
+//! its day closed, not paid in time) or a commune gives a unit more places, the day is
 //! settled (see [`places::Settle`]): brought in line with its reservations,
 //! and whoever is first in line takes each free place, by an event of the
 //! day's places and one of the reservation (`Promoted`), which the family
@@ -40,6 +40,7 @@ const LETTING_GO: &[&str] = &[
     "BookingRejected",
     "ReservationCancelledByCommune",
     "LeftWaitingList",
+    "Released",
 ];
 
 /// The commune's events that may free places.

@@ -360,3 +360,16 @@ pub fn monthly_invoice_id(collectivity_id: Uuid, family_id: Uuid, month: &str) -
 
 #[cfg(test)]
 mod tests;
+
+/// Namespace of prepayment invoices' ids; never change it.
+const PREPAYMENT_NAMESPACE: Uuid = Uuid::from_u128(0x5d2e_0b7a_91f4_4c63_8e1d_a7c3_2f96_b048);
+
+/// The id of the prepayment invoice at `collectivity_id` of the prepaid
+/// bookings `cause` made (a basket, or the event that promoted a booking):
+/// issuing it again finds it issued.
+pub fn prepayment_invoice_id(cause: Uuid, collectivity_id: Uuid) -> Uuid {
+    let mut name = Vec::with_capacity(32);
+    name.extend_from_slice(cause.as_bytes());
+    name.extend_from_slice(collectivity_id.as_bytes());
+    Uuid::new_v5(&PREPAYMENT_NAMESPACE, &name)
+}

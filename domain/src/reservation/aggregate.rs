@@ -23,11 +23,10 @@ impl Aggregate for Reservation {
                 date,
             } => {
                 let slot = self.check_request(child_id, unit_id, date, context)?;
-                let approval = context
-                    .collectivity
-                    .units
-                    .get(&unit_id)
-                    .is_some_and(|unit| unit.booking_needs_approval);
+                let unit = context.collectivity.units.get(&unit_id);
+                let prepaid =
+                    unit.is_some_and(|unit| unit.billing == crate::collectivity::BillingMode::Prepaid);
+                let approval = unit.is_some_and(|unit| unit.booking_needs_approval);
                 let collecting = context.collectivity.collecting(unit_id, date, context.now);
                 sink.write(ReservationEvent::ReservationRequested { slot }, self)
                     .await;
@@ -36,6 +35,9 @@ impl Aggregate for Reservation {
                         window_id: window.id,
                         closes_at: window.allocation.as_ref().map_or(context.now, |a| a.closes_at),
                     }
+                } else if prepaid {
+                    // Confirmed by its payment, not by an agent.
+                    ReservationEvent::PaymentAwaited
                 } else if approval {
                     ReservationEvent::BookingAwaitingApproval
                 } else {
@@ -55,6 +57,19 @@ impl Aggregate for Reservation {
                     .await;
                 sink.write(ReservationEvent::WaitListed { ticket, position }, self)
                     .await;
+            }
+            ReservationCommand::ConfirmPayment { invoice_id } => {
+                if self.status != ReservationStatus::AwaitingPayment {
+                    return Err(ReservationError::NotAwaitingPayment);
+                }
+                sink.write(ReservationEvent::PrepaymentReceived { invoice_id }, self)
+                    .await;
+            }
+            ReservationCommand::Release => {
+                if self.status != ReservationStatus::AwaitingPayment {
+                    return Err(ReservationError::NotAwaitingPayment);
+                }
+                sink.write(ReservationEvent::Released, self).await;
             }
             ReservationCommand::LeaveWaitingList => {
                 if self.status != ReservationStatus::WaitListed {
@@ -139,6 +154,9 @@ impl Aggregate for Reservation {
             | ReservationEvent::AgentRejected { .. }
             | ReservationEvent::BookingApproved { .. } => self.status = ReservationStatus::Confirmed,
             ReservationEvent::BookingAwaitingApproval => self.status = ReservationStatus::AwaitingApproval,
+            ReservationEvent::PaymentAwaited => self.status = ReservationStatus::AwaitingPayment,
+            ReservationEvent::PrepaymentReceived { .. } => self.status = ReservationStatus::Confirmed,
+            ReservationEvent::Released => self.status = ReservationStatus::Released,
             ReservationEvent::BookingRejected { .. } => self.status = ReservationStatus::Rejected,
             ReservationEvent::CancellationRequested => self.status = ReservationStatus::CancellationRequested,
             ReservationEvent::ReservationCancelled

@@ -47,4 +47,8 @@ pub enum ReservationCommand {
         date: NaiveDate,
         present: bool,
     },
+    /// The booking's prepayment invoice was paid.
+    ConfirmPayment { invoice_id: Uuid },
+    /// The booking was not paid in time.
+    Release,
 }

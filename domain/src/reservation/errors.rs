@@ -51,8 +51,12 @@ pub enum ReservationError {
     RollCallTooEarly(NaiveDate),
     #[error("the family of child {0} does not belong to this commune")]
     NotInCommune(Uuid),
-    #[error("online payment is not available yet: prepaid units cannot be booked")]
+    #[error("this prepaid unit has no tariff for that day (or takes its places by allocation): it cannot be booked and paid ahead")]
     PrepaidNotAvailable,
+    #[error("this booking awaits its payment: pay it, or let it lapse")]
+    AwaitingPayment,
+    #[error("this booking does not await a payment")]
+    NotAwaitingPayment,
     #[error(transparent)]
     InvalidText(#[from] TextError),
     /// The stream holds another family's booking: no line of this family

@@ -35,6 +35,14 @@ pub enum ReservationEvent {
         ticket: u32,
         position: u32,
     },
+    /// Booked in a prepaid unit: held until its prepayment invoice is paid.
+    PaymentAwaited,
+    /// Its prepayment invoice was paid: the booking is confirmed.
+    PrepaymentReceived {
+        invoice_id: Uuid,
+    },
+    /// Not paid in time: the place goes back.
+    Released,
     /// Requested in a unit where an agent approves each booking.
     BookingAwaitingApproval,
     BookingApproved {
@@ -99,6 +107,9 @@ impl DomainEvent for ReservationEvent {
             ReservationEvent::AllocationRequested { .. } => "AllocationRequested",
             ReservationEvent::PlaceAllocated { .. } => "PlaceAllocated",
             ReservationEvent::AllocationWaitListed { .. } => "AllocationWaitListed",
+            ReservationEvent::PaymentAwaited => "PaymentAwaited",
+            ReservationEvent::PrepaymentReceived { .. } => "PrepaymentReceived",
+            ReservationEvent::Released => "Released",
             ReservationEvent::BookingAwaitingApproval => "BookingAwaitingApproval",
             ReservationEvent::BookingApproved { .. } => "BookingApproved",
             ReservationEvent::BookingRejected { .. } => "BookingRejected",

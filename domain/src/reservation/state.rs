@@ -69,7 +69,15 @@ impl Reservation {
         if context.now > deadline {
             return Err(ReservationError::DeadlinePassed(deadline));
         }
-        if unit.billing == BillingMode::Prepaid {
+        // A prepaid day is paid at its tariff, at once; places given by an
+        // allocation run are not booked at once, so are not prepaid.
+        if unit.billing == BillingMode::Prepaid
+            && (context.collectivity.tariff_on(unit_id, date).is_none()
+                || context
+                    .collectivity
+                    .collecting(unit_id, date, context.now)
+                    .is_some())
+        {
             return Err(ReservationError::PrepaidNotAvailable);
         }
         Self::slot_of(context, unit, child_id, date)
@@ -110,6 +118,9 @@ impl Reservation {
         if self.status == ReservationStatus::AllocationPending {
             // A request withdrawn before its run.
             return Ok(ReservationEvent::ReservationCancelled);
+        }
+        if self.status == ReservationStatus::AwaitingPayment {
+            return Err(ReservationError::AwaitingPayment);
         }
         let slot = match (self.slot, self.status) {
             (Some(slot), ReservationStatus::Confirmed | ReservationStatus::AwaitingApproval) => slot,
@@ -208,7 +219,9 @@ impl Reservation {
             return Err(ReservationError::DeadlinePassed(deadline));
         }
         let mut events = vec![ReservationEvent::Promoted];
-        if unit.booking_needs_approval {
+        if unit.billing == BillingMode::Prepaid {
+            events.push(ReservationEvent::PaymentAwaited);
+        } else if unit.booking_needs_approval {
             events.push(ReservationEvent::BookingAwaitingApproval);
         }
         Ok(events)
@@ -327,7 +340,8 @@ impl Reservation {
     fn why_it_cannot_change(&self) -> ReservationError {
         match self.status {
             ReservationStatus::CancellationRequested => ReservationError::CancellationAlreadyRequested,
-            ReservationStatus::Cancelled => ReservationError::AlreadyCancelled,
+            ReservationStatus::Cancelled | ReservationStatus::Released => ReservationError::AlreadyCancelled,
+            ReservationStatus::AwaitingPayment => ReservationError::AwaitingPayment,
             status if status.has_absence() => ReservationError::AbsenceAlreadyReported,
             _ => ReservationError::NotBooked,
         }

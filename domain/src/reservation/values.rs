@@ -35,6 +35,9 @@ pub enum ReservationStatus {
     WaitListed,
     /// Asked while an allocated window is open: waiting for its run.
     AllocationPending,
+    /// Booked in a prepaid unit: held until its prepayment invoice is
+    /// paid, released if it is not in time.
+    AwaitingPayment,
     /// Booked in a unit where an agent approves each booking: not yet.
     AwaitingApproval,
     /// An agent refused the booking: the day is not booked, and may be
@@ -43,6 +46,8 @@ pub enum ReservationStatus {
     /// The parent asked to cancel; an agent decides.
     CancellationRequested,
     Cancelled,
+    /// Not paid in time: the place went back, nothing is owed.
+    Released,
     /// The parent said the child will be, or was, absent.
     AbsenceReported,
     /// An agent accepted the absence's reason (illness, say).
@@ -65,16 +70,21 @@ impl ReservationStatus {
     /// Booked for the roll call: a booking that stands, except one still
     /// waiting for an agent's approval (the child was never confirmed).
     pub fn booked_for_roll_call(self) -> bool {
-        self.stands() && self != ReservationStatus::AwaitingApproval
+        self.stands()
+            && !matches!(
+                self,
+                ReservationStatus::AwaitingApproval | ReservationStatus::AwaitingPayment
+            )
     }
 
-    /// A booking stands: booked, waiting for approval or for a decision on
-    /// its cancellation, or with an absence.
+    /// A booking stands: booked, waiting for its payment, its approval or
+    /// a decision on its cancellation, or with an absence.
     pub fn stands(self) -> bool {
         matches!(
             self,
             ReservationStatus::Confirmed
                 | ReservationStatus::AwaitingApproval
+                | ReservationStatus::AwaitingPayment
                 | ReservationStatus::CancellationRequested
         ) || self.has_absence()
     }

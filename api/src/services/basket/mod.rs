@@ -103,6 +103,9 @@ pub struct LineOutcome {
     /// Accepted on a full day: on the waiting list, at this position.
     #[serde(default)]
     pub waiting_position: Option<u32>,
+    /// Booked in a prepaid unit: held until its prepayment invoice is paid.
+    #[serde(default)]
+    pub awaiting_payment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +114,11 @@ pub struct BasketOutcome {
     pub family_id: Uuid,
     pub status: BasketStatus,
     pub lines: Vec<LineOutcome>,
+    /// The prepayment invoices of its prepaid lines, one per commune: paid
+    /// within the hour, or the lines are released. Not kept in the receipt
+    /// (their ids follow from the basket's).
+    #[serde(default, skip)]
+    pub prepayment_invoices: Vec<Uuid>,
 }
 
 /// A line's verdict before anything is written.
@@ -280,6 +288,7 @@ fn finish(
         family_id,
         status,
         lines: outcomes,
+        prepayment_invoices: Vec::new(),
     };
     let streams = match status {
         BasketStatus::Rejected => Vec::new(),
@@ -457,6 +466,13 @@ impl Prelude {
     }
 }
 
+/// A basket's outcome as `baskets` keeps it.
+pub(crate) fn outcome_of(stored: serde_json::Value) -> Result<BasketOutcome, ApiError> {
+    serde_json::from_value::<Stored>(stored)
+        .map(BasketOutcome::from)
+        .map_err(|e| ApiError::Internal(format!("a basket's receipt: {e}")))
+}
+
 /// An array column of the prelude (NULL when its set was empty).
 fn array<T>(row: &PgRow, column: &str) -> Result<Vec<T>, sqlx::Error>
 where
@@ -508,6 +524,7 @@ async fn check(
             refusal: None,
             skipped: false,
             waiting_position: None,
+            awaiting_payment: false,
         };
         // Taking the reservation out means a second line on the same slot
         // finds nothing: it is refused as a duplicate.
@@ -556,6 +573,7 @@ async fn check(
         match result {
             Ok(events) => {
                 outcome.accepted = true;
+                outcome.awaiting_payment = events.last() == Some(&ReservationEvent::PaymentAwaited);
                 if let Some(ReservationEvent::AllocationRequested { window_id, .. }) = events.last() {
                     if let Some(counted) = counted.as_mut() {
                         counted.asks = Asks::Allocation(*window_id);

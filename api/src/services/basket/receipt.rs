@@ -35,6 +35,10 @@ pub(super) struct Receipt {
     /// The lines put on a waiting list: index and position.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     waiting: Vec<(i32, u32)>,
+    /// The indexes of the lines booked in a prepaid unit, awaiting their
+    /// payment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    awaiting_payment: Vec<i32>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -53,7 +57,11 @@ impl From<&BasketOutcome> for Receipt {
         let mut refusals = Vec::new();
         let mut skipped = Vec::new();
         let mut waiting = Vec::new();
+        let mut awaiting_payment = Vec::new();
         for line in &outcome.lines {
+            if line.awaiting_payment {
+                awaiting_payment.push(line.index);
+            }
             if line.skipped {
                 skipped.push(line.index);
             }
@@ -83,6 +91,7 @@ impl From<&BasketOutcome> for Receipt {
             refusals,
             skipped,
             waiting,
+            awaiting_payment,
         }
     }
 }
@@ -97,6 +106,7 @@ impl From<Receipt> for BasketOutcome {
             refusals,
             skipped,
             waiting,
+            awaiting_payment,
         } = receipt;
         let waiting: HashMap<i32, u32> = waiting.into_iter().collect();
         let mut refusals: HashMap<i32, Refusal> = refusals.into_iter().collect();
@@ -114,6 +124,7 @@ impl From<Receipt> for BasketOutcome {
                     refusal: None,
                     skipped: false,
                     waiting_position: None,
+                    awaiting_payment: false,
                 })
             })
             .collect();
@@ -123,12 +134,14 @@ impl From<Receipt> for BasketOutcome {
             line.accepted = line.refusal.is_none();
             line.skipped = skipped.contains(&line.index);
             line.waiting_position = waiting.get(&line.index).copied();
+            line.awaiting_payment = awaiting_payment.contains(&line.index);
         }
         BasketOutcome {
             basket_id,
             family_id,
             status,
             lines,
+            prepayment_invoices: Vec::new(),
         }
     }
 }
@@ -179,6 +192,7 @@ mod tests {
             refusal,
             skipped: false,
             waiting_position: None,
+            awaiting_payment: false,
         }
     }
 
@@ -188,6 +202,7 @@ mod tests {
             family_id: Uuid::from_u128(2),
             status,
             lines,
+            prepayment_invoices: Vec::new(),
         }
     }
 
@@ -245,13 +260,19 @@ mod tests {
                     waiting_position: Some(2),
                     ..line(6, BasketAction::Book, 5, 4, 10, None)
                 },
+                // A prepaid day: held until paid.
+                LineOutcome {
+                    awaiting_payment: true,
+                    ..line(7, BasketAction::Book, 5, 9, 10, None)
+                },
             ],
         );
         let receipt = Receipt::from(&partial);
-        assert_eq!(receipt.groups.len(), 3);
+        assert_eq!(receipt.groups.len(), 4);
         assert_eq!(receipt.refusals.len(), 3);
         assert_eq!(receipt.skipped, [5]);
         assert_eq!(receipt.waiting, [(6, 2)]);
+        assert_eq!(receipt.awaiting_payment, [7]);
         assert_eq!(stored(serde_json::to_value(&receipt).unwrap()), partial);
     }
 

@@ -135,23 +135,96 @@ fn it_refuses_an_unknown_unit_or_child() {
         .then_expect_error(ReservationError::UnknownChild(stranger));
 }
 
-#[test]
-fn it_refuses_a_prepaid_unit_until_payment_exists() {
+fn prepaid_context(tariff: bool) -> BookingContext {
     let mut unit = meal();
     unit.id = Uuid::from_u128(0x0e2);
     unit.billing = BillingMode::Prepaid;
-    let context = BookingContext {
-        collectivity: Arc::new(collectivity(vec![CollectivityEvent::UnitAdded { unit }])),
+    unit.booking_needs_approval = true;
+    let mut events = vec![CollectivityEvent::UnitAdded { unit }];
+    if tariff {
+        events.push(CollectivityEvent::TariffSet {
+            tariff: crate::collectivity::Tariff {
+                id: Uuid::from_u128(0x7a),
+                unit_id: Uuid::from_u128(0x0e2),
+                valid_from: monday() - chrono::Duration::days(30),
+                valid_until: None,
+                brackets: vec![crate::collectivity::Bracket {
+                    up_to: None,
+                    price_cents: 900,
+                }],
+                sibling_reductions: vec![],
+                unjustified_absence_percent: 100,
+                unexpected_presence_penalty_cents: 0,
+            },
+        });
+    }
+    BookingContext {
+        collectivity: Arc::new(collectivity(events)),
         ..context_at("2026-12-01T08:00:00Z")
-    };
-    TestFramework::<Reservation>::with(context)
+    }
+}
+
+fn book_prepaid() -> ReservationCommand {
+    ReservationCommand::Request {
+        child_id: LOUISE,
+        unit_id: Uuid::from_u128(0x0e2),
+        date: monday(),
+    }
+}
+
+#[test]
+fn a_prepaid_day_without_a_tariff_cannot_be_booked() {
+    TestFramework::<Reservation>::with(prepaid_context(false))
         .given_no_previous_events()
-        .when(ReservationCommand::Request {
-            child_id: LOUISE,
-            unit_id: Uuid::from_u128(0x0e2),
-            date: monday(),
-        })
+        .when(book_prepaid())
         .then_expect_error(ReservationError::PrepaidNotAvailable);
+}
+
+#[test]
+fn a_prepaid_booking_awaits_its_payment_then_is_confirmed_or_released() {
+    let slot = Slot {
+        unit_id: Uuid::from_u128(0x0e2),
+        ..slot()
+    };
+    // Confirmed by the payment, not by an agent's approval.
+    TestFramework::<Reservation>::with(prepaid_context(true))
+        .given_no_previous_events()
+        .when(book_prepaid())
+        .then_expect_events(vec![
+            ReservationEvent::ReservationRequested { slot },
+            ReservationEvent::PaymentAwaited,
+        ]);
+    let awaiting = vec![
+        ReservationEvent::ReservationRequested { slot },
+        ReservationEvent::PaymentAwaited,
+    ];
+    let invoice_id = Uuid::from_u128(0x1f);
+    TestFramework::<Reservation>::with(prepaid_context(true))
+        .given(awaiting.clone())
+        .when(ReservationCommand::ConfirmPayment { invoice_id })
+        .then_expect_events(vec![ReservationEvent::PrepaymentReceived { invoice_id }]);
+    TestFramework::<Reservation>::with(prepaid_context(true))
+        .given(awaiting.clone())
+        .when(ReservationCommand::Release)
+        .then_expect_events(vec![ReservationEvent::Released]);
+    // Not cancelled by the parent while it awaits: paid, or let lapse.
+    TestFramework::<Reservation>::with(prepaid_context(true))
+        .given(awaiting.clone())
+        .when(ReservationCommand::Cancel)
+        .then_expect_error(ReservationError::AwaitingPayment);
+    // Released: the day may be booked again; paid once only.
+    let released = [awaiting, vec![ReservationEvent::Released]].concat();
+    TestFramework::<Reservation>::with(prepaid_context(true))
+        .given(released.clone())
+        .when(ReservationCommand::ConfirmPayment { invoice_id })
+        .then_expect_error(ReservationError::NotAwaitingPayment);
+    TestFramework::<Reservation>::with(prepaid_context(true))
+        .given(released)
+        .when(book_prepaid())
+        .then_expect_events(vec![
+            ReservationEvent::ReservationRequested { slot },
+            ReservationEvent::PaymentAwaited,
+        ]);
 }
 
 #[test]

@@ -1,0 +1,301 @@
+//! Prepaid bookings: a basket's prepaid lines are held until their
+//! prepayment invoice is paid through the provider, then confirmed; unpaid
+//! past their delay they are released and their places go back.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use espace_famille_tests::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const SECRET: &str = "secret-des-prepaiements";
+
+const BASKET: &str = "mutation($input: SubmitBasketInput!) {
+  submitBasket(input: $input) {
+    status prepaymentInvoices
+    lines { reservationId accepted awaitingPayment waitingPosition refusal { code } }
+  }
+}";
+
+const PAY: &str =
+    "mutation($ids: [UUID!]!) { payInvoices(invoiceIds: $ids) { paymentId amountCents paymentUrl } }";
+
+/// A prepaid unit of the fixture's canteen at 3.90 € a day, and `places`.
+async fn prepaid_unit(app: &TestApp, fixture: &Fixture, from: NaiveDate, places: Option<u32>) -> Uuid {
+    let unit = Uuid::new_v4();
+    app.gql(
+        Some(&fixture.agent()),
+        "mutation($c: UUID!, $s: UUID!, $u: UUID!) {
+           addUnit(input: {
+             collectivityId: $c, id: $u, serviceId: $s, name: \"Repas du mercredi prépayé\",
+             weekdays: [MON, TUE, THU, FRI], openDuring: SCHOOL_TERMS, billing: PREPAID,
+             bookingDeadline: { daysBefore: { days: 2, at: \"12:00\", skipWeekends: true } },
+             cancellationDeadline: { daysBefore: { days: 2, at: \"12:00\", skipWeekends: true } },
+             bookingNeedsApproval: true
+           }) { id }
+         }",
+        json!({ "c": fixture.collectivity, "s": fixture.canteen, "u": unit }),
+    )
+    .await
+    .data("addUnit");
+    app.gql(
+        Some(&fixture.agent()),
+        "mutation($input: SetTariffInput!) { setTariff(input: $input) { id } }",
+        json!({ "input": {
+            "collectivityId": fixture.collectivity, "unitId": unit, "validFrom": from,
+            "brackets": [{ "upTo": null, "priceCents": 390 }],
+            "unjustifiedAbsencePercent": 100, "unexpectedPresencePenaltyCents": 0
+        } }),
+    )
+    .await
+    .data("setTariff");
+    if let Some(places) = places {
+        app.gql(
+            Some(&fixture.agent()),
+            "mutation($c: UUID!, $u: UUID!, $p: Int) { setPlaces(collectivityId: $c, unitId: $u, places: $p) { id } }",
+            json!({ "c": fixture.collectivity, "u": unit, "p": places }),
+        )
+        .await
+        .data("setPlaces");
+    }
+    unit
+}
+
+async fn book(app: &TestApp, fixture: &Fixture, unit: Uuid, days: &[NaiveDate]) -> Value {
+    let lines: Vec<Value> = days
+        .iter()
+        .map(|d| json!({ "action": "BOOK", "childId": fixture.child, "unitId": unit, "date": d }))
+        .collect();
+    app.gql(
+        Some(&fixture.parent()),
+        BASKET,
+        json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": lines } }),
+    )
+    .await
+    .data("submitBasket")
+    .clone()
+}
+
+async fn states(app: &TestApp, fixture: &Fixture, unit: Uuid, days: &[NaiveDate]) -> Vec<String> {
+    let calendar = app
+        .gql(
+            Some(&fixture.parent()),
+            "query($child: UUID!, $unit: UUID!, $from: NaiveDate!, $to: NaiveDate!) {
+               calendar(childId: $child, unitId: $unit, from: $from, to: $to) { date state label } }",
+            json!({ "child": fixture.child, "unit": unit, "from": days[0], "to": days[days.len() - 1] }),
+        )
+        .await;
+    calendar
+        .data("calendar")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| days.iter().any(|day| json!(day) == d["date"]))
+        .map(|d| d["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn invoice(app: &TestApp, fixture: &Fixture, id: &Value) -> Value {
+    app.gql(
+        Some(&fixture.parent()),
+        "query($id: UUID!) { invoice(id: $id) { number status month totalCents dueOn lines { date reason amountCents unitPriceCents } } }",
+        json!({ "id": id }),
+    )
+    .await
+    .data("invoice")
+    .clone()
+}
+
+/// Polls `check` every 100 ms for 15 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..150 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never: {what}");
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn decide(url: &str, action: &str) {
+    let decided = browser()
+        .post(url)
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decided.status(), 303);
+}
+
+#[tokio::test]
+async fn a_baskets_prepaid_lines_await_their_invoice_and_are_confirmed_once_it_is_paid() {
+    let app = spawn_app_with(|s| s.payment.secret = SECRET.into()).await;
+    let days = future_canteen_days(2);
+    let fixture = setup_commune(&app, &days).await;
+    let unit = prepaid_unit(&app, &fixture, days[0], None).await;
+    let outcome = book(&app, &fixture, unit, &days).await;
+    assert_eq!(outcome["status"], "ACCEPTED");
+    assert!(outcome["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["awaitingPayment"] == true));
+    let invoices = outcome["prepaymentInvoices"].as_array().unwrap().clone();
+    assert_eq!(invoices.len(), 1, "{outcome}");
+    let issued = invoice(&app, &fixture, &invoices[0]).await;
+    assert_eq!(issued["status"], "ISSUED");
+    assert_eq!(issued["month"], Value::Null, "a prepayment, not a month");
+    assert_eq!(issued["totalCents"], 780);
+    assert_eq!(issued["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(issued["lines"][0]["reason"], "BOOKED");
+    // Held, not booked yet, nor an agent's to approve: its payment's.
+    assert_eq!(
+        states(&app, &fixture, unit, &days).await,
+        ["AWAITING_PAYMENT", "AWAITING_PAYMENT"]
+    );
+    let cancel = app
+        .request_cancellation(&fixture, &outcome["lines"][0]["reservationId"])
+        .await;
+    assert_eq!(cancel.error_code(), "PAYMENT_IN_PROGRESS");
+
+    let opened = app
+        .gql(Some(&fixture.parent()), PAY, json!({ "ids": invoices }))
+        .await;
+    let opened = opened.data("payInvoices").clone();
+    assert_eq!(opened["amountCents"], 780);
+    decide(opened["paymentUrl"].as_str().unwrap(), "payer").await;
+    eventually("the bookings are confirmed", || async {
+        states(&app, &fixture, unit, &days).await == ["BOOKED", "BOOKED"]
+    })
+    .await;
+    assert_eq!(invoice(&app, &fixture, &invoices[0]).await["status"], "PAID");
+    let confirmed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'PrepaymentReceived'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(confirmed, 2);
+    // A basket retried answers with the same invoice.
+    let twice = app
+        .gql(Some(&fixture.parent()), PAY, json!({ "ids": invoices }))
+        .await;
+    assert_eq!(twice.error_code(), "INVOICE_NOT_PAYABLE");
+}
+
+#[tokio::test]
+async fn an_unpaid_prepayment_lapses_its_bookings_are_released_and_their_places_go_back() {
+    let app = spawn_app_with(|s| {
+        s.payment.secret = SECRET.into();
+        s.payment.prepaid_for = Duration::from_secs(1);
+        s.payment.reconcile_after = Duration::from_millis(500);
+        s.payment.reconcile_every = Duration::from_millis(200);
+        s.payment.builtin.notify = true;
+    })
+    .await;
+    let days = future_canteen_days(1);
+    let fixture = setup_commune(&app, &days).await;
+    let unit = prepaid_unit(&app, &fixture, days[0], Some(1)).await;
+    let outcome = book(&app, &fixture, unit, &days).await;
+    let invoice_id = outcome["prepaymentInvoices"][0].clone();
+    // A payment in progress holds the bookings past the delay...
+    let opened = app
+        .gql(Some(&fixture.parent()), PAY, json!({ "ids": [invoice_id] }))
+        .await;
+    let url = opened.data("payInvoices")["paymentUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(states(&app, &fixture, unit, &days).await, ["AWAITING_PAYMENT"]);
+    assert_eq!(invoice(&app, &fixture, &invoice_id).await["status"], "ISSUED");
+    // ...until it ends without paying: then they lapse.
+    decide(&url, "abandonner").await;
+    eventually("the booking is released", || async {
+        states(&app, &fixture, unit, &days).await == ["BOOKABLE"]
+    })
+    .await;
+    let lapsed = invoice(&app, &fixture, &invoice_id).await;
+    assert_eq!(lapsed["status"], "CANCELLED");
+    // The one place went back: booked again, it is held again, not put
+    // on a waiting list.
+    let again = book(&app, &fixture, unit, &days).await;
+    assert_eq!(again["lines"][0]["awaitingPayment"], true, "{again}");
+    assert_eq!(again["lines"][0]["waitingPosition"], Value::Null, "{again}");
+    assert_ne!(again["prepaymentInvoices"][0], invoice_id);
+}
+
+#[tokio::test]
+async fn a_prepaid_day_without_a_tariff_is_refused_with_its_reason() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(1);
+    let fixture = setup_commune(&app, &days).await;
+    // The tariff starts after the day.
+    let unit = prepaid_unit(&app, &fixture, days[0] + chrono::Duration::days(1), None).await;
+    let refused = app
+        .gql(
+            Some(&fixture.parent()),
+            BASKET,
+            json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family,
+                               "lines": [{ "action": "BOOK", "childId": fixture.child, "unitId": unit, "date": days[0] }] } }),
+        )
+        .await;
+    let outcome = refused.data("submitBasket");
+    assert_eq!(outcome["status"], "REJECTED");
+    assert_eq!(outcome["lines"][0]["refusal"]["code"], "PREPAID_NOT_AVAILABLE");
+    assert_eq!(outcome["prepaymentInvoices"], json!([]));
+}
+
+#[tokio::test]
+async fn a_basket_whose_server_stopped_before_its_invoice_still_gets_it_from_the_process_manager() {
+    use espace_famille_api::services::basket::{self, Basket, BasketAction, BasketLine};
+    let app = spawn_app().await;
+    let days = future_canteen_days(2);
+    let fixture = setup_commune(&app, &days).await;
+    let unit = prepaid_unit(&app, &fixture, days[0], None).await;
+    // The basket committed by the write path alone, as if its server had
+    // stopped before answering: nobody issued its invoice.
+    let commands = espace_famille_api::commands::Commands::new(app.pool.clone(), Duration::from_secs(5));
+    let basket_id = Uuid::new_v4();
+    let basket = Basket {
+        id: basket_id,
+        family_id: fixture.family,
+        lines: days
+            .iter()
+            .map(|&date| BasketLine {
+                action: BasketAction::Book,
+                child_id: fixture.child,
+                unit_id: unit,
+                date,
+                skip_if_closed: false,
+            })
+            .collect(),
+        keep_valid_lines: false,
+    };
+    let metadata = espace_famille_api::commands::metadata(
+        espace_famille_api::auth::identity::Actor {
+            account_id: Uuid::new_v4(),
+            role: "parent",
+        },
+        Some(basket_id),
+    );
+    let outcome = basket::submit(&commands, basket, &metadata).await.unwrap();
+    assert!(outcome.lines.iter().all(|l| l.awaiting_payment));
+    let id = espace_famille_domain::invoice::prepayment_invoice_id(basket_id, fixture.collectivity);
+    eventually("the process manager issues the invoice", || async {
+        app.events_in("Invoice", &id.to_string()).await == 1
+    })
+    .await;
+    assert_eq!(invoice(&app, &fixture, &json!(id)).await["totalCents"], 780);
+}
