@@ -299,3 +299,87 @@ async fn a_basket_whose_server_stopped_before_its_invoice_still_gets_it_from_the
     .await;
     assert_eq!(invoice(&app, &fixture, &json!(id)).await["totalCents"], 780);
 }
+
+#[tokio::test]
+async fn a_paid_day_cancelled_becomes_a_credit_on_the_next_monthly_invoice_once() {
+    let app = spawn_app_with(|s| s.payment.secret = SECRET.into()).await;
+    let days = future_canteen_days(1);
+    let fixture = setup_commune(&app, &days).await;
+    let prepaid = prepaid_unit(&app, &fixture, days[0], None).await;
+    // The monthly canteen at 4.85 €, booked the same day.
+    app.gql(
+        Some(&fixture.agent()),
+        "mutation($input: SetTariffInput!) { setTariff(input: $input) { id } }",
+        json!({ "input": {
+            "collectivityId": fixture.collectivity, "unitId": fixture.meal, "validFrom": days[0],
+            "brackets": [{ "upTo": null, "priceCents": 485 }],
+            "unjustifiedAbsencePercent": 100, "unexpectedPresencePenaltyCents": 0
+        } }),
+    )
+    .await
+    .data("setTariff");
+    assert_eq!(app.book(&fixture, &days).await.data("submitBasket")["status"], "ACCEPTED");
+    let outcome = book(&app, &fixture, prepaid, &days).await;
+    let prepayment = outcome["prepaymentInvoices"][0].clone();
+    let opened = app
+        .gql(Some(&fixture.parent()), PAY, json!({ "ids": [prepayment] }))
+        .await;
+    decide(opened.data("payInvoices")["paymentUrl"].as_str().unwrap(), "payer").await;
+    eventually("the prepaid day is confirmed", || async {
+        states(&app, &fixture, prepaid, &days).await == ["BOOKED"]
+    })
+    .await;
+    // Cancelled within its deadline after it was paid.
+    let cancelled = app
+        .request_cancellation(&fixture, &outcome["lines"][0]["reservationId"])
+        .await;
+    assert_eq!(cancelled.data("requestCancellation")["status"], "CANCELLED");
+
+    let month = days[0].format("%Y-%m").to_string();
+    let bill = "mutation($c: UUID!, $m: String!) { billMonth(collectivityId: $c, month: $m) { issued totalCents } }";
+    let billed = app
+        .gql(Some(&fixture.agent()), bill, json!({ "c": fixture.collectivity, "m": month }))
+        .await;
+    assert_eq!(billed.data("billMonth"), &json!({ "issued": 1, "totalCents": 485 - 390 }));
+    let monthly = espace_famille_domain::invoice::monthly_invoice_id(fixture.collectivity, fixture.family, &month);
+    let monthly = invoice(&app, &fixture, &json!(monthly)).await;
+    let reasons: Vec<(&str, i64)> = monthly["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["reason"].as_str().unwrap(), l["amountCents"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(reasons, [("BOOKED", 485), ("CREDIT", -390)]);
+    assert_eq!(monthly["totalCents"], 95, "the lines add up to the cent");
+    let credited = app
+        .gql(
+            Some(&fixture.parent()),
+            "query($f: UUID!) { familyInvoices(familyId: $f) { id creditedCents } }",
+            json!({ "f": fixture.family }),
+        )
+        .await;
+    let credited: Vec<i64> = credited
+        .data("familyInvoices")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["id"] == prepayment)
+        .map(|i| i["creditedCents"].as_i64().unwrap())
+        .collect();
+    assert_eq!(credited, [-390]);
+    // Billed again, or the next month: credited once.
+    let again = app
+        .gql(Some(&fixture.agent()), bill, json!({ "c": fixture.collectivity, "m": month }))
+        .await;
+    assert_eq!(again.data("billMonth")["issued"], 0);
+    let next = (days[0] + chrono::Months::new(1)).format("%Y-%m").to_string();
+    let next = app
+        .gql(Some(&fixture.agent()), bill, json!({ "c": fixture.collectivity, "m": next }))
+        .await;
+    assert_eq!(next.data("billMonth")["issued"], 0);
+    let notes: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'CreditNoteIssued'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(notes, 1);
+}

@@ -72,6 +72,9 @@ pub(crate) struct Draft {
     pub due_on: NaiveDate,
     /// A prepayment's: when its bookings are released if it is not paid.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The prepaid days it credits, by the prepayment invoice that was
+    /// paid for them: each gets its credit note in the same transaction.
+    pub refunds: Vec<(Uuid, Vec<InvoiceLine>)>,
 }
 
 /// Bills `collectivity_id`'s month (`2027-01`), `group` invoices a
@@ -102,6 +105,10 @@ pub async fn bill_month(
     for day in days {
         by_family.entry(day.family_id).or_default().push(day);
     }
+    let mut credits = credits_up_to(commands, &collectivity, last).await?;
+    for family_id in credits.keys() {
+        by_family.entry(*family_id).or_default();
+    }
     let family_ids: Vec<Uuid> = by_family.keys().copied().collect();
     let families: HashMap<Uuid, Family> = {
         let mut conn = commands.pool.acquire().await?;
@@ -118,8 +125,15 @@ pub async fn bill_month(
     let issued_on = paris_today(Utc::now());
     for (family_id, days) in by_family {
         let family = families.get(&family_id).cloned().unwrap_or_default();
-        let lines = lines_of(&collectivity, &family, &days)?;
-        if lines.is_empty() || lines.iter().map(|l| l.amount_cents).sum::<i64>() == 0 {
+        let mut lines = lines_of(&collectivity, &family, &days)?;
+        // Credits for prepaid days cancelled, as long as the invoice still
+        // owes something; otherwise they wait for a later month.
+        let refunds = credits.remove(&family_id).unwrap_or_default();
+        let charged: i64 = lines.iter().map(|l| l.amount_cents).sum();
+        let credited: i64 = refunds.iter().flat_map(|(_, l)| l).map(|l| l.amount_cents).sum();
+        let refunds = if charged + credited >= 0 { refunds } else { Vec::new() };
+        lines.extend(refunds.iter().flat_map(|(_, l)| l.iter().cloned()));
+        if lines.is_empty() || (lines.iter().all(|l| l.amount_cents == 0)) {
             continue;
         }
         if lines.len() > MAX_LINES {
@@ -136,6 +150,7 @@ pub async fn bill_month(
             payable_online_until: issued_on + Duration::days(PAYABLE_DAYS),
             due_on: issued_on + Duration::days(PAYABLE_DAYS),
             expires_at: None,
+            refunds,
         });
     }
     let mut billed = MonthBilled {
@@ -298,6 +313,72 @@ pub(crate) fn line_for(
     })
 }
 
+/// The credits owed to the commune's families for prepaid days up to
+/// `last` that were paid and then cancelled (an approved cancellation, a
+/// day the commune closed), not credited yet: by family, by the invoice
+/// that was paid for them.
+async fn credits_up_to(
+    commands: &Commands,
+    collectivity: &Collectivity,
+    last: NaiveDate,
+) -> Result<BTreeMap<Uuid, Vec<(Uuid, Vec<InvoiceLine>)>>, ApiError> {
+    let prepaid: Vec<Uuid> = collectivity
+        .units
+        .values()
+        .filter(|u| u.billing == BillingMode::Prepaid)
+        .map(|u| u.id)
+        .collect();
+    let mut credits: BTreeMap<Uuid, BTreeMap<Uuid, Vec<InvoiceLine>>> = BTreeMap::new();
+    if prepaid.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let cancelled = espace_famille_projections::calendar::cancelled_up_to(&commands.pool, &prepaid, last).await?;
+    let ids: Vec<String> = cancelled.iter().map(|(id, _)| id.to_string()).collect();
+    let reservations = store::load_many::<espace_famille_domain::reservation::Reservation>(&commands.pool, &ids).await?;
+    let mut invoices: HashMap<Uuid, Invoice> = HashMap::new();
+    for ((reservation_id, family_id), reservation) in cancelled.iter().zip(reservations) {
+        let Some(paid_by) = reservation.aggregate.paid_by else {
+            continue;
+        };
+        if !invoices.contains_key(&paid_by) {
+            let loaded = store::load_many::<Invoice>(&commands.pool, &[paid_by.to_string()]).await?;
+            invoices.insert(paid_by, loaded.into_iter().next().unwrap_or_default().aggregate);
+        }
+        let invoice = &invoices[&paid_by];
+        let Some(issued) = &invoice.issued else {
+            continue;
+        };
+        if invoice.status != espace_famille_domain::invoice::InvoiceStatus::Paid
+            || invoice.refunded.contains(reservation_id)
+        {
+            continue;
+        }
+        let Some(line) = issued
+            .lines
+            .iter()
+            .find(|l| l.reservation_id == *reservation_id && l.amount_cents > 0)
+        else {
+            continue;
+        };
+        credits
+            .entry(*family_id)
+            .or_default()
+            .entry(paid_by)
+            .or_default()
+            .push(InvoiceLine {
+                reason: LineReason::Credit {
+                    invoice_number: issued.number.clone(),
+                },
+                amount_cents: -line.amount_cents,
+                ..line.clone()
+            });
+    }
+    Ok(credits
+        .into_iter()
+        .map(|(family, by_invoice)| (family, by_invoice.into_iter().collect()))
+        .collect())
+}
+
 /// How a day is billed, if it is.
 fn billed_as(day: &BillableDay) -> Option<Billed> {
     match (day.status.as_deref(), day.presence) {
@@ -402,6 +483,14 @@ impl Write for IssueGroup<'_> {
             given.version,
             &numbers_events,
         )?);
+        // The credit notes of the prepaid days it credits.
+        for draft in &new {
+            for (paid, lines) in &draft.refunds {
+                let credit = InvoiceCommand::IssueCreditNote { lines: lines.clone() };
+                work.execute::<Invoice>(*paid, credit, &(), self.metadata).await?;
+            }
+        }
+        let conn = work.transaction().await?;
         // A prepayment's bookings are released if it is not paid in time.
         for draft in &new {
             if let Some(expires_at) = draft.expires_at {

@@ -237,6 +237,7 @@ pub async fn calendar(
             }),
             status: status.as_domain(),
             attendance: attended.get(&date).copied(),
+            paid_by: None,
         };
         let open = unit.opening.check_unit(unit_id, date, &collectivity.calendar);
         let can_book = reservation.check_request(child_id, unit_id, date, &context);

@@ -151,6 +151,7 @@ async fn issue(
             payable_online_until: today,
             due_on: today,
             expires_at: Some(expires_at),
+            refunds: Vec::new(),
         };
         billing::issue(commands, collectivity_id, &[draft], today, &metadata).await?;
         invoices.push(invoice_id);

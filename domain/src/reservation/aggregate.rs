@@ -130,7 +130,10 @@ impl Aggregate for Reservation {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            ReservationEvent::ReservationRequested { slot } => self.slot = Some(slot),
+            ReservationEvent::ReservationRequested { slot } => {
+                self.slot = Some(slot);
+                self.paid_by = None;
+            }
             ReservationEvent::AttendanceRecorded { present } => {
                 self.attendance = Some(match (present, self.status.booked_for_roll_call()) {
                     (false, _) => Attendance::Absent,
@@ -155,7 +158,10 @@ impl Aggregate for Reservation {
             | ReservationEvent::BookingApproved { .. } => self.status = ReservationStatus::Confirmed,
             ReservationEvent::BookingAwaitingApproval => self.status = ReservationStatus::AwaitingApproval,
             ReservationEvent::PaymentAwaited => self.status = ReservationStatus::AwaitingPayment,
-            ReservationEvent::PrepaymentReceived { .. } => self.status = ReservationStatus::Confirmed,
+            ReservationEvent::PrepaymentReceived { invoice_id } => {
+                self.status = ReservationStatus::Confirmed;
+                self.paid_by = Some(invoice_id);
+            }
             ReservationEvent::Released => self.status = ReservationStatus::Released,
             ReservationEvent::BookingRejected { .. } => self.status = ReservationStatus::Rejected,
             ReservationEvent::CancellationRequested => self.status = ReservationStatus::CancellationRequested,

@@ -10,6 +10,9 @@ pub struct Reservation {
     /// What the last roll call recorded, if one was taken.
     #[serde(default)]
     pub attendance: Option<Attendance>,
+    /// The prepayment invoice that paid the booking, if one did.
+    #[serde(default)]
+    pub paid_by: Option<Uuid>,
 }
 
 impl Reservation {
