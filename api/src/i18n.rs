@@ -253,6 +253,12 @@ pub fn reservation_error(error: &ReservationError, locale: Locale) -> String {
         ReservationError::NotInCommune(id) => t!("refusal.not_in_commune", locale = l, id = id),
         ReservationError::PrepaidNotAvailable => t!("refusal.prepaid_not_available", locale = l),
         ReservationError::AwaitingPayment => t!("refusal.awaiting_payment", locale = l),
+        ReservationError::DebtLimit { owed, limit } => t!(
+            "refusal.debt_limit",
+            locale = l,
+            owed = euros(*owed, locale),
+            limit = euros(*limit, locale)
+        ),
         ReservationError::NotAwaitingPayment => t!("refusal.not_awaiting_payment", locale = l),
         ReservationError::OtherFamily => t!("refusal.other_family", locale = l),
         ReservationError::InvalidText(error) => return text_error(error, locale),
@@ -538,6 +544,10 @@ mod tests {
             ReservationError::PrepaidNotAvailable,
             ReservationError::AwaitingPayment,
             ReservationError::NotAwaitingPayment,
+            ReservationError::DebtLimit {
+                owed: 12_050,
+                limit: 10_000,
+            },
             ReservationError::OtherFamily,
             ReservationError::InvalidText(TextError::TooLong {
                 field: "a first name",

@@ -392,6 +392,24 @@ pub fn parse_id(event: &RecordedEvent) -> Result<Uuid, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("aggregate id {} is not a uuid", event.aggregate_id)))
 }
 
+/// The cancelled bookings of `units` (prepaid ones: a refund may be owed)
+/// on days up to `to`, by family: reservation and family ids.
+pub async fn cancelled_up_to(
+    pool: &sqlx::PgPool,
+    units: &[Uuid],
+    to: chrono::NaiveDate,
+) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT reservation_id, family_id FROM calendar_reservations
+         WHERE unit_id = ANY($1) AND day <= $2 AND status = 'cancelled'
+         ORDER BY family_id, day",
+    )
+    .bind(units)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,22 +498,4 @@ mod tests {
         assert_eq!(changes[0].1.status, "requested");
         assert_eq!(changes[0].1.last, events[2].position);
     }
-}
-
-/// The cancelled bookings of `units` (prepaid ones: a refund may be owed)
-/// on days up to `to`, by family: reservation and family ids.
-pub async fn cancelled_up_to(
-    pool: &sqlx::PgPool,
-    units: &[Uuid],
-    to: chrono::NaiveDate,
-) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT reservation_id, family_id FROM calendar_reservations
-         WHERE unit_id = ANY($1) AND day <= $2 AND status = 'cancelled'
-         ORDER BY family_id, day",
-    )
-    .bind(units)
-    .bind(to)
-    .fetch_all(pool)
-    .await?)
 }

@@ -184,3 +184,22 @@ pub async fn unpaid_total(pool: &PgPool, collectivity_id: Uuid) -> Result<i64, S
     .fetch_one(pool)
     .await?)
 }
+
+/// What `family_id` owes `collectivity_id` past its invoices' due dates
+/// (before `today`), in cents.
+pub async fn overdue(
+    pool: &PgPool,
+    family_id: Uuid,
+    collectivity_id: Uuid,
+    today: NaiveDate,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce(sum(total_cents), 0)::bigint FROM invoices
+         WHERE family_id = $1 AND collectivity_id = $2 AND status = 'issued' AND due_on < $3",
+    )
+    .bind(family_id)
+    .bind(collectivity_id)
+    .bind(today)
+    .fetch_one(pool)
+    .await?)
+}

@@ -551,3 +551,113 @@ async fn in_a_browser_the_parent_pays_on_the_hosted_page_and_the_site_waits_for_
     }
     browser.close().await;
 }
+
+/// An invoice issued two months ago, due a month ago, as its events were
+/// written then.
+async fn seed_overdue_invoice(app: &TestApp, fixture: &Fixture, total_cents: i64) -> Uuid {
+    use espace_famille_domain::collectivity::{Billed, Priced};
+    use espace_famille_domain::invoice::{
+        Invoice, InvoiceEvent, InvoiceKind, InvoiceLine, Issued, LineReason,
+    };
+    use espace_famille_projections::store::{self, Metadata, StreamAppend};
+    let today = Utc::now().date_naive();
+    let id = Uuid::new_v4();
+    let issued = Issued {
+        collectivity_id: fixture.collectivity,
+        family_id: fixture.family,
+        number: "2026-000900".into(),
+        kind: InvoiceKind::Monthly {
+            month: (today - chrono::Duration::days(75)).format("%Y-%m").to_string(),
+        },
+        lines: vec![InvoiceLine {
+            child_id: fixture.child,
+            unit_id: fixture.meal,
+            date: today - chrono::Duration::days(75),
+            reservation_id: Uuid::new_v4(),
+            reason: LineReason::Billed(Billed::Booked),
+            priced: Priced {
+                tariff_id: Uuid::new_v4(),
+                billed: Billed::Booked,
+                bracket: 0,
+                bracket_from: 0,
+                bracket_up_to: None,
+                quotient: None,
+                unit_price_cents: total_cents,
+                rank: 1,
+                reduction_percent: 0,
+                share_percent: 100,
+                penalty_cents: 0,
+                amount_cents: total_cents,
+            },
+            amount_cents: total_cents,
+        }],
+        total_cents,
+        issued_on: today - chrono::Duration::days(60),
+        payable_online_until: today + chrono::Duration::days(10),
+        due_on: today - chrono::Duration::days(30),
+    };
+    let append =
+        StreamAppend::new::<Invoice>(id.to_string(), 0, &[InvoiceEvent::InvoiceIssued { issued }]).unwrap();
+    let metadata = Metadata {
+        actor_id: "seed".into(),
+        actor_role: "agent".into(),
+        correlation_id: id,
+        causation_id: id,
+        command_id: id,
+        requested_at: Utc::now(),
+    };
+    let mut conn = app.pool.acquire().await.unwrap();
+    store::append(&mut conn, &[append], &metadata).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_family_owing_past_due_above_the_communes_limit_books_again_once_it_paid() {
+    let app = spawn_payments(true, Duration::ZERO).await;
+    let days = future_canteen_days(1);
+    let fixture = setup_commune(&app, &days).await;
+    let overdue = seed_overdue_invoice(&app, &fixture, 12_050).await;
+    let rules = "mutation($c: UUID!, $d: Int) { setPaymentRules(collectivityId: $c, minimumOnlineCents: 100, debtLimitCents: $d) { debtLimitCents } }";
+    let set = app
+        .gql(
+            Some(&fixture.agent()),
+            rules,
+            json!({ "c": fixture.collectivity, "d": 10_000 }),
+        )
+        .await;
+    assert_eq!(set.data("setPaymentRules")["debtLimitCents"], 10_000);
+    // Once the invoices read model has it.
+    for _ in 0..50 {
+        if !statuses(&app, &fixture).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = app.book(&fixture, &days).await.data("submitBasket").clone();
+    let refusal = &refused["lines"][0]["refusal"];
+    assert_eq!(refusal["code"], "DEBT_LIMIT", "{refused}");
+    let message = refusal["message"].as_str().unwrap();
+    assert!(
+        message.contains("120,50 €") && message.contains("100,00 €"),
+        "{message}"
+    );
+    // The slot says so too, with the amount.
+    let slot = app
+        .gql(
+            Some(&fixture.parent()),
+            "query($child: UUID!, $unit: UUID!, $d: NaiveDate!) {
+               calendar(childId: $child, unitId: $unit, from: $d, to: $d) { canBook bookRefusal { code owedCents message } } }",
+            json!({ "child": fixture.child, "unit": fixture.meal, "d": days[0] }),
+        )
+        .await;
+    let slot = &slot.data("calendar")[0];
+    assert_eq!(slot["canBook"], false);
+    assert_eq!(slot["bookRefusal"]["code"], "DEBT_LIMIT");
+    assert_eq!(slot["bookRefusal"]["owedCents"], 12_050);
+    // Paid: booking opens again.
+    let opened = pay(&app, &fixture, &[overdue]).await;
+    decide_on_page(opened["paymentUrl"].as_str().unwrap(), "payer").await;
+    until_decided(&app, &fixture, &opened["paymentId"]).await;
+    let booked = app.book(&fixture, &days).await.data("submitBasket").clone();
+    assert_eq!(booked["status"], "ACCEPTED", "{booked}");
+}

@@ -318,13 +318,20 @@ async fn a_paid_day_cancelled_becomes_a_credit_on_the_next_monthly_invoice_once(
     )
     .await
     .data("setTariff");
-    assert_eq!(app.book(&fixture, &days).await.data("submitBasket")["status"], "ACCEPTED");
+    assert_eq!(
+        app.book(&fixture, &days).await.data("submitBasket")["status"],
+        "ACCEPTED"
+    );
     let outcome = book(&app, &fixture, prepaid, &days).await;
     let prepayment = outcome["prepaymentInvoices"][0].clone();
     let opened = app
         .gql(Some(&fixture.parent()), PAY, json!({ "ids": [prepayment] }))
         .await;
-    decide(opened.data("payInvoices")["paymentUrl"].as_str().unwrap(), "payer").await;
+    decide(
+        opened.data("payInvoices")["paymentUrl"].as_str().unwrap(),
+        "payer",
+    )
+    .await;
     eventually("the prepaid day is confirmed", || async {
         states(&app, &fixture, prepaid, &days).await == ["BOOKED"]
     })
@@ -336,12 +343,21 @@ async fn a_paid_day_cancelled_becomes_a_credit_on_the_next_monthly_invoice_once(
     assert_eq!(cancelled.data("requestCancellation")["status"], "CANCELLED");
 
     let month = days[0].format("%Y-%m").to_string();
-    let bill = "mutation($c: UUID!, $m: String!) { billMonth(collectivityId: $c, month: $m) { issued totalCents } }";
+    let bill =
+        "mutation($c: UUID!, $m: String!) { billMonth(collectivityId: $c, month: $m) { issued totalCents } }";
     let billed = app
-        .gql(Some(&fixture.agent()), bill, json!({ "c": fixture.collectivity, "m": month }))
+        .gql(
+            Some(&fixture.agent()),
+            bill,
+            json!({ "c": fixture.collectivity, "m": month }),
+        )
         .await;
-    assert_eq!(billed.data("billMonth"), &json!({ "issued": 1, "totalCents": 485 - 390 }));
-    let monthly = espace_famille_domain::invoice::monthly_invoice_id(fixture.collectivity, fixture.family, &month);
+    assert_eq!(
+        billed.data("billMonth"),
+        &json!({ "issued": 1, "totalCents": 485 - 390 })
+    );
+    let monthly =
+        espace_famille_domain::invoice::monthly_invoice_id(fixture.collectivity, fixture.family, &month);
     let monthly = invoice(&app, &fixture, &json!(monthly)).await;
     let reasons: Vec<(&str, i64)> = monthly["lines"]
         .as_array()
@@ -369,12 +385,20 @@ async fn a_paid_day_cancelled_becomes_a_credit_on_the_next_monthly_invoice_once(
     assert_eq!(credited, [-390]);
     // Billed again, or the next month: credited once.
     let again = app
-        .gql(Some(&fixture.agent()), bill, json!({ "c": fixture.collectivity, "m": month }))
+        .gql(
+            Some(&fixture.agent()),
+            bill,
+            json!({ "c": fixture.collectivity, "m": month }),
+        )
         .await;
     assert_eq!(again.data("billMonth")["issued"], 0);
     let next = (days[0] + chrono::Months::new(1)).format("%Y-%m").to_string();
     let next = app
-        .gql(Some(&fixture.agent()), bill, json!({ "c": fixture.collectivity, "m": next }))
+        .gql(
+            Some(&fixture.agent()),
+            bill,
+            json!({ "c": fixture.collectivity, "m": next }),
+        )
         .await;
     assert_eq!(next.data("billMonth")["issued"], 0);
     let notes: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'CreditNoteIssued'")

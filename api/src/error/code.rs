@@ -48,6 +48,7 @@ pub enum ErrorCode {
     InvoiceNotPayable,
     PaymentInProgress,
     BelowMinimum,
+    DebtLimit,
     // Accounts and families.
     InvalidCredentials,
     RateLimited,
@@ -98,6 +99,7 @@ impl ErrorCode {
         ErrorCode::InvoiceNotPayable,
         ErrorCode::PaymentInProgress,
         ErrorCode::BelowMinimum,
+        ErrorCode::DebtLimit,
         ErrorCode::InvalidCredentials,
         ErrorCode::RateLimited,
         ErrorCode::InvalidToken,
@@ -147,6 +149,7 @@ impl ErrorCode {
             ErrorCode::InvoiceNotPayable => "INVOICE_NOT_PAYABLE",
             ErrorCode::PaymentInProgress => "PAYMENT_IN_PROGRESS",
             ErrorCode::BelowMinimum => "BELOW_MINIMUM",
+            ErrorCode::DebtLimit => "DEBT_LIMIT",
             ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InvalidToken => "INVALID_TOKEN",

@@ -71,6 +71,9 @@ pub struct Refusal {
     /// For `BELOW_MINIMUM`: the least amount paid online, in cents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_cents: Option<i64>,
+    /// For `DEBT_LIMIT`: what the family owes past due, in cents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owed_cents: Option<i64>,
 }
 
 impl Refusal {
@@ -82,6 +85,7 @@ impl Refusal {
             closed_reason: None,
             opens_at: None,
             minimum_cents: None,
+            owed_cents: None,
         }
     }
 }
@@ -128,6 +132,10 @@ impl From<&ReservationError> for Refusal {
             ReservationError::OtherFamily => Refusal::new(ErrorCode::Forbidden, message),
             ReservationError::PrepaidNotAvailable => Refusal::new(ErrorCode::PrepaidNotAvailable, message),
             ReservationError::AwaitingPayment => Refusal::new(ErrorCode::PaymentInProgress, message),
+            ReservationError::DebtLimit { owed, .. } => Refusal {
+                owed_cents: Some(*owed),
+                ..Refusal::new(ErrorCode::DebtLimit, message)
+            },
             ReservationError::NotAwaitingPayment => Refusal::new(ErrorCode::Conflict, message),
             ReservationError::UnknownAbsenceReason(_) => {
                 Refusal::new(ErrorCode::UnknownAbsenceReason, message)
@@ -329,6 +337,9 @@ impl From<ApiError> for async_graphql::Error {
                 }
                 if let Some(reason) = &refusal.closed_reason {
                     extensions.set("closedReason", reason.as_str());
+                }
+                if let Some(owed) = refusal.owed_cents {
+                    extensions.set("owedCents", owed);
                 }
                 if let Some(minimum) = refusal.minimum_cents {
                     extensions.set("minimumCents", minimum);

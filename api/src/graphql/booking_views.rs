@@ -23,6 +23,8 @@ pub struct RefusalView {
     pub closed_reason: Option<String>,
     /// For `BOOKING_NOT_OPEN`: when booking opens, with Paris's offset.
     pub opens_at: Option<DateTime<FixedOffset>>,
+    /// For `DEBT_LIMIT`: what the family owes past due, in cents.
+    pub owed_cents: Option<i64>,
 }
 
 impl From<&Refusal> for RefusalView {
@@ -33,6 +35,7 @@ impl From<&Refusal> for RefusalView {
             deadline: refusal.deadline.map(espace_famille_domain::calendar::in_paris),
             closed_reason: refusal.closed_reason.clone(),
             opens_at: refusal.opens_at.map(espace_famille_domain::calendar::in_paris),
+            owed_cents: refusal.owed_cents,
         }
     }
 }

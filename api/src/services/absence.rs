@@ -60,6 +60,7 @@ where
             now: Utc::now(),
             collectivity,
             family,
+            overdue_cents: 0,
         };
         work.decide::<Reservation>(
             self.reservation_id,

@@ -131,7 +131,11 @@ pub async fn bill_month(
         let refunds = credits.remove(&family_id).unwrap_or_default();
         let charged: i64 = lines.iter().map(|l| l.amount_cents).sum();
         let credited: i64 = refunds.iter().flat_map(|(_, l)| l).map(|l| l.amount_cents).sum();
-        let refunds = if charged + credited >= 0 { refunds } else { Vec::new() };
+        let refunds = if charged + credited >= 0 {
+            refunds
+        } else {
+            Vec::new()
+        };
         lines.extend(refunds.iter().flat_map(|(_, l)| l.iter().cloned()));
         if lines.is_empty() || (lines.iter().all(|l| l.amount_cents == 0)) {
             continue;
@@ -164,6 +168,25 @@ pub async fn bill_month(
         billed.already += chunk.len() - issued;
     }
     Ok(billed)
+}
+
+/// What the family owes the commune past due, where the commune has a
+/// debt rule (otherwise 0, and nothing is read).
+pub async fn overdue_for(
+    commands: &Commands,
+    family_id: Uuid,
+    collectivity: &Collectivity,
+) -> Result<i64, ApiError> {
+    match (collectivity.payment_rules.debt_limit_cents, collectivity.id) {
+        (Some(_), Some(id)) => Ok(espace_famille_projections::invoices::overdue(
+            &commands.pool,
+            family_id,
+            id,
+            paris_today(Utc::now()),
+        )
+        .await?),
+        _ => Ok(0),
+    }
 }
 
 /// A régie's invoices of a month and their lines, as the commune's
@@ -332,17 +355,19 @@ async fn credits_up_to(
     if prepaid.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let cancelled = espace_famille_projections::calendar::cancelled_up_to(&commands.pool, &prepaid, last).await?;
+    let cancelled =
+        espace_famille_projections::calendar::cancelled_up_to(&commands.pool, &prepaid, last).await?;
     let ids: Vec<String> = cancelled.iter().map(|(id, _)| id.to_string()).collect();
-    let reservations = store::load_many::<espace_famille_domain::reservation::Reservation>(&commands.pool, &ids).await?;
+    let reservations =
+        store::load_many::<espace_famille_domain::reservation::Reservation>(&commands.pool, &ids).await?;
     let mut invoices: HashMap<Uuid, Invoice> = HashMap::new();
     for ((reservation_id, family_id), reservation) in cancelled.iter().zip(reservations) {
         let Some(paid_by) = reservation.aggregate.paid_by else {
             continue;
         };
-        if !invoices.contains_key(&paid_by) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = invoices.entry(paid_by) {
             let loaded = store::load_many::<Invoice>(&commands.pool, &[paid_by.to_string()]).await?;
-            invoices.insert(paid_by, loaded.into_iter().next().unwrap_or_default().aggregate);
+            entry.insert(loaded.into_iter().next().unwrap_or_default().aggregate);
         }
         let invoice = &invoices[&paid_by];
         let Some(issued) = &invoice.issued else {

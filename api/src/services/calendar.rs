@@ -214,10 +214,12 @@ pub async fn calendar(
         .get(&unit_id)
         .ok_or_else(|| ApiError::NotFound(say("api.no_unit", &[("id", &unit_id)])))?
         .clone();
+    let overdue_cents = crate::services::billing::overdue_for(commands, family_id, &collectivity).await?;
     let context = BookingContext {
         now: Utc::now(),
         collectivity: collectivity.clone(),
         family,
+        overdue_cents,
     };
 
     let mut result = Vec::with_capacity(days as usize);

@@ -146,6 +146,7 @@ impl Write for CancelByCommune<'_> {
                 now: Utc::now(),
                 collectivity: commune.clone(),
                 family: family.clone(),
+                overdue_cents: 0,
             };
             let command = ReservationCommand::CancelByCommune {
                 reason: self.reason.to_string(),

@@ -204,6 +204,7 @@ impl Write for Settle<'_> {
                 now: Utc::now(),
                 collectivity: commands.current_collectivity(slot.collectivity_id).await?,
                 family: commands.current_family(slot.family_id).await?,
+                overdue_cents: 0,
             };
             let command = if self.release {
                 ReservationCommand::Release

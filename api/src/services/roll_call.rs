@@ -153,6 +153,7 @@ impl Write for RollCall<'_> {
                     now,
                     collectivity: self.collectivity.clone(),
                     family,
+                    overdue_cents: 0,
                 };
                 *event = Some(
                     loaded

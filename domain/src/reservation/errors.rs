@@ -53,6 +53,8 @@ pub enum ReservationError {
     NotInCommune(Uuid),
     #[error("this prepaid unit has no tariff for that day (or takes its places by allocation): it cannot be booked and paid ahead")]
     PrepaidNotAvailable,
+    #[error("the family owes {owed} cents past due, above the commune's limit of {limit} cents: new bookings wait until it pays")]
+    DebtLimit { owed: i64, limit: i64 },
     #[error("this booking awaits its payment: pay it, or let it lapse")]
     AwaitingPayment,
     #[error("this booking does not await a payment")]

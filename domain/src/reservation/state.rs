@@ -72,6 +72,14 @@ impl Reservation {
         if context.now > deadline {
             return Err(ReservationError::DeadlinePassed(deadline));
         }
+        if let Some(limit) = context.collectivity.payment_rules.debt_limit_cents {
+            if context.overdue_cents > limit {
+                return Err(ReservationError::DebtLimit {
+                    owed: context.overdue_cents,
+                    limit,
+                });
+            }
+        }
         // A prepaid day is paid at its tariff, at once; places given by an
         // allocation run are not booked at once, so are not prepaid.
         if unit.billing == BillingMode::Prepaid

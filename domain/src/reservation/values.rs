@@ -97,4 +97,7 @@ pub struct BookingContext {
     pub now: DateTime<Utc>,
     pub collectivity: Arc<Collectivity>,
     pub family: Arc<Family>,
+    /// What the family owes the commune past its invoices' due dates, in
+    /// cents, where the commune has a debt rule (0 otherwise).
+    pub overdue_cents: i64,
 }

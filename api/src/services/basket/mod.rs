@@ -509,6 +509,16 @@ async fn check(
             entry.insert(commands.collectivity_at(collectivity_id, version).await?);
         }
     }
+    // What the family owes past due, read only at communes with a debt
+    // rule.
+    let mut overdue: HashMap<Uuid, i64> = HashMap::new();
+    for (id, collectivity) in &collectivities {
+        if collectivity.payment_rules.debt_limit_cents.is_some() {
+            let owed =
+                crate::services::billing::overdue_for(commands, basket.family_id, collectivity).await?;
+            overdue.insert(*id, owed);
+        }
+    }
 
     let now = Utc::now();
     let mut checked = Vec::with_capacity(basket.lines.len());
@@ -555,6 +565,10 @@ async fn check(
                     now,
                     collectivity: collectivity.clone(),
                     family: family.clone(),
+                    overdue_cents: collectivity
+                        .id
+                        .and_then(|id| overdue.get(&id).copied())
+                        .unwrap_or(0),
                 };
                 let places = collectivity.places_on(line.unit_id, line.date);
                 let counts = line.action == BasketAction::Book

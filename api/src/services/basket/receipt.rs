@@ -219,6 +219,7 @@ mod tests {
             closed_reason: None,
             opens_at: None,
             minimum_cents: None,
+            owed_cents: None,
         };
         // Two children, two actions, their lines interleaved; a line
         // refused with its deadline, another (line 3's slot again) refused
@@ -288,6 +289,7 @@ mod tests {
             closed_reason: None,
             opens_at: None,
             minimum_cents: None,
+            owed_cents: None,
         };
         let expected = outcome(
             BasketStatus::Partial,

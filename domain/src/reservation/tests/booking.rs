@@ -505,6 +505,7 @@ fn a_day_cannot_be_booked_before_its_window_opens_and_residents_may_book_first()
                 window: window.clone(),
             }])),
             family: Arc::new(family),
+            overdue_cents: 0,
         }
     };
     // One second early: refused, saying when.
@@ -537,4 +538,34 @@ fn a_day_cannot_be_booked_before_its_window_opens_and_residents_may_book_first()
         .given_no_previous_events()
         .when(book())
         .then_expect_events(booked());
+}
+
+#[test]
+fn a_family_owing_past_due_above_the_communes_limit_cannot_book_and_is_told_how_much() {
+    let mut commune = collectivity(vec![]);
+    commune.payment_rules.debt_limit_cents = Some(10_000);
+    let owing = |owed| BookingContext {
+        collectivity: Arc::new(commune.clone()),
+        overdue_cents: owed,
+        ..context_at("2026-12-01T08:00:00Z")
+    };
+    TestFramework::<Reservation>::with(owing(10_001))
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_error(ReservationError::DebtLimit {
+            owed: 10_001,
+            limit: 10_000,
+        });
+    // At the limit, or without the rule: booked.
+    TestFramework::<Reservation>::with(owing(10_000))
+        .given_no_previous_events()
+        .when(book())
+        .then_expect_events(booked());
+    TestFramework::<Reservation>::with(BookingContext {
+        overdue_cents: 1_000_000,
+        ..context_at("2026-12-01T08:00:00Z")
+    })
+    .given_no_previous_events()
+    .when(book())
+    .then_expect_events(booked());
 }

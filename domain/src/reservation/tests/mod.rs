@@ -50,6 +50,7 @@ fn context_at(now: &str) -> BookingContext {
         now: at(now),
         collectivity: Arc::new(collectivity(vec![])),
         family: Arc::new(family(true)),
+        overdue_cents: 0,
     }
 }
 

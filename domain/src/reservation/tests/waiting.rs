@@ -144,6 +144,7 @@ fn a_request_in_an_allocated_window_waits_for_the_run_which_places_it_or_lists_i
         now: at(now),
         collectivity: Arc::new(commune.clone()),
         family: Arc::new(family(true)),
+        overdue_cents: 0,
     };
     let requested = vec![
         ReservationEvent::ReservationRequested { slot: slot() },
