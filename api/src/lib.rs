@@ -12,6 +12,7 @@
 //! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`auth`]: accounts, passwords, tokens, sessions, login rate
 //!   limiting; the caller and its grants.
+//! - [`documents`]: the invoices' and receipts' PDFs.
 //! - [`payment`]: the payment provider (PayFiP's shape) and the built-in
 //!   one that stands in for it.
 //! - [`mail`]: the outbox and its delivery; [`i18n`]: the language of
@@ -31,6 +32,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod documents;
 pub mod error;
 pub mod graphql;
 pub mod http;

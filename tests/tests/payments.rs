@@ -661,3 +661,104 @@ async fn a_family_owing_past_due_above_the_communes_limit_books_again_once_it_pa
     let booked = app.book(&fixture, &days).await.data("submitBasket").clone();
     assert_eq!(booked["status"], "ACCEPTED", "{booked}");
 }
+
+/// The text of a PDF, as poppler's `pdftotext` reads it.
+fn pdf_text(bytes: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("espace-famille-{}.pdf", Uuid::new_v4().simple()));
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (Debian's poppler-utils) runs");
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn document(app: &TestApp, token: Option<&str>, path: &str) -> (u16, Vec<u8>) {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", app.address));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    if status == 200 {
+        assert_eq!(answer.headers()["content-type"], "application/pdf");
+    }
+    (status, answer.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn an_invoice_and_a_payments_receipt_read_back_from_their_pdfs() {
+    let app = spawn_payments(true, Duration::ZERO).await;
+    let (fixture, invoices) = two_invoices(&app).await;
+    let read = app
+        .gql(
+            Some(&fixture.parent()),
+            "query($id: UUID!) { invoice(id: $id) { number pdfUrl totalCents lines { date } } }",
+            json!({ "id": invoices[0].0 }),
+        )
+        .await;
+    let read = read.data("invoice").clone();
+    let url = read["pdfUrl"].as_str().unwrap();
+    let (status, pdf) = document(&app, Some(&fixture.parent()), url).await;
+    assert_eq!(status, 200);
+    let text = pdf_text(&pdf);
+    assert!(
+        text.contains(&format!("Facture n° {}", read["number"].as_str().unwrap())),
+        "{text}"
+    );
+    assert!(
+        text.contains("réservé") && text.contains("Repas"),
+        "the line explains itself: {text}"
+    );
+    assert!(text.contains("tarif unique"), "{text}");
+    assert!(text.contains("Total") && text.contains("4,85 €"), "{text}");
+    assert!(text.contains("À payer : 4,85 €"), "{text}");
+    // Nobody else reads it.
+    let (other, _) = two_invoices(&app).await;
+    assert_eq!(document(&app, Some(&other.parent()), url).await.0, 404);
+    assert_eq!(document(&app, Some(&other.agent()), url).await.0, 404);
+    assert_eq!(document(&app, None, url).await.0, 401);
+    assert_eq!(document(&app, Some(&fixture.agent()), url).await.0, 200);
+
+    let ids: Vec<Uuid> = invoices.iter().map(|(id, _)| *id).collect();
+    let opened = pay(&app, &fixture, &ids).await;
+    let receipt = format!(
+        "/documents/paiements/{}.pdf",
+        opened["paymentId"].as_str().unwrap()
+    );
+    assert_eq!(
+        document(&app, Some(&fixture.parent()), &receipt).await.0,
+        404,
+        "not paid yet"
+    );
+    decide_on_page(opened["paymentUrl"].as_str().unwrap(), "payer").await;
+    let decided = until_decided(&app, &fixture, &opened["paymentId"]).await;
+    let authorisation = decided["history"].as_array().unwrap().last().unwrap()["authorisation"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, pdf) = document(&app, Some(&fixture.parent()), &receipt).await;
+    assert_eq!(status, 200);
+    let text = pdf_text(&pdf);
+    assert!(text.contains("Reçu de paiement en ligne"), "{text}");
+    assert!(text.contains(&authorisation), "{text}");
+    assert!(text.contains("Total payé") && text.contains("9,70 €"), "{text}");
+    for (id, _) in &invoices {
+        let number = app
+            .gql(
+                Some(&fixture.parent()),
+                "query($id: UUID!) { invoice(id: $id) { number } }",
+                json!({ "id": id }),
+            )
+            .await
+            .data("invoice")["number"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(text.contains(&number), "{text}");
+    }
+    let (_, paid) = document(&app, Some(&fixture.parent()), url).await;
+    assert!(pdf_text(&paid).contains("Payée."));
+}

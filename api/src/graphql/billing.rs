@@ -98,6 +98,8 @@ pub struct InvoiceView {
     pub due_on: NaiveDate,
     pub total_cents: i64,
     pub lines: Vec<InvoiceLineView>,
+    /// Its PDF, read with the same session's bearer token.
+    pub pdf_url: String,
 }
 
 /// An invoice as its family or its régie lists it.
@@ -270,6 +272,7 @@ impl BillingQuery {
             payable_online_until: issued.payable_online_until,
             due_on: issued.due_on,
             total_cents: issued.total_cents,
+            pdf_url: format!("/documents/factures/{id}.pdf"),
             lines: issued
                 .lines
                 .iter()

@@ -90,6 +90,9 @@ pub struct PaymentView {
     pub operation_id: Option<String>,
     /// Every answer of the provider, in order.
     pub history: Vec<ObservationView>,
+    /// Its receipt's PDF once paid, read with the same session's bearer
+    /// token.
+    pub receipt_url: Option<String>,
 }
 
 #[derive(Default)]
@@ -124,6 +127,8 @@ impl PaymentQuery {
                 .collect(),
             started_at: started.started_at,
             operation_id: payment.operation_id.clone(),
+            receipt_url: (payment.status == PaymentStatus::Succeeded)
+                .then(|| format!("/documents/paiements/{id}.pdf")),
             history: payment
                 .history
                 .iter()

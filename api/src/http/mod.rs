@@ -84,6 +84,8 @@ pub fn router(
     Ok(graphql
         .merge(web::routes())
         .route("/paiement/notification", post(payment::notification))
+        .route("/documents/factures/{file}", get(crate::documents::invoice))
+        .route("/documents/paiements/{file}", get(crate::documents::receipt))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(health::ready))
         .with_state(state)
