@@ -42,14 +42,11 @@ struct Cli {
         default_value = "Espace Famille <no-reply@espace-famille.localhost>"
     )]
     mail_from: String,
-    /// The portal's address, the base of the links in messages.
-    #[arg(
-        long,
-        env = "PUBLIC_URL",
-        global = true,
-        default_value = "http://127.0.0.1:8080"
-    )]
-    public_url: String,
+    /// The portal's address, the base of the links in messages and of the
+    /// payment provider's return and notification URLs; by default the
+    /// server's own listening address.
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    public_url: Option<String>,
     /// The most messages delivered a second.
     #[arg(long, env = "MAIL_PER_SECOND", global = true, default_value_t = 100)]
     mail_per_second: u32,
@@ -179,7 +176,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             None => MailTransport::Folder(cli.mail_dir),
         },
         from: cli.mail_from,
-        public_url: cli.public_url,
+        public_url: cli.public_url.clone().unwrap_or_else(|| match &cli.command {
+            Command::Serve { listen, .. } => format!("http://{listen}"),
+            _ => "http://127.0.0.1:8080".to_string(),
+        }),
         per_second: cli.mail_per_second.max(1),
     };
     match cli.command {

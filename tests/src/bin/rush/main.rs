@@ -9,7 +9,9 @@
 //! under concurrent readers, roll calls of 200 children in one mutation,
 //! school years booked by period (about 140 lines a basket), the same five
 //! Wednesdays booked by every family with and without 60 places a day (the
-//! contended rush), and samples the projection lag throughout.
+//! contended rush), a régie's month billed for every family and each
+//! family's payment verified from the provider's notifications, and
+//! samples the projection lag throughout.
 //! Results are printed as `key=value` lines for the script's table.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +60,13 @@ struct Args {
     /// Only the logins and the contended rush (to measure it alone).
     #[arg(long)]
     only_contended: bool,
+    /// The secret the server shares with its payment provider, to sign
+    /// the notifications of the payments phase.
+    #[arg(long, env = "PAYMENT_SECRET")]
+    payment_secret: String,
 }
+
+mod billing;
 
 const PASSWORD: &str = "rush-hour-password";
 const LINES_PER_BASKET: usize = 20;
@@ -431,6 +439,16 @@ async fn main() -> anyhow::Result<()> {
         &client,
         &tokens,
         args.contended_families.min(args.families),
+        args.concurrency,
+    )
+    .await?;
+    billing::billing_and_payments(
+        &pool,
+        &client,
+        &args.server,
+        &args.payment_secret,
+        &agent,
+        &tokens,
         args.concurrency,
     )
     .await?;
