@@ -5,7 +5,7 @@
 use chrono::{NaiveDate, NaiveTime, Utc, Weekday};
 use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, SchoolYear, Zone};
 use espace_famille_domain::collectivity::{
-    BillingMode, Collectivity, CollectivityCommand, Service, ServiceKind, Unit,
+    BillingMode, Bracket, Collectivity, CollectivityCommand, Service, ServiceKind, Tariff, Unit,
 };
 use espace_famille_domain::family::Family;
 use espace_famille_domain::family::{Child, Enrolment, FamilyCommand, GuardianProfile, PostalAddress};
@@ -23,6 +23,8 @@ pub const MEAL: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000004");
 pub const STUDY_SESSION: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000005");
 pub const LEISURE: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000006");
 pub const WEDNESDAY: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000007");
+/// Wednesday mornings, paid when booked.
+pub const WEDNESDAY_MORNING: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000008");
 pub const FAMILY: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000010");
 pub const LOUISE: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000011");
 pub const HUGO: Uuid = uuid!("7a1d0000-0000-4000-8000-000000000012");
@@ -153,6 +155,32 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
             unit_id: WEDNESDAY,
             places: Some(24),
         },
+        CollectivityCommand::AddUnit {
+            unit: Unit {
+                id: WEDNESDAY_MORNING,
+                service_id: LEISURE,
+                name: "Mercredi matin (prépayé)".into(),
+                opening: OpeningDays {
+                    weekdays: vec![Weekday::Wed],
+                    during: OpenDuring::SchoolTerms,
+                },
+                billing: BillingMode::Prepaid,
+                booking_deadline: DeadlineRule::DaysBefore {
+                    days: 1,
+                    at: time(18, 0),
+                    skip_weekends: false,
+                    skip_holidays: false,
+                },
+                cancellation_deadline: DeadlineRule::DaysBefore {
+                    days: 2,
+                    at: time(12, 0),
+                    skip_weekends: true,
+                    skip_holidays: true,
+                },
+                cancellation_needs_approval: false,
+                booking_needs_approval: false,
+            },
+        },
     ];
     let mut ran = 0;
     for command in commune {
@@ -179,6 +207,17 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
     ];
     let current = store::load::<Collectivity>(&commands.pool, &COMMUNE.to_string()).await?;
     let zoned = current.aggregate.calendar.zone.is_some();
+    // Its tariffs, by quotient familial, set once: a second run keeps an
+    // agent's.
+    if current.aggregate.tariffs.is_empty() {
+        for tariff in tariffs() {
+            ran += applied(
+                commands
+                    .execute::<Collectivity>(COMMUNE, CollectivityCommand::SetTariff { tariff }, &metadata)
+                    .await,
+            )?;
+        }
+    }
     for command in calendar {
         if zoned && matches!(command, CollectivityCommand::SetSchoolZone { .. }) {
             continue;
@@ -242,6 +281,61 @@ pub async fn seed(commands: &Commands) -> Result<usize, ApiError> {
 }
 
 /// The demo's logins, as the README gives them.
+/// The demo's tariffs from September 2026, by quotient familial.
+fn tariffs() -> Vec<Tariff> {
+    let brackets = |prices: [i64; 3]| {
+        vec![
+            Bracket {
+                up_to: Some(700),
+                price_cents: prices[0],
+            },
+            Bracket {
+                up_to: Some(1_200),
+                price_cents: prices[1],
+            },
+            Bracket {
+                up_to: None,
+                price_cents: prices[2],
+            },
+        ]
+    };
+    [
+        (
+            uuid!("7a1d0000-0000-4000-8000-000000000021"),
+            MEAL,
+            [215, 360, 485],
+        ),
+        (
+            uuid!("7a1d0000-0000-4000-8000-000000000022"),
+            STUDY_SESSION,
+            [120, 190, 250],
+        ),
+        (
+            uuid!("7a1d0000-0000-4000-8000-000000000023"),
+            WEDNESDAY,
+            [600, 950, 1_300],
+        ),
+        (
+            uuid!("7a1d0000-0000-4000-8000-000000000024"),
+            WEDNESDAY_MORNING,
+            [350, 520, 700],
+        ),
+    ]
+    .into_iter()
+    .map(|(id, unit_id, prices)| Tariff {
+        id,
+        unit_id,
+        valid_from: date(2026, 9, 1),
+        valid_until: None,
+        brackets: brackets(prices),
+        // The second child 10 % less, the third and more 20 %.
+        sibling_reductions: vec![10, 20],
+        unjustified_absence_percent: 100,
+        unexpected_presence_penalty_cents: 200,
+    })
+    .collect()
+}
+
 pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
     ("admin@espace-famille.localhost", "demo-admin-2026!", "admin"),
     (

@@ -256,6 +256,7 @@ fn hosted(title: &str, body: maud::Markup) -> Response {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                link rel="stylesheet" href="/assets/portail.css";
                 title { (title) " — Paiement en ligne (simulation)" }
             }
             body { main { (body) } }
@@ -266,7 +267,7 @@ fn hosted(title: &str, body: maud::Markup) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -304,9 +305,9 @@ async fn page(State(server): State<Arc<BuiltinServer>>, Path(id): Path<String>) 
             p { "Factures : " (operation.invoices.join(", ")) }
             p { "Simulation d’un paiement par carte : aucun argent n’est débité." }
             form method="post" action=(action) {
-                button type="submit" name="action" value="payer" id="payer" { "Payer " (euros(operation.amount_cents)) }
-                button type="submit" name="action" value="refuser" id="refuser" { "Simuler un refus de la banque" }
-                button type="submit" name="action" value="abandonner" id="abandonner" { "Abandonner" }
+                p { button type="submit" name="action" value="payer" id="payer" { "Payer " (euros(operation.amount_cents)) } }
+                p { button type="submit" name="action" value="refuser" id="refuser" { "Simuler un refus de la banque" } }
+                p { button type="submit" name="action" value="abandonner" id="abandonner" { "Abandonner et revenir au portail" } }
             }
         },
     )
