@@ -8,7 +8,7 @@ use async_graphql::{Enum, SimpleObject};
 use chrono::NaiveDate;
 use espace_famille_domain::collectivity::Billed;
 use espace_famille_domain::invoice::{Invoice, InvoiceKind, InvoiceStatus, LineReason};
-use espace_famille_projections::{invoices, store};
+use espace_famille_projections::invoices;
 
 use crate::services::billing::{self, MonthBilled};
 
@@ -239,17 +239,19 @@ impl BillingQuery {
 
     /// An invoice with its lines, for its family's guardians and its
     /// commune's agents and auditors.
-    async fn invoice(&self, ctx: &Context<'_>, id: Uuid) -> Result<InvoiceView> {
+    async fn invoice(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        #[graphql(desc = "as the events recorded up to this instant left it")] as_of: Option<
+            chrono::DateTime<chrono::Utc>,
+        >,
+    ) -> Result<InvoiceView> {
         let caller = caller(ctx);
         caller.identity()?;
         let commands = commands(ctx);
         let hidden = || ApiError::NotFound(say("api.no_invoice", &[("id", &id)]));
-        let loaded = store::load_many::<Invoice>(&commands.pool, &[id.to_string()])
-            .await
-            .map_err(ApiError::from)?
-            .pop()
-            .unwrap_or_default();
-        let invoice = loaded.aggregate;
+        let invoice = crate::services::audit::as_of::<Invoice>(commands, id, as_of).await?;
         let issued = invoice.issued.as_ref().ok_or_else(hidden)?;
         caller
             .require_reader_of(issued.family_id, &[issued.collectivity_id])

@@ -12,7 +12,22 @@ impl CollectivityQuery {
     /// A commune and its configuration: its services, units, rules and
     /// school calendar are public, as the commune publishes them, so anyone
     /// may read them, signed in or not.
-    async fn collectivity(&self, ctx: &Context<'_>, id: Uuid) -> Result<CollectivityView> {
+    async fn collectivity(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        #[graphql(
+            desc = "its configuration as the events recorded up to this instant left it: the rules in force then"
+        )]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<CollectivityView> {
+        if as_of.is_some() {
+            let then = crate::services::audit::as_of::<Collectivity>(commands(ctx), id, as_of).await?;
+            if !then.exists() {
+                return Err(ApiError::NotFound(say("commune.not_found", &[])).into());
+            }
+            return Ok((&then).into());
+        }
         let collectivity = commands(ctx).load_collectivity(id).await?;
         Ok((&collectivity).into())
     }

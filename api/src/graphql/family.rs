@@ -11,8 +11,28 @@ pub struct FamilyQuery;
 impl FamilyQuery {
     /// A family, for its guardians (all of it), and for the agents and
     /// auditors of its communes (their commune's part only).
-    async fn family(&self, ctx: &Context<'_>, id: Uuid) -> Result<FamilyView> {
-        let family = readable_family(ctx, id).await?;
+    async fn family(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        #[graphql(
+            desc = "as the events recorded up to this instant left it (personal values erased since read as erased)"
+        )]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<FamilyView> {
+        let mut family = readable_family(ctx, id).await?;
+        if as_of.is_some() {
+            let then = crate::services::audit::as_of::<espace_famille_domain::family::Family>(
+                commands(ctx),
+                id,
+                as_of,
+            )
+            .await?;
+            if then.id.is_none() {
+                return Err(ApiError::NotFound(say("api.no_family", &[("id", &id)])).into());
+            }
+            family = Arc::new(then);
+        }
         Ok(FamilyView::new(
             &family,
             caller(ctx).visible_communes(id).as_deref(),

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod attendance;
+pub mod audit;
 pub mod billing;
 pub mod booking_rules_views;
 pub mod booking_views;
@@ -51,6 +52,7 @@ pub struct Query(
     attendance::AttendanceQuery,
     billing::BillingQuery,
     payment::PaymentQuery,
+    audit::AuditQuery,
     account::AccountQuery,
 );
 

@@ -46,9 +46,16 @@ impl ReservationQuery {
     }
 
     /// A reservation with its full event history.
-    async fn reservation(&self, ctx: &Context<'_>, id: Uuid) -> Result<ReservationView> {
+    async fn reservation(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        #[graphql(desc = "as the events recorded up to this instant left it")] as_of: Option<
+            chrono::DateTime<chrono::Utc>,
+        >,
+    ) -> Result<ReservationView> {
         Ok(ReservationView::recorded(
-            &calendar::reservation(commands(ctx), caller(ctx), id).await?,
+            &calendar::reservation(commands(ctx), caller(ctx), id, as_of).await?,
         )?)
     }
 
@@ -352,6 +359,6 @@ async fn cancel_one(ctx: &Context<'_>, reservation_id: Uuid) -> Result<Reservati
             .into());
     }
     Ok(ReservationView::recorded(
-        &calendar::reservation(commands, caller, reservation_id).await?,
+        &calendar::reservation(commands, caller, reservation_id, None).await?,
     )?)
 }

@@ -274,10 +274,24 @@ pub async fn calendar(
 }
 
 /// A reservation with every event of its stream, for a caller who may
-/// read it.
-pub async fn reservation(commands: &Commands, caller: &Caller, id: Uuid) -> Result<Recorded, ApiError> {
+/// read it; with `as_of`, as its events recorded up to that instant left
+/// it.
+pub async fn reservation(
+    commands: &Commands,
+    caller: &Caller,
+    id: Uuid,
+    as_of: Option<chrono::DateTime<Utc>>,
+) -> Result<Recorded, ApiError> {
     caller.identity()?;
-    let history = store::stream_history(&commands.pool, Reservation::TYPE, &id.to_string()).await?;
+    let history = store::stream_page(
+        &commands.pool,
+        Reservation::TYPE,
+        &id.to_string(),
+        0,
+        i64::MAX,
+        as_of,
+    )
+    .await?;
     let mut reservation = Reservation::default();
     for event in &history {
         reservation.apply(event.decode::<Reservation>()?);

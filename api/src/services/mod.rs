@@ -2,6 +2,7 @@
 //! call them and the views they answer with.
 //!
 //! - [`write`]: the one write path every command goes through;
+//! - [`audit`]: any aggregate's history, and its state as of an instant;
 //! - [`absence`]: absences reported by parents, judged by agents;
 //! - [`billing`]: a régie's month billed, an invoice per family;
 //! - [`payment`]: invoices paid online, and the reconciliation;
@@ -23,6 +24,7 @@
 
 pub mod absence;
 pub mod allocation;
+pub mod audit;
 pub mod basket;
 pub mod billing;
 pub mod calendar;

@@ -210,6 +210,49 @@ pub async fn stream_history(
     rows.iter().map(RecordedEvent::from_row).collect()
 }
 
+/// Events of one stream after sequence `after`, at most `limit`, recorded
+/// at or before `until` if given: a page of its history, or the events a
+/// state as of an instant folds.
+pub async fn stream_page(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    after: i64,
+    limit: i64,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "{} WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 AND e.sequence > $3
+           AND ($4::timestamptz IS NULL OR e.recorded_at <= $4)
+         ORDER BY e.sequence LIMIT $5",
+        RecordedEvent::SELECT
+    );
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after)
+        .bind(until)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(RecordedEvent::from_row).collect()
+}
+
+/// The state of one stream as its events recorded up to `until` built it
+/// (`None`: all of them), and how many it folded.
+pub async fn state_as_of<A: Aggregate>(
+    pool: &PgPool,
+    aggregate_id: &str,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(A, usize), StoreError> {
+    let events = stream_page(pool, A::TYPE, aggregate_id, 0, i64::MAX, until).await?;
+    let mut aggregate = A::default();
+    for event in &events {
+        aggregate.apply(event.decode::<A>()?);
+    }
+    Ok((aggregate, events.len()))
+}
+
 /// The event of allocation run `run_id` (a `Places` stream's
 /// `AllocationRun`): its stream, its position and its payload as JSON
 /// text. A scan of the events, for an auditor.

@@ -58,7 +58,7 @@ pub use commit_order::{
 };
 pub use load::{
     events_after_each, find_allocation_run, fold_many, id_claimed, load, load_families, load_many, sql,
-    stream_history, stream_position, stream_version, streams_sql, Loaded,
+    state_as_of, stream_history, stream_page, stream_position, stream_version, streams_sql, Loaded,
 };
 // The parts share their helpers through this module (each does `use
 // super::*`).

@@ -1,0 +1,256 @@
+//! The auditor's reads of the store: any aggregate's history, paged, for
+//! whoever may read the aggregate; states as of an instant (a reservation,
+//! a commune's rules, a family across its erasure).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use espace_famille_tests::*;
+use serde_json::{json, Value};
+
+const HISTORY: &str = "query($k: AggregateKind!, $id: UUID!, $after: Int, $first: Int) {
+  history(aggregate: $k, id: $id, after: $after, first: $first) {
+    nextAfter events { sequence eventType eventVersion recordedAt actorRole correlationId payload }
+  }
+}";
+
+async fn history(app: &TestApp, token: &str, kind: &str, id: &Value, after: i64, first: i64) -> Response {
+    app.gql(
+        Some(token),
+        HISTORY,
+        json!({ "k": kind, "id": id, "after": after, "first": first }),
+    )
+    .await
+}
+
+/// An instant between two writes, away from both.
+async fn between() -> chrono::DateTime<Utc> {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let at = Utc::now();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    at
+}
+
+#[tokio::test]
+async fn a_reservations_history_is_paged_and_its_state_read_as_of_an_instant() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(1);
+    let fixture = setup_commune(&app, &days).await;
+    let booked = app.book(&fixture, &days).await;
+    let id = booked.data("submitBasket")["lines"][0]["reservationId"].clone();
+    let before_cancelling = between().await;
+    app.request_cancellation(&fixture, &id)
+        .await
+        .data("requestCancellation");
+
+    // Page by page, oldest first.
+    let first = history(&app, &fixture.parent(), "RESERVATION", &id, 0, 2).await;
+    let first = first.data("history");
+    let types: Vec<&str> = first["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["ReservationRequested", "ReservationConfirmed"]);
+    assert_eq!(first["events"][0]["actorRole"], "parent");
+    assert_eq!(first["events"][0]["eventVersion"], "1");
+    assert!(first["events"][0]["correlationId"].is_string());
+    assert_eq!(first["nextAfter"], 2);
+    let rest = history(&app, &fixture.agent(), "RESERVATION", &id, 2, 2).await;
+    let rest = rest.data("history");
+    assert_eq!(rest["events"][0]["eventType"], "CancellationRequested");
+    assert_eq!(rest["nextAfter"], Value::Null);
+    // Another family, another commune: nothing to read.
+    let other = setup_commune(&app, &days).await;
+    for token in [other.parent(), other.agent()] {
+        assert_eq!(
+            history(&app, &token, "RESERVATION", &id, 0, 10)
+                .await
+                .error_code(),
+            "NOT_FOUND"
+        );
+    }
+    assert_eq!(
+        history(&app, &fixture.parent(), "RESERVATION", &id, 0, 501)
+            .await
+            .error_code(),
+        "VALIDATION"
+    );
+
+    // As it was before the cancellation was asked.
+    let read = "query($id: UUID!, $at: DateTime) { reservation(id: $id, asOf: $at) { status history { eventType } } }";
+    let then = app
+        .gql(
+            Some(&fixture.parent()),
+            read,
+            json!({ "id": id, "at": before_cancelling }),
+        )
+        .await;
+    assert_eq!(then.data("reservation")["status"], "CONFIRMED");
+    assert_eq!(then.data("reservation")["history"].as_array().unwrap().len(), 2);
+    let now = app
+        .gql(Some(&fixture.parent()), read, json!({ "id": id, "at": null }))
+        .await;
+    assert_eq!(now.data("reservation")["status"], "CANCELLATION_REQUESTED");
+    // Before it existed: nothing.
+    let never = app
+        .gql(
+            Some(&fixture.parent()),
+            read,
+            json!({ "id": id, "at": Utc::now() - chrono::Duration::days(365) }),
+        )
+        .await;
+    assert_eq!(never.error_code(), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_communes_rules_read_as_they_were_in_force_and_its_history_for_its_staff_only() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(1);
+    let fixture = setup_commune(&app, &days).await;
+    let before = between().await;
+    app.gql(
+        Some(&fixture.agent()),
+        "mutation($c: UUID!) { setPaymentRules(collectivityId: $c, minimumOnlineCents: 500) { id } }",
+        json!({ "c": fixture.collectivity }),
+    )
+    .await
+    .data("setPaymentRules");
+    let read = "query($c: UUID!, $at: DateTime) { collectivity(id: $c, asOf: $at) { minimumOnlineCents units { name } } }";
+    let then = app
+        .gql(None, read, json!({ "c": fixture.collectivity, "at": before }))
+        .await;
+    assert_eq!(then.data("collectivity")["minimumOnlineCents"], 100);
+    assert_eq!(then.data("collectivity")["units"][0]["name"], "Repas");
+    let now = app
+        .gql(None, read, json!({ "c": fixture.collectivity, "at": null }))
+        .await;
+    assert_eq!(now.data("collectivity")["minimumOnlineCents"], 500);
+
+    let id = json!(fixture.collectivity);
+    let page = history(&app, &fixture.agent(), "COLLECTIVITY", &id, 0, 500).await;
+    let events = page.data("history")["events"].as_array().unwrap().clone();
+    assert_eq!(events[0]["eventType"], "CollectivityCreated");
+    assert_eq!(events.last().unwrap()["eventType"], "PaymentRulesSet");
+    let auditor = auditor_of(&app, fixture.collectivity).await;
+    assert!(history(&app, &auditor, "COLLECTIVITY", &id, 0, 10).await.0["errors"].is_null());
+    for token in [fixture.parent(), setup_commune(&app, &days).await.agent()] {
+        assert_eq!(
+            history(&app, &token, "COLLECTIVITY", &id, 0, 10)
+                .await
+                .error_code(),
+            "NOT_FOUND"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_family_read_as_of_before_its_erasure_shows_its_personal_values_as_erased() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(1);
+    let fixture = setup_commune(&app, &days).await;
+    let id = json!(fixture.family);
+    let page = history(&app, &fixture.parent(), "FAMILY", &id, 0, 100).await;
+    let registered = page.data("history")["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["eventType"] == "ChildRegistered")
+        .cloned()
+        .expect("the child's registration");
+    let before = between().await;
+    let read =
+        "query($f: UUID!, $at: DateTime) { family(id: $f, asOf: $at) { erased children { firstName } } }";
+    let then = app
+        .gql(
+            Some(&fixture.agent()),
+            read,
+            json!({ "f": fixture.family, "at": before }),
+        )
+        .await;
+    let name = then.data("family")["children"][0]["firstName"].clone();
+    assert!(name.is_string(), "{then:?}");
+    assert!(
+        registered["payload"].to_string().contains(name.as_str().unwrap()),
+        "the history reads the personal values: {registered}"
+    );
+
+    app.gql(
+        Some(&fixture.agent()),
+        "mutation($f: UUID!) { eraseFamily(familyId: $f) }",
+        json!({ "f": fixture.family }),
+    )
+    .await
+    .data("eraseFamily");
+    // The same instant, read again: the names are gone from it too.
+    let then = app
+        .gql(
+            Some(&fixture.agent()),
+            read,
+            json!({ "f": fixture.family, "at": before }),
+        )
+        .await;
+    let family = then.data("family");
+    assert_eq!(family["erased"], false, "not erased yet at that instant");
+    assert!(family["children"][0]["firstName"].is_null(), "{family}");
+    let page = history(&app, &fixture.agent(), "FAMILY", &id, 0, 100).await;
+    let events = page.data("history")["events"].as_array().unwrap().clone();
+    assert_eq!(events.last().unwrap()["eventType"], "FamilyErased");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["payload"].to_string().contains(name.as_str().unwrap())),
+        "the erased name is in no event"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_reads_a_shared_familys_history_without_another_communes_events() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(1);
+    let a = setup_commune(&app, &days).await;
+    let b = setup_commune(&app, &days).await;
+    let code = app
+        .gql(
+            Some(&a.parent()),
+            "mutation($f: UUID!) { createFamilyJoinCode(familyId: $f) { code } }",
+            json!({ "f": a.family }),
+        )
+        .await
+        .data("createFamilyJoinCode")["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql(
+        Some(&b.agent()),
+        "mutation($c: UUID!, $code: String!) { joinFamily(input: { collectivityId: $c, code: $code, familyRef: \"B-1\" }) { id } }",
+        json!({ "c": b.collectivity, "code": code }),
+    )
+    .await
+    .data("joinFamily");
+    let id = json!(a.family);
+    let names = |page: &Response| -> Vec<String> {
+        page.data("history")["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["payload"].to_string())
+            .collect()
+    };
+    let whole = names(&history(&app, &a.parent(), "FAMILY", &id, 0, 500).await);
+    let seen_by_b = names(&history(&app, &b.agent(), "FAMILY", &id, 0, 500).await);
+    let a_commune = a.collectivity.to_string();
+    assert!(
+        whole.iter().any(|p| p.contains(&a_commune)),
+        "the guardian reads every event"
+    );
+    assert!(
+        !seen_by_b
+            .iter()
+            .any(|p| p.contains(&a_commune) && !p.contains(&b.collectivity.to_string())),
+        "B's agent reads none of A's own events: {seen_by_b:?}"
+    );
+    assert!(seen_by_b.iter().any(|p| p.contains(&b.collectivity.to_string())));
+    assert!(seen_by_b.len() < whole.len());
+}
