@@ -48,11 +48,11 @@ pub fn invoice_pdf(collectivity: &Collectivity, family: &Family, invoice: &Invoi
         InvoiceKind::Prepayment { .. } => format!("Facture de prépaiement n° {}", issued.number),
     };
     doc.line(14.0, true, &title);
-    let reference = collectivity
-        .id
-        .and_then(|id| family.memberships.get(&id).cloned())
-        .unwrap_or_default();
-    doc.line(10.0, false, &format!("Famille : {reference}"));
+    doc.line(
+        10.0,
+        false,
+        &format!("Famille : {}", reference_of(collectivity, family)),
+    );
     doc.line(
         10.0,
         false,
@@ -156,11 +156,11 @@ pub fn receipt_pdf(
     doc.down(12.0);
     let title = "Reçu de paiement en ligne";
     doc.line(14.0, true, title);
-    let reference = collectivity
-        .id
-        .and_then(|id| family.memberships.get(&id).cloned())
-        .unwrap_or_default();
-    doc.line(10.0, false, &format!("Famille : {reference}"));
+    doc.line(
+        10.0,
+        false,
+        &format!("Famille : {}", reference_of(collectivity, family)),
+    );
     doc.line(10.0, false, &format!("Paiement {payment_id}"));
     let at = espace_famille_domain::calendar::in_paris(paid.at);
     doc.line(
@@ -190,27 +190,21 @@ pub fn receipt_pdf(
 }
 
 fn month_name(month: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
     match month.split_once('-') {
         Some((year, m)) => match m.parse::<usize>() {
-            Ok(m @ 1..=12) => format!("{} {year}", MONTHS[m - 1]),
+            Ok(m @ 1..=12) => format!("{} {year}", crate::mail::FRENCH_MONTHS[m - 1]),
             _ => month.to_string(),
         },
         None => month.to_string(),
     }
+}
+
+/// The commune's reference of the family ("DST-0001").
+fn reference_of(collectivity: &Collectivity, family: &Family) -> String {
+    collectivity
+        .id
+        .and_then(|id| family.memberships.get(&id).cloned())
+        .unwrap_or_default()
 }
 
 /// The caller of a document request, from its bearer token.

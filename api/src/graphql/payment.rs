@@ -156,17 +156,8 @@ impl PaymentMutation {
         let caller = caller(ctx);
         let identity = caller.identity()?;
         let commands = commands(ctx);
-        let first = invoice_ids
-            .first()
-            .copied()
-            .ok_or_else(|| ApiError::Validation(say("payment.none_chosen", &[("max", &50)])))?;
-        if invoice_ids.len() > espace_famille_domain::payment::MAX_INVOICES {
-            return Err(ApiError::Validation(say(
-                "payment.none_chosen",
-                &[("max", &espace_famille_domain::payment::MAX_INVOICES)],
-            ))
-            .into());
-        }
+        payment::check_chosen(&invoice_ids)?;
+        let first = invoice_ids[0];
         // The family is the first invoice's; every other must be its too.
         let hidden = || ApiError::NotFound(say("api.no_invoice", &[("id", &first)]));
         let invoice = store::load_many::<Invoice>(&commands.pool, &[first.to_string()])

@@ -349,25 +349,27 @@ pub fn email_changed(settings: &MailSettings, new_email: &str) -> (String, Strin
     catalogue_mail!("email_changed", settings, email = new_email)
 }
 
+/// The months in French, January first.
+pub const FRENCH_MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
 /// A date as a French reader writes it: "mardi 9 mars 2027".
 pub fn french_date(date: chrono::NaiveDate) -> String {
     use chrono::Datelike;
     const DAYS: [&str; 7] = [
         "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
-    ];
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
     ];
     // The first of the month is "1er" in French.
     let day = match date.day() {
@@ -377,7 +379,7 @@ pub fn french_date(date: chrono::NaiveDate) -> String {
     format!(
         "{} {day} {} {}",
         DAYS[date.weekday().num_days_from_monday() as usize],
-        MONTHS[date.month0() as usize],
+        FRENCH_MONTHS[date.month0() as usize],
         date.year()
     )
 }

@@ -47,6 +47,19 @@ pub struct PaymentOpened {
     pub payment_url: String,
 }
 
+/// Whether `invoice_ids` can be paid together: 1 to [`MAX_INVOICES`], each
+/// once.
+pub fn check_chosen(invoice_ids: &[Uuid]) -> Result<(), ApiError> {
+    let chosen: BTreeSet<&Uuid> = invoice_ids.iter().collect();
+    if chosen.is_empty() || chosen.len() > MAX_INVOICES || chosen.len() != invoice_ids.len() {
+        return Err(ApiError::Validation(say(
+            "payment.none_chosen",
+            &[("max", &MAX_INVOICES)],
+        )));
+    }
+    Ok(())
+}
+
 /// The parent of `family_id` pays `invoice_ids` at once.
 pub async fn pay_invoices(
     commands: &Commands,
@@ -56,13 +69,7 @@ pub async fn pay_invoices(
     invoice_ids: &[Uuid],
     metadata: &Metadata,
 ) -> Result<PaymentOpened, ApiError> {
-    let chosen: BTreeSet<Uuid> = invoice_ids.iter().copied().collect();
-    if chosen.is_empty() || chosen.len() > MAX_INVOICES || chosen.len() != invoice_ids.len() {
-        return Err(ApiError::Validation(say(
-            "payment.none_chosen",
-            &[("max", &MAX_INVOICES)],
-        )));
-    }
+    check_chosen(invoice_ids)?;
     let payment_id = Uuid::new_v4();
     let started = commands
         .write(StartPayment {

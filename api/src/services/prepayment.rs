@@ -85,29 +85,20 @@ async fn issue(
     }
     let ids: Vec<String> = reservations.iter().map(Uuid::to_string).collect();
     let loaded = store::load_many::<Reservation>(&commands.pool, &ids).await?;
-    // Commune → (family, its lines).
+    // Commune → (family, its lines still awaiting payment).
     let mut by_commune: BTreeMap<Uuid, (Uuid, Vec<_>)> = BTreeMap::new();
     for (id, reservation) in reservations.iter().zip(&loaded) {
         let Some(slot) = reservation.aggregate.slot else {
             continue;
         };
-        let invoice_id = prepayment_invoice_id(cause, slot.collectivity_id);
-        let awaiting = reservation.aggregate.status == ReservationStatus::AwaitingPayment;
-        // Confirmed or released since: already on its invoice, if any.
-        if !awaiting {
-            let issued = store::load_many::<Invoice>(&commands.pool, &[invoice_id.to_string()]).await?;
-            if issued.first().is_some_and(|i| i.version > 0) {
-                by_commune
-                    .entry(slot.collectivity_id)
-                    .or_insert((slot.family_id, Vec::new()));
-            }
-            continue;
-        }
-        by_commune
+        let lines = &mut by_commune
             .entry(slot.collectivity_id)
             .or_insert((slot.family_id, Vec::new()))
-            .1
-            .push((*id, slot));
+            .1;
+        // Confirmed or released since: already on its invoice, if any.
+        if reservation.aggregate.status == ReservationStatus::AwaitingPayment {
+            lines.push((*id, slot));
+        }
     }
     let today = paris_today(Utc::now());
     let expires_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
@@ -116,7 +107,10 @@ async fn issue(
     for (collectivity_id, (family_id, slots)) in by_commune {
         let invoice_id = prepayment_invoice_id(cause, collectivity_id);
         if slots.is_empty() {
-            invoices.push(invoice_id);
+            let issued = store::load_many::<Invoice>(&commands.pool, &[invoice_id.to_string()]).await?;
+            if issued.first().is_some_and(|i| i.version > 0) {
+                invoices.push(invoice_id);
+            }
             continue;
         }
         let collectivity = commands.current_collectivity(collectivity_id).await?;
@@ -229,8 +223,8 @@ impl Write for Settle<'_> {
     }
 }
 
-/// The bookings a prepayment invoice pays.
-async fn reservations_of(commands: &Commands, invoice_id: Uuid) -> Result<Option<Invoice>, ApiError> {
+/// The prepayment invoice `invoice_id`, if it is one.
+async fn prepayment_invoice(commands: &Commands, invoice_id: Uuid) -> Result<Option<Invoice>, ApiError> {
     let loaded = store::load_many::<Invoice>(&commands.pool, &[invoice_id.to_string()]).await?;
     Ok(loaded.into_iter().next().map(|l| l.aggregate).filter(|i| {
         matches!(
@@ -246,7 +240,7 @@ async fn settle(
     release: bool,
     metadata: &Metadata,
 ) -> Result<(), ApiError> {
-    let Some(invoice) = reservations_of(commands, invoice_id).await? else {
+    let Some(invoice) = prepayment_invoice(commands, invoice_id).await? else {
         return Ok(());
     };
     let reservations = invoice
@@ -318,8 +312,8 @@ impl Projection for Prepayments {
         _conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), StoreError> {
-        let mut baskets: BTreeSet<Uuid> = BTreeSet::new();
-        let mut promoted: Vec<(Uuid, Uuid)> = Vec::new();
+        // A PaymentAwaited's correlation: its basket, or what promoted it.
+        let mut awaited: Vec<(Option<Uuid>, Uuid, Uuid)> = Vec::new();
         let mut paid: BTreeSet<Uuid> = BTreeSet::new();
         for event in events {
             match (event.aggregate_type.as_str(), event.event_type.as_str()) {
@@ -330,13 +324,7 @@ impl Projection for Prepayments {
                         .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
                         .and_then(|m| m["correlation_id"].as_str().and_then(|c| c.parse::<Uuid>().ok()));
                     let reservation = espace_famille_projections::calendar::parse_id(event)?;
-                    match correlation {
-                        Some(basket) if self.is_basket(basket).await? => {
-                            baskets.insert(basket);
-                        }
-                        // Promoted from a waiting list: an invoice of its own.
-                        _ => promoted.push((event.event_id, reservation)),
-                    }
+                    awaited.push((correlation, event.event_id, reservation));
                 }
                 ("Invoice", "InvoicePaid") => {
                     paid.insert(espace_famille_projections::calendar::parse_id(event)?);
@@ -344,6 +332,20 @@ impl Projection for Prepayments {
                 _ => {}
             }
         }
+        // Each correlation looked up once: a basket's lines share one.
+        let correlations: Vec<Uuid> = awaited
+            .iter()
+            .filter_map(|(c, _, _)| *c)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let baskets: BTreeSet<Uuid> = self.baskets_among(&correlations).await?;
+        // Promoted from a waiting list: an invoice of its own.
+        let promoted: Vec<(Uuid, Uuid)> = awaited
+            .iter()
+            .filter(|(c, _, _)| !c.is_some_and(|c| baskets.contains(&c)))
+            .map(|(_, event_id, reservation)| (*event_id, *reservation))
+            .collect();
         let failed = |e: ApiError| StoreError::Corrupt(format!("prepayments: {}", e.message()));
         for basket in baskets {
             issue_for_basket(&self.commands, basket, self.delay)
@@ -365,12 +367,15 @@ impl Projection for Prepayments {
 }
 
 impl Prepayments {
-    async fn is_basket(&self, id: Uuid) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM baskets WHERE basket_id = $1)")
-                .bind(id)
-                .fetch_one(&self.commands.pool)
-                .await?,
-        )
+    /// Those of `ids` that are baskets' ids.
+    async fn baskets_among(&self, ids: &[Uuid]) -> Result<BTreeSet<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let found: Vec<Uuid> = sqlx::query_scalar("SELECT basket_id FROM baskets WHERE basket_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&self.commands.pool)
+            .await?;
+        Ok(found.into_iter().collect())
     }
 }

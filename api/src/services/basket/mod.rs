@@ -7,21 +7,18 @@
 //! basket returns the outcome of the first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use espace_famille_domain::collectivity::Collectivity;
-use espace_famille_domain::family::Family;
 use espace_famille_domain::places::{places_id, Places, PlacesCommand, PlacesEvent};
 use espace_famille_domain::reservation::{
     reservation_id, BookingContext, Reservation, ReservationCommand, ReservationError, ReservationEvent,
 };
-use espace_famille_projections::store::{self, Alongside, Loaded, Metadata, StreamAppend};
+use espace_famille_projections::store::{Alongside, Loaded, Metadata, StreamAppend};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgRow;
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::commands::Commands;
@@ -30,9 +27,11 @@ use crate::i18n::say;
 use crate::services::{places, Failure, Work, Write};
 
 mod period;
+mod prelude;
 mod receipt;
 pub mod together;
 pub use period::{Period, Weeks, MAX_PERIOD_DAYS, MAX_PERIOD_TARGETS};
+use prelude::Prelude;
 use receipt::{Receipt, Stored};
 
 /// The most lines one basket may hold (a school year of one unit for one
@@ -297,188 +296,11 @@ fn finish(
     (outcome, streams)
 }
 
-/// What a basket is checked against, read in one round trip: the outcome
-/// stored under its id if it was already submitted; the family's events
-/// after the state kept in memory, with its key; each unit's commune with
-/// that commune's stream version; and the events of every reservation the
-/// lines touch. One statement reads them all in one snapshot.
-struct Prelude {
-    stored: Option<BasketOutcome>,
-    /// The family's state kept in memory when the prelude was read, the
-    /// events that followed it and its key.
-    family: (usize, Option<Arc<Family>>),
-    family_events: Vec<(i64, String)>,
-    family_key: Option<Vec<u8>>,
-    /// Unit, its commune, the commune's version.
-    units: Vec<(Uuid, Uuid, usize)>,
-    /// The reservations, by id.
-    reservations: HashMap<Uuid, Loaded<Reservation>>,
-}
-
-/// The prelude's statement; binds the basket id, the family id, the units,
-/// the family version kept in memory and the reservation ids.
-static PRELUDE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH units AS (
-           SELECT u.unit_id, u.collectivity_id, {} AS version
-           FROM directory_units u WHERE u.unit_id = ANY($3)),
-         family AS ({}),
-         reservations AS ({})
-         SELECT (SELECT outcome FROM baskets WHERE basket_id = $1) AS outcome,
-                (SELECT array_agg(sequence ORDER BY sequence) FROM family) AS family_sequences,
-                (SELECT array_agg(payload ORDER BY sequence) FROM family) AS family_payloads,
-                CASE WHEN EXISTS (SELECT FROM family) THEN {} END AS family_key,
-                (SELECT array_agg(unit_id ORDER BY unit_id) FROM units) AS unit_ids,
-                (SELECT array_agg(collectivity_id ORDER BY unit_id) FROM units) AS communes,
-                (SELECT array_agg(coalesce(version, 0) ORDER BY unit_id) FROM units) AS versions,
-                (SELECT array_agg(aggregate_id ORDER BY aggregate_id, sequence) FROM reservations)
-                  AS reservation_ids,
-                (SELECT array_agg(sequence ORDER BY aggregate_id, sequence) FROM reservations)
-                  AS reservation_sequences,
-                (SELECT array_agg(payload ORDER BY aggregate_id, sequence) FROM reservations)
-                  AS reservation_payloads",
-        store::sql::version("'Collectivity'", "u.collectivity_id::text"),
-        store::sql::events_after("'Family'", "$2::text", "$4"),
-        store::streams_sql(&format!("'{}'", Reservation::TYPE), "$5"),
-        store::sql::family_key("$2"),
-    )
-});
-
-/// What [`Prelude::presuming_new`] reads: the family's events after the
-/// state kept in memory (`unit_id` NULL; the key beside them) and each
-/// unit's commune with that commune's version. Binds the family id, the
-/// units and the family version kept in memory. One flat statement: the
-/// prelude's subqueries cost more to start than to run.
-static PRESUMING_NEW: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT NULL::uuid AS unit_id, NULL::uuid AS collectivity_id,
-                f.sequence AS version, f.payload, {} AS family_key
-         FROM ({}) f
-         UNION ALL
-         SELECT u.unit_id, u.collectivity_id, coalesce({}, 0), NULL, NULL
-         FROM directory_units u WHERE u.unit_id = ANY($2)",
-        store::sql::family_key("$1"),
-        store::sql::events_after("'Family'", "$1::text", "$3"),
-        store::sql::version("'Collectivity'", "u.collectivity_id::text"),
-    )
-});
-
-impl Prelude {
-    async fn read(
-        commands: &Commands,
-        basket: &Basket,
-        reservation_ids: &[Uuid],
-    ) -> Result<Prelude, ApiError> {
-        let unit_ids = basket.unit_ids();
-        let mut seen = HashSet::new();
-        let distinct: Vec<Uuid> = reservation_ids
-            .iter()
-            .copied()
-            .filter(|id| seen.insert(*id))
-            .collect();
-        let distinct_text: Vec<String> = distinct.iter().map(Uuid::to_string).collect();
-        let kept = commands.family_kept(basket.family_id);
-        let row = sqlx::query(&PRELUDE)
-            .bind(basket.id)
-            .bind(basket.family_id)
-            .bind(&unit_ids)
-            .bind(kept.0 as i64)
-            .bind(&distinct_text)
-            .fetch_one(&commands.pool)
-            .await?;
-        let stored: Option<serde_json::Value> = row.try_get("outcome")?;
-        let stored = stored
-            .map(|value| {
-                serde_json::from_value::<Stored>(value)
-                    .map(BasketOutcome::from)
-                    .map_err(|e| ApiError::Internal(format!("basket {}: {e}", basket.id)))
-            })
-            .transpose()?;
-        let family_events = array::<i64>(&row, "family_sequences")?
-            .into_iter()
-            .zip(array::<String>(&row, "family_payloads")?)
-            .collect();
-        let units = array::<Uuid>(&row, "unit_ids")?
-            .into_iter()
-            .zip(array::<Uuid>(&row, "communes")?)
-            .zip(array::<i64>(&row, "versions")?)
-            .map(|((unit, commune), version)| (unit, commune, version as usize))
-            .collect();
-        let reservation_events = array::<String>(&row, "reservation_ids")?
-            .into_iter()
-            .zip(array::<i64>(&row, "reservation_sequences")?)
-            .zip(array::<String>(&row, "reservation_payloads")?)
-            .map(|((id, sequence), payload)| (id, sequence, payload))
-            .collect();
-        let reservations = distinct
-            .into_iter()
-            .zip(store::fold_many::<Reservation>(
-                &distinct_text,
-                reservation_events,
-            )?)
-            .collect();
-        Ok(Prelude {
-            stored,
-            family: kept,
-            family_events,
-            family_key: row.try_get("family_key")?,
-            units,
-            reservations,
-        })
-    }
-
-    /// The prelude of a basket checked as if its reservations were new:
-    /// nothing is read of them, nor of a stored outcome (see [`submit`]).
-    async fn presuming_new(
-        commands: &Commands,
-        basket: &Basket,
-        reservation_ids: &[Uuid],
-    ) -> Result<Prelude, ApiError> {
-        let kept = commands.family_kept(basket.family_id);
-        let rows = sqlx::query(&PRESUMING_NEW)
-            .bind(basket.family_id)
-            .bind(basket.unit_ids())
-            .bind(kept.0 as i64)
-            .fetch_all(&commands.pool)
-            .await?;
-        let mut family_events = Vec::new();
-        let mut family_key = None;
-        let mut units = Vec::new();
-        for row in &rows {
-            let version: i64 = row.try_get("version")?;
-            match row.try_get::<Option<Uuid>, _>("unit_id")? {
-                Some(unit) => units.push((unit, row.try_get("collectivity_id")?, version as usize)),
-                None => {
-                    family_events.push((version, row.try_get("payload")?));
-                    family_key = row.try_get("family_key")?;
-                }
-            }
-        }
-        family_events.sort_unstable_by_key(|(sequence, _)| *sequence);
-        Ok(Prelude {
-            stored: None,
-            family: kept,
-            family_events,
-            family_key,
-            units,
-            reservations: reservation_ids.iter().map(|&id| (id, Loaded::new())).collect(),
-        })
-    }
-}
-
 /// A basket's outcome as `baskets` keeps it.
 pub(crate) fn outcome_of(stored: serde_json::Value) -> Result<BasketOutcome, ApiError> {
     serde_json::from_value::<Stored>(stored)
         .map(BasketOutcome::from)
         .map_err(|e| ApiError::Internal(format!("a basket's receipt: {e}")))
-}
-
-/// An array column of the prelude (NULL when its set was empty).
-fn array<T>(row: &PgRow, column: &str) -> Result<Vec<T>, sqlx::Error>
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + sqlx::postgres::PgHasArrayType,
-{
-    Ok(row.try_get::<Option<Vec<T>>, _>(column)?.unwrap_or_default())
 }
 
 /// Checks every line against the state the prelude saw; nothing is
