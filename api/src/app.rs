@@ -39,6 +39,8 @@ pub struct Settings {
     pub limits: ServerLimits,
     pub web: WebSettings,
     pub payment: PaymentSettings,
+    /// How often the new events are sealed (tamper evidence).
+    pub seal_every: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -53,6 +55,7 @@ impl std::fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("web", &self.web)
             .field("payment", &self.payment)
+            .field("seal_every", &self.seal_every)
             .finish()
     }
 }
@@ -69,6 +72,7 @@ impl Settings {
             limits: ServerLimits::default(),
             web: WebSettings::default(),
             payment: PaymentSettings::default(),
+            seal_every: Duration::from_secs(3600),
         }
     }
 }
@@ -95,6 +99,7 @@ pub struct Application {
     notices: NoticesWorker,
     allocations: crate::services::allocation::AllocationWorker,
     reconciliation: ReconciliationWorker,
+    sealing: crate::services::sealing::SealWorker,
     pool: PgPool,
     commands: Arc<Commands>,
     limits: ServerLimits,
@@ -164,6 +169,7 @@ impl Application {
             settings.payment.reconcile_every,
             settings.payment.reconcile_after,
         );
+        let sealing = crate::services::sealing::start(pool.clone(), settings.seal_every);
         let mut router = router(
             commands.clone(),
             payments,
@@ -188,6 +194,7 @@ impl Application {
             notices,
             allocations,
             reconciliation,
+            sealing,
             pool,
             commands,
             limits: settings.limits,
@@ -225,6 +232,7 @@ impl Application {
         self.notices.shutdown().await;
         self.allocations.shutdown().await;
         self.reconciliation.shutdown().await;
+        self.sealing.shutdown().await;
         self.mail.shutdown().await;
         self.pool.close().await;
         Ok(())

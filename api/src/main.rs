@@ -87,6 +87,9 @@ enum Command {
         /// Seconds after which an undecided payment is asked about again.
         #[arg(long, env = "PAYMENT_RECONCILE_AFTER", default_value_t = 600)]
         payment_reconcile_after: u64,
+        /// Seconds between two seals of the new events.
+        #[arg(long, env = "SEAL_EVERY", default_value_t = 3600)]
+        seal_every: u64,
     },
     /// Apply the database migrations.
     Migrate,
@@ -137,6 +140,25 @@ enum AuditAction {
     /// the requests, the criteria each met, the draw, what each family was
     /// told. Exits 1 when anything differs.
     Allocation { run_id: uuid::Uuid },
+    /// Check every event against its hash and its stream's chain, and
+    /// every seal against the events it sealed; with --seals, against a
+    /// copy of the seals kept elsewhere too. Prints each event edited,
+    /// deleted, reordered or inserted by hand; exits 1 when there is one.
+    Verify {
+        /// A copy of the seals, as `audit seals` printed them.
+        #[arg(long)]
+        seals: Option<std::path::PathBuf>,
+    },
+    /// Seal the events committed since the last seal (the server also
+    /// does it every --seal-every).
+    Seal,
+    /// Print the seals, one JSON object a line: the copy to keep elsewhere
+    /// (printed, or sent to the commune's data protection officer).
+    Seals {
+        /// Only the seals after this one.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -193,7 +215,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payment_provider_url,
             payment_secret,
             payment_reconcile_after,
+            seal_every,
         } => {
+            settings.seal_every = std::time::Duration::from_secs(seal_every.max(1));
             settings.listen = listen;
             settings.payment.public_url = Some(settings.auth.mail.public_url.clone());
             settings.payment.provider_url = payment_provider_url;
@@ -233,5 +257,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             what: AuditAction::Allocation { run_id },
         } => cli::audit_allocation(&settings, run_id).await,
+        Command::Audit {
+            what: AuditAction::Verify { seals },
+        } => {
+            let kept = match seals {
+                Some(path) => cli::audit::read_seals(&path)?,
+                None => Vec::new(),
+            };
+            cli::audit::verify(&settings, &kept).await
+        }
+        Command::Audit {
+            what: AuditAction::Seal,
+        } => cli::audit::seal(&settings).await,
+        Command::Audit {
+            what: AuditAction::Seals { after },
+        } => cli::audit::seals(&settings, after).await,
     }
 }

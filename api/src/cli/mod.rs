@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+pub mod audit;
+
 use sqlx::PgPool;
 
 use crate::app::{self, Application, Settings};
@@ -26,7 +28,7 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<ExitCo
 }
 
 /// A pool on a migrated database.
-async fn migrated(settings: &Settings) -> anyhow::Result<PgPool> {
+pub(crate) async fn migrated(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = app::connect(settings).await?;
     espace_famille_projections::MIGRATOR.run(&pool).await?;
     Ok(pool)

@@ -19,6 +19,7 @@
 //! - [`allocation`]: allocated booking windows, their seeds and runs;
 //! - [`places`]: the days' places and waiting lists, and
 //!   [`promotions`], the process manager that hands freed places on;
+//! - [`sealing`]: the store's new events sealed at an interval;
 //! - [`calendar`]: what a family reads of its bookings (a child's days,
 //!   a reservation's history).
 
@@ -39,6 +40,7 @@ pub mod places;
 pub mod prepayment;
 pub mod promotions;
 pub mod roll_call;
+pub mod sealing;
 pub mod write;
 
 pub use write::{Failure, Stored, Work, Write, CONFLICT_RETRIES};

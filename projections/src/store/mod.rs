@@ -15,6 +15,7 @@
 //! - `appender`: single commands arriving together, in one statement;
 //! - `commit_order`: the events after a position, in commit order, below
 //!   the horizon (what the projections read);
+//! - [`integrity`]: the hash chains and seals, and their verification;
 //! - [`personal`]: the families' keys, and sealing and opening personal
 //!   values with them;
 //! - the errors are [`crate::error`]'s, so that the encryption of personal
@@ -44,6 +45,7 @@ pub struct Position {
 mod append;
 mod appender;
 mod commit_order;
+pub mod integrity;
 mod load;
 pub mod personal;
 #[cfg(test)]
