@@ -63,6 +63,10 @@ async fn prepaid_unit(app: &TestApp, fixture: &Fixture, from: NaiveDate, places:
 }
 
 async fn book(app: &TestApp, fixture: &Fixture, unit: Uuid, days: &[NaiveDate]) -> Value {
+    book_as(app, fixture, Uuid::new_v4(), unit, days).await
+}
+
+async fn book_as(app: &TestApp, fixture: &Fixture, basket: Uuid, unit: Uuid, days: &[NaiveDate]) -> Value {
     let lines: Vec<Value> = days
         .iter()
         .map(|d| json!({ "action": "BOOK", "childId": fixture.child, "unitId": unit, "date": d }))
@@ -70,7 +74,7 @@ async fn book(app: &TestApp, fixture: &Fixture, unit: Uuid, days: &[NaiveDate]) 
     app.gql(
         Some(&fixture.parent()),
         BASKET,
-        json!({ "input": { "basketId": Uuid::new_v4(), "familyId": fixture.family, "lines": lines } }),
+        json!({ "input": { "basketId": basket, "familyId": fixture.family, "lines": lines } }),
     )
     .await
     .data("submitBasket")
@@ -406,4 +410,119 @@ async fn a_paid_day_cancelled_becomes_a_credit_on_the_next_monthly_invoice_once(
         .await
         .unwrap();
     assert_eq!(notes, 1);
+}
+
+const CORRELATION: &str = "query($id: UUID!, $after: String, $first: Int!) {
+  correlation(id: $id, after: $after, first: $first) {
+    events { aggregateType aggregateId position event { eventType correlationId actorRole } }
+    nextAfter
+  }
+}";
+
+/// Every page of a correlation, as `token` reads it.
+async fn correlation(app: &TestApp, token: &str, id: Uuid, first: i64) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .gql(
+                Some(token),
+                CORRELATION,
+                json!({ "id": id, "after": after, "first": first }),
+            )
+            .await;
+        let page = page.data("correlation").clone();
+        events.extend(page["events"].as_array().unwrap().iter().cloned());
+        if page["nextAfter"].is_null() {
+            return events;
+        }
+        after = page["nextAfter"].clone();
+    }
+}
+
+#[tokio::test]
+async fn a_prepaid_baskets_correlation_follows_it_through_its_invoice_payment_and_confirmations() {
+    let app = spawn_app_with(|s| s.payment.secret = SECRET.into()).await;
+    let days = future_canteen_days(2);
+    let fixture = setup_commune(&app, &days).await;
+    let unit = prepaid_unit(&app, &fixture, days[0], None).await;
+    let basket = Uuid::new_v4();
+    let outcome = book_as(&app, &fixture, basket, unit, &days).await;
+    let invoices = outcome["prepaymentInvoices"].as_array().unwrap().clone();
+    let opened = app
+        .gql(Some(&fixture.parent()), PAY, json!({ "ids": invoices }))
+        .await;
+    decide(
+        opened.data("payInvoices")["paymentUrl"].as_str().unwrap(),
+        "payer",
+    )
+    .await;
+    eventually("the bookings are confirmed", || async {
+        states(&app, &fixture, unit, &days).await == ["BOOKED", "BOOKED"]
+    })
+    .await;
+
+    let events = correlation(&app, &fixture.agent(), basket, 500).await;
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["aggregateType"].as_str().unwrap(),
+                e["event"]["eventType"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let at = |wanted: &str| {
+        kinds
+            .iter()
+            .position(|k| k == wanted)
+            .unwrap_or_else(|| panic!("no {wanted} in {kinds:?}"))
+    };
+    // What the basket did, then what followed from it, in commit order.
+    assert!(at("Reservation:ReservationRequested") < at("Invoice:InvoiceIssued"));
+    assert!(at("Invoice:InvoiceIssued") < at("Payment:PaymentStarted"));
+    assert!(at("Payment:PaymentStarted") < at("Payment:PaymentSucceeded"));
+    assert!(at("Payment:PaymentSucceeded") <= at("Invoice:InvoicePaid"));
+    assert!(at("Invoice:InvoicePaid") < at("Reservation:PrepaymentReceived"));
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "Reservation:PrepaymentReceived")
+            .count(),
+        2
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["event"]["correlationId"] == json!(basket)));
+    let positions: Vec<(i64, i64)> = events
+        .iter()
+        .map(|e| {
+            let (t, p) = e["position"].as_str().unwrap().split_once('/').unwrap();
+            (t.parse().unwrap(), p.parse().unwrap())
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "commit order: {positions:?}"
+    );
+    // Paged, the same events.
+    assert_eq!(correlation(&app, &fixture.agent(), basket, 3).await, events);
+    // The invoice numbers' stream is an auditor of everything's.
+    assert!(!kinds.iter().any(|k| k.starts_with("InvoiceNumbers")));
+    let everything = correlation(&app, &auditor(&app).await, basket, 500).await;
+    assert!(everything.len() >= events.len());
+
+    // Another commune's agent and another family's parent read nothing of it.
+    let other = setup_commune(&app, &days).await;
+    assert!(correlation(&app, &other.agent(), basket, 500).await.is_empty());
+    assert!(correlation(&app, &other.parent(), basket, 500).await.is_empty());
+    let bad = app
+        .gql(
+            Some(&fixture.agent()),
+            CORRELATION,
+            json!({ "id": basket, "after": "12/x", "first": 10 }),
+        )
+        .await;
+    assert_eq!(bad.error_code(), "VALIDATION");
 }

@@ -9,6 +9,7 @@ use async_graphql::{Enum, SimpleObject};
 
 use crate::graphql::reservation_views::HistoryEvent;
 use crate::services::audit::{self, Kind};
+use espace_famille_projections::store::Position;
 
 /// The aggregates whose history can be read.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -40,6 +41,40 @@ pub struct HistoryPage {
     pub next_after: Option<i64>,
 }
 
+/// One event of a correlation, with its stream.
+#[derive(SimpleObject)]
+pub struct CorrelatedEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// Its place in the commit order, as `after` takes it.
+    pub position: String,
+    pub event: HistoryEvent,
+}
+
+/// A page of what one business operation did, in commit order.
+#[derive(SimpleObject)]
+pub struct CorrelationPage {
+    pub events: Vec<CorrelatedEvent>,
+    /// Give it as `after` for the next page; none: this was the last.
+    pub next_after: Option<String>,
+}
+
+/// A place in the commit order as clients see it: `transaction/position`.
+fn cursor(position: Position) -> String {
+    format!("{}/{}", position.transaction_id, position.global_position)
+}
+
+/// Reads a cursor [`cursor`] wrote.
+pub fn parse_cursor(text: &str) -> Result<Position, ApiError> {
+    let invalid = || ApiError::Validation(say("api.invalid_cursor", &[]));
+    let (transaction, position) = text.split_once('/').ok_or_else(invalid)?;
+    let number = |text: &str| text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(invalid);
+    Ok(Position {
+        transaction_id: number(transaction)?,
+        global_position: number(position)?,
+    })
+}
+
 #[derive(Default)]
 pub struct AuditQuery;
 
@@ -62,6 +97,35 @@ impl AuditQuery {
         Ok(HistoryPage {
             events: page.events.iter().map(HistoryEvent::from).collect(),
             next_after: page.next_after,
+        })
+    }
+
+    /// Everything one business operation did (a basket and what followed
+    /// from it: its invoices, its payment, its confirmations; a billing
+    /// run; an allocation run), across streams, in commit order: the
+    /// events whose correlation id is `id`, among the streams the caller
+    /// may read the history of.
+    async fn correlation(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        #[graphql(desc = "the nextAfter of the previous page")] after: Option<String>,
+        #[graphql(default = 100, desc = "at most 500")] first: i64,
+    ) -> Result<CorrelationPage> {
+        let after = after.as_deref().map(parse_cursor).transpose()?;
+        let page = audit::correlation(commands(ctx), caller(ctx), id, after, first).await?;
+        Ok(CorrelationPage {
+            events: page
+                .events
+                .iter()
+                .map(|e| CorrelatedEvent {
+                    aggregate_type: e.aggregate_type.clone(),
+                    aggregate_id: e.aggregate_id.clone(),
+                    position: cursor(e.position),
+                    event: HistoryEvent::from(e),
+                })
+                .collect(),
+            next_after: page.next_after.map(cursor),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! What auditors and agents read of the store itself: the history of any
-//! aggregate, paged, and the state of one as its events recorded up to an
-//! instant built it.
+//! aggregate, paged, what one business operation did across streams, and
+//! the state of an aggregate as its events recorded up to an instant
+//! built it.
 //!
 //! Who may read a stream's history is who may read the aggregate: a
 //! reservation's, an invoice's, a payment's family and commune; a family's
@@ -14,7 +15,9 @@ use espace_famille_domain::family::Family;
 use espace_famille_domain::invoice::Invoice;
 use espace_famille_domain::payment::Payment;
 use espace_famille_domain::reservation::Reservation;
-use espace_famille_projections::store::{self, RecordedEvent};
+use std::collections::HashMap;
+
+use espace_famille_projections::store::{self, Position, RecordedEvent};
 use uuid::Uuid;
 
 use crate::auth::identity::Caller;
@@ -33,6 +36,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of the streams of this aggregate type, among those whose
+    /// history can be read.
+    pub fn of(aggregate_type: &str) -> Option<Kind> {
+        [
+            Kind::Reservation,
+            Kind::Family,
+            Kind::Invoice,
+            Kind::Payment,
+            Kind::Collectivity,
+        ]
+        .into_iter()
+        .find(|kind| kind.aggregate_type() == aggregate_type)
+    }
+
     pub fn aggregate_type(self) -> &'static str {
         use cqrs_es::Aggregate;
         match self {
@@ -156,6 +173,58 @@ pub async fn history(
         events.retain(|e| visible_to(e, &communes));
     }
     Ok(HistoryPage { events, next_after })
+}
+
+/// A page of what one business operation did, across streams.
+pub struct CorrelationPage {
+    pub events: Vec<RecordedEvent>,
+    /// The position to ask after for the next page; none: the last page.
+    pub next_after: Option<Position>,
+}
+
+/// The events of correlation `id` after `after`, at most `first`, in
+/// commit order: of the streams among them `caller` may read the history
+/// of (the others, and those of no readable kind but to an auditor of
+/// everything, are left out, as a history would hide them).
+pub async fn correlation(
+    commands: &Commands,
+    caller: &Caller,
+    id: Uuid,
+    after: Option<Position>,
+    first: i64,
+) -> Result<CorrelationPage, ApiError> {
+    caller.identity()?;
+    if !(1..=MAX_PAGE).contains(&first) {
+        return Err(ApiError::Validation(say("api.first_out_of_range", &[])));
+    }
+    let mut events = store::correlated(&commands.pool, id, after.unwrap_or_default(), first + 1).await?;
+    let more = events.len() as i64 > first;
+    events.truncate(first as usize);
+    let next_after = more.then(|| events.last().map(|e| e.position)).flatten();
+    let mut streams: HashMap<(String, String), Option<Option<Vec<Uuid>>>> = HashMap::new();
+    let mut visible = Vec::with_capacity(events.len());
+    for event in events {
+        let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
+        if !streams.contains_key(&key) {
+            let access = match (
+                Kind::of(&event.aggregate_type),
+                event.aggregate_id.parse::<Uuid>(),
+            ) {
+                (Some(kind), Ok(stream)) => readable(commands, caller, kind, stream).await.ok(),
+                _ => caller.require_auditor_of_any(&[]).ok().map(|_| None),
+            };
+            streams.insert(key.clone(), access);
+        }
+        match &streams[&key] {
+            Some(None) => visible.push(event),
+            Some(Some(communes)) if visible_to(&event, communes) => visible.push(event),
+            _ => {}
+        }
+    }
+    Ok(CorrelationPage {
+        events: visible,
+        next_after,
+    })
 }
 
 /// `A`'s state as its events recorded up to `as_of` built it; `None`: as

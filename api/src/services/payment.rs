@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use cqrs_es::Aggregate;
 use espace_famille_domain::calendar::paris_today;
 use espace_famille_domain::invoice::{Invoice, InvoiceCommand, InvoiceError, InvoiceStatus};
 use espace_famille_domain::payment::{
@@ -71,6 +72,21 @@ pub async fn pay_invoices(
 ) -> Result<PaymentOpened, ApiError> {
     check_chosen(invoice_ids)?;
     let payment_id = Uuid::new_v4();
+    // Invoices issued by one operation (a basket's prepayments) are paid
+    // as part of it.
+    let ids: Vec<String> = invoice_ids.iter().map(Uuid::to_string).collect();
+    let issued_under: BTreeSet<Option<Uuid>> = store::first_correlations(&commands.pool, Invoice::TYPE, &ids)
+        .await?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    let metadata = &match issued_under.into_iter().collect::<Vec<_>>().as_slice() {
+        [Some(correlation)] => Metadata {
+            correlation_id: *correlation,
+            ..metadata.clone()
+        },
+        _ => metadata.clone(),
+    };
     let started = commands
         .write(StartPayment {
             payment_id,
@@ -125,6 +141,7 @@ pub async fn settle(
         return Ok(None);
     };
     let payment_id: Uuid = row.try_get("payment_id")?;
+    let metadata = &carried_on(commands, Payment::TYPE, payment_id, metadata).await?;
     let result = match payments.provider.result(operation_id).await {
         Ok(result) => result,
         Err(ProviderError::UnknownOperation(_)) => {
@@ -388,6 +405,25 @@ impl Write for EndUnopened<'_> {
     fn reads(&self) -> Option<&'static [&'static str]> {
         Some(&[INVOICES])
     }
+}
+
+/// `metadata`, under the correlation the stream `id` was started under:
+/// what follows from a payment (or a prepayment invoice) belongs to the
+/// operation that started it.
+pub async fn carried_on(
+    commands: &Commands,
+    aggregate_type: &str,
+    id: Uuid,
+    metadata: &Metadata,
+) -> Result<Metadata, ApiError> {
+    let started = store::first_correlations(&commands.pool, aggregate_type, &[id.to_string()]).await?;
+    Ok(match started.first().and_then(|(_, c)| *c) {
+        Some(correlation_id) => Metadata {
+            correlation_id,
+            ..metadata.clone()
+        },
+        None => metadata.clone(),
+    })
 }
 
 /// The metadata of what the server's payments do by themselves.

@@ -243,6 +243,8 @@ async fn settle(
     let Some(invoice) = prepayment_invoice(commands, invoice_id).await? else {
         return Ok(());
     };
+    let metadata =
+        &crate::services::payment::carried_on(commands, Invoice::TYPE, invoice_id, metadata).await?;
     let reservations = invoice
         .issued
         .iter()

@@ -238,6 +238,57 @@ pub async fn stream_page(
     rows.iter().map(RecordedEvent::from_row).collect()
 }
 
+/// The correlation id each of these streams of one type was started under
+/// (its first event's), for the process that carries it on.
+pub async fn first_correlations(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+) -> Result<Vec<(String, Option<Uuid>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT aggregate_id, metadata ->> 'correlation_id' AS correlation FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND sequence = 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let correlation: Option<String> = row.try_get("correlation")?;
+            Ok((
+                row.try_get("aggregate_id")?,
+                correlation.and_then(|c| c.parse().ok()),
+            ))
+        })
+        .collect()
+}
+
+/// The events of one correlation id (one basket, one billing run, one
+/// payment, across streams) after `after`, in commit order, at most
+/// `limit`.
+pub async fn correlated(
+    pool: &PgPool,
+    correlation_id: Uuid,
+    after: Position,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "{} WHERE e.metadata ->> 'correlation_id' = $1
+           AND (e.transaction_id, e.global_position) > ($2::text::xid8, $3)
+         ORDER BY e.transaction_id, e.global_position LIMIT $4",
+        RecordedEvent::SELECT
+    );
+    let rows = sqlx::query(&sql)
+        .bind(correlation_id.to_string())
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(RecordedEvent::from_row).collect()
+}
+
 /// The state of one stream as its events recorded up to `until` built it
 /// (`None`: all of them), and how many it folded.
 pub async fn state_as_of<A: Aggregate>(

@@ -59,8 +59,9 @@ pub use commit_order::{
     Passed, EVENTS_AFTER, PASS_OVER,
 };
 pub use load::{
-    events_after_each, find_allocation_run, fold_many, id_claimed, load, load_families, load_many, sql,
-    state_as_of, stream_history, stream_page, stream_position, stream_version, streams_sql, Loaded,
+    correlated, events_after_each, find_allocation_run, first_correlations, fold_many, id_claimed, load,
+    load_families, load_many, sql, state_as_of, stream_history, stream_page, stream_position, stream_version,
+    streams_sql, Loaded,
 };
 // The parts share their helpers through this module (each does `use
 // super::*`).
