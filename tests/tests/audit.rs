@@ -254,3 +254,83 @@ async fn an_agent_reads_a_shared_familys_history_without_another_communes_events
     assert!(seen_by_b.iter().any(|p| p.contains(&b.collectivity.to_string())));
     assert!(seen_by_b.len() < whole.len());
 }
+
+/// A copy of `app`'s store, made once the server has stopped: its URL.
+async fn copy_of(url: &str) -> String {
+    use sqlx::{ConnectOptions, Connection};
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let original = options.get_database().unwrap().to_string();
+    let copy = format!("copy_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect_with(&options.clone().database("postgres"))
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {copy} TEMPLATE {original}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    options.database(&copy).to_url_lossy().to_string()
+}
+
+#[tokio::test]
+async fn the_command_line_seals_exports_the_seals_and_verifies_a_copy_of_the_store_tampered_with() {
+    use espace_famille_api::app::Settings;
+    use espace_famille_api::cli::audit;
+    use std::process::ExitCode;
+
+    let app = spawn_app().await;
+    let days = future_canteen_days(2);
+    let fixture = setup_commune(&app, &days).await;
+    app.book(&fixture, &days).await.data("submitBasket");
+    let url = app.database_url.clone();
+    app.stop().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    espace_famille_projections::testing::wait_below_horizon(&pool).await;
+    let settings = Settings::new(&url);
+    assert_eq!(audit::seal(&settings).await.unwrap(), ExitCode::SUCCESS);
+    let sealed = espace_famille_projections::store::integrity::seals(&pool, 0)
+        .await
+        .unwrap();
+    assert_eq!(sealed.len(), 1);
+    // The copy kept elsewhere, as `audit seals` prints it.
+    let kept = std::env::temp_dir().join(format!("seals-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    let lines: Vec<String> = sealed.iter().map(|s| serde_json::to_string(s).unwrap()).collect();
+    std::fs::write(&kept, lines.join("\n")).unwrap();
+    let kept_seals = audit::read_seals(&kept).unwrap();
+    assert_eq!(kept_seals, sealed);
+    assert_eq!(
+        audit::verify(&settings, &kept_seals).await.unwrap(),
+        ExitCode::SUCCESS
+    );
+    pool.close().await;
+
+    // A booking's date moved by hand in a copy: the copy fails, the
+    // original still verifies.
+    let copy = copy_of(&url).await;
+    let tampered = sqlx::PgPool::connect(&copy).await.unwrap();
+    sqlx::raw_sql(
+        "SET session_replication_role = replica;
+         UPDATE events SET payload = replace(payload::text, '\"date\":\"', '\"date\":\"1')::json
+         WHERE global_position = (SELECT min(global_position) FROM events WHERE event_type = 'ReservationRequested')",
+    )
+    .execute(&tampered)
+    .await
+    .unwrap();
+    let edited = espace_famille_projections::store::integrity::verify(&tampered, &kept_seals, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(edited.findings.len(), 1, "{:#?}", edited.findings);
+    assert!(edited.findings[0]
+        .stream
+        .as_deref()
+        .unwrap()
+        .starts_with("Reservation/"));
+    assert_eq!(
+        audit::verify(&Settings::new(&copy), &kept_seals).await.unwrap(),
+        ExitCode::from(1)
+    );
+    assert_eq!(
+        audit::verify(&settings, &kept_seals).await.unwrap(),
+        ExitCode::SUCCESS
+    );
+    let _ = std::fs::remove_file(&kept);
+}

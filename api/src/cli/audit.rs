@@ -58,10 +58,7 @@ pub fn read_seals(path: &std::path::Path) -> anyhow::Result<Vec<Seal>> {
 /// finding, and exits 1 when there is one.
 pub async fn verify(settings: &Settings, kept: &[Seal]) -> anyhow::Result<ExitCode> {
     let pool = migrated(settings).await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&pool)
-        .await?;
-    let bar = events_bar(total as u64);
+    let bar = events_bar(integrity::count(&pool).await?);
     let started = Instant::now();
     let verification = integrity::verify(&pool, kept, |n| bar.inc(n)).await?;
     bar.finish_and_clear();

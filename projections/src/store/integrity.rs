@@ -36,6 +36,14 @@ pub struct Seal {
     pub digest: String,
 }
 
+/// How many events the store holds (for a progress bar).
+pub async fn count(pool: &PgPool) -> Result<u64, StoreError> {
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await?;
+    Ok(count.max(0) as u64)
+}
+
 /// Seals the events committed since the last seal; `None` when there was
 /// none.
 pub async fn seal(pool: &PgPool) -> Result<Option<Seal>, StoreError> {
