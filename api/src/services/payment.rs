@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::Utc;
 use cqrs_es::Aggregate;
 use espace_famille_domain::calendar::paris_today;
-use espace_famille_domain::invoice::{Invoice, InvoiceCommand, InvoiceError, InvoiceStatus};
+use espace_famille_domain::invoice::{Invoice, InvoiceCommand, InvoiceError, InvoiceKind, InvoiceStatus};
 use espace_famille_domain::payment::{
     PaidInvoice, Payment, PaymentCommand, PaymentStatus, Started, MAX_INVOICES,
 };
@@ -72,20 +72,15 @@ pub async fn pay_invoices(
 ) -> Result<PaymentOpened, ApiError> {
     check_chosen(invoice_ids)?;
     let payment_id = Uuid::new_v4();
-    // Invoices issued by one operation (a basket's prepayments) are paid
-    // as part of it.
-    let ids: Vec<String> = invoice_ids.iter().map(Uuid::to_string).collect();
-    let issued_under: BTreeSet<Option<Uuid>> = store::first_correlations(&commands.pool, Invoice::TYPE, &ids)
-        .await?
-        .into_iter()
-        .map(|(_, c)| c)
-        .collect();
-    let metadata = &match issued_under.into_iter().collect::<Vec<_>>().as_slice() {
-        [Some(correlation)] => Metadata {
-            correlation_id: *correlation,
+    // A basket's prepayment invoices are paid as part of the basket. (Not
+    // a month's: one billing run issued them all, and each payment is
+    // its family's own operation.)
+    let metadata = &match prepaid_under(commands, invoice_ids).await? {
+        Some(correlation_id) => Metadata {
+            correlation_id,
             ..metadata.clone()
         },
-        _ => metadata.clone(),
+        None => metadata.clone(),
     };
     let started = commands
         .write(StartPayment {
@@ -405,6 +400,31 @@ impl Write for EndUnopened<'_> {
     fn reads(&self) -> Option<&'static [&'static str]> {
         Some(&[INVOICES])
     }
+}
+
+/// The operation that issued every one of `invoice_ids`, when they are
+/// all prepayment invoices of the same one.
+async fn prepaid_under(commands: &Commands, invoice_ids: &[Uuid]) -> Result<Option<Uuid>, ApiError> {
+    let ids: Vec<String> = invoice_ids.iter().map(Uuid::to_string).collect();
+    let loaded = store::load_many::<Invoice>(&commands.pool, &ids).await?;
+    let prepaid = loaded.iter().all(|invoice| {
+        matches!(
+            invoice.aggregate.issued.as_ref().map(|issued| &issued.kind),
+            Some(InvoiceKind::Prepayment { .. })
+        )
+    });
+    if !prepaid {
+        return Ok(None);
+    }
+    let issued_under: BTreeSet<Option<Uuid>> = store::first_correlations(&commands.pool, Invoice::TYPE, &ids)
+        .await?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    Ok(match issued_under.into_iter().collect::<Vec<_>>().as_slice() {
+        [Some(correlation)] => Some(*correlation),
+        _ => None,
+    })
 }
 
 /// `metadata`, under the correlation the stream `id` was started under:
