@@ -121,6 +121,23 @@ enum Command {
         #[command(subcommand)]
         what: AuditAction,
     },
+    /// Export every event of a commune (its auditor's feed) recorded in
+    /// [--from, --to), in commit order, to standard output or --out.
+    Export {
+        #[arg(long)]
+        collectivity: uuid::Uuid,
+        /// Recorded at or after (RFC 3339, e.g. 2026-11-01T00:00:00+01:00).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Recorded before.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: cli::audit::Format,
+        /// The file to write; none: standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Create an account (or add grants to an existing one), e.g. the first
     /// agent of a commune. The password is read from standard input.
     CreateAccount {
@@ -254,6 +271,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => cli::retry_projection(&settings, &name).await,
         Command::Replay => cli::replay(&settings).await,
         Command::Bill { regie, month } => cli::bill(&settings, regie, &month).await,
+        Command::Export {
+            collectivity,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let filter = espace_famille_projections::store::FeedFilter {
+                from,
+                to,
+                ..Default::default()
+            };
+            let mut out: Box<dyn std::io::Write> = match out {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(&path)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            cli::audit::export(&settings, collectivity, filter, format, &mut out).await
+        }
         Command::Audit {
             what: AuditAction::Allocation { run_id },
         } => cli::audit_allocation(&settings, run_id).await,

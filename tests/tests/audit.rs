@@ -253,6 +253,30 @@ async fn an_agent_reads_a_shared_familys_history_without_another_communes_events
     );
     assert!(seen_by_b.iter().any(|p| p.contains(&b.collectivity.to_string())));
     assert!(seen_by_b.len() < whole.len());
+
+    // B's auditor's feed holds the family's events that name B or no
+    // commune, none of those naming only A.
+    espace_famille_projections::testing::wait_below_horizon(&app.pool).await;
+    let b_auditor = auditor_of(&app, b.collectivity).await;
+    let family_events: Vec<String> = feed(
+        &app,
+        &b_auditor,
+        b.collectivity,
+        500,
+        json!({ "types": ["Family"] }),
+    )
+    .await
+    .iter()
+    .filter(|e| e["aggregateId"] == json!(a.family))
+    .map(|e| e["event"]["payload"].to_string())
+    .collect();
+    assert!(family_events
+        .iter()
+        .any(|p| p.contains(&b.collectivity.to_string())));
+    assert!(
+        !family_events.iter().any(|p| p.contains(&a_commune)),
+        "A's own events in B's feed: {family_events:?}"
+    );
 }
 
 /// A copy of `app`'s store, made once the server has stopped: its URL.
@@ -333,4 +357,176 @@ async fn the_command_line_seals_exports_the_seals_and_verifies_a_copy_of_the_sto
         ExitCode::SUCCESS
     );
     let _ = std::fs::remove_file(&kept);
+}
+
+const FEED: &str = "query($c: UUID!, $after: String, $first: Int!, $types: [String!], $events: [String!],
+                          $from: DateTime, $to: DateTime) {
+  auditFeed(collectivityId: $c, after: $after, first: $first, aggregateTypes: $types, eventTypes: $events,
+            from: $from, to: $to) {
+    events { aggregateType aggregateId position event { eventType payload } }
+    nextAfter
+  }
+}";
+
+/// Every page of a commune's feed, as `token` reads it.
+async fn feed(app: &TestApp, token: &str, commune: uuid::Uuid, first: i64, filter: Value) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let mut variables = json!({ "c": commune, "after": after, "first": first });
+        variables
+            .as_object_mut()
+            .unwrap()
+            .extend(filter.as_object().unwrap().clone());
+        let page = app.gql(Some(token), FEED, variables).await;
+        let page = page.data("auditFeed").clone();
+        events.extend(page["events"].as_array().unwrap().iter().cloned());
+        if page["nextAfter"].is_null() {
+            return events;
+        }
+        after = page["nextAfter"].clone();
+    }
+}
+
+#[tokio::test]
+async fn a_communes_auditor_pages_through_its_events_only_filtered_and_exports_them() {
+    let app = spawn_app().await;
+    let days = future_canteen_days(2);
+    let ours = setup_commune(&app, &days).await;
+    let theirs = setup_commune(&app, &days).await;
+    app.book(&ours, &days).await.data("submitBasket");
+    app.book(&theirs, &days).await.data("submitBasket");
+    espace_famille_projections::testing::wait_below_horizon(&app.pool).await;
+    let auditor = auditor_of(&app, ours.collectivity).await;
+
+    let events = feed(&app, &auditor, ours.collectivity, 500, json!({})).await;
+    let streams: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["aggregateType"].as_str().unwrap(),
+                e["aggregateId"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(streams.contains(&format!("Collectivity/{}", ours.collectivity)));
+    assert!(streams.contains(&format!("Family/{}", ours.family)));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"]["eventType"] == "ReservationRequested")
+            .count(),
+        2
+    );
+    assert!(!streams.contains(&format!("Collectivity/{}", theirs.collectivity)));
+    assert!(!streams.contains(&format!("Family/{}", theirs.family)));
+    let payloads = serde_json::to_string(&events).unwrap();
+    assert!(
+        !payloads.contains(&theirs.collectivity.to_string()),
+        "another commune's event in the feed"
+    );
+    let positions: Vec<(i64, i64)> = events
+        .iter()
+        .map(|e| {
+            let (t, p) = e["position"].as_str().unwrap().split_once('/').unwrap();
+            (t.parse().unwrap(), p.parse().unwrap())
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "commit order: {positions:?}"
+    );
+    assert_eq!(
+        feed(&app, &auditor, ours.collectivity, 4, json!({})).await,
+        events,
+        "paged, the same"
+    );
+
+    // Filters: by types, and by the instant recorded.
+    let requested = feed(
+        &app,
+        &auditor,
+        ours.collectivity,
+        500,
+        json!({ "events": ["ReservationRequested"] }),
+    )
+    .await;
+    assert_eq!(requested.len(), 2);
+    let reservations = feed(
+        &app,
+        &auditor,
+        ours.collectivity,
+        500,
+        json!({ "types": ["Reservation"] }),
+    )
+    .await;
+    assert!(reservations.len() >= 2 && reservations.iter().all(|e| e["aggregateType"] == "Reservation"));
+    let before = feed(
+        &app,
+        &auditor,
+        ours.collectivity,
+        500,
+        json!({ "from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z" }),
+    )
+    .await;
+    assert!(before.is_empty());
+
+    // Another commune's auditor, and the commune's own agent, read none of it.
+    let other = auditor_of(&app, theirs.collectivity).await;
+    for token in [other, ours.agent()] {
+        let refused = app
+            .gql(Some(&token), FEED, json!({ "c": ours.collectivity, "first": 10 }))
+            .await;
+        assert_eq!(refused.error_code(), "NOT_FOUND");
+    }
+    let types: Vec<String> = (0..21).map(|n| format!("T{n}")).collect();
+    let bounded = app
+        .gql(
+            Some(&auditor),
+            FEED,
+            json!({ "c": ours.collectivity, "first": 10, "types": types }),
+        )
+        .await;
+    assert_eq!(bounded.error_code(), "VALIDATION");
+
+    // The command line exports the same events.
+    use espace_famille_api::cli::audit::{export, Format};
+    let settings = espace_famille_api::app::Settings::new(&app.database_url);
+    let mut jsonl = Vec::new();
+    export(
+        &settings,
+        ours.collectivity,
+        Default::default(),
+        Format::Jsonl,
+        &mut jsonl,
+    )
+    .await
+    .unwrap();
+    let lines: Vec<Value> = String::from_utf8(jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), events.len());
+    for (line, event) in lines.iter().zip(&events) {
+        assert_eq!(line["position"], event["position"]);
+        assert_eq!(line["event_type"], event["event"]["eventType"]);
+        assert_eq!(line["payload"], event["event"]["payload"]);
+    }
+    let mut csv = Vec::new();
+    export(
+        &settings,
+        ours.collectivity,
+        Default::default(),
+        Format::Csv,
+        &mut csv,
+    )
+    .await
+    .unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    assert_eq!(reader.headers().unwrap().get(0), Some("position"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), events.len());
+    assert_eq!(rows[0].get(5), events[0]["event"]["eventType"].as_str());
 }

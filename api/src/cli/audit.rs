@@ -1,14 +1,18 @@
 //! The auditor's commands over the whole store: sealing, the seals'
-//! export, and the verification of the chains and seals.
+//! export, the verification of the chains and seals, and a commune's
+//! events exported.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use espace_famille_projections::store::integrity::{self, Seal};
+use espace_famille_projections::store::{self, FeedFilter, Position, RecordedEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::migrated;
 use crate::app::Settings;
+use crate::commands::Commands;
+use crate::services::audit as audit_service;
 
 /// A progress bar on standard error for `total` events (hidden when it is
 /// not a terminal).
@@ -105,4 +109,141 @@ pub async fn verify(settings: &Settings, kept: &[Seal]) -> anyhow::Result<ExitCo
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object a line.
+    Jsonl,
+    /// A header, then a row an event; the payload as JSON text.
+    Csv,
+}
+
+/// The columns of an export, in order.
+const COLUMNS: [&str; 14] = [
+    "position",
+    "event_id",
+    "aggregate_type",
+    "aggregate_id",
+    "sequence",
+    "event_type",
+    "event_version",
+    "recorded_at",
+    "actor_id",
+    "actor_role",
+    "correlation_id",
+    "causation_id",
+    "command_id",
+    "payload",
+];
+
+/// How many events an export reads at a time: what it holds in memory.
+const EXPORT_PAGE: i64 = 2_000;
+
+/// Writes every event of commune `collectivity_id` recorded in
+/// `[from, to)` to `out`, in commit order, a page at a time (its memory
+/// does not grow with the events); prints the count and the events/s.
+pub async fn export(
+    settings: &Settings,
+    collectivity_id: uuid::Uuid,
+    filter: FeedFilter,
+    format: Format,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<ExitCode> {
+    audit_service::check_filter(&filter).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let pool = migrated(settings).await?;
+    let commands = Commands::new(pool.clone(), settings.read_your_writes);
+    let commune = audit_service::commune(&commands, collectivity_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {human_pos} events, {per_sec}").expect("a valid template"),
+    );
+    let started = Instant::now();
+    let mut sink = match format {
+        Format::Csv => {
+            let mut writer = csv::Writer::from_writer(&mut *out);
+            writer.write_record(COLUMNS)?;
+            Sink::Csv(Box::new(writer))
+        }
+        Format::Jsonl => Sink::Jsonl(&mut *out),
+    };
+    let mut after = Position::default();
+    let mut exported = 0_u64;
+    loop {
+        let page = store::commune_events(&pool, &commune, after, EXPORT_PAGE, &filter).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        for event in &page {
+            let fields = fields(event);
+            match &mut sink {
+                Sink::Csv(writer) => writer.write_record(&fields)?,
+                Sink::Jsonl(out) => {
+                    let mut line = serde_json::Map::new();
+                    for (column, value) in COLUMNS.iter().zip(fields) {
+                        let value = match *column {
+                            "payload" => {
+                                serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value))
+                            }
+                            "sequence" => serde_json::Value::from(event.sequence),
+                            _ => serde_json::Value::String(value),
+                        };
+                        line.insert(column.to_string(), value);
+                    }
+                    serde_json::to_writer(&mut *out, &line)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+        exported += page.len() as u64;
+        bar.inc(page.len() as u64);
+        if (page.len() as i64) < EXPORT_PAGE {
+            break;
+        }
+    }
+    match sink {
+        Sink::Csv(mut writer) => writer.flush()?,
+        Sink::Jsonl(out) => out.flush()?,
+    }
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{exported} events exported in {seconds:.2} s ({:.0} events/s)",
+        exported as f64 / seconds.max(f64::EPSILON)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where an export writes.
+enum Sink<'a> {
+    Csv(Box<csv::Writer<&'a mut dyn std::io::Write>>),
+    Jsonl(&'a mut dyn std::io::Write),
+}
+
+/// An event's columns, as text.
+fn fields(event: &RecordedEvent) -> Vec<String> {
+    let meta = |key: &str| event.metadata_field(key).unwrap_or_default();
+    vec![
+        format!(
+            "{}/{}",
+            event.position.transaction_id, event.position.global_position
+        ),
+        event.event_id.to_string(),
+        event.aggregate_type.clone(),
+        event.aggregate_id.clone(),
+        event.sequence.to_string(),
+        event.event_type.clone(),
+        event.event_version.clone(),
+        event
+            .recorded_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        meta("actor_id"),
+        meta("actor_role"),
+        meta("correlation_id"),
+        meta("causation_id"),
+        meta("command_id"),
+        event.payload.clone(),
+    ]
 }

@@ -6,10 +6,11 @@
 use super::*;
 
 use async_graphql::{Enum, SimpleObject};
+use chrono::{DateTime, Utc};
 
 use crate::graphql::reservation_views::HistoryEvent;
 use crate::services::audit::{self, Kind};
-use espace_famille_projections::store::Position;
+use espace_famille_projections::store::{FeedFilter, Position};
 
 /// The aggregates whose history can be read.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -41,7 +42,7 @@ pub struct HistoryPage {
     pub next_after: Option<i64>,
 }
 
-/// One event of a correlation, with its stream.
+/// One event of a correlation or of a feed, with its stream.
 #[derive(SimpleObject)]
 pub struct CorrelatedEvent {
     pub aggregate_type: String,
@@ -51,12 +52,28 @@ pub struct CorrelatedEvent {
     pub event: HistoryEvent,
 }
 
-/// A page of what one business operation did, in commit order.
+/// A page of events across streams, in commit order.
 #[derive(SimpleObject)]
 pub struct CorrelationPage {
     pub events: Vec<CorrelatedEvent>,
     /// Give it as `after` for the next page; none: this was the last.
     pub next_after: Option<String>,
+}
+
+fn page_of(page: audit::CorrelationPage) -> CorrelationPage {
+    CorrelationPage {
+        events: page
+            .events
+            .iter()
+            .map(|e| CorrelatedEvent {
+                aggregate_type: e.aggregate_type.clone(),
+                aggregate_id: e.aggregate_id.clone(),
+                position: cursor(e.position),
+                event: HistoryEvent::from(e),
+            })
+            .collect(),
+        next_after: page.next_after.map(cursor),
+    }
 }
 
 /// A place in the commit order as clients see it: `transaction/position`.
@@ -100,6 +117,34 @@ impl AuditQuery {
         })
     }
 
+    /// Every event of one commune in commit order, for its auditors: its
+    /// own stream, its families (their events naming it or no commune), the
+    /// reservations, invoices and payments made there, its units' places,
+    /// its invoice numbers. Filtered by aggregate and event types (up to 20
+    /// each) and by the instant recorded (`from` included, `to` not).
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_feed(
+        &self,
+        ctx: &Context<'_>,
+        collectivity_id: Uuid,
+        #[graphql(desc = "the nextAfter of the previous page")] after: Option<String>,
+        #[graphql(default = 100, desc = "at most 500")] first: i64,
+        aggregate_types: Option<Vec<String>>,
+        event_types: Option<Vec<String>>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<CorrelationPage> {
+        let after = after.as_deref().map(parse_cursor).transpose()?;
+        let filter = FeedFilter {
+            aggregate_types,
+            event_types,
+            from,
+            to,
+        };
+        let page = audit::feed(commands(ctx), caller(ctx), collectivity_id, after, first, &filter).await?;
+        Ok(page_of(page))
+    }
+
     /// Everything one business operation did (a basket and what followed
     /// from it: its invoices, its payment, its confirmations; a billing
     /// run; an allocation run), across streams, in commit order: the
@@ -114,18 +159,6 @@ impl AuditQuery {
     ) -> Result<CorrelationPage> {
         let after = after.as_deref().map(parse_cursor).transpose()?;
         let page = audit::correlation(commands(ctx), caller(ctx), id, after, first).await?;
-        Ok(CorrelationPage {
-            events: page
-                .events
-                .iter()
-                .map(|e| CorrelatedEvent {
-                    aggregate_type: e.aggregate_type.clone(),
-                    aggregate_id: e.aggregate_id.clone(),
-                    position: cursor(e.position),
-                    event: HistoryEvent::from(e),
-                })
-                .collect(),
-            next_after: page.next_after.map(cursor),
-        })
+        Ok(page_of(page))
     }
 }

@@ -17,7 +17,8 @@ use espace_famille_domain::payment::Payment;
 use espace_famille_domain::reservation::Reservation;
 use std::collections::HashMap;
 
-use espace_famille_projections::store::{self, Position, RecordedEvent};
+use espace_famille_domain::invoice::numbers_id;
+use espace_famille_projections::store::{self, Commune, FeedFilter, Position, RecordedEvent};
 use uuid::Uuid;
 
 use crate::auth::identity::Caller;
@@ -175,7 +176,8 @@ pub async fn history(
     Ok(HistoryPage { events, next_after })
 }
 
-/// A page of what one business operation did, across streams.
+/// A page of events across streams, in commit order: what one business
+/// operation did, or a commune's feed.
 pub struct CorrelationPage {
     pub events: Vec<RecordedEvent>,
     /// The position to ask after for the next page; none: the last page.
@@ -225,6 +227,79 @@ pub async fn correlation(
         events: visible,
         next_after,
     })
+}
+
+/// The most aggregate or event types a feed filters by, and their length.
+pub const MAX_TYPES: usize = 20;
+const MAX_TYPE_LENGTH: usize = 64;
+
+/// Who commune `collectivity_id` is, as its events name it.
+pub async fn commune(commands: &Commands, collectivity_id: Uuid) -> Result<Commune, ApiError> {
+    let collectivity = commands.current_collectivity(collectivity_id).await?;
+    let year = chrono::Datelike::year(&Utc::now());
+    Ok(Commune {
+        collectivity_id,
+        unit_ids: collectivity.units.keys().copied().collect(),
+        // Invoice numbers run per régie and year, from the first invoices.
+        numbers_ids: (2024..=year + 1)
+            .map(|y| numbers_id(collectivity_id, y))
+            .collect(),
+    })
+}
+
+/// Checks a feed's filter: a few types, each of bounded length; a range
+/// that ends after it starts.
+pub fn check_filter(filter: &FeedFilter) -> Result<(), ApiError> {
+    let types = [&filter.aggregate_types, &filter.event_types];
+    let too_many = types.iter().any(|t| {
+        t.as_ref().is_some_and(|t| {
+            t.is_empty() || t.len() > MAX_TYPES || t.iter().any(|n| n.len() > MAX_TYPE_LENGTH)
+        })
+    });
+    if too_many {
+        return Err(ApiError::Validation(say(
+            "api.feed_types",
+            &[("max", &MAX_TYPES), ("length", &MAX_TYPE_LENGTH)],
+        )));
+    }
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        if to <= from {
+            return Err(ApiError::Validation(say("api.feed_range", &[])));
+        }
+    }
+    Ok(())
+}
+
+/// A page of every event of commune `collectivity_id` after `after`, in
+/// commit order, for its auditors (and auditors of everything).
+pub async fn feed(
+    commands: &Commands,
+    caller: &Caller,
+    collectivity_id: Uuid,
+    after: Option<Position>,
+    first: i64,
+    filter: &FeedFilter,
+) -> Result<CorrelationPage, ApiError> {
+    caller
+        .require_auditor_of_any(&[collectivity_id])
+        .map_err(|_| ApiError::NotFound(say("api.no_history", &[("id", &collectivity_id)])))?;
+    if !(1..=MAX_PAGE).contains(&first) {
+        return Err(ApiError::Validation(say("api.first_out_of_range", &[])));
+    }
+    check_filter(filter)?;
+    let commune = commune(commands, collectivity_id).await?;
+    let mut events = store::commune_events(
+        &commands.pool,
+        &commune,
+        after.unwrap_or_default(),
+        first + 1,
+        filter,
+    )
+    .await?;
+    let more = events.len() as i64 > first;
+    events.truncate(first as usize);
+    let next_after = more.then(|| events.last().map(|e| e.position)).flatten();
+    Ok(CorrelationPage { events, next_after })
 }
 
 /// `A`'s state as its events recorded up to `as_of` built it; `None`: as

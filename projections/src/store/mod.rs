@@ -15,6 +15,7 @@
 //! - `appender`: single commands arriving together, in one statement;
 //! - `commit_order`: the events after a position, in commit order, below
 //!   the horizon (what the projections read);
+//! - `feed`: every event of one commune, for its auditors;
 //! - [`integrity`]: the hash chains and seals, and their verification;
 //! - [`personal`]: the families' keys, and sealing and opening personal
 //!   values with them;
@@ -45,6 +46,7 @@ pub struct Position {
 mod append;
 mod appender;
 mod commit_order;
+mod feed;
 pub mod integrity;
 mod load;
 pub mod personal;
@@ -58,6 +60,7 @@ pub use commit_order::{
     all_below_horizon, fetch_after, first_events, has_events_after, head, read_after, read_after_of_types,
     Passed, EVENTS_AFTER, PASS_OVER,
 };
+pub use feed::{commune_events, Commune, FeedFilter};
 pub use load::{
     correlated, events_after_each, find_allocation_run, first_correlations, fold_many, id_claimed, load,
     load_families, load_many, sql, state_as_of, stream_history, stream_page, stream_position, stream_version,

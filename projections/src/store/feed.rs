@@ -1,0 +1,93 @@
+//! The auditor's feed: every event of one commune, in commit order, below
+//! the horizon (so that a page read after a cursor never misses an event
+//! that commits later at a lower position).
+//!
+//! An event is the commune's when its stream is the commune's own, or its
+//! stream's first event names the commune (a reservation, an invoice, a
+//! payment, a family opened there), or it is a day's places of one of the
+//! commune's units, or its invoice numbers; a family's events are those
+//! of a family that belongs to the commune, naming it or no commune.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::*;
+
+/// What a page of the feed reads.
+#[derive(Debug, Clone, Default)]
+pub struct FeedFilter {
+    pub aggregate_types: Option<Vec<String>>,
+    pub event_types: Option<Vec<String>>,
+    /// Recorded at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Who the commune is, as its events name it: its id, its units' ids (a
+/// day's places name only the unit) and its invoice numbers' streams.
+#[derive(Debug, Clone)]
+pub struct Commune {
+    pub collectivity_id: Uuid,
+    pub unit_ids: Vec<Uuid>,
+    pub numbers_ids: Vec<Uuid>,
+}
+
+/// Up to `limit` events of `commune` after `after`, in commit order.
+pub async fn commune_events(
+    pool: &PgPool,
+    commune: &Commune,
+    after: Position,
+    limit: i64,
+    filter: &FeedFilter,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let names = format!("%\"collectivity_id\":\"{}\"%", commune.collectivity_id);
+    let units: Vec<String> = commune.unit_ids.iter().map(Uuid::to_string).collect();
+    let numbers: Vec<String> = commune.numbers_ids.iter().map(Uuid::to_string).collect();
+    let sql = format!(
+        "{} WHERE (e.transaction_id, e.global_position) > ($2::text::xid8, $3)
+           AND e.transaction_id < greatest(pg_snapshot_xmin(pg_current_snapshot()),
+                                           (SELECT fence FROM events_fence))
+           AND ($5::text[] IS NULL OR e.aggregate_type = ANY($5))
+           AND ($6::text[] IS NULL OR e.event_type = ANY($6))
+           AND ($7::timestamptz IS NULL OR e.recorded_at >= $7)
+           AND ($8::timestamptz IS NULL OR e.recorded_at < $8)
+           AND CASE e.aggregate_type
+               WHEN 'Collectivity' THEN e.aggregate_id = $1
+               WHEN 'InvoiceNumbers' THEN e.aggregate_id = ANY($10)
+               WHEN 'Places' THEN EXISTS (
+                   SELECT 1 FROM events f
+                   WHERE f.aggregate_type = 'Places' AND f.aggregate_id = e.aggregate_id AND f.sequence = 1
+                     AND substring(f.payload::text FROM '\"unit_id\":\"([0-9a-f-]{{36}})\"') = ANY($9))
+               WHEN 'Family' THEN
+                   (e.payload::text LIKE $4 OR e.payload::text NOT LIKE '%\"collectivity_id\":%')
+                   AND EXISTS (
+                       SELECT 1 FROM events j
+                       WHERE j.aggregate_type = 'Family' AND j.aggregate_id = e.aggregate_id
+                         AND j.event_type IN ('FamilyAccountOpened', 'JoinedCollectivity')
+                         AND j.payload::text LIKE $4)
+               ELSE EXISTS (
+                   SELECT 1 FROM events f
+                   WHERE f.aggregate_type = e.aggregate_type AND f.aggregate_id = e.aggregate_id
+                     AND f.sequence = 1 AND f.payload::text LIKE $4)
+               END
+         ORDER BY e.transaction_id, e.global_position LIMIT $11",
+        RecordedEvent::SELECT
+    );
+    let rows = sqlx::query(&sql)
+        .bind(commune.collectivity_id.to_string())
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .bind(&names)
+        .bind(filter.aggregate_types.as_deref())
+        .bind(filter.event_types.as_deref())
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(&units)
+        .bind(&numbers)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(RecordedEvent::from_row).collect()
+}
