@@ -170,13 +170,12 @@ pub async fn export(
         }
         Format::Jsonl => Sink::Jsonl(&mut *out),
     };
-    let mut after = Position::default();
+    let mut after = Some(Position::default());
     let mut exported = 0_u64;
-    loop {
-        let page = store::commune_events(&pool, &commune, after, EXPORT_PAGE, &filter).await?;
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        for event in &page {
+    while let Some(from) = after {
+        let window = store::commune_events(&pool, &commune, from, EXPORT_PAGE, &filter).await?;
+        after = window.next;
+        for event in &window.events {
             let fields = fields(event);
             match &mut sink {
                 Sink::Csv(writer) => writer.write_record(&fields)?,
@@ -197,11 +196,8 @@ pub async fn export(
                 }
             }
         }
-        exported += page.len() as u64;
-        bar.inc(page.len() as u64);
-        if (page.len() as i64) < EXPORT_PAGE {
-            break;
-        }
+        exported += window.events.len() as u64;
+        bar.inc(window.events.len() as u64);
     }
     match sink {
         Sink::Csv(mut writer) => writer.flush()?,

@@ -229,6 +229,9 @@ pub async fn correlation(
     })
 }
 
+/// How many windows of the store one page of a feed reads at most.
+const FEED_WINDOWS: usize = 10;
+
 /// The most aggregate or event types a feed filters by, and their length.
 pub const MAX_TYPES: usize = 20;
 const MAX_TYPE_LENGTH: usize = 64;
@@ -288,17 +291,30 @@ pub async fn feed(
     }
     check_filter(filter)?;
     let commune = commune(commands, collectivity_id).await?;
-    let mut events = store::commune_events(
-        &commands.pool,
-        &commune,
-        after.unwrap_or_default(),
-        first + 1,
-        filter,
-    )
-    .await?;
-    let more = events.len() as i64 > first;
-    events.truncate(first as usize);
-    let next_after = more.then(|| events.last().map(|e| e.position)).flatten();
+    let mut events: Vec<RecordedEvent> = Vec::new();
+    let mut next_after = after;
+    // A few windows of the store at most, then the page ends where the
+    // reading stopped, however few events it holds.
+    for _ in 0..FEED_WINDOWS {
+        let wanted = first + 1 - events.len() as i64;
+        let window = store::commune_events(
+            &commands.pool,
+            &commune,
+            next_after.unwrap_or_default(),
+            wanted,
+            filter,
+        )
+        .await?;
+        events.extend(window.events);
+        next_after = window.next;
+        if next_after.is_none() || events.len() as i64 > first {
+            break;
+        }
+    }
+    if events.len() as i64 > first {
+        events.truncate(first as usize);
+        next_after = events.last().map(|e| e.position);
+    }
     Ok(CorrelationPage { events, next_after })
 }
 

@@ -7,9 +7,11 @@
 //! payment, a family opened there), or it is a day's places of one of the
 //! commune's units, or its invoice numbers; a family's events are those
 //! of a family that belongs to the commune, naming it or no commune.
+//! "Names" reads the payload's text, as compact as the store writes it
+//! (`"collectivity_id":"…"`): a text search, not a parse of every event.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::*;
@@ -34,11 +36,65 @@ pub struct Commune {
     pub numbers_ids: Vec<Uuid>,
 }
 
-/// Up to `limit` events of `commune` after `after`, in commit order.
+/// How many events, in commit order, one read of the feed goes through
+/// whatever it finds: a commune's events may be few among many, and a
+/// filtered scan of the whole store for one page took a second.
+pub const WINDOW: i64 = 20_000;
+
+/// What one read of the feed found.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub events: Vec<RecordedEvent>,
+    /// Where the next read starts; `None`: the store ends here.
+    pub next: Option<Position>,
+}
+
+/// Up to `limit` events of `commune` among the next [`WINDOW`] events
+/// after `after`, in commit order, below the horizon.
 pub async fn commune_events(
     pool: &PgPool,
     commune: &Commune,
     after: Position,
+    limit: i64,
+    filter: &FeedFilter,
+) -> Result<Window, StoreError> {
+    let end = sqlx::query(
+        "SELECT transaction_id::text::bigint, global_position, count(*) OVER ()
+         FROM (SELECT e.transaction_id, e.global_position FROM events e
+               WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
+                 AND e.transaction_id < greatest(pg_snapshot_xmin(pg_current_snapshot()),
+                                                 (SELECT fence FROM events_fence))
+               ORDER BY e.transaction_id, e.global_position LIMIT $3) window_
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(WINDOW)
+    .fetch_optional(pool)
+    .await?;
+    let Some(end) = end else {
+        return Ok(Window::default());
+    };
+    let scanned: i64 = end.try_get(2)?;
+    let end = Position {
+        transaction_id: end.try_get(0)?,
+        global_position: end.try_get(1)?,
+    };
+    let events = in_window(pool, commune, after, end, limit, filter).await?;
+    let next = match events.last() {
+        Some(last) if events.len() as i64 >= limit => Some(last.position),
+        _ if scanned < WINDOW => None,
+        _ => Some(end),
+    };
+    Ok(Window { events, next })
+}
+
+/// The events of `commune` in `(after, end]`, at most `limit`.
+async fn in_window(
+    pool: &PgPool,
+    commune: &Commune,
+    after: Position,
+    end: Position,
     limit: i64,
     filter: &FeedFilter,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -47,8 +103,7 @@ pub async fn commune_events(
     let numbers: Vec<String> = commune.numbers_ids.iter().map(Uuid::to_string).collect();
     let sql = format!(
         "{} WHERE (e.transaction_id, e.global_position) > ($2::text::xid8, $3)
-           AND e.transaction_id < greatest(pg_snapshot_xmin(pg_current_snapshot()),
-                                           (SELECT fence FROM events_fence))
+           AND (e.transaction_id, e.global_position) <= ($12::text::xid8, $13)
            AND ($5::text[] IS NULL OR e.aggregate_type = ANY($5))
            AND ($6::text[] IS NULL OR e.event_type = ANY($6))
            AND ($7::timestamptz IS NULL OR e.recorded_at >= $7)
@@ -87,6 +142,8 @@ pub async fn commune_events(
         .bind(&units)
         .bind(&numbers)
         .bind(limit)
+        .bind(end.transaction_id.to_string())
+        .bind(end.global_position)
         .fetch_all(pool)
         .await?;
     rows.iter().map(RecordedEvent::from_row).collect()

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -143,36 +144,49 @@ impl Verification {
 /// told.
 ///
 /// One pass in commit order: the database only reads, the hashing is
-/// done here, while it reads. Its memory grows with the number of streams
-/// (each one's last sequence and hash), not with the events.
+/// done here. A task reads the rows while this one checks them, so that
+/// the protocol's decoding and the hashing run on two cores. Its memory
+/// grows with the number of streams (each one's last sequence and hash),
+/// not with the events.
 pub async fn verify(
     pool: &PgPool,
     kept: &[Seal],
     progress: impl Fn(u64),
 ) -> Result<Verification, StoreError> {
     let stored = seals(pool, 0).await?;
+    let (batches, mut received) = tokio::sync::mpsc::channel::<Vec<PgRow>>(8);
+    let reading = pool.clone();
+    let reader = tokio::spawn(async move {
+        let mut rows = sqlx::query(EVERY_EVENT).fetch(&reading);
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.try_next().await? {
+            batch.push(row);
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if batches.send(full).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = batches.send(batch).await;
+        }
+        Ok::<(), StoreError>(())
+    });
     let mut pass = Pass::new(&stored);
-    let mut rows = sqlx::query(
-        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, event_id,
-                transaction_id, global_position, content_hash, chain_hash
-         FROM events ORDER BY transaction_id, global_position",
-    )
-    .fetch(pool);
-    let mut unreported = 0;
-    while let Some(row) = rows.try_next().await? {
-        let event = Checked::from_row(&row)?;
-        while let Some(seal) = pass.seal_ending_before(event.position) {
-            pass.close_seal(pool, seal).await?;
+    while let Some(batch) = received.recv().await {
+        for row in &batch {
+            let event = Checked::from_row(row)?;
+            while let Some(seal) = pass.seal_ending_before(event.position) {
+                pass.close_seal(pool, seal).await?;
+            }
+            pass.check(&event);
         }
-        pass.check(&event);
-        unreported += 1;
-        if unreported == 10_000 {
-            progress(unreported);
-            unreported = 0;
-        }
+        progress(batch.len() as u64);
     }
-    drop(rows);
-    progress(unreported);
+    reader
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("the verification's reader stopped: {e}")))??;
     while let Some(seal) = pass.seal_ending_before(Position {
         transaction_id: i64::MAX,
         global_position: i64::MAX,
@@ -183,6 +197,15 @@ pub async fn verify(
     check_kept(&stored, kept, &mut verification);
     Ok(verification)
 }
+
+/// Every event, in commit order, as the verification reads it.
+const EVERY_EVENT: &str =
+    "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+        event_id, transaction_id, global_position, content_hash, chain_hash
+ FROM events ORDER BY transaction_id, global_position";
+
+/// How many rows the reader hands over at a time.
+const BATCH: usize = 2_000;
 
 /// One event as the pass reads it, borrowed from its row.
 struct Checked<'r> {

@@ -60,7 +60,7 @@ pub use commit_order::{
     all_below_horizon, fetch_after, first_events, has_events_after, head, read_after, read_after_of_types,
     Passed, EVENTS_AFTER, PASS_OVER,
 };
-pub use feed::{commune_events, Commune, FeedFilter};
+pub use feed::{commune_events, Commune, FeedFilter, Window, WINDOW};
 pub use load::{
     correlated, events_after_each, find_allocation_run, first_correlations, fold_many, id_claimed, load,
     load_families, load_many, sql, state_as_of, stream_history, stream_page, stream_position, stream_version,
