@@ -180,19 +180,20 @@ pub async fn export(
             match &mut sink {
                 Sink::Csv(writer) => writer.write_record(&fields)?,
                 Sink::Jsonl(out) => {
-                    let mut line = serde_json::Map::new();
-                    for (column, value) in COLUMNS.iter().zip(fields) {
-                        let value = match *column {
-                            "payload" => {
-                                serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value))
-                            }
-                            "sequence" => serde_json::Value::from(event.sequence),
-                            _ => serde_json::Value::String(value),
-                        };
-                        line.insert(column.to_string(), value);
+                    // In the columns' order; the payload as the JSON it is.
+                    out.write_all(b"{")?;
+                    for (n, (column, value)) in COLUMNS.iter().zip(&fields).enumerate() {
+                        if n > 0 {
+                            out.write_all(b",")?;
+                        }
+                        serde_json::to_writer(&mut *out, column)?;
+                        out.write_all(b":")?;
+                        match *column {
+                            "payload" | "sequence" => out.write_all(value.as_bytes())?,
+                            _ => serde_json::to_writer(&mut *out, value)?,
+                        }
                     }
-                    serde_json::to_writer(&mut *out, &line)?;
-                    out.write_all(b"\n")?;
+                    out.write_all(b"}\n")?;
                 }
             }
         }
@@ -220,7 +221,12 @@ enum Sink<'a> {
 
 /// An event's columns, as text.
 fn fields(event: &RecordedEvent) -> Vec<String> {
-    let meta = |key: &str| event.metadata_field(key).unwrap_or_default();
+    let metadata: serde_json::Value = event
+        .metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default();
+    let meta = |key: &str| metadata[key].as_str().unwrap_or_default().to_string();
     vec![
         format!(
             "{}/{}",

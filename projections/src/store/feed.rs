@@ -89,7 +89,10 @@ pub async fn commune_events(
     Ok(Window { events, next })
 }
 
-/// The events of `commune` in `(after, end]`, at most `limit`.
+/// The events of `commune` in `(after, end]`, at most `limit`. Each
+/// stream's first event is looked up by its key, as a scalar: written as
+/// `EXISTS`, it was planned as a hash of every first event of the store,
+/// built again for every window (0.85 s on a million events).
 async fn in_window(
     pool: &PgPool,
     commune: &Commune,
@@ -111,21 +114,22 @@ async fn in_window(
            AND CASE e.aggregate_type
                WHEN 'Collectivity' THEN e.aggregate_id = $1
                WHEN 'InvoiceNumbers' THEN e.aggregate_id = ANY($10)
-               WHEN 'Places' THEN EXISTS (
-                   SELECT 1 FROM events f
-                   WHERE f.aggregate_type = 'Places' AND f.aggregate_id = e.aggregate_id AND f.sequence = 1
-                     AND substring(f.payload::text FROM '\"unit_id\":\"([0-9a-f-]{{36}})\"') = ANY($9))
+               WHEN 'Places' THEN coalesce((
+                   SELECT substring(f.payload::text FROM '\"unit_id\":\"([0-9a-f-]{{36}})\"') = ANY($9)
+                   FROM events f
+                   WHERE f.aggregate_type = 'Places' AND f.aggregate_id = e.aggregate_id AND f.sequence = 1), false)
                WHEN 'Family' THEN
                    (e.payload::text LIKE $4 OR e.payload::text NOT LIKE '%\"collectivity_id\":%')
-                   AND EXISTS (
-                       SELECT 1 FROM events j
-                       WHERE j.aggregate_type = 'Family' AND j.aggregate_id = e.aggregate_id
-                         AND j.event_type IN ('FamilyAccountOpened', 'JoinedCollectivity')
-                         AND j.payload::text LIKE $4)
-               ELSE EXISTS (
-                   SELECT 1 FROM events f
-                   WHERE f.aggregate_type = e.aggregate_type AND f.aggregate_id = e.aggregate_id
-                     AND f.sequence = 1 AND f.payload::text LIKE $4)
+                   AND (SELECT true FROM events j
+                        WHERE j.aggregate_type = 'Family' AND j.aggregate_id = e.aggregate_id
+                          AND j.event_type IN ('FamilyAccountOpened', 'JoinedCollectivity')
+                          AND j.payload::text LIKE $4
+                        LIMIT 1) IS NOT NULL
+               ELSE CASE WHEN e.sequence = 1 THEN e.payload::text LIKE $4
+                    ELSE coalesce((
+                        SELECT f.payload::text LIKE $4 FROM events f
+                        WHERE f.aggregate_type = e.aggregate_type AND f.aggregate_id = e.aggregate_id
+                          AND f.sequence = 1), false) END
                END
          ORDER BY e.transaction_id, e.global_position LIMIT $11",
         RecordedEvent::SELECT
