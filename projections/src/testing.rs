@@ -59,3 +59,31 @@ pub async fn wait_below_horizon(pool: &PgPool) {
     }
     panic!("an older transaction kept the last events above the horizon for 5 s");
 }
+
+/// A reservation's first event, for child `1000 + n` of one family, on one
+/// day: what the store's tests append.
+pub fn requested(n: u128) -> espace_famille_domain::reservation::ReservationEvent {
+    espace_famille_domain::reservation::ReservationEvent::ReservationRequested {
+        slot: espace_famille_domain::reservation::Slot {
+            family_id: Uuid::from_u128(1),
+            child_id: Uuid::from_u128(1000 + n),
+            collectivity_id: Uuid::from_u128(2),
+            service_id: Uuid::from_u128(3),
+            unit_id: Uuid::from_u128(4),
+            date: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).expect("a date"),
+        },
+    }
+}
+
+/// An agent's command's metadata, its own correlation.
+pub fn agent_metadata(actor_id: &str) -> crate::store::Metadata {
+    let id = Uuid::new_v4();
+    crate::store::Metadata {
+        actor_id: actor_id.into(),
+        actor_role: "agent".into(),
+        correlation_id: id,
+        causation_id: id,
+        command_id: id,
+        requested_at: chrono::Utc::now(),
+    }
+}

@@ -1,36 +1,9 @@
 //! Single commands written together: each keeps its own metadata, its own
 //! position and its own optimistic check.
 
-use chrono::{NaiveDate, Utc};
-use espace_famille_domain::reservation::{Reservation, ReservationEvent, Slot};
-use espace_famille_projections::store::{Appender, Metadata, StoreError, StreamAppend};
-use espace_famille_projections::testing::fresh_database;
-use uuid::Uuid;
-
-fn requested(n: u128) -> ReservationEvent {
-    ReservationEvent::ReservationRequested {
-        slot: Slot {
-            family_id: Uuid::from_u128(1),
-            child_id: Uuid::from_u128(1000 + n),
-            collectivity_id: Uuid::from_u128(2),
-            service_id: Uuid::from_u128(3),
-            unit_id: Uuid::from_u128(4),
-            date: NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
-        },
-    }
-}
-
-fn metadata(actor: usize) -> Metadata {
-    let id = Uuid::new_v4();
-    Metadata {
-        actor_id: format!("actor-{actor}"),
-        actor_role: "agent".into(),
-        correlation_id: id,
-        causation_id: id,
-        command_id: id,
-        requested_at: Utc::now(),
-    }
-}
+use espace_famille_domain::reservation::Reservation;
+use espace_famille_projections::store::{Appender, StoreError, StreamAppend};
+use espace_famille_projections::testing::{agent_metadata, fresh_database, requested};
 
 fn stream(n: usize) -> StreamAppend {
     StreamAppend::new::<Reservation>(format!("stream-{n:03}"), 0, &[requested(n as u128)]).unwrap()
@@ -45,7 +18,11 @@ async fn commands_arriving_together_share_statements_and_keep_their_own_metadata
     let tasks: Vec<_> = (0..50)
         .map(|n| {
             let appender = appender.clone();
-            tokio::spawn(async move { appender.append(vec![stream(n)], metadata(n)).await })
+            tokio::spawn(async move {
+                appender
+                    .append(vec![stream(n)], agent_metadata(&format!("actor-{n}")))
+                    .await
+            })
         })
         .collect();
     let mut positions = Vec::new();
@@ -88,7 +65,11 @@ async fn a_command_that_lost_its_race_fails_alone() {
         .map(|n| {
             let appender = appender.clone();
             let target = if n == 7 || n == 13 { stream(7) } else { stream(n) };
-            tokio::spawn(async move { appender.append(vec![target], metadata(n)).await })
+            tokio::spawn(async move {
+                appender
+                    .append(vec![target], agent_metadata(&format!("actor-{n}")))
+                    .await
+            })
         })
         .collect();
     let mut conflicts = 0;

@@ -2,11 +2,10 @@
 //! hand, with the triggers disabled as a superuser can, is reported event
 //! by event; an untouched one verifies clean.
 
-use chrono::{NaiveDate, Utc};
-use espace_famille_domain::reservation::{Reservation, ReservationEvent, Slot};
+use espace_famille_domain::reservation::Reservation;
 use espace_famille_projections::store::integrity::{self, Finding, Seal, Tampering, Verification};
-use espace_famille_projections::store::{append, Metadata, StreamAppend};
-use espace_famille_projections::testing::{fresh_database, wait_below_horizon};
+use espace_famille_projections::store::{append, StreamAppend};
+use espace_famille_projections::testing::{agent_metadata, fresh_database, requested, wait_below_horizon};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -15,38 +14,15 @@ const SEALED_EVENTS: usize = 4;
 /// Every event of `store()`.
 const EVENTS: usize = STREAMS * (SEALED_EVENTS + 1) + 1;
 
-fn requested(n: u128) -> ReservationEvent {
-    ReservationEvent::ReservationRequested {
-        slot: Slot {
-            family_id: Uuid::from_u128(1),
-            child_id: Uuid::from_u128(1000 + n),
-            collectivity_id: Uuid::from_u128(2),
-            service_id: Uuid::from_u128(3),
-            unit_id: Uuid::from_u128(4),
-            date: NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
-        },
-    }
-}
-
-fn metadata() -> Metadata {
-    let id = Uuid::new_v4();
-    Metadata {
-        actor_id: "agent-1".into(),
-        actor_role: "agent".into(),
-        correlation_id: id,
-        causation_id: id,
-        command_id: id,
-        requested_at: Utc::now(),
-    }
-}
-
 /// Appends one event to each stream, in a transaction of its own.
 async fn write_round(pool: &PgPool, version: usize) {
     let mut tx = pool.begin().await.unwrap();
     let streams: Vec<StreamAppend> = (0..STREAMS)
         .map(|n| StreamAppend::new::<Reservation>(stream(n), version, &[requested(n as u128)]).unwrap())
         .collect();
-    append(&mut tx, &streams, &metadata()).await.unwrap();
+    append(&mut tx, &streams, &agent_metadata("agent-1"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -61,7 +37,9 @@ async fn store() -> (PgPool, String) {
     let (pool, url) = fresh_database().await;
     let mut tx = pool.begin().await.unwrap();
     let short = StreamAppend::new::<Reservation>("stream-short".into(), 0, &[requested(77)]).unwrap();
-    append(&mut tx, &[short], &metadata()).await.unwrap();
+    append(&mut tx, &[short], &agent_metadata("agent-1"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     for version in 0..SEALED_EVENTS {
         write_round(&pool, version).await;
@@ -125,7 +103,7 @@ async fn an_untouched_store_verifies_clean_and_events_are_chained_by_the_databas
     // The database refuses an event that follows none.
     let mut tx = pool.begin().await.unwrap();
     let orphan = StreamAppend::new::<Reservation>("stream-orphan".into(), 4, &[requested(99)]).unwrap();
-    let refused = append(&mut tx, &[orphan], &metadata()).await;
+    let refused = append(&mut tx, &[orphan], &agent_metadata("agent-1")).await;
     assert!(refused.is_err(), "an event with no predecessor was stored");
 
     // A second seal covers only what came after the first.

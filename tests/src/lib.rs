@@ -802,3 +802,36 @@ pub fn last_canteen_day() -> NaiveDate {
         .find(|day| is_canteen_day(*day))
         .expect("a canteen day in the last two months")
 }
+
+impl TestApp {
+    /// Every page of a query paged by `after`/`nextAfter` (a correlation,
+    /// a feed), as `token` reads it: the events of all of them, in order.
+    pub async fn every_page(&self, token: &str, query: &str, field: &str, variables: Value) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let mut page_variables = variables.clone();
+            page_variables["after"] = after;
+            let page = self.gql(Some(token), query, page_variables).await;
+            let page = page.data(field).clone();
+            events.extend(page["events"].as_array().unwrap().iter().cloned());
+            if page["nextAfter"].is_null() {
+                return events;
+            }
+            after = page["nextAfter"].clone();
+        }
+    }
+}
+
+/// Whether events' `position`s (`transaction/position`) ascend strictly:
+/// the commit order.
+pub fn in_commit_order(events: &[Value]) -> bool {
+    let positions: Vec<(i64, i64)> = events
+        .iter()
+        .map(|e| {
+            let (t, p) = e["position"].as_str().unwrap().split_once('/').unwrap();
+            (t.parse().unwrap(), p.parse().unwrap())
+        })
+        .collect();
+    positions.windows(2).all(|w| w[0] < w[1])
+}

@@ -370,22 +370,12 @@ const FEED: &str = "query($c: UUID!, $after: String, $first: Int!, $types: [Stri
 
 /// Every page of a commune's feed, as `token` reads it.
 async fn feed(app: &TestApp, token: &str, commune: uuid::Uuid, first: i64, filter: Value) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let mut variables = json!({ "c": commune, "after": after, "first": first });
-        variables
-            .as_object_mut()
-            .unwrap()
-            .extend(filter.as_object().unwrap().clone());
-        let page = app.gql(Some(token), FEED, variables).await;
-        let page = page.data("auditFeed").clone();
-        events.extend(page["events"].as_array().unwrap().iter().cloned());
-        if page["nextAfter"].is_null() {
-            return events;
-        }
-        after = page["nextAfter"].clone();
-    }
+    let mut variables = json!({ "c": commune, "first": first });
+    variables
+        .as_object_mut()
+        .unwrap()
+        .extend(filter.as_object().unwrap().clone());
+    app.every_page(token, FEED, "auditFeed", variables).await
 }
 
 #[tokio::test]
@@ -426,17 +416,7 @@ async fn a_communes_auditor_pages_through_its_events_only_filtered_and_exports_t
         !payloads.contains(&theirs.collectivity.to_string()),
         "another commune's event in the feed"
     );
-    let positions: Vec<(i64, i64)> = events
-        .iter()
-        .map(|e| {
-            let (t, p) = e["position"].as_str().unwrap().split_once('/').unwrap();
-            (t.parse().unwrap(), p.parse().unwrap())
-        })
-        .collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "commit order: {positions:?}"
-    );
+    assert!(in_commit_order(&events), "commit order: {events:?}");
     assert_eq!(
         feed(&app, &auditor, ours.collectivity, 4, json!({})).await,
         events,

@@ -421,23 +421,13 @@ const CORRELATION: &str = "query($id: UUID!, $after: String, $first: Int!) {
 
 /// Every page of a correlation, as `token` reads it.
 async fn correlation(app: &TestApp, token: &str, id: Uuid, first: i64) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let page = app
-            .gql(
-                Some(token),
-                CORRELATION,
-                json!({ "id": id, "after": after, "first": first }),
-            )
-            .await;
-        let page = page.data("correlation").clone();
-        events.extend(page["events"].as_array().unwrap().iter().cloned());
-        if page["nextAfter"].is_null() {
-            return events;
-        }
-        after = page["nextAfter"].clone();
-    }
+    app.every_page(
+        token,
+        CORRELATION,
+        "correlation",
+        json!({ "id": id, "first": first }),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -495,17 +485,7 @@ async fn a_prepaid_baskets_correlation_follows_it_through_its_invoice_payment_an
     assert!(events
         .iter()
         .all(|e| e["event"]["correlationId"] == json!(basket)));
-    let positions: Vec<(i64, i64)> = events
-        .iter()
-        .map(|e| {
-            let (t, p) = e["position"].as_str().unwrap().split_once('/').unwrap();
-            (t.parse().unwrap(), p.parse().unwrap())
-        })
-        .collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "commit order: {positions:?}"
-    );
+    assert!(in_commit_order(&events), "commit order: {events:?}");
     // Paged, the same events.
     assert_eq!(correlation(&app, &fixture.agent(), basket, 3).await, events);
     // The invoice numbers' stream is an auditor of everything's.
