@@ -95,9 +95,30 @@ enum Command {
     Migrate,
     /// Load the demo commune if it is not there yet.
     SeedDemo,
-    /// Rebuild every read model from the first event, compare each with the
-    /// live one, and swap it in. Exits 1 when a live read model differed.
-    Replay,
+    /// Rebuild every read model from the first event and compare each with
+    /// the live one, printing every row that differs (read model, key,
+    /// live and rebuilt). Nothing live changes without --swap. Exits 1
+    /// when a live read model differed.
+    Replay {
+        /// Replace the live read models with the rebuilt ones (the live
+        /// runners wait meanwhile; readers do not).
+        #[arg(long, conflicts_with_all = ["until", "drop", "list"])]
+        swap: bool,
+        /// Rebuild the read models as they stood at this instant (RFC 3339,
+        /// e.g. 2026-11-30T23:59:59+01:00) into a schema kept for an
+        /// auditor to read; nothing live changes.
+        #[arg(long, conflicts_with_all = ["drop", "list"])]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// The schema --until fills (default: as_of_<instant in UTC>).
+        #[arg(long, requires = "until")]
+        schema: Option<String>,
+        /// Drop a schema --until kept.
+        #[arg(long, conflicts_with = "list")]
+        drop: Option<String>,
+        /// List the schemas --until kept.
+        #[arg(long)]
+        list: bool,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Where every projection stands: its checkpoint, the events after it,
@@ -269,7 +290,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections {
             action: Some(ProjectionsAction::Retry { name }),
         } => cli::retry_projection(&settings, &name).await,
-        Command::Replay => cli::replay(&settings).await,
+        Command::Replay {
+            swap,
+            until,
+            schema,
+            drop,
+            list,
+        } => {
+            let mut out = std::io::stdout().lock();
+            match (until, drop) {
+                (Some(until), _) => cli::replay::until(&settings, until, schema, &mut out).await,
+                (None, Some(schema)) => cli::replay::drop(&settings, &schema, &mut out).await,
+                (None, None) if list => cli::replay::list(&settings, &mut out).await,
+                (None, None) => cli::replay::compare(&settings, swap, &mut out).await,
+            }
+        }
         Command::Bill { regie, month } => cli::bill(&settings, regie, &month).await,
         Command::Export {
             collectivity,

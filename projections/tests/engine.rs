@@ -407,6 +407,24 @@ async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_o
         .execute(&pool)
         .await
         .unwrap();
+    // Compared without a swap: the missing row is reported by its key,
+    // and nothing live changes.
+    let compared = engine::replay(&pool, &[&recorder], 8, engine::Then::Discard, |_| {})
+        .await
+        .unwrap();
+    let report = &compared.reports[0];
+    assert!(!report.matched_live && !report.swapped);
+    assert_eq!(report.comparison.differing_rows, 1);
+    let missing = &report.comparison.differences[0];
+    assert_eq!(missing.table, "recorded");
+    let key = missing.key.as_ref().unwrap();
+    assert_eq!(key.len(), 1);
+    assert_eq!(key[0].0, "event_id");
+    assert!(missing.live.is_none());
+    let rebuilt = missing.rebuilt.as_ref().unwrap();
+    assert_eq!(rebuilt["aggregate_id"], "e07");
+    assert_eq!(rebuilt["event_id"], key[0].1.as_str());
+    assert_eq!(recorded(&pool).await.len(), 29, "nothing live changed");
     let rebuild = engine::rebuild(&pool, &[&recorder]).await.unwrap();
     assert!(
         !rebuild.reports[0].matched_live,
@@ -423,6 +441,17 @@ async fn a_rebuild_from_zero_matches_the_live_read_model_and_repairs_a_damaged_o
     assert!(
         !rebuild.reports[0].matched_live,
         "the changed row must be detected"
+    );
+    let changed = &rebuild.reports[0].comparison.differences;
+    assert_eq!(changed.len(), 1);
+    assert_eq!(
+        changed[0].columns(),
+        [(
+            "runner",
+            Some(&serde_json::json!("tampered")),
+            Some(&serde_json::json!("a"))
+        )],
+        "only the column that differs, live then rebuilt"
     );
     sqlx::query("INSERT INTO recorded VALUES (gen_random_uuid(), 'invented', 'a')")
         .execute(&pool)

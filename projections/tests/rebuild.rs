@@ -220,12 +220,33 @@ async fn a_shadow_is_filled_to_a_position_or_an_instant_compared_and_dropped_wit
     shadow.fill(position).await.unwrap();
     assert_eq!(shadow.events_read(), 2);
     assert_eq!(shadow_calendar(shadow.read().await.unwrap()).await.len(), 2);
-    assert!(!shadow.compare(0).await.unwrap());
+    let comparison = shadow.compare(0).await.unwrap();
+    // Two reservations requested later, one confirmed later.
+    assert_eq!(comparison.differing_rows, 3);
+    let only_live = comparison
+        .differences
+        .iter()
+        .filter(|d| d.live.is_some() && d.rebuilt.is_none())
+        .count();
+    assert_eq!(only_live, 2, "{:#?}", comparison.differences);
+    let changed: Vec<_> = comparison
+        .differences
+        .iter()
+        .filter(|d| d.live.is_some() && d.rebuilt.is_some())
+        .collect();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].table, "calendar_reservations");
+    assert_eq!(
+        changed[0].key.as_ref().unwrap()[0],
+        ("reservation_id".to_string(), ids[0].to_string())
+    );
+    let columns: Vec<&str> = changed[0].columns().iter().map(|c| c.0).collect();
+    assert!(columns.contains(&"status"), "{columns:?}");
     // Then to the end: it matches.
     shadow.fill(engine::Until::End).await.unwrap();
     assert_eq!(shadow.events_read(), 5);
     assert_eq!(shadow_calendar(shadow.read().await.unwrap()).await, live);
-    assert!(shadow.compare(0).await.unwrap());
+    assert_eq!(shadow.compare(0).await.unwrap(), engine::Comparison::default());
     shadow.discard().await.unwrap();
     assert_eq!(calendar(&pool).await, live);
     assert_eq!(checkpoint(pool.clone()).await, live_checkpoint);
@@ -257,4 +278,84 @@ async fn a_shadow_is_filled_to_a_position_or_an_instant_compared_and_dropped_wit
         .discard()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn the_calendar_as_of_an_instant_is_kept_in_a_schema_of_its_own_without_holding_the_live_one_then_dropped(
+) {
+    let (pool, _) = fresh_database().await;
+    engine::register(&pool, &[Arc::new(CalendarProjection) as Arc<dyn Projection>])
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    for (day, id) in (4..).zip(&ids[..2]) {
+        record(&pool, *id, 1, requested(day)).await;
+    }
+    wait_below_horizon(&pool).await;
+    engine::catch_up(&pool, &CalendarProjection, 100).await.unwrap();
+    let then = calendar(&pool).await;
+    let until: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT max(recorded_at) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    record(&pool, ids[2], 1, requested(8)).await;
+    record(&pool, ids[0], 2, ReservationEvent::ReservationConfirmed).await;
+    wait_below_horizon(&pool).await;
+
+    // While a kept shadow is being filled, the live calendar goes on.
+    let projections: [&dyn Projection; 1] = [&CalendarProjection];
+    let shadow = engine::Shadow::prepare_kept(&pool, &projections, 2, "as_of_held")
+        .await
+        .unwrap();
+    let caught_up = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        engine::catch_up(&pool, &CalendarProjection, 100),
+    )
+    .await
+    .expect("a kept shadow holds no checkpoint");
+    assert_eq!(caught_up.unwrap(), 2);
+    assert!(
+        shadow.swap().await.is_err(),
+        "a kept shadow never replaces the live tables"
+    );
+    let now = calendar(&pool).await;
+    assert_ne!(now, then);
+
+    let mut read = 0;
+    let kept = engine::keep_as_of(&pool, &projections, until, "as_of_month_end", |n| read += n)
+        .await
+        .unwrap();
+    assert_eq!(read, 4, "every event read");
+    assert_eq!(
+        (kept.schema_name.as_str(), kept.until, kept.events),
+        ("as_of_month_end", until, 2)
+    );
+    assert_eq!(kept.read_models, ["calendar"]);
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT c::text FROM as_of_month_end.calendar_reservations c ORDER BY reservation_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, then, "the calendar as it stood then");
+    assert_eq!(calendar(&pool).await, now, "the live one untouched");
+    assert_eq!(engine::kept(&pool).await.unwrap(), [kept]);
+    // The same name again is refused; nothing but a kept schema drops.
+    assert!(
+        engine::keep_as_of(&pool, &projections, until, "as_of_month_end", |_| {})
+            .await
+            .is_err()
+    );
+    assert!(engine::keep_as_of(&pool, &projections, until, "public", |_| {})
+        .await
+        .is_err());
+    assert!(!engine::drop_kept(&pool, "public").await.unwrap());
+    assert!(engine::drop_kept(&pool, "as_of_month_end").await.unwrap());
+    assert!(engine::kept(&pool).await.unwrap().is_empty());
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'as_of_%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }

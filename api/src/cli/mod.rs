@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 pub mod audit;
+pub mod replay;
 
 use sqlx::PgPool;
 
@@ -124,41 +125,6 @@ pub async fn retry_projection(settings: &Settings, name: &str) -> anyhow::Result
     }
     println!("{name} has not stopped at an event");
     Ok(ExitCode::FAILURE)
-}
-
-/// Rebuilds every read model, compares each with the live one and swaps it
-/// in; fails when a live read model differed.
-pub async fn replay(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let pool = migrated(settings).await?;
-    let read_models = espace_famille_projections::read_models();
-    let projections: Vec<&dyn engine::Projection> = read_models.iter().map(|p| p.as_ref()).collect();
-    let started = std::time::Instant::now();
-    let rebuild = engine::rebuild(&pool, &projections).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "{} events read once and applied to {} read models in {seconds:.2} s ({:.0} events/s)",
-        rebuild.events,
-        rebuild.reports.len(),
-        rebuild.events as f64 / seconds.max(f64::EPSILON)
-    );
-    let mut all_matched = true;
-    for report in &rebuild.reports {
-        println!(
-            "{:<20} {}",
-            report.projection,
-            if report.matched_live {
-                "matches the live read model"
-            } else {
-                "DIFFERED from the live read model (replaced)"
-            }
-        );
-        all_matched &= report.matched_live;
-    }
-    Ok(if all_matched {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }
 
 /// Recomputes an allocation run from the events and prints every check.

@@ -54,7 +54,10 @@ mod runner;
 pub use crate::store::{read_after, read_after_of_types, Passed, PASS_OVER};
 pub use batch::{catch_up, run_batch, run_group_batch};
 pub use checkpoints::{Checkpoints, CHECKPOINTS_CHANNEL};
-pub use rebuild::{rebuild, rebuild_in_batches, Rebuild, RebuildReport, Shadow, Until};
+pub use rebuild::{
+    drop_kept, keep_as_of, kept, rebuild, rebuild_in_batches, replay, valid_schema_name, Comparison,
+    Difference, Kept, Rebuild, RebuildReport, Shadow, Then, Until, REBUILD_BATCH, SHOWN_PER_TABLE,
+};
 pub use runner::{start, Announcer, EngineHandle};
 // The parts share their helpers through this module (each does `use
 // super::*`); nothing outside the engine sees them.

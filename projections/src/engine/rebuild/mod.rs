@@ -22,7 +22,9 @@ mod compare;
 mod reader;
 mod shadow;
 
-pub use shadow::{Shadow, Until};
+pub use compare::{Comparison, Difference, SHOWN_PER_TABLE};
+pub use reader::REBUILD_BATCH;
+pub use shadow::{drop_kept, kept, valid_schema_name, Kept, Shadow, Until};
 #[allow(unused_imports)]
 use {compare::*, reader::*};
 
@@ -41,6 +43,20 @@ pub struct RebuildReport {
     pub projection: &'static str,
     /// Whether the rebuilt tables held exactly the rows of the live ones.
     pub matched_live: bool,
+    /// The rows that differed, counted and the first of them by key.
+    pub comparison: Comparison,
+    /// Whether the rebuilt tables replaced the live ones.
+    pub swapped: bool,
+    /// The time the projection spent applying the events.
+    pub applying: std::time::Duration,
+}
+
+/// What a rebuild does once it compared: put the rebuilt tables in place
+/// of the live ones, or drop them and change nothing live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    Swap,
+    Discard,
 }
 
 /// Rebuilds projections from position zero into fresh tables, reading the
@@ -51,7 +67,7 @@ pub struct RebuildReport {
 /// runners wait meanwhile).
 #[tracing::instrument(skip_all, fields(projections = projections.len()))]
 pub async fn rebuild(pool: &PgPool, projections: &[&dyn Projection]) -> Result<Rebuild, StoreError> {
-    rebuild_in_batches(pool, projections, REBUILD_BATCH).await
+    replay(pool, projections, REBUILD_BATCH, Then::Swap, |_| {}).await
 }
 
 /// [`rebuild`], reading `batch` events at a time (tests use small batches to
@@ -61,7 +77,21 @@ pub async fn rebuild_in_batches(
     projections: &[&dyn Projection],
     batch: i64,
 ) -> Result<Rebuild, StoreError> {
+    replay(pool, projections, batch, Then::Swap, |_| {}).await
+}
+
+/// Rebuilds projections and compares them with the live ones as
+/// [`rebuild`] does, then swaps the rebuilt tables in or drops them;
+/// `progress` is told how many events each batch read.
+pub async fn replay(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+    batch: i64,
+    then: Then,
+    progress: impl FnMut(u64) + Send,
+) -> Result<Rebuild, StoreError> {
     let mut shadow = Shadow::prepare(pool, projections, batch).await?;
+    shadow.on_progress(progress);
     // Each projection is compared once every event up to its live
     // checkpoint is applied, and none after it: the nearest first.
     let mut by_checkpoint: Vec<(Position, usize)> = projections
@@ -70,23 +100,48 @@ pub async fn rebuild_in_batches(
         .map(|(index, p)| (shadow.live_checkpoint(p.name()), index))
         .collect();
     by_checkpoint.sort_unstable();
-    let mut matched_live = vec![true; projections.len()];
+    let mut comparisons = vec![Comparison::default(); projections.len()];
     for (checkpoint, index) in by_checkpoint {
         shadow.fill(Until::Position(checkpoint)).await?;
-        matched_live[index] = shadow.compare(index).await?;
+        comparisons[index] = shadow.compare(index).await?;
     }
     shadow.fill(Until::End).await?;
     let events = shadow.events_read();
-    shadow.swap().await?;
+    let applying = shadow.applying().to_vec();
+    match then {
+        Then::Swap => shadow.swap().await?,
+        Then::Discard => shadow.discard().await?,
+    }
     Ok(Rebuild {
         events,
         reports: projections
             .iter()
-            .zip(matched_live)
-            .map(|(projection, matched_live)| RebuildReport {
+            .zip(comparisons)
+            .zip(applying)
+            .map(|((projection, comparison), applying)| RebuildReport {
                 projection: projection.name(),
-                matched_live,
+                matched_live: comparison.differing_rows == 0,
+                comparison,
+                swapped: then == Then::Swap,
+                applying,
             })
             .collect(),
     })
+}
+
+/// Rebuilds projections as they stood at `until` (from the events recorded
+/// up to it) into the schema `schema`, and keeps it for an auditor to read
+/// until [`drop_kept`]; nothing live changes or waits. `progress` is told
+/// how many events each batch read.
+pub async fn keep_as_of(
+    pool: &PgPool,
+    projections: &[&dyn Projection],
+    until: chrono::DateTime<chrono::Utc>,
+    schema: &str,
+    progress: impl FnMut(u64) + Send,
+) -> Result<Kept, StoreError> {
+    let mut shadow = Shadow::prepare_kept(pool, projections, REBUILD_BATCH, schema).await?;
+    shadow.on_progress(progress);
+    shadow.fill(Until::Recorded(until)).await?;
+    shadow.keep(until).await
 }

@@ -4,7 +4,7 @@ use super::*;
 use crate::store::fetch_after;
 
 /// Events read per batch of a rebuild.
-pub(super) const REBUILD_BATCH: i64 = 20_000;
+pub const REBUILD_BATCH: i64 = 20_000;
 
 /// Batches a rebuild's reader may hold ready.
 pub(super) const READ_AHEAD: usize = 2;

@@ -1,6 +1,7 @@
 //! The shadow schema a rebuild fills, and its steps.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -23,7 +24,9 @@ pub enum Until {
 
 /// Shadow tables of some projections, in a schema of their own, in one
 /// transaction that holds the projections' checkpoints (their live
-/// runners wait meanwhile), filled from the store read once.
+/// runners wait meanwhile), filled from the store read once. A shadow kept
+/// for an auditor ([`Shadow::prepare_kept`]) holds no checkpoint: it never
+/// replaces the live tables.
 pub struct Shadow<'p> {
     tx: Transaction<'static, Postgres>,
     projections: &'p [&'p dyn Projection],
@@ -44,7 +47,72 @@ pub struct Shadow<'p> {
     /// The last event applied, the events read, whether some were left out.
     after: Position,
     read: usize,
+    applied: usize,
     skipped: bool,
+    /// Whether the live checkpoints are held (none for a kept shadow).
+    holds_checkpoints: bool,
+    /// The time each projection spent applying events.
+    applying: Vec<Duration>,
+    /// Told how many events each batch read.
+    progress: Option<Box<dyn FnMut(u64) + Send + 'p>>,
+}
+
+/// A schema [`Shadow::keep`] left for an auditor to read: read models as
+/// they stood at an instant.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Kept {
+    pub schema_name: String,
+    pub until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// The events recorded up to the instant, applied.
+    pub events: i64,
+    pub read_models: Vec<String>,
+}
+
+/// The schemas kept, oldest first.
+pub async fn kept(pool: &PgPool) -> Result<Vec<Kept>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT schema_name, until, created_at, events, read_models FROM replay_snapshots ORDER BY created_at, schema_name",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Drops a schema [`Shadow::keep`] left, and its entry; false when no such
+/// schema was kept (nothing else can be dropped this way).
+pub async fn drop_kept(pool: &PgPool, schema: &str) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<String> =
+        sqlx::query_scalar("DELETE FROM replay_snapshots WHERE schema_name = $1 RETURNING schema_name")
+            .bind(schema)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(name) = found else {
+        return Ok(false);
+    };
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quoted(&name)))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Whether `name` can be the schema of a kept shadow: lower-case letters,
+/// digits and underscores, a letter first, at most 63 bytes, and none of
+/// the names PostgreSQL or the rebuild use.
+pub fn valid_schema_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with("pg_")
+        && !name.starts_with("rebuild_")
+        && !matches!(name, "public" | "information_schema")
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 impl<'p> Shadow<'p> {
@@ -60,17 +128,52 @@ impl<'p> Shadow<'p> {
         names.sort_unstable();
         let mut schema = format!("rebuild_{}", names.join("_"));
         schema.truncate(63);
+        Self::open(pool, projections, batch, schema, true).await
+    }
+
+    /// Creates the projections' tables, empty, in the schema `schema`
+    /// (which must not exist: see [`valid_schema_name`]), holding no
+    /// checkpoint: a shadow to fill as of an instant and [`Shadow::keep`]
+    /// for an auditor.
+    pub async fn prepare_kept(
+        pool: &PgPool,
+        projections: &'p [&'p dyn Projection],
+        batch: i64,
+        schema: &str,
+    ) -> Result<Shadow<'p>, StoreError> {
+        if !valid_schema_name(schema) {
+            return Err(StoreError::Corrupt(format!(
+                "{schema:?} cannot name a kept schema (lower-case letters, digits, underscores, a letter first)"
+            )));
+        }
+        Self::open(pool, projections, batch, schema.to_string(), false).await
+    }
+
+    async fn open(
+        pool: &PgPool,
+        projections: &'p [&'p dyn Projection],
+        batch: i64,
+        schema: String,
+        hold_checkpoints: bool,
+    ) -> Result<Shadow<'p>, StoreError> {
+        let mut names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
+        names.sort_unstable();
         let mut tx = pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO projection_checkpoints (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&names)
-        .execute(&mut *tx)
-        .await?;
-        let live = lock_checkpoints(&mut tx, &names, "").await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        let live = if hold_checkpoints {
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(&names)
             .execute(&mut *tx)
             .await?;
+            let live = lock_checkpoints(&mut tx, &names, "").await?;
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut *tx)
+                .await?;
+            live
+        } else {
+            HashMap::new()
+        };
         sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&mut *tx)
             .await?;
@@ -118,8 +221,28 @@ impl<'p> Shadow<'p> {
             ended: false,
             after: Position::default(),
             read: 0,
+            applied: 0,
             skipped: false,
+            holds_checkpoints: hold_checkpoints,
+            applying: vec![Duration::ZERO; projections.len()],
+            progress: None,
         })
+    }
+
+    /// Tells `progress` how many events each batch read, as it is applied.
+    pub fn on_progress(&mut self, progress: impl FnMut(u64) + Send + 'p) {
+        self.progress = Some(Box::new(progress));
+    }
+
+    /// The time each projection (in the order prepared) spent applying
+    /// events so far.
+    pub fn applying(&self) -> &[Duration] {
+        &self.applying
+    }
+
+    /// The schema the shadow tables are in.
+    pub fn schema(&self) -> &str {
+        &self.schema
     }
 
     /// A projection's live checkpoint, as held.
@@ -164,16 +287,23 @@ impl<'p> Shadow<'p> {
                         .filter(|e| e.recorded_at <= instant)
                         .cloned()
                         .collect();
-                    apply_to_all(&mut self.tx, self.projections, &kept).await?;
+                    apply_to_all(&mut self.tx, self.projections, &kept, &mut self.applying).await?;
+                    self.applied += kept.len();
                     self.skipped = true;
                 }
-                _ => apply_to_all(&mut self.tx, self.projections, part).await?,
+                _ => {
+                    apply_to_all(&mut self.tx, self.projections, part, &mut self.applying).await?;
+                    self.applied += part.len();
+                }
             }
             if let Some(last) = part.last() {
                 self.after = last.position;
             }
             self.read += split;
             self.taken += split;
+            if let Some(progress) = self.progress.as_mut() {
+                progress(split as u64);
+            }
             if self.taken < self.batch.len() {
                 // The next event is past the bound.
                 return Ok(());
@@ -181,20 +311,20 @@ impl<'p> Shadow<'p> {
         }
     }
 
-    /// Whether the projection's shadow tables (the `index`-th of those
-    /// prepared) hold exactly the rows of its live ones, once it completed
-    /// what its fill left.
-    pub async fn compare(&mut self, index: usize) -> Result<bool, StoreError> {
+    /// How the projection's shadow tables (the `index`-th of those
+    /// prepared) differ from its live ones, once it completed what its
+    /// fill left.
+    pub async fn compare(&mut self, index: usize) -> Result<Comparison, StoreError> {
         let projection = self.projections[index];
         projection.settle(&mut self.tx).await?;
-        matches_live(&mut self.tx, projection, &self.schema).await
+        compare_with_live(&mut self.tx, projection, &self.schema).await
     }
 
     /// Builds the deferred keys and indexes, puts the shadow tables in
     /// place of the live ones, moves the checkpoints to the last event and
     /// commits. Only a shadow filled to the last event, none left out.
     pub async fn swap(mut self) -> Result<(), StoreError> {
-        if !self.ended || self.skipped {
+        if !self.ended || self.skipped || !self.holds_checkpoints {
             self.tx.rollback().await?;
             return Err(StoreError::Corrupt(
                 "only read models filled with every event can replace the live ones".into(),
@@ -221,6 +351,38 @@ impl<'p> Shadow<'p> {
             .await?;
         self.tx.commit().await?;
         Ok(())
+    }
+
+    /// Builds the deferred keys and indexes and commits the shadow tables
+    /// where they are, for an auditor to read; records them with the
+    /// instant they were filled as of. Only a shadow [`Shadow::prepare_kept`]
+    /// made, filled to the last event.
+    pub async fn keep(mut self, until: DateTime<Utc>) -> Result<Kept, StoreError> {
+        if self.holds_checkpoints || !self.ended {
+            self.tx.rollback().await?;
+            return Err(StoreError::Corrupt(
+                "only a kept shadow filled to the last event can be kept".into(),
+            ));
+        }
+        for (projection, keys) in self.projections.iter().zip(&self.deferred_keys) {
+            settle(&mut self.tx, *projection, keys).await?;
+        }
+        for definition in &self.deferred_indexes {
+            sqlx::query(definition).execute(&mut *self.tx).await?;
+        }
+        let names: Vec<String> = self.names.iter().map(|n| n.to_string()).collect();
+        let kept: Kept = sqlx::query_as(
+            "INSERT INTO replay_snapshots (schema_name, until, events, read_models) VALUES ($1, $2, $3, $4)
+             RETURNING schema_name, until, created_at, events, read_models",
+        )
+        .bind(&self.schema)
+        .bind(until)
+        .bind(self.applied as i64)
+        .bind(&names)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        self.tx.commit().await?;
+        Ok(kept)
     }
 
     /// Drops the shadow tables and lets the checkpoints go; the live read
@@ -308,17 +470,21 @@ async fn shadow_table(
     Ok((deferred_keys, deferred_indexes))
 }
 
-/// Fills every projection of a rebuild with a batch.
+/// Fills every projection of a rebuild with a batch, adding the time each
+/// took to `applying`.
 pub(super) async fn apply_to_all(
     conn: &mut PgConnection,
     projections: &[&dyn Projection],
     events: &[RecordedEvent],
+    applying: &mut [Duration],
 ) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
-    for projection in projections {
+    for (projection, spent) in projections.iter().zip(applying) {
+        let started = Instant::now();
         apply_its_events(conn, *projection, events, Mode::Fill).await?;
+        *spent += started.elapsed();
     }
     Ok(())
 }
