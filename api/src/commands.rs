@@ -204,7 +204,7 @@ impl Commands {
         &self,
         id: Uuid,
         kept: (usize, Option<Arc<Family>>),
-        events: Vec<(i64, String)>,
+        events: Vec<store::StoredEvent>,
         key: Option<Vec<u8>>,
     ) -> Result<Arc<Family>, ApiError> {
         let (version, state) = kept;

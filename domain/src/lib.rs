@@ -16,6 +16,7 @@
 //! - [`reservation`]: one child in one unit on one date, and its lifecycle.
 //! - [`personal`]: personal values in events, erasable without rewriting.
 //! - [`text`]: the bounds on every string and date that enters an event.
+//! - [`upcast`]: events stored at an older version read as current ones.
 #![forbid(unsafe_code)]
 
 pub mod allocation;
@@ -28,3 +29,4 @@ pub mod personal;
 pub mod places;
 pub mod reservation;
 pub mod text;
+pub mod upcast;

@@ -377,7 +377,7 @@ impl CalendarProjection {
             change.at = event.recorded_at;
             change.last = event.position;
             change.first |= event.sequence == 1;
-            if let ReservationEvent::ReservationRequested { slot } = payload {
+            if let ReservationEvent::ReservationRequested { slot, .. } = payload {
                 change.slot = Some(slot);
             }
         }
@@ -413,6 +413,7 @@ pub async fn cancelled_up_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use espace_famille_domain::reservation::Origin;
 
     #[test]
     fn binary_copy_counts_dates_and_instants_from_postgres_epoch() {
@@ -455,7 +456,10 @@ mod tests {
             recorded_reservation(
                 first,
                 1,
-                &ReservationEvent::ReservationRequested { slot },
+                &ReservationEvent::ReservationRequested {
+                    slot,
+                    origin: Origin::Calendar,
+                },
                 "parent",
             ),
             recorded_reservation(
@@ -469,7 +473,10 @@ mod tests {
             recorded_reservation(
                 third,
                 4,
-                &ReservationEvent::ReservationRequested { slot },
+                &ReservationEvent::ReservationRequested {
+                    slot,
+                    origin: Origin::Calendar,
+                },
                 "parent",
             ),
         ];
@@ -489,9 +496,25 @@ mod tests {
         // batch still holds the stream's first event.
         let fourth = Uuid::from_u128(9);
         let events = [
-            recorded_reservation(fourth, 1, &ReservationEvent::ReservationRequested { slot }, "p"),
+            recorded_reservation(
+                fourth,
+                1,
+                &ReservationEvent::ReservationRequested {
+                    slot,
+                    origin: Origin::Calendar,
+                },
+                "p",
+            ),
             recorded_reservation(fourth, 2, &ReservationEvent::ReservationCancelled, "p"),
-            recorded_reservation(fourth, 3, &ReservationEvent::ReservationRequested { slot }, "p"),
+            recorded_reservation(
+                fourth,
+                3,
+                &ReservationEvent::ReservationRequested {
+                    slot,
+                    origin: Origin::Calendar,
+                },
+                "p",
+            ),
         ];
         let changes = CalendarProjection::fold(&events).unwrap();
         assert!(changes[0].1.first, "no row can exist yet");

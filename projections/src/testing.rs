@@ -72,6 +72,7 @@ pub fn requested(n: u128) -> espace_famille_domain::reservation::ReservationEven
             unit_id: Uuid::from_u128(4),
             date: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).expect("a date"),
         },
+        origin: espace_famille_domain::reservation::Origin::Calendar,
     }
 }
 

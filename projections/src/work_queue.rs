@@ -295,7 +295,7 @@ pub async fn pending(
 mod tests {
     use super::*;
     use crate::store::recorded_reservation as recorded;
-    use espace_famille_domain::reservation::ReservationEvent;
+    use espace_famille_domain::reservation::{Origin, ReservationEvent};
 
     #[test]
     fn a_batch_folds_to_the_last_decision_of_each_reservation() {
@@ -321,7 +321,10 @@ mod tests {
             recorded(
                 asked,
                 1,
-                &ReservationEvent::ReservationRequested { slot },
+                &ReservationEvent::ReservationRequested {
+                    slot,
+                    origin: Origin::Calendar,
+                },
                 "parent",
             ),
             recorded(asked, 2, &ReservationEvent::ReservationConfirmed, "parent"),

@@ -16,11 +16,12 @@ use uuid::Uuid;
 async fn record(pool: &PgPool, stream: Uuid, sequence: i64, event: ReservationEvent) {
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('Reservation', $1, $2, $3, '1', $4::json, '{}')",
+         VALUES ('Reservation', $1, $2, $3, $4, $5::json, '{}')",
     )
     .bind(stream.to_string())
     .bind(sequence)
     .bind(event.event_type())
+    .bind(event.event_version())
     .bind(serde_json::to_string(&event).unwrap())
     .execute(pool)
     .await
@@ -37,6 +38,7 @@ fn requested(day: u32) -> ReservationEvent {
             unit_id: Uuid::from_u128(4),
             date: NaiveDate::from_ymd_opt(2027, 1, day).unwrap(),
         },
+        origin: espace_famille_domain::reservation::Origin::Calendar,
     }
 }
 

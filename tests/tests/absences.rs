@@ -117,7 +117,7 @@ async fn an_absence_is_reported_by_its_family_and_judged_by_its_commune() {
 
 #[tokio::test]
 async fn an_absence_is_reported_on_the_day_itself_past_the_cancellation_deadline_then_justified() {
-    use espace_famille_domain::reservation::ReservationEvent;
+    use espace_famille_domain::reservation::{Origin, ReservationEvent};
     let app = spawn_app().await;
     // The commune's day, not UTC's: they differ an hour or two around midnight.
     let today = espace_famille_domain::calendar::paris_today(chrono::Utc::now());
@@ -129,7 +129,10 @@ async fn an_absence_is_reported_on_the_day_itself_past_the_cancellation_deadline
         &[(
             slot,
             vec![
-                ReservationEvent::ReservationRequested { slot },
+                ReservationEvent::ReservationRequested {
+                    slot,
+                    origin: Origin::Calendar,
+                },
                 ReservationEvent::ReservationConfirmed,
             ],
         )],

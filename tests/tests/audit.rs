@@ -54,7 +54,7 @@ async fn a_reservations_history_is_paged_and_its_state_read_as_of_an_instant() {
         .collect();
     assert_eq!(types, ["ReservationRequested", "ReservationConfirmed"]);
     assert_eq!(first["events"][0]["actorRole"], "parent");
-    assert_eq!(first["events"][0]["eventVersion"], "1");
+    assert_eq!(first["events"][0]["eventVersion"], "2");
     assert!(first["events"][0]["correlationId"].is_string());
     assert_eq!(first["nextAfter"], 2);
     let rest = history(&app, &fixture.agent(), "RESERVATION", &id, 2, 2).await;

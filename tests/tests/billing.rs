@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use espace_famille_api::commands::Commands;
 use espace_famille_api::services::billing;
 use espace_famille_domain::invoice::monthly_invoice_id;
-use espace_famille_domain::reservation::ReservationEvent;
+use espace_famille_domain::reservation::{Origin, ReservationEvent};
 use espace_famille_projections::store::Metadata;
 use espace_famille_tests::*;
 use serde_json::json;
@@ -97,7 +97,10 @@ async fn a_month_is_billed_from_bookings_and_roll_call_once_with_lines_that_expl
             (
                 slot,
                 vec![
-                    ReservationEvent::ReservationRequested { slot },
+                    ReservationEvent::ReservationRequested {
+                        slot,
+                        origin: Origin::Calendar,
+                    },
                     ReservationEvent::ReservationConfirmed,
                 ],
             )
@@ -284,7 +287,10 @@ async fn a_day_without_a_tariff_stops_the_run_before_anything_is_issued() {
         &[(
             slot,
             vec![
-                ReservationEvent::ReservationRequested { slot },
+                ReservationEvent::ReservationRequested {
+                    slot,
+                    origin: Origin::Calendar,
+                },
                 ReservationEvent::ReservationConfirmed,
             ],
         )],
@@ -329,7 +335,10 @@ async fn many_families(app: &TestApp, fixture: &Fixture, day: NaiveDate, familie
             (
                 slot,
                 vec![
-                    ReservationEvent::ReservationRequested { slot },
+                    ReservationEvent::ReservationRequested {
+                        slot,
+                        origin: Origin::Calendar,
+                    },
                     ReservationEvent::ReservationConfirmed,
                 ],
             )

@@ -561,6 +561,19 @@ async fn a_period_on_even_weeks_across_the_holidays_books_its_open_days_and_skip
         .map(|(d, _)| d)
         .collect();
     assert_eq!(confirmed.len(), open.len());
+    // Each request records that it came from a period.
+    let written_line = lines.iter().find(|l| l["written"] == true).unwrap();
+    let history = app
+        .gql(
+            Some(&fixture.parent()),
+            "query($id: UUID!) { history(aggregate: RESERVATION, id: $id, first: 1) { events { payload } } }",
+            json!({ "id": written_line["reservationId"] }),
+        )
+        .await;
+    assert_eq!(
+        history.data("history")["events"][0]["payload"]["ReservationRequested"]["origin"],
+        "Period"
+    );
 
     // A pattern with no day, and a reversed range, are refused whole.
     for (from, to, weekdays) in [(first, first, vec!["SAT"]), (last, first, vec!["MON"])] {

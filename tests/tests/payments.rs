@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use espace_famille_api::payment::sign;
-use espace_famille_domain::reservation::ReservationEvent;
+use espace_famille_domain::reservation::{Origin, ReservationEvent};
 use espace_famille_tests::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -66,7 +66,10 @@ async fn two_invoices(app: &TestApp) -> (Fixture, Vec<(Uuid, i64)>) {
             (
                 slot,
                 vec![
-                    ReservationEvent::ReservationRequested { slot },
+                    ReservationEvent::ReservationRequested {
+                        slot,
+                        origin: Origin::Calendar,
+                    },
                     ReservationEvent::ReservationConfirmed,
                 ],
             )

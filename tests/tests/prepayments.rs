@@ -282,7 +282,7 @@ async fn a_basket_whose_server_stopped_before_its_invoice_still_gets_it_from_the
                 child_id: fixture.child,
                 unit_id: unit,
                 date,
-                skip_if_closed: false,
+                origin: espace_famille_domain::reservation::Origin::Calendar,
             })
             .collect(),
         keep_valid_lines: false,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{Datelike, NaiveDate};
 use espace_famille_api::app::Settings;
 use espace_famille_api::cli::replay;
-use espace_famille_domain::reservation::ReservationEvent;
+use espace_famille_domain::reservation::{Origin, ReservationEvent};
 use espace_famille_tests::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -93,7 +93,10 @@ async fn replay_reports_each_differing_row_changes_nothing_without_swap_and_keep
             (
                 slot,
                 vec![
-                    ReservationEvent::ReservationRequested { slot },
+                    ReservationEvent::ReservationRequested {
+                        slot,
+                        origin: Origin::Calendar,
+                    },
                     ReservationEvent::ReservationConfirmed,
                 ],
             )

@@ -4,7 +4,7 @@
 //! bad roll calls are refused whole and write nothing.
 
 use chrono::{Datelike, NaiveDate};
-use espace_famille_domain::reservation::{reservation_id, ReservationEvent, Slot};
+use espace_famille_domain::reservation::{reservation_id, Origin, ReservationEvent, Slot};
 use espace_famille_tests::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -114,6 +114,7 @@ async fn an_agent_takes_the_roll_call_of_thirty_children_in_one_mutation() {
         vec![
             ReservationEvent::ReservationRequested {
                 slot: slot(Uuid::nil(), Uuid::nil()),
+                origin: Origin::Calendar,
             },
             ReservationEvent::ReservationConfirmed,
         ]
@@ -124,6 +125,7 @@ async fn an_agent_takes_the_roll_call_of_thirty_children_in_one_mutation() {
             let mut events = confirmed();
             events[0] = ReservationEvent::ReservationRequested {
                 slot: slot(child, fixture.family),
+                origin: Origin::Calendar,
             };
             if child == ill || child == justified {
                 events.push(ReservationEvent::AbsenceReported {
@@ -336,7 +338,10 @@ async fn a_bad_roll_call_is_refused_whole_and_writes_nothing() {
         &[(
             slot,
             vec![
-                ReservationEvent::ReservationRequested { slot },
+                ReservationEvent::ReservationRequested {
+                    slot,
+                    origin: Origin::Calendar,
+                },
                 ReservationEvent::ReservationConfirmed,
             ],
         )],

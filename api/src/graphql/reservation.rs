@@ -123,7 +123,7 @@ impl ReservationMutation {
                 child_id: l.child_id,
                 unit_id: l.unit_id,
                 date: l.date,
-                skip_if_closed: false,
+                origin: espace_famille_domain::reservation::Origin::Calendar,
             })
             .collect();
         for period in &input.periods {
@@ -345,7 +345,7 @@ async fn cancel_one(ctx: &Context<'_>, reservation_id: Uuid) -> Result<Reservati
             child_id: slot.child_id,
             unit_id: slot.unit_id,
             date: slot.date,
-            skip_if_closed: false,
+            origin: espace_famille_domain::reservation::Origin::Calendar,
         }],
         keep_valid_lines: false,
     };

@@ -21,6 +21,7 @@ impl Aggregate for Reservation {
                 child_id,
                 unit_id,
                 date,
+                origin,
             } => {
                 let slot = self.check_request(child_id, unit_id, date, context)?;
                 let unit = context.collectivity.units.get(&unit_id);
@@ -28,7 +29,7 @@ impl Aggregate for Reservation {
                     unit.is_some_and(|unit| unit.billing == crate::collectivity::BillingMode::Prepaid);
                 let approval = unit.is_some_and(|unit| unit.booking_needs_approval);
                 let collecting = context.collectivity.collecting(unit_id, date, context.now);
-                sink.write(ReservationEvent::ReservationRequested { slot }, self)
+                sink.write(ReservationEvent::ReservationRequested { slot, origin }, self)
                     .await;
                 let next = if let Some(window) = collecting {
                     ReservationEvent::AllocationRequested {
@@ -49,11 +50,12 @@ impl Aggregate for Reservation {
                 child_id,
                 unit_id,
                 date,
+                origin,
                 ticket,
                 position,
             } => {
                 let slot = self.check_request(child_id, unit_id, date, context)?;
-                sink.write(ReservationEvent::ReservationRequested { slot }, self)
+                sink.write(ReservationEvent::ReservationRequested { slot, origin }, self)
                     .await;
                 sink.write(ReservationEvent::WaitListed { ticket, position }, self)
                     .await;
@@ -130,7 +132,7 @@ impl Aggregate for Reservation {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            ReservationEvent::ReservationRequested { slot } => {
+            ReservationEvent::ReservationRequested { slot, .. } => {
                 self.slot = Some(slot);
                 self.paid_by = None;
             }

@@ -9,6 +9,7 @@ pub enum ReservationCommand {
         child_id: Uuid,
         unit_id: Uuid,
         date: NaiveDate,
+        origin: Origin,
     },
     /// A request on a day whose places are all taken: it waits, with the
     /// ticket and position the day's places gave it.
@@ -16,6 +17,7 @@ pub enum ReservationCommand {
         child_id: Uuid,
         unit_id: Uuid,
         date: NaiveDate,
+        origin: Origin,
         ticket: u32,
         position: u32,
     },

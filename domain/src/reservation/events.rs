@@ -5,8 +5,11 @@ use super::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReservationEvent {
+    /// Version 2: with its origin (version 1 had only the slot; it reads
+    /// as `Origin::Unrecorded`, see `crate::upcast`).
     ReservationRequested {
         slot: Slot,
+        origin: Origin,
     },
     ReservationConfirmed,
     /// Every place of the day was taken: the booking waits, `position`th,
@@ -89,7 +92,7 @@ impl ReservationEvent {
     /// The slot an event introduces to its stream, if it does.
     pub fn slot(&self) -> Option<Slot> {
         match self {
-            ReservationEvent::ReservationRequested { slot }
+            ReservationEvent::ReservationRequested { slot, .. }
             | ReservationEvent::UnexpectedPresenceRecorded { slot } => Some(*slot),
             _ => None,
         }
@@ -128,6 +131,10 @@ impl DomainEvent for ReservationEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_string()
+        match self {
+            ReservationEvent::ReservationRequested { .. } => "2",
+            _ => "1",
+        }
+        .to_string()
     }
 }

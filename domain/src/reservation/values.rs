@@ -3,6 +3,20 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// Where a parent asked for a booking: the kind of basket line that made
+/// its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Origin {
+    /// A day chosen in the calendar.
+    Calendar,
+    /// A day of a period booked at once (a range of dates and a weekly
+    /// pattern).
+    Period,
+    /// Asked before requests recorded where they came from (version 1 of
+    /// `ReservationRequested`).
+    Unrecorded,
+}
+
 /// What a reservation is about, fixed at its first request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {

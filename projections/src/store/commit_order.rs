@@ -175,15 +175,16 @@ pub async fn has_events_after(conn: &mut PgConnection, after: Position) -> Resul
 }
 
 /// The first event of each of these streams of one type, as (stream id,
-/// payload): one index lookup per stream.
+/// payload brought up to its current version): one index lookup per stream.
 pub async fn first_events(
     conn: &mut PgConnection,
     aggregate_type: &str,
     aggregate_ids: &[String],
 ) -> Result<Vec<(String, Value)>, StoreError> {
     let rows = sqlx::query(
-        "SELECT first.aggregate_id, first.payload FROM unnest($2::text[]) AS wanted(id),
-           LATERAL (SELECT aggregate_id, payload FROM events
+        "SELECT first.aggregate_id, first.event_type, first.event_version, first.payload
+         FROM unnest($2::text[]) AS wanted(id),
+           LATERAL (SELECT aggregate_id, event_type, event_version, payload FROM events
                     WHERE aggregate_type = $1 AND aggregate_id = wanted.id AND sequence = 1
                     OFFSET 0) AS first",
     )
@@ -192,7 +193,15 @@ pub async fn first_events(
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get("aggregate_id")?, row.try_get("payload")?)))
+        .map(|row| {
+            let id: String = row.try_get(0)?;
+            let event_type: String = row.try_get(1)?;
+            let version: String = row.try_get(2)?;
+            let mut payload: Value = row.try_get(3)?;
+            espace_famille_domain::upcast::upcast(aggregate_type, &event_type, &version, &mut payload)
+                .map_err(super::load::upcast_failed(&id, 1))?;
+            Ok((id, payload))
+        })
         .collect()
 }
 

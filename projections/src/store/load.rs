@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use cqrs_es::persist::PersistedEventRepository;
 use cqrs_es::{Aggregate, EventEnvelope};
 use espace_famille_domain::family::Family;
+use espace_famille_domain::upcast;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
@@ -22,6 +23,16 @@ pub struct Loaded<A> {
     pub version: usize,
 }
 
+/// A stored event as a stream's fold reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub sequence: i64,
+    /// Its `event_version`: an older one is upcast as it is decoded.
+    pub version: String,
+    /// As JSON text.
+    pub payload: String,
+}
+
 impl<A: Aggregate> Loaded<A> {
     /// A stream without events.
     pub fn new() -> Self {
@@ -32,26 +43,27 @@ impl<A: Aggregate> Loaded<A> {
     }
 
     /// Applies the events that follow this state in stream `aggregate_id`,
-    /// given as (sequence, payload as JSON text) in order, opening sealed
-    /// personal values with `key` (none: they read as erased). A gap in the
-    /// sequences is refused: the state would silently miss an event.
+    /// in order, opening sealed personal values with `key` (none: they
+    /// read as erased). A gap in the sequences is refused: the state would
+    /// silently miss an event.
     pub fn apply_stored(
         &mut self,
         aggregate_id: &str,
-        events: impl IntoIterator<Item = (i64, String)>,
+        events: impl IntoIterator<Item = StoredEvent>,
         key: Option<&FamilyKey>,
     ) -> Result<(), StoreError> {
-        for (sequence, payload) in events {
-            if sequence as usize != self.version + 1 {
+        for event in events {
+            if event.sequence as usize != self.version + 1 {
                 return Err(StoreError::Corrupt(format!(
-                    "{} {aggregate_id}: event #{sequence} follows #{}",
+                    "{} {aggregate_id}: event #{} follows #{}",
                     A::TYPE,
+                    event.sequence,
                     self.version
                 )));
             }
             self.aggregate
-                .apply(decode_stored::<A>(aggregate_id, sequence, &payload, key)?);
-            self.version = sequence as usize;
+                .apply(decode_stored::<A>(aggregate_id, &event, key)?);
+            self.version = event.sequence as usize;
         }
         Ok(())
     }
@@ -63,37 +75,65 @@ impl<A: Aggregate> Default for Loaded<A> {
     }
 }
 
-/// A stored payload (JSON text) as the aggregate's event; sealed personal
-/// values are opened with `key` first.
+/// A stored event as the aggregate's event: sealed personal values opened
+/// with `key` first, then brought up to the event's current version.
 pub(super) fn decode_stored<A: Aggregate>(
     aggregate_id: &str,
-    sequence: i64,
-    payload: &str,
+    event: &StoredEvent,
     key: Option<&FamilyKey>,
 ) -> Result<A::Event, StoreError> {
+    let sequence = event.sequence;
     let corrupt =
         |e: serde_json::Error| StoreError::Corrupt(format!("{} {aggregate_id} #{sequence}: {e}", A::TYPE));
-    // Only a payload with a "sealed" entry needs opening: the rest is
-    // decoded straight from its text.
-    if !payload.contains("\"sealed\"") {
-        return serde_json::from_str(payload).map_err(corrupt);
+    // Only a payload with a "sealed" entry needs opening, and only one of
+    // an older version upcasting: the rest is decoded straight from its
+    // text.
+    let opened;
+    let mut payload = event.payload.as_str();
+    if payload.contains("\"sealed\"") {
+        let mut value: Value = serde_json::from_str(payload).map_err(corrupt)?;
+        personal::open(&mut value, key)?;
+        opened = value.to_string();
+        payload = &opened;
     }
-    let mut value: Value = serde_json::from_str(payload).map_err(corrupt)?;
-    personal::open(&mut value, key)?;
-    serde_json::from_value(value).map_err(corrupt)
+    match upcast::upcast_untyped(A::TYPE, &event.version, payload)
+        .map_err(upcast_failed(aggregate_id, sequence))?
+    {
+        None => serde_json::from_str(payload).map_err(corrupt),
+        Some((_, current)) => serde_json::from_str(&current).map_err(corrupt),
+    }
+}
+
+/// An event no upcaster could bring to its current version: the store
+/// holds what the code cannot read.
+pub(super) fn upcast_failed(
+    aggregate_id: &str,
+    sequence: i64,
+) -> impl Fn(upcast::UpcastError) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{aggregate_id} #{sequence}: {e}"))
+}
+
+/// A row's `sequence`, `event_version` and `payload` (text), from column
+/// `first` on.
+fn stored_at(row: &sqlx::postgres::PgRow, first: usize) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        sequence: row.try_get(first)?,
+        version: row.try_get(first + 1)?,
+        payload: row.try_get(first + 2)?,
+    })
 }
 
 /// The events of several streams of one type, each after its own
-/// version, through `conn` (a caller's transaction, say): by stream, as
-/// (sequence, payload as JSON text) in order, for [`Loaded::apply_stored`].
+/// version, through `conn` (a caller's transaction, say): by stream, in
+/// order, for [`Loaded::apply_stored`].
 pub async fn events_after_each(
     conn: &mut PgConnection,
     aggregate_type: &str,
     ids: &[String],
     after: &[i64],
-) -> Result<HashMap<String, Vec<(i64, String)>>, StoreError> {
+) -> Result<HashMap<String, Vec<StoredEvent>>, StoreError> {
     let rows = sqlx::query(
-        "SELECT e.aggregate_id, e.sequence, e.payload::text AS payload
+        "SELECT e.aggregate_id, e.sequence, e.event_version, e.payload::text AS payload
          FROM UNNEST($2::text[], $3::bigint[]) AS k(id, after)
          JOIN events e ON e.aggregate_type = $1 AND e.aggregate_id = k.id AND e.sequence > k.after
          ORDER BY e.aggregate_id, e.sequence",
@@ -103,12 +143,12 @@ pub async fn events_after_each(
     .bind(after)
     .fetch_all(&mut *conn)
     .await?;
-    let mut events: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    let mut events: HashMap<String, Vec<StoredEvent>> = HashMap::new();
     for row in rows {
         events
-            .entry(row.try_get("aggregate_id")?)
+            .entry(row.try_get(0)?)
             .or_default()
-            .push((row.try_get("sequence")?, row.try_get("payload")?));
+            .push(stored_at(&row, 1)?);
     }
     Ok(events)
 }
@@ -135,6 +175,13 @@ pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<Loa
             personal::open(&mut event.payload, key.as_ref().and_then(Option::as_ref))?;
         }
         version = event.sequence;
+        event.event_version = upcast::upcast(
+            A::TYPE,
+            &event.event_type,
+            &event.event_version,
+            &mut event.payload,
+        )
+        .map_err(upcast_failed(aggregate_id, event.sequence as i64))?;
         let envelope = EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         aggregate.apply(envelope.payload);
     }
@@ -306,13 +353,14 @@ pub async fn state_as_of<A: Aggregate>(
 
 /// The event of allocation run `run_id` (a `Places` stream's
 /// `AllocationRun`): its stream, its position and its payload as JSON
-/// text. A scan of the events, for an auditor.
+/// text (at its current version). A scan of the events, for an auditor.
 pub async fn find_allocation_run(
     pool: &PgPool,
     run_id: &str,
 ) -> Result<Option<(String, Position, String)>, StoreError> {
     let row = sqlx::query(
-        "SELECT aggregate_id, transaction_id::text::bigint AS transaction_id, global_position, payload::text AS payload
+        "SELECT aggregate_id, transaction_id::text::bigint AS transaction_id, global_position, payload::text AS payload,
+                event_version
          FROM events
          WHERE aggregate_type = 'Places' AND event_type = 'AllocationRun'
            AND payload -> 'AllocationRun' ->> 'run_id' = $1",
@@ -321,13 +369,21 @@ pub async fn find_allocation_run(
     .fetch_optional(pool)
     .await?;
     row.map(|row| {
+        let stream: String = row.try_get("aggregate_id")?;
+        let version: String = row.try_get("event_version")?;
+        let mut payload: String = row.try_get("payload")?;
+        if let Some((_, current)) = upcast::upcast_text("Places", "AllocationRun", &version, &payload)
+            .map_err(upcast_failed(&stream, 0))?
+        {
+            payload = current;
+        }
         Ok((
-            row.try_get("aggregate_id")?,
+            stream,
             Position {
                 transaction_id: row.try_get("transaction_id")?,
                 global_position: row.try_get("global_position")?,
             },
-            row.try_get("payload")?,
+            payload,
         ))
     })
     .transpose()
@@ -346,11 +402,11 @@ pub mod sql {
         )
     }
 
-    /// A stream's events after sequence `after`, as `sequence`, `payload`
-    /// (JSON text); add the `ORDER BY`.
+    /// A stream's events after sequence `after`, as `sequence`,
+    /// `event_version`, `payload` (JSON text); add the `ORDER BY`.
     pub fn events_after(aggregate_type: &str, aggregate_id: &str, after: &str) -> String {
         format!(
-            "SELECT sequence, payload::text AS payload FROM events \
+            "SELECT sequence, event_version, payload::text AS payload FROM events \
              WHERE aggregate_type = {aggregate_type} AND aggregate_id = {aggregate_id} AND sequence > {after}"
         )
     }
@@ -389,12 +445,12 @@ pub mod sql {
 /// a scan of every stream of the type, filtered: tens of milliseconds per
 /// basket, growing with the store. `{type}` and `{ids}` name the statement's
 /// parameters (a text and a text array); rows come as `aggregate_id`,
-/// `sequence`, `payload` (text), in stream order.
+/// `sequence`, `event_version`, `payload` (text), in stream order.
 pub fn streams_sql(aggregate_type: &str, ids: &str) -> String {
     format!(
-        "SELECT e.aggregate_id, e.sequence, e.payload::text AS payload
+        "SELECT e.aggregate_id, e.sequence, e.event_version, e.payload::text AS payload
          FROM (SELECT DISTINCT unnest({ids}::text[])) AS wanted(id),
-         LATERAL (SELECT aggregate_id, sequence, payload FROM events
+         LATERAL (SELECT aggregate_id, sequence, event_version, payload FROM events
                   WHERE aggregate_type = {aggregate_type} AND aggregate_id = wanted.id OFFSET 0) e
          ORDER BY e.aggregate_id, e.sequence"
     )
@@ -413,7 +469,7 @@ pub async fn load_many<A: Aggregate>(
         // running it.
         [id] => {
             sqlx::query(
-                "SELECT aggregate_id, sequence, payload::text AS payload FROM events
+                "SELECT aggregate_id, sequence, event_version, payload::text AS payload FROM events
                  WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
             )
             .bind(A::TYPE)
@@ -431,7 +487,7 @@ pub async fn load_many<A: Aggregate>(
     };
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
-        events.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+        events.push((row.try_get(0)?, stored_at(&row, 1)?));
     }
     fold_many(aggregate_ids, events)
 }
@@ -452,13 +508,13 @@ pub async fn load_families(
     let keys = personal::family_keys(&mut *conn, family_ids).await?;
     let mut by_id: HashMap<String, Loaded<Family>> = HashMap::new();
     for row in rows {
-        let (id, sequence, payload): (String, i64, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let id: String = row.try_get(0)?;
+        let stored = stored_at(&row, 1)?;
         let key = id.parse::<Uuid>().ok().and_then(|family| keys.get(&family));
-        let event = decode_stored::<Family>(&id, sequence, &payload, key)?;
+        let event = decode_stored::<Family>(&id, &stored, key)?;
         let loaded = by_id.entry(id).or_default();
         loaded.aggregate.apply(event);
-        loaded.version = sequence as usize;
+        loaded.version = stored.sequence as usize;
     }
     Ok(ids
         .iter()
@@ -467,18 +523,18 @@ pub async fn load_families(
 }
 
 /// Builds several aggregates of one type from their events, given as
-/// (stream id, sequence, payload as JSON text) in stream order; ids without
-/// events come back as new aggregates at version 0, in the order asked.
+/// (stream id, event) in stream order; ids without events come back as
+/// new aggregates at version 0, in the order asked.
 pub fn fold_many<A: Aggregate>(
     aggregate_ids: &[String],
-    events: Vec<(String, i64, String)>,
+    events: Vec<(String, StoredEvent)>,
 ) -> Result<Vec<Loaded<A>>, StoreError> {
     let mut by_id: HashMap<String, Loaded<A>> = HashMap::new();
-    for (id, sequence, payload) in events {
-        let event = decode_stored::<A>(&id, sequence, &payload, None)?;
+    for (id, stored) in events {
+        let event = decode_stored::<A>(&id, &stored, None)?;
         let loaded = by_id.entry(id).or_default();
         loaded.aggregate.apply(event);
-        loaded.version = sequence as usize;
+        loaded.version = stored.sequence as usize;
     }
     Ok(aggregate_ids
         .iter()

@@ -64,7 +64,7 @@ pub use feed::{commune_events, Commune, FeedFilter, Window, WINDOW};
 pub use load::{
     correlated, events_after_each, find_allocation_run, first_correlations, fold_many, id_claimed, load,
     load_families, load_many, sql, state_as_of, stream_history, stream_page, stream_position, stream_version,
-    streams_sql, Loaded,
+    streams_sql, Loaded, StoredEvent,
 };
 // The parts share their helpers through this module (each does `use
 // super::*`).
@@ -212,7 +212,7 @@ impl RecordedEvent {
     }
 
     /// Reads a row of [`RecordedEvent::SELECT`], personal values opened (or
-    /// marked erased). Columns are taken by position, in the order of
+    /// marked erased), brought up to its event's current version. Columns are taken by position, in the order of
     /// [`RecordedEvent::SELECT`]: by name, each is a hash lookup, and a
     /// rebuild reads twelve of them for every event.
     pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, StoreError> {
@@ -231,14 +231,26 @@ impl RecordedEvent {
             personal::open(&mut value, key.as_ref())?;
             payload = value.to_string();
         }
+        let sequence: i64 = row.try_get(column::SEQUENCE)?;
+        let event_type: String = row.try_get(column::EVENT_TYPE)?;
+        let mut event_version: String = row.try_get(column::EVENT_VERSION)?;
+        // An event of an older version reads as the current one, for
+        // every reader alike.
+        if let Some((current, upcast)) =
+            espace_famille_domain::upcast::upcast_text(&aggregate_type, &event_type, &event_version, &payload)
+                .map_err(load::upcast_failed(&aggregate_id, sequence))?
+        {
+            event_version = current;
+            payload = upcast;
+        }
         Ok(RecordedEvent {
             position: Self::position_of_row(row)?,
             event_id: row.try_get(column::EVENT_ID)?,
             aggregate_type,
             aggregate_id,
-            sequence: row.try_get(column::SEQUENCE)?,
-            event_type: row.try_get(column::EVENT_TYPE)?,
-            event_version: row.try_get(column::EVENT_VERSION)?,
+            sequence,
+            event_type,
+            event_version,
             payload,
             metadata: row.try_get(column::METADATA)?,
             recorded_at: row.try_get(column::RECORDED_AT)?,

@@ -15,7 +15,8 @@ use cqrs_es::Aggregate;
 use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::places::{places_id, Places, PlacesCommand, PlacesEvent};
 use espace_famille_domain::reservation::{
-    reservation_id, BookingContext, Reservation, ReservationCommand, ReservationError, ReservationEvent,
+    reservation_id, BookingContext, Origin, Reservation, ReservationCommand, ReservationError,
+    ReservationEvent,
 };
 use espace_famille_projections::store::{Alongside, Loaded, Metadata, StreamAppend};
 use serde::{Deserialize, Serialize};
@@ -50,9 +51,17 @@ pub struct BasketLine {
     pub child_id: Uuid,
     pub unit_id: Uuid,
     pub date: NaiveDate,
+    /// The day chosen in the calendar, or a day of a period; recorded in
+    /// the booking's request.
+    pub origin: Origin,
+}
+
+impl BasketLine {
     /// A line of a period: a day the unit is closed is skipped (listed
     /// with its reason) rather than refused.
-    pub skip_if_closed: bool,
+    pub fn skip_if_closed(&self) -> bool {
+        self.origin == Origin::Period
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +147,7 @@ struct Counted {
     version: usize,
     context: BookingContext,
     asks: Asks,
+    origin: Origin,
 }
 
 /// What a booking asks of its day's places.
@@ -401,6 +411,7 @@ async fn check(
                         version: current_version,
                         context: context.clone(),
                         asks: Asks::Place(places.unwrap_or(u32::MAX)),
+                        origin: line.origin,
                     });
                 }
                 run(current.aggregate, command_of(line), &context).await
@@ -423,7 +434,8 @@ async fn check(
                 });
             }
             Err(error) => {
-                outcome.skipped = line.skip_if_closed && matches!(error, ReservationError::UnitClosed { .. });
+                outcome.skipped =
+                    line.skip_if_closed() && matches!(error, ReservationError::UnitClosed { .. });
                 outcome.refusal = Some(Refusal::from(&error));
                 checked.push(Checked {
                     outcome,
@@ -443,6 +455,7 @@ fn command_of(line: &BasketLine) -> ReservationCommand {
             child_id: line.child_id,
             unit_id: line.unit_id,
             date: line.date,
+            origin: line.origin,
         },
         BasketAction::Cancel => ReservationCommand::Cancel,
     }
@@ -497,6 +510,7 @@ async fn take_on(
                 child_id: outcome.child_id,
                 unit_id: outcome.unit_id,
                 date: outcome.date,
+                origin: counted.origin,
                 ticket,
                 position,
             };

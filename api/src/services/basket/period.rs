@@ -2,6 +2,7 @@
 //! and units, turned into the lines of one basket.
 
 use chrono::{Datelike, NaiveDate, Weekday};
+use espace_famille_domain::reservation::Origin;
 use uuid::Uuid;
 
 use super::{BasketAction, BasketLine, MAX_LINES};
@@ -41,7 +42,8 @@ pub struct Period {
 impl Period {
     /// The lines of the period: each child, each unit, each day of the
     /// pattern, in that order. A day the unit turns out to be closed is
-    /// skipped, not refused (see [`BasketLine::skip_if_closed`]).
+    /// skipped, not refused (see [`BasketLine::skip_if_closed`]): their
+    /// origin is [`Origin::Period`].
     pub fn lines(&self) -> Result<Vec<BasketLine>, ApiError> {
         let invalid = |message: String| Err(ApiError::Validation(message));
         if self.last < self.first {
@@ -96,7 +98,7 @@ impl Period {
                     child_id,
                     unit_id,
                     date,
-                    skip_if_closed: true,
+                    origin: Origin::Period,
                 }));
             }
         }
@@ -136,7 +138,7 @@ mod tests {
                 "2027-01-18"
             ]
         );
-        assert!(every.iter().all(|l| l.skip_if_closed));
+        assert!(every.iter().all(|l| l.skip_if_closed()));
         let even = period((2027, 1, 4), (2027, 1, 18), Weeks::Even).lines().unwrap();
         let dates: Vec<String> = even.iter().map(|l| l.date.to_string()).collect();
         assert_eq!(dates, ["2027-01-11", "2027-01-14"]);

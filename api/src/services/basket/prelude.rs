@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use cqrs_es::Aggregate;
 use espace_famille_domain::family::Family;
 use espace_famille_domain::reservation::Reservation;
-use espace_famille_projections::store::{self, Loaded};
+use espace_famille_projections::store::{self, Loaded, StoredEvent};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -26,7 +26,7 @@ pub(super) struct Prelude {
     /// The family's state kept in memory when the prelude was read, the
     /// events that followed it and its key.
     pub(super) family: (usize, Option<Arc<Family>>),
-    pub(super) family_events: Vec<(i64, String)>,
+    pub(super) family_events: Vec<StoredEvent>,
     pub(super) family_key: Option<Vec<u8>>,
     /// Unit, its commune, the commune's version.
     pub(super) units: Vec<(Uuid, Uuid, usize)>,
@@ -45,6 +45,7 @@ static PRELUDE: LazyLock<String> = LazyLock::new(|| {
          reservations AS ({})
          SELECT (SELECT outcome FROM baskets WHERE basket_id = $1) AS outcome,
                 (SELECT array_agg(sequence ORDER BY sequence) FROM family) AS family_sequences,
+                (SELECT array_agg(event_version ORDER BY sequence) FROM family) AS family_versions,
                 (SELECT array_agg(payload ORDER BY sequence) FROM family) AS family_payloads,
                 CASE WHEN EXISTS (SELECT FROM family) THEN {} END AS family_key,
                 (SELECT array_agg(unit_id ORDER BY unit_id) FROM units) AS unit_ids,
@@ -54,6 +55,8 @@ static PRELUDE: LazyLock<String> = LazyLock::new(|| {
                   AS reservation_ids,
                 (SELECT array_agg(sequence ORDER BY aggregate_id, sequence) FROM reservations)
                   AS reservation_sequences,
+                (SELECT array_agg(event_version ORDER BY aggregate_id, sequence) FROM reservations)
+                  AS reservation_versions,
                 (SELECT array_agg(payload ORDER BY aggregate_id, sequence) FROM reservations)
                   AS reservation_payloads",
         store::sql::version("'Collectivity'", "u.collectivity_id::text"),
@@ -71,10 +74,10 @@ static PRELUDE: LazyLock<String> = LazyLock::new(|| {
 static PRESUMING_NEW: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT NULL::uuid AS unit_id, NULL::uuid AS collectivity_id,
-                f.sequence AS version, f.payload, {} AS family_key
+                f.sequence AS version, f.event_version, f.payload, {} AS family_key
          FROM ({}) f
          UNION ALL
-         SELECT u.unit_id, u.collectivity_id, coalesce({}, 0), NULL, NULL
+         SELECT u.unit_id, u.collectivity_id, coalesce({}, 0), NULL, NULL, NULL
          FROM directory_units u WHERE u.unit_id = ANY($2)",
         store::sql::family_key("$1"),
         store::sql::events_after("'Family'", "$1::text", "$3"),
@@ -109,7 +112,13 @@ impl Prelude {
         let stored = stored.map(super::outcome_of).transpose()?;
         let family_events = array::<i64>(&row, "family_sequences")?
             .into_iter()
+            .zip(array::<String>(&row, "family_versions")?)
             .zip(array::<String>(&row, "family_payloads")?)
+            .map(|((sequence, version), payload)| StoredEvent {
+                sequence,
+                version,
+                payload,
+            })
             .collect();
         let units = array::<Uuid>(&row, "unit_ids")?
             .into_iter()
@@ -120,8 +129,18 @@ impl Prelude {
         let reservation_events = array::<String>(&row, "reservation_ids")?
             .into_iter()
             .zip(array::<i64>(&row, "reservation_sequences")?)
+            .zip(array::<String>(&row, "reservation_versions")?)
             .zip(array::<String>(&row, "reservation_payloads")?)
-            .map(|((id, sequence), payload)| (id, sequence, payload))
+            .map(|(((id, sequence), version), payload)| {
+                (
+                    id,
+                    StoredEvent {
+                        sequence,
+                        version,
+                        payload,
+                    },
+                )
+            })
             .collect();
         let reservations = distinct
             .into_iter()
@@ -162,12 +181,16 @@ impl Prelude {
             match row.try_get::<Option<Uuid>, _>("unit_id")? {
                 Some(unit) => units.push((unit, row.try_get("collectivity_id")?, version as usize)),
                 None => {
-                    family_events.push((version, row.try_get("payload")?));
+                    family_events.push(StoredEvent {
+                        sequence: version,
+                        version: row.try_get("event_version")?,
+                        payload: row.try_get("payload")?,
+                    });
                     family_key = row.try_get("family_key")?;
                 }
             }
         }
-        family_events.sort_unstable_by_key(|(sequence, _)| *sequence);
+        family_events.sort_unstable_by_key(|event| event.sequence);
         Ok(Prelude {
             stored: None,
             family: kept,

@@ -61,6 +61,7 @@ fn it_refuses_a_booking_on_a_day_the_unit_is_closed() {
             child_id: LOUISE,
             unit_id: MEAL,
             date: wednesday,
+            origin: Origin::Calendar,
         })
         .then_expect_error(ReservationError::UnitClosed {
             date: wednesday,
@@ -78,6 +79,7 @@ fn it_refuses_a_booking_on_a_public_holiday() {
             child_id: LOUISE,
             unit_id: MEAL,
             date: ascension,
+            origin: Origin::Calendar,
         })
         .then_expect_error(ReservationError::UnitClosed {
             date: ascension,
@@ -123,6 +125,7 @@ fn it_refuses_an_unknown_unit_or_child() {
             child_id: LOUISE,
             unit_id: stranger,
             date: monday(),
+            origin: Origin::Calendar,
         })
         .then_expect_error(ReservationError::UnknownUnit(stranger));
     framework("2026-12-01T08:00:00Z")
@@ -131,6 +134,7 @@ fn it_refuses_an_unknown_unit_or_child() {
             child_id: stranger,
             unit_id: MEAL,
             date: monday(),
+            origin: Origin::Calendar,
         })
         .then_expect_error(ReservationError::UnknownChild(stranger));
 }
@@ -169,6 +173,7 @@ fn book_prepaid() -> ReservationCommand {
         child_id: LOUISE,
         unit_id: Uuid::from_u128(0x0e2),
         date: monday(),
+        origin: Origin::Calendar,
     }
 }
 
@@ -191,11 +196,17 @@ fn a_prepaid_booking_awaits_its_payment_then_is_confirmed_or_released() {
         .given_no_previous_events()
         .when(book_prepaid())
         .then_expect_events(vec![
-            ReservationEvent::ReservationRequested { slot },
+            ReservationEvent::ReservationRequested {
+                slot,
+                origin: Origin::Calendar,
+            },
             ReservationEvent::PaymentAwaited,
         ]);
     let awaiting = vec![
-        ReservationEvent::ReservationRequested { slot },
+        ReservationEvent::ReservationRequested {
+            slot,
+            origin: Origin::Calendar,
+        },
         ReservationEvent::PaymentAwaited,
     ];
     let invoice_id = Uuid::from_u128(0x1f);
@@ -222,7 +233,10 @@ fn a_prepaid_booking_awaits_its_payment_then_is_confirmed_or_released() {
         .given(released)
         .when(book_prepaid())
         .then_expect_events(vec![
-            ReservationEvent::ReservationRequested { slot },
+            ReservationEvent::ReservationRequested {
+                slot,
+                origin: Origin::Calendar,
+            },
             ReservationEvent::PaymentAwaited,
         ]);
 }
@@ -298,6 +312,7 @@ fn it_refuses_a_day_outside_the_years_served_without_overflowing() {
             child_id: LOUISE,
             unit_id: MEAL,
             date: NaiveDate::MAX,
+            origin: Origin::Calendar,
         })
         .then_expect_error(ReservationError::InvalidText(TextError::OutOfRange {
             field: "a day",
@@ -439,11 +454,17 @@ fn a_booking_in_a_unit_that_needs_approval_waits_for_an_agent() {
         .given_no_previous_events()
         .when(book())
         .then_expect_events(vec![
-            ReservationEvent::ReservationRequested { slot: slot() },
+            ReservationEvent::ReservationRequested {
+                slot: slot(),
+                origin: Origin::Calendar,
+            },
             ReservationEvent::BookingAwaitingApproval,
         ]);
     let waiting = vec![
-        ReservationEvent::ReservationRequested { slot: slot() },
+        ReservationEvent::ReservationRequested {
+            slot: slot(),
+            origin: Origin::Calendar,
+        },
         ReservationEvent::BookingAwaitingApproval,
     ];
     framework("2026-12-01T08:00:00Z")
@@ -470,7 +491,10 @@ fn a_booking_in_a_unit_that_needs_approval_waits_for_an_agent() {
     // Rejected, the day can be asked again.
     framework("2026-12-01T08:00:00Z")
         .given(vec![
-            ReservationEvent::ReservationRequested { slot: slot() },
+            ReservationEvent::ReservationRequested {
+                slot: slot(),
+                origin: Origin::Calendar,
+            },
             ReservationEvent::BookingAwaitingApproval,
             ReservationEvent::BookingRejected {
                 reason: "Complet".into(),

@@ -74,12 +74,16 @@ fn book() -> ReservationCommand {
         child_id: LOUISE,
         unit_id: MEAL,
         date: monday(),
+        origin: Origin::Calendar,
     }
 }
 
 fn booked() -> Vec<ReservationEvent> {
     vec![
-        ReservationEvent::ReservationRequested { slot: slot() },
+        ReservationEvent::ReservationRequested {
+            slot: slot(),
+            origin: Origin::Calendar,
+        },
         ReservationEvent::ReservationConfirmed,
     ]
 }

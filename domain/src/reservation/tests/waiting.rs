@@ -8,6 +8,7 @@ fn join() -> ReservationCommand {
         child_id: LOUISE,
         unit_id: MEAL,
         date: monday(),
+        origin: Origin::Calendar,
         ticket: 4,
         position: 3,
     }
@@ -15,7 +16,10 @@ fn join() -> ReservationCommand {
 
 fn waiting() -> Vec<ReservationEvent> {
     vec![
-        ReservationEvent::ReservationRequested { slot: slot() },
+        ReservationEvent::ReservationRequested {
+            slot: slot(),
+            origin: Origin::Calendar,
+        },
         ReservationEvent::WaitListed {
             ticket: 4,
             position: 3,
@@ -147,7 +151,10 @@ fn a_request_in_an_allocated_window_waits_for_the_run_which_places_it_or_lists_i
         overdue_cents: 0,
     };
     let requested = vec![
-        ReservationEvent::ReservationRequested { slot: slot() },
+        ReservationEvent::ReservationRequested {
+            slot: slot(),
+            origin: Origin::Calendar,
+        },
         ReservationEvent::AllocationRequested {
             window_id: Uuid::from_u128(0x3e),
             closes_at: at("2026-12-01T19:00:00Z"),

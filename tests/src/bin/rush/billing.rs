@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, NaiveDate, Utc, Weekday};
 use espace_famille_domain::calendar::SchoolYear;
 use espace_famille_domain::invoice::monthly_invoice_id;
-use espace_famille_domain::reservation::{reservation_id, Reservation, ReservationEvent, Slot};
+use espace_famille_domain::reservation::{reservation_id, Origin, Reservation, ReservationEvent, Slot};
 use espace_famille_projections::store::{self, StreamAppend};
 use serde_json::json;
 use sqlx::PgPool;
@@ -65,7 +65,10 @@ async fn seed_month(pool: &PgPool, families: usize, days: &[NaiveDate]) -> anyho
                         reservation_id(slot.child_id, meal, date).to_string(),
                         0,
                         &[
-                            ReservationEvent::ReservationRequested { slot },
+                            ReservationEvent::ReservationRequested {
+                                slot,
+                                origin: Origin::Calendar,
+                            },
                             ReservationEvent::ReservationConfirmed,
                         ],
                     )?);

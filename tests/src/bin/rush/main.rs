@@ -26,7 +26,7 @@ use espace_famille_domain::calendar::{DeadlineRule, OpenDuring, OpeningDays, Sch
 use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::collectivity::{BillingMode, CollectivityCommand, Service, ServiceKind, Unit};
 use espace_famille_domain::family::{Child, Enrolment, Family, FamilyCommand};
-use espace_famille_domain::reservation::{reservation_id, Reservation, ReservationEvent, Slot};
+use espace_famille_domain::reservation::{reservation_id, Origin, Reservation, ReservationEvent, Slot};
 use espace_famille_projections::store::{self, Metadata, StreamAppend};
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
@@ -662,7 +662,10 @@ async fn roll_calls(pool: &PgPool, client: &Arc<Client>, agent: &str, families: 
                     date: today,
                 };
                 let events = [
-                    ReservationEvent::ReservationRequested { slot },
+                    ReservationEvent::ReservationRequested {
+                        slot,
+                        origin: Origin::Calendar,
+                    },
                     ReservationEvent::ReservationConfirmed,
                 ];
                 StreamAppend::new::<Reservation>(
