@@ -292,9 +292,17 @@ pub async fn first_correlations(
     aggregate_type: &str,
     aggregate_ids: &[String],
 ) -> Result<Vec<(String, Option<Uuid>)>, StoreError> {
+    // One index lookup per stream, as `streams_sql` does: planned as
+    // `aggregate_id = ANY($2)`, the lookup read the first event of every
+    // stream of the type (the key's first and last columns as its bounds,
+    // the ids as a filter), and each payment notification took longer as
+    // payments accumulated.
     let rows = sqlx::query(
-        "SELECT aggregate_id, metadata ->> 'correlation_id' AS correlation FROM events
-         WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND sequence = 1",
+        "SELECT first.aggregate_id, first.metadata ->> 'correlation_id' AS correlation
+         FROM unnest($2::text[]) AS wanted(id),
+           LATERAL (SELECT aggregate_id, metadata FROM events
+                    WHERE aggregate_type = $1 AND aggregate_id = wanted.id AND sequence = 1
+                    OFFSET 0) AS first",
     )
     .bind(aggregate_type)
     .bind(aggregate_ids)
