@@ -1,17 +1,15 @@
 //! Tamper evidence: the events' hash chains and the seals over them (see
 //! the `event_chain` migration), and their verification.
 //!
-//! [`verify`] reads the store once in commit order (`reader`: in chunks,
-//! two connections at once on one snapshot). Each event's content is
-//! checked against its hash, its link against the previous event of its
-//! stream, and each sealed range's count and digest are recomputed and the
-//! last event each seal recorded per stream is looked up. Between them
-//! they name the event edited (its content), rehashed or moved (its link),
-//! deleted (a missing sequence, or a sealed last event gone), reordered
-//! (stream order against commit order) or inserted by hand (without
-//! hashes, or after a sealed last event inside the sealed range).
-
-mod reader;
+//! [`verify`] reads the store twice: in stream order, where each event's
+//! content is checked against its hash and its link against the previous
+//! event of its stream; then seal by seal in commit order, where the count
+//! and the digest of each sealed range are recomputed, and the last event
+//! each seal recorded per stream is looked up. Between them they name the
+//! event edited (its content), rehashed or moved (its link), deleted (a
+//! missing sequence, or a sealed last event gone), reordered (stream order
+//! against commit order) or inserted by hand (without hashes, or after a
+//! sealed last event inside the sealed range).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -146,9 +144,8 @@ impl Verification {
 /// told.
 ///
 /// One pass in commit order: the database only reads, the hashing is
-/// done here (a superuser who edits events could also change the
-/// database's functions). The readers decode the rows and hash their
-/// contents while this task follows the chains and the seals. Its memory
+/// done here. A task reads the rows while this one checks them, so that
+/// the protocol's decoding and the hashing run on two cores. Its memory
 /// grows with the number of streams (each one's last sequence and hash),
 /// not with the events.
 pub async fn verify(
@@ -156,34 +153,40 @@ pub async fn verify(
     kept: &[Seal],
     progress: impl Fn(u64),
 ) -> Result<Verification, StoreError> {
-    verify_in_chunks(pool, kept, reader::CHUNK, progress).await
-}
-
-/// [`verify`], reading about `chunk` events at a time (tests spread a few
-/// events over many chunks).
-pub async fn verify_in_chunks(
-    pool: &PgPool,
-    kept: &[Seal],
-    chunk: u64,
-    progress: impl Fn(u64),
-) -> Result<Verification, StoreError> {
     let stored = seals(pool, 0).await?;
-    let mut chunks = reader::Chunks::start(pool, chunk).await?;
+    let (batches, mut received) = tokio::sync::mpsc::channel::<Vec<PgRow>>(8);
+    let reading = pool.clone();
+    let reader = tokio::spawn(async move {
+        let mut rows = sqlx::query(EVERY_EVENT).fetch(&reading);
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.try_next().await? {
+            batch.push(row);
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if batches.send(full).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = batches.send(batch).await;
+        }
+        Ok::<(), StoreError>(())
+    });
     let mut pass = Pass::new(&stored);
-    // Sized once: growing it a million streams long cost a tenth of the
-    // verification, most of it in the kernel zeroing the new tables.
-    pass.streams.reserve(chunks.streams);
-    while let Some(chunk) = chunks.next().await? {
-        for (n, row) in chunk.rows.iter().enumerate() {
-            let event = Checked::from_row(row, chunk.intact[n], chunk.keys[n])?;
+    while let Some(batch) = received.recv().await {
+        for row in &batch {
+            let event = Checked::from_row(row)?;
             while let Some(seal) = pass.seal_ending_before(event.position) {
                 pass.close_seal(pool, seal).await?;
             }
             pass.check(&event);
         }
-        progress(chunk.rows.len() as u64);
+        progress(batch.len() as u64);
     }
-    chunks.finish().await?;
+    reader
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("the verification's reader stopped: {e}")))??;
     while let Some(seal) = pass.seal_ending_before(Position {
         transaction_id: i64::MAX,
         global_position: i64::MAX,
@@ -195,12 +198,19 @@ pub async fn verify_in_chunks(
     Ok(verification)
 }
 
+/// Every event, in commit order, as the verification reads it.
+const EVERY_EVENT: &str =
+    "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+        event_id, transaction_id, global_position, content_hash, chain_hash
+ FROM events ORDER BY transaction_id, global_position";
+
+/// How many rows the reader hands over at a time.
+const BATCH: usize = 2_000;
+
 /// One event as the pass reads it, borrowed from its row.
 struct Checked<'r> {
     aggregate_type: &'r str,
     aggregate_id: &'r str,
-    /// Its stream's key in the pass's map.
-    key: u128,
     sequence: i64,
     event_id: Uuid,
     position: Position,
@@ -211,22 +221,47 @@ struct Checked<'r> {
 }
 
 impl<'r> Checked<'r> {
-    /// Reads the columns by place (see [`reader::EVENTS_BETWEEN`]), the
-    /// transaction id as the 64-bit number it is; `intact` and `key` are
-    /// what the reader found.
-    fn from_row(row: &'r PgRow, intact: bool, key: u128) -> Result<Self, StoreError> {
+    /// Reads the columns by place, the JSON as the text it is sent as and
+    /// the transaction id as the 64-bit number it is: no cast for the
+    /// database to make a million times.
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, StoreError> {
+        let aggregate_type: &str = row.try_get(0)?;
+        let aggregate_id: &str = row.try_get(1)?;
+        let sequence: i64 = row.try_get(2)?;
+        let event_id: Uuid = row.try_get(7)?;
+        let content_hash: Option<&[u8]> = row.try_get(10)?;
+        // As `events_content_hash` computes it.
+        let mut hasher = Sha256::new();
+        let mut number = itoa::Buffer::new();
+        let mut uuid = Uuid::encode_buffer();
+        let parts: [&[u8]; 8] = [
+            aggregate_type.as_bytes(),
+            aggregate_id.as_bytes(),
+            number.format(sequence).as_bytes(),
+            row.try_get::<&str, _>(3)?.as_bytes(),
+            row.try_get::<&str, _>(4)?.as_bytes(),
+            row.try_get_unchecked::<&str, _>(5)?.as_bytes(),
+            row.try_get_unchecked::<&str, _>(6)?.as_bytes(),
+            event_id.hyphenated().encode_lower(&mut uuid).as_bytes(),
+        ];
+        for (n, part) in parts.iter().enumerate() {
+            if n > 0 {
+                hasher.update([0x1f]);
+            }
+            hasher.update(part);
+        }
+        let intact = content_hash == Some(hasher.finalize().as_slice());
         Ok(Checked {
-            aggregate_type: row.try_get(0)?,
-            aggregate_id: row.try_get(1)?,
-            key,
-            sequence: row.try_get(2)?,
-            event_id: row.try_get(7)?,
+            aggregate_type,
+            aggregate_id,
+            sequence,
+            event_id,
             position: Position {
                 transaction_id: row.try_get_unchecked(8)?,
                 global_position: row.try_get(9)?,
             },
             intact,
-            content_hash: row.try_get(10)?,
+            content_hash,
             chain_hash: row.try_get(11)?,
         })
     }
@@ -242,6 +277,17 @@ impl<'r> Checked<'r> {
             detail,
         }
     }
+}
+
+/// The key of a stream in the pass's map: 128 bits of a SHA-256 of its
+/// type and id, a quarter of the memory of the names.
+fn stream_key(aggregate_type: &str, aggregate_id: &str) -> u128 {
+    let mut hasher = Sha256::new();
+    hasher.update(aggregate_type.as_bytes());
+    hasher.update([0x1f]);
+    hasher.update(aggregate_id.as_bytes());
+    let digest = hasher.finalize();
+    u128::from_be_bytes(digest[..16].try_into().unwrap_or_default())
 }
 
 /// An event's chain hash, as `events_link` computes it.
@@ -318,7 +364,7 @@ impl<'s> Pass<'s> {
             findings.push(event.finding(Tampering::Edited, "its content no longer matches its hash".into()));
         }
         let chain: [u8; 32] = chain_hash.try_into().unwrap_or_default();
-        let key = event.key;
+        let key = stream_key(event.aggregate_type, event.aggregate_id);
         let Some(stream) = self.streams.get_mut(&key) else {
             let mut gaps = None;
             if event.sequence > 1 {
@@ -419,10 +465,7 @@ impl<'s> Pass<'s> {
             let sequence: i64 = head.try_get("sequence")?;
             let chain: &[u8] = head.try_get("chain_hash")?;
             let stream = || Some(format!("{aggregate_type}/{aggregate_id}"));
-            match self
-                .streams
-                .get(&reader::stream_key(aggregate_type, aggregate_id))
-            {
+            match self.streams.get(&stream_key(aggregate_type, aggregate_id)) {
                 Some(read) if read.last == sequence && read.chain == chain => {}
                 Some(read) if read.last > sequence => {
                     let inserted: Option<(Uuid, i64, i64)> = sqlx::query_as(
