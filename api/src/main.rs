@@ -101,7 +101,7 @@ enum Command {
     /// when a live read model differed.
     Replay {
         /// Replace the live read models with the rebuilt ones (the live
-        /// runners wait meanwhile; readers do not).
+        /// runners wait meanwhile; readers only for the swap itself).
         #[arg(long, conflicts_with_all = ["until", "drop", "list"])]
         swap: bool,
         /// Rebuild the read models as they stood at this instant (RFC 3339,
