@@ -1,27 +1,29 @@
 //! Tamper evidence: the events' hash chains and the seals over them (see
 //! the `event_chain` migration), and their verification.
 //!
-//! [`verify`] reads the store twice: in stream order, where each event's
-//! content is checked against its hash and its link against the previous
-//! event of its stream; then seal by seal in commit order, where the count
-//! and the digest of each sealed range are recomputed, and the last event
-//! each seal recorded per stream is looked up. Between them they name the
-//! event edited (its content), rehashed or moved (its link), deleted (a
-//! missing sequence, or a sealed last event gone), reordered (stream order
-//! against commit order) or inserted by hand (without hashes, or after a
-//! sealed last event inside the sealed range).
+//! [`verify`] reads the store once, in commit order: each event's content
+//! is checked against its hash, its link against the event read before it
+//! in its stream, and each sealed range's count and digest are recomputed;
+//! the last event a broken seal recorded per stream is then looked up.
+//! Between them they name the event edited (its content), rehashed or
+//! moved (its link), deleted (a missing sequence, or a sealed last event
+//! gone), reordered (stream order against commit order) or inserted by
+//! hand (without hashes, or after a sealed last event inside the sealed
+//! range).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
-use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::{Position, StoreError};
+
+mod tuples;
 
 /// One seal, as it is exported and kept elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,20 +146,21 @@ impl Verification {
 /// told.
 ///
 /// One pass in commit order: the database only reads, the hashing is
-/// done here. A task reads the rows while this one checks them, so that
-/// the protocol's decoding and the hashing run on two cores. Its memory
-/// grows with the number of streams (each one's last sequence and hash),
-/// not with the events.
+/// done here. A task receives the rows, as a binary copy, while this one
+/// checks them, so that the protocol and the hashing run on two cores.
+/// Its memory grows with the number of streams (each one's last sequence
+/// and hash), not with the events.
 pub async fn verify(
     pool: &PgPool,
     kept: &[Seal],
     progress: impl Fn(u64),
 ) -> Result<Verification, StoreError> {
     let stored = seals(pool, 0).await?;
-    let (batches, mut received) = tokio::sync::mpsc::channel::<Vec<PgRow>>(8);
-    let reading = pool.clone();
+    let streams = sealed_streams(pool).await?;
+    let (batches, mut received) = tokio::sync::mpsc::channel::<Vec<Bytes>>(8);
+    let mut reading = pool.acquire().await?;
     let reader = tokio::spawn(async move {
-        let mut rows = sqlx::query(EVERY_EVENT).fetch(&reading);
+        let mut rows = reading.copy_out_raw(EVERY_EVENT).await?;
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(row) = rows.try_next().await? {
             batch.push(row);
@@ -173,16 +176,22 @@ pub async fn verify(
         }
         Ok::<(), StoreError>(())
     });
-    let mut pass = Pass::new(&stored);
+    let mut pass = Pass::new(&stored, streams);
+    let mut copy = tuples::Reader::default();
     while let Some(batch) = received.recv().await {
-        for row in &batch {
-            let event = Checked::from_row(row)?;
+        let mut events = 0;
+        for message in &batch {
+            let tuples::Message::Row(row) = copy.read(message)? else {
+                continue;
+            };
+            let event = Checked::from_row(&row)?;
             while let Some(seal) = pass.seal_ending_before(event.position) {
                 pass.close_seal(pool, seal).await?;
             }
             pass.check(&event);
+            events += 1;
         }
-        progress(batch.len() as u64);
+        progress(events);
     }
     reader
         .await
@@ -198,19 +207,31 @@ pub async fn verify(
     Ok(verification)
 }
 
+/// How many streams the seals name: the size the pass's map will
+/// likely reach, reserved at once rather than grown by doubling.
+async fn sealed_streams(pool: &PgPool) -> Result<usize, StoreError> {
+    let heads: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM event_seal_heads
+         WHERE seal_id = (SELECT max(seal_id) FROM event_seal_heads)",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(heads.clamp(0, 1 << 24) as usize)
+}
+
 /// Every event, in commit order, as the verification reads it.
 const EVERY_EVENT: &str =
-    "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
-        event_id, transaction_id, global_position, content_hash, chain_hash
- FROM events ORDER BY transaction_id, global_position";
+    "COPY (SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+              event_id, transaction_id, global_position, content_hash, chain_hash
+       FROM events ORDER BY transaction_id, global_position) TO STDOUT (FORMAT binary)";
 
 /// How many rows the reader hands over at a time.
 const BATCH: usize = 2_000;
 
 /// One event as the pass reads it, borrowed from its row.
 struct Checked<'r> {
-    aggregate_type: &'r str,
-    aggregate_id: &'r str,
+    aggregate_type: &'r [u8],
+    aggregate_id: &'r [u8],
     sequence: i64,
     event_id: Uuid,
     position: Position,
@@ -221,27 +242,27 @@ struct Checked<'r> {
 }
 
 impl<'r> Checked<'r> {
-    /// Reads the columns by place, the JSON as the text it is sent as and
-    /// the transaction id as the 64-bit number it is: no cast for the
-    /// database to make a million times.
-    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, StoreError> {
-        let aggregate_type: &str = row.try_get(0)?;
-        let aggregate_id: &str = row.try_get(1)?;
-        let sequence: i64 = row.try_get(2)?;
-        let event_id: Uuid = row.try_get(7)?;
-        let content_hash: Option<&[u8]> = row.try_get(10)?;
+    /// Reads the columns by place, in their binary form: the texts and
+    /// the JSON as the bytes they are, the numbers and the transaction id
+    /// as 64-bit integers.
+    fn from_row(row: &tuples::Tuple<'r>) -> Result<Self, StoreError> {
+        let aggregate_type = row.required(0)?;
+        let aggregate_id = row.required(1)?;
+        let sequence = row.int8(2)?;
+        let event_id = row.uuid(7)?;
+        let content_hash = row.bytes(10)?;
         // As `events_content_hash` computes it.
         let mut hasher = Sha256::new();
         let mut number = itoa::Buffer::new();
         let mut uuid = Uuid::encode_buffer();
         let parts: [&[u8]; 8] = [
-            aggregate_type.as_bytes(),
-            aggregate_id.as_bytes(),
+            aggregate_type,
+            aggregate_id,
             number.format(sequence).as_bytes(),
-            row.try_get::<&str, _>(3)?.as_bytes(),
-            row.try_get::<&str, _>(4)?.as_bytes(),
-            row.try_get_unchecked::<&str, _>(5)?.as_bytes(),
-            row.try_get_unchecked::<&str, _>(6)?.as_bytes(),
+            row.required(3)?,
+            row.required(4)?,
+            row.required(5)?,
+            row.required(6)?,
             event_id.hyphenated().encode_lower(&mut uuid).as_bytes(),
         ];
         for (n, part) in parts.iter().enumerate() {
@@ -257,19 +278,23 @@ impl<'r> Checked<'r> {
             sequence,
             event_id,
             position: Position {
-                transaction_id: row.try_get_unchecked(8)?,
-                global_position: row.try_get(9)?,
+                transaction_id: row.int8(8)?,
+                global_position: row.int8(9)?,
             },
             intact,
             content_hash,
-            chain_hash: row.try_get(11)?,
+            chain_hash: row.bytes(11)?,
         })
     }
 
     fn finding(&self, tampering: Tampering, detail: String) -> Finding {
         Finding {
             tampering,
-            stream: Some(format!("{}/{}", self.aggregate_type, self.aggregate_id)),
+            stream: Some(format!(
+                "{}/{}",
+                String::from_utf8_lossy(self.aggregate_type),
+                String::from_utf8_lossy(self.aggregate_id)
+            )),
             sequence: Some(self.sequence),
             event_id: Some(self.event_id),
             position: Some(self.position),
@@ -281,11 +306,11 @@ impl<'r> Checked<'r> {
 
 /// The key of a stream in the pass's map: 128 bits of a SHA-256 of its
 /// type and id, a quarter of the memory of the names.
-fn stream_key(aggregate_type: &str, aggregate_id: &str) -> u128 {
+fn stream_key(aggregate_type: &[u8], aggregate_id: &[u8]) -> u128 {
     let mut hasher = Sha256::new();
-    hasher.update(aggregate_type.as_bytes());
+    hasher.update(aggregate_type);
     hasher.update([0x1f]);
-    hasher.update(aggregate_id.as_bytes());
+    hasher.update(aggregate_id);
     let digest = hasher.finalize();
     u128::from_be_bytes(digest[..16].try_into().unwrap_or_default())
 }
@@ -325,13 +350,13 @@ struct Pass<'s> {
 }
 
 impl<'s> Pass<'s> {
-    fn new(seals: &'s [Seal]) -> Self {
+    fn new(seals: &'s [Seal], streams: usize) -> Self {
         Pass {
             seals,
             open: 0,
             digest: Sha256::new(),
             sealed: 0,
-            streams: HashMap::default(),
+            streams: HashMap::with_capacity_and_hasher(streams, Default::default()),
             verification: Verification::default(),
         }
     }
@@ -429,7 +454,12 @@ impl<'s> Pass<'s> {
     async fn close_seal(&mut self, pool: &PgPool, seal: &Seal) -> Result<(), StoreError> {
         let digest = hex::encode(std::mem::take(&mut self.digest).finalize());
         let findings = &mut self.verification.findings;
-        if self.sealed != seal.events || digest != seal.digest {
+        // An intact range holds the very chain hashes sealed, in their
+        // order: every last event it recorded is there, and any change to
+        // one shows on that event itself. Its heads only name what a
+        // broken range lost or gained.
+        let intact = self.sealed == seal.events && digest == seal.digest;
+        if !intact {
             findings.push(Finding {
                 tampering: Tampering::SealBroken,
                 stream: None,
@@ -452,6 +482,20 @@ impl<'s> Pass<'s> {
                 ),
             });
         }
+        if !intact {
+            self.name_heads(pool, seal).await?;
+        }
+        self.open += 1;
+        self.sealed = 0;
+        self.digest = Sha256::new();
+        self.digest.update(hex::decode(&seal.digest).unwrap_or_default());
+        Ok(())
+    }
+
+    /// The last event the broken `seal` recorded per stream, against the
+    /// stream as read up to there.
+    async fn name_heads(&mut self, pool: &PgPool, seal: &Seal) -> Result<(), StoreError> {
+        let findings = &mut self.verification.findings;
         let mut heads = sqlx::query(
             "SELECT aggregate_type, aggregate_id, sequence, event_id,
                     transaction_id::text::bigint AS tx, global_position, chain_hash
@@ -465,7 +509,10 @@ impl<'s> Pass<'s> {
             let sequence: i64 = head.try_get("sequence")?;
             let chain: &[u8] = head.try_get("chain_hash")?;
             let stream = || Some(format!("{aggregate_type}/{aggregate_id}"));
-            match self.streams.get(&stream_key(aggregate_type, aggregate_id)) {
+            match self
+                .streams
+                .get(&stream_key(aggregate_type.as_bytes(), aggregate_id.as_bytes()))
+            {
                 Some(read) if read.last == sequence && read.chain == chain => {}
                 Some(read) if read.last > sequence => {
                     let inserted: Option<(Uuid, i64, i64)> = sqlx::query_as(
@@ -510,10 +557,6 @@ impl<'s> Pass<'s> {
                 }),
             }
         }
-        self.open += 1;
-        self.sealed = 0;
-        self.digest = Sha256::new();
-        self.digest.update(hex::decode(&seal.digest).unwrap_or_default());
         Ok(())
     }
 
