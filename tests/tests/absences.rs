@@ -117,27 +117,12 @@ async fn an_absence_is_reported_by_its_family_and_judged_by_its_commune() {
 
 #[tokio::test]
 async fn an_absence_is_reported_on_the_day_itself_past_the_cancellation_deadline_then_justified() {
-    use espace_famille_domain::reservation::{Origin, ReservationEvent};
     let app = spawn_app().await;
     // The commune's day, not UTC's: they differ an hour or two around midnight.
     let today = espace_famille_domain::calendar::paris_today(chrono::Utc::now());
     let fixture = setup_commune(&app, &[today]).await;
     // Booked weeks ago (the booking is in the store as it was written).
-    let slot = slot_of(&fixture, fixture.child, fixture.family, today);
-    seed_reservations(
-        &app,
-        &[(
-            slot,
-            vec![
-                ReservationEvent::ReservationRequested {
-                    slot,
-                    origin: Origin::Calendar,
-                },
-                ReservationEvent::ReservationConfirmed,
-            ],
-        )],
-    )
-    .await;
+    seed_confirmed(&app, &fixture, &[today]).await;
     let reservation = espace_famille_domain::reservation::reservation_id(fixture.child, fixture.meal, today);
     // Too late to cancel: the deadline was two days ago.
     let cancel = app.request_cancellation(&fixture, &json!(reservation)).await;

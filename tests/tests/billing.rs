@@ -6,29 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use espace_famille_api::commands::Commands;
 use espace_famille_api::services::billing;
 use espace_famille_domain::invoice::monthly_invoice_id;
-use espace_famille_domain::reservation::{Origin, ReservationEvent};
 use espace_famille_projections::store::Metadata;
 use espace_famille_tests::*;
 use serde_json::json;
 use uuid::Uuid;
 
 const BRACKETS: &str = "mutation($input: SetTariffInput!) { setTariff(input: $input) { id } }";
-
-/// Canteen days of last month, before today.
-fn last_month_days(count: usize) -> Vec<NaiveDate> {
-    let today = chrono::Utc::now().date_naive();
-    let first = today.with_day(1).unwrap() - chrono::Months::new(1);
-    first
-        .iter_days()
-        .take_while(|d| d.month() == first.month())
-        .filter(|d| is_canteen_day(*d))
-        .take(count)
-        .collect()
-}
 
 async fn tariff(app: &TestApp, fixture: &Fixture, from: NaiveDate) {
     app.gql(
@@ -56,22 +43,6 @@ fn metadata() -> Metadata {
     }
 }
 
-/// Waits until the calendar shows `rows` of the unit's reservations.
-async fn until_in_calendar(app: &TestApp, unit: Uuid, rows: i64) {
-    for _ in 0..100 {
-        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM calendar_reservations WHERE unit_id = $1")
-            .bind(unit)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-        if seen >= rows {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the calendar never showed {rows} reservations");
-}
-
 #[tokio::test]
 async fn a_month_is_billed_from_bookings_and_roll_call_once_with_lines_that_explain_themselves() {
     let app = spawn_app().await;
@@ -90,35 +61,12 @@ async fn a_month_is_billed_from_bookings_and_roll_call_once_with_lines_that_expl
     .await
     .data("setQuotientFamilial");
     // Booked on the first two days (seeded: their deadlines passed).
-    let booked: Vec<_> = days[..2]
-        .iter()
-        .map(|&d| {
-            let slot = slot_of(&fixture, fixture.child, fixture.family, d);
-            (
-                slot,
-                vec![
-                    ReservationEvent::ReservationRequested {
-                        slot,
-                        origin: Origin::Calendar,
-                    },
-                    ReservationEvent::ReservationConfirmed,
-                ],
-            )
-        })
-        .collect();
-    seed_reservations(&app, &booked).await;
+    seed_confirmed(&app, &fixture, &days[..2]).await;
     until_in_calendar(&app, fixture.meal, 2).await;
     // There the first day, absent the second (no absence reported), and
     // there without a booking the third.
     for (day, present) in [(days[0], true), (days[1], false), (days[2], true)] {
-        app.gql(
-            Some(&fixture.agent()),
-            "mutation($input: RecordRollCallInput!) { recordRollCall(input: $input) { written } }",
-            json!({ "input": { "collectivityId": fixture.collectivity, "unitId": fixture.meal, "date": day,
-                               "marks": [{ "childId": fixture.child, "present": present }] } }),
-        )
-        .await
-        .data("recordRollCall");
+        roll_call(&app, &fixture, day, present).await;
     }
     let month = days[0].format("%Y-%m").to_string();
     let bill = "mutation($c: UUID!, $m: String!) { billMonth(collectivityId: $c, month: $m) { families issued already totalCents } }";
@@ -281,21 +229,7 @@ async fn a_day_without_a_tariff_stops_the_run_before_anything_is_issued() {
     let app = spawn_app().await;
     let days = last_month_days(1);
     let fixture = setup_commune(&app, &days).await;
-    let slot = slot_of(&fixture, fixture.child, fixture.family, days[0]);
-    seed_reservations(
-        &app,
-        &[(
-            slot,
-            vec![
-                ReservationEvent::ReservationRequested {
-                    slot,
-                    origin: Origin::Calendar,
-                },
-                ReservationEvent::ReservationConfirmed,
-            ],
-        )],
-    )
-    .await;
+    seed_confirmed(&app, &fixture, &[days[0]]).await;
     until_in_calendar(&app, fixture.meal, 1).await;
     let refused = app
         .gql(
@@ -330,19 +264,7 @@ async fn many_families(app: &TestApp, fixture: &Fixture, day: NaiveDate, familie
     ids.sort_unstable();
     let streams: Vec<_> = ids
         .iter()
-        .map(|&family| {
-            let slot = slot_of(fixture, Uuid::new_v4(), family, day);
-            (
-                slot,
-                vec![
-                    ReservationEvent::ReservationRequested {
-                        slot,
-                        origin: Origin::Calendar,
-                    },
-                    ReservationEvent::ReservationConfirmed,
-                ],
-            )
-        })
+        .map(|&family| confirmed(slot_of(fixture, Uuid::new_v4(), family, day)))
         .collect();
     seed_reservations(app, &streams).await;
     until_in_calendar(app, fixture.meal, families as i64).await;

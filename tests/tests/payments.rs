@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use espace_famille_api::payment::sign;
-use espace_famille_domain::reservation::{Origin, ReservationEvent};
 use espace_famille_tests::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -48,45 +47,9 @@ fn two_past_months() -> [NaiveDate; 2] {
 async fn two_invoices(app: &TestApp) -> (Fixture, Vec<(Uuid, i64)>) {
     let days = two_past_months();
     let fixture = setup_commune(app, &days).await;
-    app.gql(
-        Some(&fixture.agent()),
-        "mutation($input: SetTariffInput!) { setTariff(input: $input) { id } }",
-        json!({ "input": {
-            "collectivityId": fixture.collectivity, "unitId": fixture.meal, "validFrom": days[0],
-            "brackets": [{ "upTo": null, "priceCents": 485 }],
-            "unjustifiedAbsencePercent": 100, "unexpectedPresencePenaltyCents": 0
-        } }),
-    )
-    .await
-    .data("setTariff");
-    let booked: Vec<_> = days
-        .iter()
-        .map(|&d| {
-            let slot = slot_of(&fixture, fixture.child, fixture.family, d);
-            (
-                slot,
-                vec![
-                    ReservationEvent::ReservationRequested {
-                        slot,
-                        origin: Origin::Calendar,
-                    },
-                    ReservationEvent::ReservationConfirmed,
-                ],
-            )
-        })
-        .collect();
-    seed_reservations(app, &booked).await;
-    for _ in 0..100 {
-        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM calendar_reservations WHERE unit_id = $1")
-            .bind(fixture.meal)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-        if seen == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    flat_tariff(app, &fixture, fixture.meal, days[0], 485).await;
+    seed_confirmed(app, &fixture, &days).await;
+    until_in_calendar(app, fixture.meal, 2).await;
     let mut invoices = Vec::new();
     for day in days {
         let month = day.format("%Y-%m").to_string();

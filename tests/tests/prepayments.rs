@@ -39,17 +39,7 @@ async fn prepaid_unit(app: &TestApp, fixture: &Fixture, from: NaiveDate, places:
     )
     .await
     .data("addUnit");
-    app.gql(
-        Some(&fixture.agent()),
-        "mutation($input: SetTariffInput!) { setTariff(input: $input) { id } }",
-        json!({ "input": {
-            "collectivityId": fixture.collectivity, "unitId": unit, "validFrom": from,
-            "brackets": [{ "upTo": null, "priceCents": 390 }],
-            "unjustifiedAbsencePercent": 100, "unexpectedPresencePenaltyCents": 0
-        } }),
-    )
-    .await
-    .data("setTariff");
+    flat_tariff(app, fixture, unit, from, 390).await;
     if let Some(places) = places {
         app.gql(
             Some(&fixture.agent()),
@@ -311,17 +301,7 @@ async fn a_paid_day_cancelled_becomes_a_credit_on_the_next_monthly_invoice_once(
     let fixture = setup_commune(&app, &days).await;
     let prepaid = prepaid_unit(&app, &fixture, days[0], None).await;
     // The monthly canteen at 4.85 €, booked the same day.
-    app.gql(
-        Some(&fixture.agent()),
-        "mutation($input: SetTariffInput!) { setTariff(input: $input) { id } }",
-        json!({ "input": {
-            "collectivityId": fixture.collectivity, "unitId": fixture.meal, "validFrom": days[0],
-            "brackets": [{ "upTo": null, "priceCents": 485 }],
-            "unjustifiedAbsencePercent": 100, "unexpectedPresencePenaltyCents": 0
-        } }),
-    )
-    .await
-    .data("setTariff");
+    flat_tariff(&app, &fixture, fixture.meal, days[0], 485).await;
     assert_eq!(
         app.book(&fixture, &days).await.data("submitBasket")["status"],
         "ACCEPTED"

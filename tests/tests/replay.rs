@@ -6,24 +6,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chrono::{Datelike, NaiveDate};
 use espace_famille_api::app::Settings;
 use espace_famille_api::cli::replay;
-use espace_famille_domain::reservation::{Origin, ReservationEvent};
 use espace_famille_tests::*;
 use serde_json::json;
 use uuid::Uuid;
-
-/// Canteen days of last month.
-fn last_month_days(count: usize) -> Vec<NaiveDate> {
-    let first = chrono::Utc::now().date_naive().with_day(1).unwrap() - chrono::Months::new(1);
-    first
-        .iter_days()
-        .take_while(|d| d.month() == first.month())
-        .filter(|d| is_canteen_day(*d))
-        .take(count)
-        .collect()
-}
 
 /// Every row of a read model's table in `schema`, as text, by key.
 async fn rows(app: &TestApp, schema: &str, table: &str, key: &str) -> Vec<String> {
@@ -54,17 +41,6 @@ async fn until_counted(app: &TestApp, sql: &str, expected: i64) {
     panic!("{sql} never counted {expected}");
 }
 
-async fn roll_call(app: &TestApp, fixture: &Fixture, day: NaiveDate, present: bool) {
-    app.gql(
-        Some(&fixture.agent()),
-        "mutation($input: RecordRollCallInput!) { recordRollCall(input: $input) { written } }",
-        json!({ "input": { "collectivityId": fixture.collectivity, "unitId": fixture.meal, "date": day,
-                           "marks": [{ "childId": fixture.child, "present": present }] } }),
-    )
-    .await
-    .data("recordRollCall");
-}
-
 fn text(out: Vec<u8>) -> String {
     String::from_utf8(out).unwrap()
 }
@@ -75,34 +51,8 @@ async fn replay_reports_each_differing_row_changes_nothing_without_swap_and_keep
     let app = spawn_app().await;
     let days = last_month_days(2);
     let fixture = setup_commune(&app, &days).await;
-    app.gql(
-        Some(&fixture.agent()),
-        "mutation($input: SetTariffInput!) { setTariff(input: $input) { id } }",
-        json!({ "input": {
-            "collectivityId": fixture.collectivity, "unitId": fixture.meal, "validFrom": days[0],
-            "brackets": [{ "upTo": null, "priceCents": 350 }],
-            "unjustifiedAbsencePercent": 100, "unexpectedPresencePenaltyCents": 0
-        } }),
-    )
-    .await
-    .data("setTariff");
-    let booked: Vec<_> = days
-        .iter()
-        .map(|&d| {
-            let slot = slot_of(&fixture, fixture.child, fixture.family, d);
-            (
-                slot,
-                vec![
-                    ReservationEvent::ReservationRequested {
-                        slot,
-                        origin: Origin::Calendar,
-                    },
-                    ReservationEvent::ReservationConfirmed,
-                ],
-            )
-        })
-        .collect();
-    seed_reservations(&app, &booked).await;
+    flat_tariff(&app, &fixture, fixture.meal, days[0], 350).await;
+    seed_confirmed(&app, &fixture, &days).await;
     roll_call(&app, &fixture, days[0], true).await;
     let billed = app
         .gql(

@@ -333,20 +333,7 @@ async fn a_bad_roll_call_is_refused_whole_and_writes_nothing() {
         unit_id: fixture.meal,
         date: day,
     };
-    seed_reservations(
-        &app,
-        &[(
-            slot,
-            vec![
-                ReservationEvent::ReservationRequested {
-                    slot,
-                    origin: Origin::Calendar,
-                },
-                ReservationEvent::ReservationConfirmed,
-            ],
-        )],
-    )
-    .await;
+    seed_reservations(&app, &[confirmed(slot)]).await;
     let other = register(&app, &agent, fixture.family, "Paul", "CM1").await;
     // Another commune, its agent, its unit and a family of its own.
     let elsewhere = setup_commune(&app, &[day]).await;

@@ -367,8 +367,8 @@ pub async fn find_allocation_run(
     run_id: &str,
 ) -> Result<Option<(String, Position, String)>, StoreError> {
     let row = sqlx::query(
-        "SELECT aggregate_id, transaction_id::text::bigint AS transaction_id, global_position, payload::text AS payload,
-                event_version
+        "SELECT aggregate_id, sequence, transaction_id::text::bigint AS transaction_id, global_position,
+                payload::text AS payload, event_version
          FROM events
          WHERE aggregate_type = 'Places' AND event_type = 'AllocationRun'
            AND payload -> 'AllocationRun' ->> 'run_id' = $1",
@@ -378,10 +378,11 @@ pub async fn find_allocation_run(
     .await?;
     row.map(|row| {
         let stream: String = row.try_get("aggregate_id")?;
+        let sequence: i64 = row.try_get("sequence")?;
         let version: String = row.try_get("event_version")?;
         let mut payload: String = row.try_get("payload")?;
         if let Some((_, current)) = upcast::upcast_text("Places", "AllocationRun", &version, &payload)
-            .map_err(upcast_failed(&stream, 0))?
+            .map_err(upcast_failed(&stream, sequence))?
         {
             payload = current;
         }
