@@ -41,6 +41,8 @@ pub struct Settings {
     pub payment: PaymentSettings,
     /// How often the new events are sealed (tamper evidence).
     pub seal_every: Duration,
+    /// Where requests' files are kept, and their limits.
+    pub files: crate::files::FileSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -56,6 +58,7 @@ impl std::fmt::Debug for Settings {
             .field("web", &self.web)
             .field("payment", &self.payment)
             .field("seal_every", &self.seal_every)
+            .field("files", &self.files)
             .finish()
     }
 }
@@ -73,6 +76,7 @@ impl Settings {
             web: WebSettings::default(),
             payment: PaymentSettings::default(),
             seal_every: Duration::from_secs(3600),
+            files: crate::files::FileSettings::default(),
         }
     }
 }
@@ -170,9 +174,11 @@ impl Application {
             settings.payment.reconcile_after,
         );
         let sealing = crate::services::sealing::start(pool.clone(), settings.seal_every);
+        let files = Arc::new(crate::files::Files::open(&pool, settings.files.clone()).await?);
         let mut router = router(
             commands.clone(),
             payments,
+            files,
             pool.clone(),
             &settings.auth,
             &settings.web,

@@ -341,7 +341,61 @@ pub fn collectivity_error(error: &CollectivityError, locale: Locale) -> String {
         CollectivityError::TooManyPlaceDates => {
             t!("commune.too_many_place_dates", locale = l, max = MAX_PLACE_DATES)
         }
+        CollectivityError::InvalidRequestCategory => t!(
+            "commune.invalid_request_category",
+            locale = l,
+            fields = espace_famille_domain::collectivity::MAX_FORM_FIELDS,
+            attachments = espace_famille_domain::collectivity::MAX_ATTACHMENTS,
+            options = espace_famille_domain::collectivity::MAX_CHOICES
+        ),
+        CollectivityError::TooManyRequestCategories => t!(
+            "commune.too_many_request_categories",
+            locale = l,
+            max = espace_famille_domain::collectivity::MAX_REQUEST_CATEGORIES
+        ),
         CollectivityError::InvalidText(error) => return text_error(error, locale),
+    }
+    .into_owned()
+}
+
+/// Why a request's command is refused.
+pub fn request_error(error: &espace_famille_domain::request::RequestError, locale: Locale) -> String {
+    use espace_famille_domain::request::RequestError as E;
+    let l = locale.code();
+    match error {
+        E::AlreadySubmitted => t!("request.already_submitted", locale = l),
+        E::NotSubmitted => t!("request.not_found", locale = l),
+        E::Closed => t!("request.closed", locale = l),
+        E::CategoryRetired => t!("request.category_retired", locale = l),
+        E::UnknownField(name) => t!("request.unknown_field", locale = l, name = name),
+        E::MissingField(name) => t!("request.missing_field", locale = l, name = name),
+        E::DuplicateField(name) => t!("request.duplicate_field", locale = l, name = name),
+        E::InvalidField { name, expected } => {
+            t!(
+                "request.invalid_field",
+                locale = l,
+                name = name,
+                expected = expected
+            )
+        }
+        E::UnknownAttachment(name) => t!("request.unknown_attachment", locale = l, name = name),
+        E::MissingAttachment(name) => t!("request.missing_attachment", locale = l, name = name),
+        E::DuplicateAttachment(name) => t!("request.duplicate_attachment", locale = l, name = name),
+        E::FileNotAccepted { name, kind } => t!(
+            "request.file_not_accepted",
+            locale = l,
+            name = name,
+            kind = crate::services::requests::kind_name(*kind)
+        ),
+        E::InvalidFile => t!("request.invalid_file", locale = l),
+        E::AbsenceNeeded => t!("request.absence_needed", locale = l),
+        E::NoAbsenceExpected => t!("request.no_absence_expected", locale = l),
+        E::TooManyAnswers => t!(
+            "request.too_many_answers",
+            locale = l,
+            max = espace_famille_domain::request::MAX_ANSWERS
+        ),
+        E::Text(error) => return text_error(error, locale),
     }
     .into_owned()
 }

@@ -12,7 +12,8 @@
 //! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`auth`]: accounts, passwords, tokens, sessions, login rate
 //!   limiting; the caller and its grants.
-//! - [`documents`]: the invoices' and receipts' PDFs.
+//! - [`documents`]: the invoices' and receipts' PDFs; [`files`]: the
+//!   files attached to requests, stored and served back.
 //! - [`payment`]: the payment provider (PayFiP's shape) and the built-in
 //!   one that stands in for it.
 //! - [`mail`]: the outbox and its delivery; [`i18n`]: the language of
@@ -34,6 +35,7 @@ pub mod commands;
 pub mod demo;
 pub mod documents;
 pub mod error;
+pub mod files;
 pub mod graphql;
 pub mod http;
 pub mod i18n;

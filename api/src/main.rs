@@ -90,6 +90,21 @@ enum Command {
         /// Seconds between two seals of the new events.
         #[arg(long, env = "SEAL_EVERY", default_value_t = 3600)]
         seal_every: u64,
+        /// Where the files attached to requests are kept (one folder per
+        /// family, each file named by its SHA-256).
+        #[arg(long, env = "FILES_DIR", default_value = ".data/files")]
+        files_dir: std::path::PathBuf,
+        /// Keep the files' contents in the database instead of FILES_DIR.
+        #[arg(long, env = "FILES_IN_DATABASE")]
+        files_in_database: bool,
+        /// The largest file a request takes, in MiB; the largest request,
+        /// every file together; the most files.
+        #[arg(long, env = "FILE_MAX_MIB", default_value_t = 10)]
+        file_max_mib: u64,
+        #[arg(long, env = "REQUEST_MAX_MIB", default_value_t = 25)]
+        request_max_mib: u64,
+        #[arg(long, env = "REQUEST_MAX_FILES", default_value_t = 10)]
+        request_max_files: usize,
     },
     /// Apply the database migrations.
     Migrate,
@@ -254,7 +269,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payment_secret,
             payment_reconcile_after,
             seal_every,
+            files_dir,
+            files_in_database,
+            file_max_mib,
+            request_max_mib,
+            request_max_files,
         } => {
+            settings.files.storage = if files_in_database {
+                espace_famille_api::files::Storage::Table
+            } else {
+                espace_famille_api::files::Storage::Folder(files_dir)
+            };
+            settings.files.max_file_bytes = file_max_mib.clamp(1, 1024) * 1024 * 1024;
+            settings.files.max_request_bytes = request_max_mib.clamp(1, 4096) * 1024 * 1024;
+            settings.files.max_files = request_max_files.clamp(1, 100);
             settings.seal_every = std::time::Duration::from_secs(seal_every.max(1));
             settings.listen = listen;
             settings.payment.public_url = Some(settings.auth.mail.public_url.clone());

@@ -13,6 +13,7 @@
 //! - [`invoice`]: what a family owes a régie, line by line, and its payment.
 //! - [`payment`]: a payment online of one or several invoices.
 //! - [`places`]: a unit's places on a day, and its waiting list.
+//! - [`request`]: a family's request to its commune, with its attachments.
 //! - [`reservation`]: one child in one unit on one date, and its lifecycle.
 //! - [`personal`]: personal values in events, erasable without rewriting.
 //! - [`text`]: the bounds on every string and date that enters an event.
@@ -27,6 +28,7 @@ pub mod invoice;
 pub mod payment;
 pub mod personal;
 pub mod places;
+pub mod request;
 pub mod reservation;
 pub mod text;
 pub mod upcast;

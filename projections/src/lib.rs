@@ -7,7 +7,7 @@
 //! - [`engine`]: the gap-safe projection engine (batches, checkpoints,
 //!   NOTIFY wake-ups, one active runner, rebuild, read-your-writes wait).
 //! - [`calendar`], [`work_queue`], [`attendance`], [`waiting_lists`],
-//!   [`directory`], [`invoices`]: the read models.
+//!   [`directory`], [`invoices`], [`requests`]: the read models.
 //! - [`personal`] (in the store): crypto-shredding of personal values
 //!   (per-family keys).
 //! - [`testing`]: a fresh migrated database per test.
@@ -22,6 +22,7 @@ pub mod directory;
 pub mod engine;
 pub mod error;
 pub mod invoices;
+pub mod requests;
 pub mod store;
 pub use store::personal;
 pub mod slots;
@@ -40,7 +41,8 @@ pub fn read_models() -> Vec<Arc<dyn engine::Projection>> {
 /// The read models by feature, one runner per group: the directory
 /// (communes' units, families' children), bookings (the calendar, the
 /// agents' queue, attendance and the waiting lists, all fed by
-/// reservations, read once for all) and billing's invoices. A group that
+/// reservations, read once for all), billing's invoices and the families'
+/// requests. A group that
 /// stops or lags holds back no other.
 pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
     vec![
@@ -52,6 +54,7 @@ pub fn read_model_groups() -> Vec<Vec<Arc<dyn engine::Projection>>> {
             Arc::new(waiting_lists::WaitingListsProjection),
         ],
         vec![Arc::new(invoices::InvoicesProjection)],
+        vec![Arc::new(requests::RequestsProjection)],
     ]
 }
 

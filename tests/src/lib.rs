@@ -29,6 +29,8 @@ pub struct TestApp {
     pub pool: PgPool,
     /// Where the server writes its e-mails (`.eml` files).
     pub mail_dir: PathBuf,
+    /// Where and how it keeps requests' files.
+    pub files: espace_famille_api::files::FileSettings,
     read_mail: Mutex<HashSet<PathBuf>>,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -184,7 +186,11 @@ async fn spawn_configured(url: &str, mail_dir: PathBuf, configure: impl FnOnce(&
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.max_connections = 16;
     settings.web.graphiql_dir = graphiql_dir();
+    settings.files.storage = espace_famille_api::files::Storage::Folder(
+        std::env::temp_dir().join(format!("espace-famille-files-{}", Uuid::new_v4().simple())),
+    );
     configure(&mut settings);
+    let files = settings.files.clone();
     let application = Application::build(settings)
         .await
         .expect("the server did not start");
@@ -205,6 +211,7 @@ async fn spawn_configured(url: &str, mail_dir: PathBuf, configure: impl FnOnce(&
         database_url,
         pool,
         mail_dir,
+        files,
         read_mail: Mutex::new(HashSet::new()),
         client: reqwest::Client::new(),
         stop: Some(stop),

@@ -35,10 +35,10 @@ async fn two_servers_share_the_work_and_each_sees_the_others_bookings() {
         .unwrap();
     assert!(projections >= 6, "read models and process managers");
     // The read models' groups (the directory, bookings, which the
-    // decisions' e-mails join, and the invoices), the invitations' and the
-    // promotions'.
+    // decisions' e-mails join, the invoices and the requests), the
+    // invitations' and the promotions'.
     let groups = espace_famille_projections::read_model_groups().len() + 2;
-    assert_eq!(groups, 5);
+    assert_eq!(groups, 6);
     assert_eq!(
         runner_locks(&first).await,
         groups as i64,

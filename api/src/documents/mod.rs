@@ -208,7 +208,7 @@ fn reference_of(collectivity: &Collectivity, family: &Family) -> String {
 }
 
 /// The caller of a document request, from its bearer token.
-async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub(crate) async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let bearer = crate::http::bearer(headers);
     let identity = match &bearer {
         Some(token) => state.sessions.identity(token).await?,

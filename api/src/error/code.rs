@@ -56,6 +56,9 @@ pub enum ErrorCode {
     TokenExpired,
     FamilyErased,
     TooManyGuardians,
+    // Requests.
+    FileRefused,
+    RequestClosed,
 }
 
 impl ErrorCode {
@@ -106,6 +109,8 @@ impl ErrorCode {
         ErrorCode::TokenExpired,
         ErrorCode::FamilyErased,
         ErrorCode::TooManyGuardians,
+        ErrorCode::FileRefused,
+        ErrorCode::RequestClosed,
     ];
 
     /// The code as clients read it.
@@ -156,6 +161,8 @@ impl ErrorCode {
             ErrorCode::TokenExpired => "TOKEN_EXPIRED",
             ErrorCode::FamilyErased => "FAMILY_ERASED",
             ErrorCode::TooManyGuardians => "TOO_MANY_GUARDIANS",
+            ErrorCode::FileRefused => "FILE_REFUSED",
+            ErrorCode::RequestClosed => "REQUEST_CLOSED",
         }
     }
 }

@@ -6,6 +6,7 @@ use espace_famille_domain::collectivity::CollectivityError;
 use espace_famille_domain::family::FamilyError;
 use espace_famille_domain::invoice::InvoiceError;
 use espace_famille_domain::payment::PaymentError;
+use espace_famille_domain::request::RequestError;
 use espace_famille_domain::reservation::ReservationError;
 use espace_famille_projections::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -193,7 +194,9 @@ impl From<CollectivityError> for ApiError {
             | CollectivityError::InvalidTariff
             | CollectivityError::TooManyTariffs
             | CollectivityError::TooManyPlaces
-            | CollectivityError::TooManyPlaceDates => ApiError::Validation(message),
+            | CollectivityError::TooManyPlaceDates
+            | CollectivityError::InvalidRequestCategory
+            | CollectivityError::TooManyRequestCategories => ApiError::Validation(message),
         }
     }
 }
@@ -215,6 +218,21 @@ impl From<InvoiceError> for ApiError {
             InvoiceError::InvalidLines | InvoiceError::NotRefundable | InvoiceError::EmptyReason => {
                 ApiError::Validation(message)
             }
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        let message = crate::i18n::request_error(&error, crate::i18n::current());
+        match error {
+            RequestError::NotSubmitted => ApiError::NotFound(message),
+            RequestError::AlreadySubmitted => ApiError::Conflict(message),
+            RequestError::Closed => ApiError::refused(ErrorCode::RequestClosed, &message),
+            RequestError::FileNotAccepted { .. } | RequestError::InvalidFile => {
+                ApiError::refused(ErrorCode::FileRefused, &message)
+            }
+            _ => ApiError::Validation(message),
         }
     }
 }

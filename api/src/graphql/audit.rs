@@ -20,6 +20,7 @@ pub enum AggregateKind {
     Invoice,
     Payment,
     Collectivity,
+    Request,
 }
 
 impl From<AggregateKind> for Kind {
@@ -30,6 +31,7 @@ impl From<AggregateKind> for Kind {
             AggregateKind::Invoice => Kind::Invoice,
             AggregateKind::Payment => Kind::Payment,
             AggregateKind::Collectivity => Kind::Collectivity,
+            AggregateKind::Request => Kind::Request,
         }
     }
 }

@@ -216,14 +216,16 @@ impl FamilyMutation {
 
     /// GDPR erasure, by an agent of one of the family's communes: the
     /// family's key is destroyed (every personal value in its events becomes
-    /// unreadable), its guardians' accounts, sessions and messages are
-    /// deleted. Its events and bookings stay, anonymous.
+    /// unreadable), its guardians' accounts, sessions and messages and its
+    /// requests' files are deleted. Its events and bookings stay, anonymous.
     async fn erase_family(&self, ctx: &Context<'_>, family_id: Uuid) -> Result<bool> {
         let caller = caller(ctx);
         let commands = commands(ctx);
         let family = readable_family(ctx, family_id).await?;
         let actor = caller.require_agent_of_any(&family.collectivities())?;
-        let guardians = crate::services::family::erase(commands, family_id, &metadata(actor, None)).await?;
+        let files = ctx.data_unchecked::<Arc<crate::files::Files>>();
+        let guardians =
+            crate::services::family::erase(commands, files, family_id, &metadata(actor, None)).await?;
         // Other servers hear it from the database; this one forgets now.
         for account in guardians {
             sessions(ctx).forget_account(account);

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod parse_cache;
 pub mod payment;
 pub mod profile;
+pub mod requests;
 pub mod reservation;
 pub mod reservation_views;
 pub mod types;
@@ -54,6 +55,7 @@ pub struct Query(
     payment::PaymentQuery,
     audit::AuditQuery,
     account::AccountQuery,
+    requests::RequestQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -66,15 +68,17 @@ pub struct Mutation(
     payment::PaymentMutation,
     account::AccountMutation,
     profile::ProfileMutation,
+    requests::RequestMutation,
 );
 
 /// What the resolvers are given: the write path, the accounts' settings,
-/// the sessions, the payments.
+/// the sessions, the payments, the files.
 pub type Services = (
     Arc<Commands>,
     AuthSettings,
     Arc<Sessions>,
     Arc<crate::payment::Payments>,
+    Arc<crate::files::Files>,
 );
 
 /// Builds the schema; the commands, settings, kept sessions and caller
@@ -86,11 +90,12 @@ pub fn schema(services: Option<Services>) -> AppSchema {
         .limit_complexity(2_000)
         .limit_directives(20);
     match services {
-        Some((commands, auth, sessions, payments)) => builder
+        Some((commands, auth, sessions, payments, files)) => builder
             .data(commands)
             .data(auth)
             .data(sessions)
             .data(payments)
+            .data(files)
             .finish(),
         None => builder.finish(),
     }

@@ -2,8 +2,11 @@
 //! has it, and no more: what another site can send from a visitor's browser
 //! without a preflight never runs.
 //!
-//! - `POST /graphql` takes `application/json` only: a form, `text/plain` or
-//!   multipart body (which a page on any site can post) gets 415.
+//! - `POST /graphql` takes `application/json`; a form, `text/plain` or
+//!   multipart body (which a page on any site can post) gets 415, but for
+//!   the GraphQL multipart request (files) sent with the
+//!   `GraphQL-Require-Preflight` header, which no other site's page can
+//!   send without a preflight.
 //! - `GET /graphql` runs queries from the URL (never a mutation: 405); a
 //!   browser asking for HTML gets GraphiQL.
 //! - The answer is in a type the client accepts: `application/json` when it
@@ -17,7 +20,7 @@
 use std::collections::HashMap;
 
 use async_graphql::{Request, Response, ServerError, Variables};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
@@ -28,6 +31,7 @@ use crate::auth::identity::Caller;
 use crate::error::ErrorCode;
 use crate::graphql::limits;
 use crate::http::AppState;
+use crate::i18n::say;
 
 /// The longest GraphQL document taken, in bytes (the standard
 /// introspection query takes under 2 kB).
@@ -39,6 +43,10 @@ pub const MAX_STRING_CHARS: usize = 16 * 1024;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
+const MULTIPART: &str = "multipart/form-data";
+/// The header a multipart request must carry (a form posted by another
+/// site's page cannot).
+pub const PREFLIGHT: &str = "graphql-require-preflight";
 
 /// The media type the answer is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +107,7 @@ impl Answer {
 /// A request's body, as the specification names its members.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Body {
+struct JsonBody {
     query: Option<Value>,
     operation_name: Option<Value>,
     variables: Option<Value>,
@@ -158,25 +166,58 @@ pub async fn post(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> axum::response::Response {
     let Some(answer) = Answer::negotiate(&headers) else {
         return not_acceptable();
     };
-    let media = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    let media = content_type
+        .split(';')
+        .next()
         .map(|v| v.trim().to_ascii_lowercase());
+    // Files come as the GraphQL multipart request, with a header no other
+    // site's page can send without a preflight.
+    if media.as_deref() == Some(MULTIPART) && headers.contains_key(PREFLIGHT) {
+        return match multipart(&state, &content_type, body).await {
+            Ok(request) => run(&state, client, &headers, request, answer, false).await,
+            Err(refused) => refused.into_response(answer),
+        };
+    }
     if media.as_deref() != Some(JSON) {
         return Refused {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code: ErrorCode::UnsupportedMediaType,
-            message: "a GraphQL request is sent as application/json".into(),
+            message: format!(
+                "a GraphQL request is sent as application/json (or, with files, as multipart/form-data with the {PREFLIGHT} header)"
+            ),
         }
         .into_response(answer);
     }
-    let request = match serde_json::from_slice::<Body>(&body) {
+    // A body over the limit is refused from its Content-Length, before any
+    // of it is read, or as soon as it passes the limit.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {} bytes", state.max_body_bytes),
+        )
+            .into_response()
+    };
+    if declared.is_some_and(|length| length > state.max_body_bytes) {
+        return too_large();
+    }
+    let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
+        return too_large();
+    };
+    let request = match serde_json::from_slice::<JsonBody>(&body) {
         Ok(body) => request_of(body.query, body.operation_name, body.variables, body.extensions),
         Err(error) => Err(Refused::bad_request(format!(
             "the body is not a GraphQL request: {error}"
@@ -186,6 +227,51 @@ pub async fn post(
         Ok(request) => run(&state, client, &headers, request, answer, false).await,
         Err(refused) => refused.into_response(answer),
     }
+}
+
+/// Reads a GraphQL multipart request: its files spooled to temporary files
+/// as they arrive (never whole in memory), within the files' limits; its
+/// `operations` checked as a JSON body's are.
+async fn multipart(state: &AppState, content_type: &str, body: Body) -> Result<Request, Refused> {
+    use futures::TryStreamExt;
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    let settings = &state.files.settings;
+    let limit = settings.max_request_bytes as usize;
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream).compat();
+    let options = async_graphql::http::MultipartOptions::default()
+        .max_file_size(limit)
+        .max_num_files(settings.max_files);
+    let too_large = || Refused {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: ErrorCode::Validation,
+        message: say(
+            "api.request_too_large",
+            &[("max", &format!("{} Mio", limit / (1024 * 1024)))],
+        ),
+    };
+    let request = async_graphql::http::receive_body(Some(content_type), reader, options)
+        .await
+        .map_err(|error| match error {
+            async_graphql::ParseRequestError::PayloadTooLarge => too_large(),
+            async_graphql::ParseRequestError::Io(_) => too_large(),
+            other => Refused::bad_request(format!("the multipart request cannot be read: {other}")),
+        })?;
+    if request.query.len() > MAX_DOCUMENT_BYTES {
+        return Err(Refused {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: ErrorCode::DocumentTooLarge,
+            message: format!("a GraphQL document takes at most {MAX_DOCUMENT_BYTES} bytes"),
+        });
+    }
+    let variables = serde_json::to_value(&request.variables).unwrap_or(Value::Null);
+    if longest_string(&variables) > MAX_STRING_CHARS {
+        return Err(Refused::graphql(
+            ErrorCode::Validation,
+            format!("a variable holds a string longer than {MAX_STRING_CHARS} characters"),
+        ));
+    }
+    Ok(request)
 }
 
 pub async fn get(

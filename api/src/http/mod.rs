@@ -9,7 +9,8 @@
 //! - [`web`]: the links' pages, GraphiQL, CORS and security headers;
 //! - [`health`]: `/health/live` and `/health/ready`;
 //! - [`payment`]: the provider's notification, and the page the payer
-//!   comes back to.
+//!   comes back to;
+//! - [`files`]: a request's file downloaded through its signed link.
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use health::DatabaseWatch;
 use server::ServerLimits;
 use web::WebSettings;
 
+pub mod files;
 pub mod graphql;
 pub mod health;
 pub mod payment;
@@ -46,6 +48,9 @@ pub struct AppState {
     pub(crate) auth: AuthSettings,
     pub(crate) web: WebSettings,
     pub(crate) payments: Arc<Payments>,
+    pub(crate) files: Arc<crate::files::Files>,
+    /// The largest JSON body GraphQL takes.
+    pub(crate) max_body_bytes: usize,
 }
 
 /// The router, apart from serving, so tests and tools can mount it; an
@@ -53,6 +58,7 @@ pub struct AppState {
 pub fn router(
     commands: Arc<Commands>,
     payments: Arc<Payments>,
+    files: Arc<crate::files::Files>,
     pool: PgPool,
     auth: &AuthSettings,
     web: &WebSettings,
@@ -66,6 +72,7 @@ pub fn router(
             auth.clone(),
             sessions.clone(),
             payments.clone(),
+            files.clone(),
         ))),
         database: DatabaseWatch::start(pool.clone()),
         pool,
@@ -75,26 +82,34 @@ pub fn router(
         auth,
         web: web.clone(),
         payments,
+        files: files.clone(),
+        max_body_bytes: limits.max_body_bytes,
     };
-    let mut graphql = Router::new().route("/graphql", get(graphql::get).post(graphql::post));
+    // GraphQL takes a JSON body up to the server's limit (checked by its
+    // handler), or a multipart request with files up to the files' limit.
+    let upload_limit = (files.settings.max_request_bytes as usize).max(limits.max_body_bytes) + 64 * 1024;
+    let mut graphql = Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(upload_limit));
     // Only GraphQL is for other origins' pages, and only the listed ones.
     if let Some(cors) = web::cors(&web.cors_origins)? {
         graphql = graphql.layer(cors);
     }
-    Ok(graphql
+    let others = Router::new()
         .merge(web::routes())
         .route("/paiement/notification", post(payment::notification))
         .route("/documents/factures/{file}", get(crate::documents::invoice))
         .route("/documents/paiements/{file}", get(crate::documents::receipt))
+        .route("/fichiers/{request}/{sha256}", get(files::download))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(health::ready))
-        .with_state(state)
         // A body over the limit is refused from its Content-Length, before
         // any of it is read (413), or as soon as it passes the limit.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             limits.max_body_bytes,
-        )))
+        ));
+    Ok(graphql.merge(others).with_state(state))
 }
 
 /// The bearer token of an `Authorization: Bearer ...` header.

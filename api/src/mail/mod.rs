@@ -308,6 +308,39 @@ macro_rules! catalogue_mail {
     }};
 }
 
+/// Tells a family that the commune answered its request.
+pub fn request_answered(settings: &MailSettings, category: &str, message: &str) -> (String, String) {
+    catalogue_mail!(
+        "request_answered",
+        settings,
+        category = category,
+        message = message
+    )
+}
+
+/// Tells a family that the commune closed its request.
+pub fn request_closed(
+    settings: &MailSettings,
+    category: &str,
+    accepted: bool,
+    message: Option<&str>,
+) -> (String, String) {
+    let locale = crate::i18n::current().code();
+    let outcome = if accepted {
+        rust_i18n::t!("mail.request_outcome.accepted", locale = locale)
+    } else {
+        rust_i18n::t!("mail.request_outcome.refused", locale = locale)
+    };
+    let message = message.map(|m| format!("\n{m}\n")).unwrap_or_default();
+    catalogue_mail!(
+        "request_closed",
+        settings,
+        category = category,
+        outcome = outcome,
+        message = message
+    )
+}
+
 /// The activation message of a new account.
 pub fn activation(settings: &MailSettings, token: &str) -> (String, String) {
     catalogue_mail!("activation", settings, token = token)

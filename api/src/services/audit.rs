@@ -4,7 +4,8 @@
 //! built it.
 //!
 //! Who may read a stream's history is who may read the aggregate: a
-//! reservation's, an invoice's, a payment's family and commune; a family's
+//! reservation's, an invoice's, a payment's, a request's family and
+//! commune; a family's
 //! guardians, and the staff of its communes; a commune's staff. An agent
 //! of one commune does not read the events of a family that name only
 //! another commune (an enrolment there, a quotient familial there).
@@ -14,6 +15,7 @@ use espace_famille_domain::collectivity::Collectivity;
 use espace_famille_domain::family::Family;
 use espace_famille_domain::invoice::Invoice;
 use espace_famille_domain::payment::Payment;
+use espace_famille_domain::request::Request;
 use espace_famille_domain::reservation::Reservation;
 use std::collections::HashMap;
 
@@ -34,6 +36,7 @@ pub enum Kind {
     Invoice,
     Payment,
     Collectivity,
+    Request,
 }
 
 impl Kind {
@@ -46,6 +49,7 @@ impl Kind {
             Kind::Invoice,
             Kind::Payment,
             Kind::Collectivity,
+            Kind::Request,
         ]
         .into_iter()
         .find(|kind| kind.aggregate_type() == aggregate_type)
@@ -59,6 +63,7 @@ impl Kind {
             Kind::Invoice => Invoice::TYPE,
             Kind::Payment => Payment::TYPE,
             Kind::Collectivity => Collectivity::TYPE,
+            Kind::Request => Request::TYPE,
         }
     }
 }
@@ -104,6 +109,13 @@ async fn readable(
             let started = payment.started.ok_or_else(hidden)?;
             caller
                 .require_reader_of(started.family_id, &[started.collectivity_id])
+                .map_err(|_| hidden())?;
+        }
+        Kind::Request => {
+            let (request, _) = store::state_as_of::<Request>(&commands.pool, &key, None).await?;
+            let submitted = request.submitted.ok_or_else(hidden)?;
+            caller
+                .require_reader_of(submitted.family_id, &[submitted.collectivity_id])
                 .map_err(|_| hidden())?;
         }
         Kind::Collectivity => {

@@ -60,11 +60,18 @@ impl Write for Join<'_> {
 }
 
 /// Erases a family (GDPR): records `FamilyErased`, destroys the family's
-/// key and forgets its guardians' accounts and messages, in one
-/// transaction. Returns the guardians' accounts, whose sessions ended.
-pub async fn erase(commands: &Commands, family_id: Uuid, metadata: &Metadata) -> Result<Vec<Uuid>, ApiError> {
+/// key and forgets its guardians' accounts and messages and its files, in
+/// one transaction (the files' contents in the folder right after). Returns the guardians' accounts, whose sessions ended.
+pub async fn erase(
+    commands: &Commands,
+    files: &crate::files::Files,
+    family_id: Uuid,
+    metadata: &Metadata,
+) -> Result<Vec<Uuid>, ApiError> {
     let guardians = commands.write(Erase { family_id, metadata }).await?;
     commands.forget_family(family_id);
+    // Its files' rows went with its key; their contents follow.
+    files.remove_family(family_id);
     Ok(guardians)
 }
 
@@ -81,6 +88,7 @@ impl Write for Erase<'_> {
             .await?;
         let conn = work.transaction().await?;
         personal::erase_family_key(conn, self.family_id).await?;
+        crate::files::forget_family(conn, self.family_id).await?;
         Ok(crate::auth::accounts::forget_family(conn, self.family_id).await?)
     }
 

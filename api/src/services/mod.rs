@@ -19,6 +19,8 @@
 //! - [`allocation`]: allocated booking windows, their seeds and runs;
 //! - [`places`]: the days' places and waiting lists, and
 //!   [`promotions`], the process manager that hands freed places on;
+//! - [`requests`]: families' requests with their files, answered and
+//!   closed by agents;
 //! - [`sealing`]: the store's new events sealed at an interval;
 //! - [`calendar`]: what a family reads of its bookings (a child's days,
 //!   a reservation's history).
@@ -39,6 +41,7 @@ pub mod payment;
 pub mod places;
 pub mod prepayment;
 pub mod promotions;
+pub mod requests;
 pub mod roll_call;
 pub mod sealing;
 pub mod write;

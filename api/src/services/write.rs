@@ -115,14 +115,34 @@ impl From<Failure> for ApiError {
 /// How an aggregate's streams are stored.
 pub trait Stored: Aggregate {
     /// Whether its events may carry personal values, sealed with the key of
-    /// the family the stream is (see `personal`).
+    /// a family (see `personal`).
     const PERSONAL: bool = false;
+
+    /// The family whose key seals stream `id`'s personal values, as the
+    /// state after its events names it.
+    fn sealed_for(_id: Uuid, _state: &Self) -> Option<Uuid> {
+        None
+    }
 }
 
 impl Stored for Collectivity {}
 
 impl Stored for Family {
     const PERSONAL: bool = true;
+
+    /// A family's stream is sealed for itself.
+    fn sealed_for(id: Uuid, _: &Self) -> Option<Uuid> {
+        Some(id)
+    }
+}
+
+impl Stored for espace_famille_domain::request::Request {
+    const PERSONAL: bool = true;
+
+    /// A request's stream is sealed for the family that sent it.
+    fn sealed_for(_: Uuid, request: &Self) -> Option<Uuid> {
+        request.submitted.as_ref().map(|s| s.family_id)
+    }
 }
 
 impl Stored for Reservation {}
@@ -147,6 +167,9 @@ pub struct Work<'c> {
     /// transaction between several (see `basket::together`): where, and
     /// the types written.
     committed: Option<(Option<Position>, Vec<&'static str>)>,
+    /// Files this attempt wrote to the files' folder: removed, before its
+    /// transaction ends, if it does not commit.
+    placed: Vec<std::path::PathBuf>,
 }
 
 impl<'c> Work<'c> {
@@ -159,7 +182,18 @@ impl<'c> Work<'c> {
             metadata: None,
             alongside: None,
             committed: None,
+            placed: Vec::new(),
         }
+    }
+
+    /// A file this attempt wrote to the files' folder (see `files`).
+    pub fn placed_file(&mut self, path: std::path::PathBuf) {
+        self.placed.push(path);
+    }
+
+    /// Removes the files this attempt wrote: it will not commit.
+    fn discard_placed(&mut self) {
+        remove_placed(&std::mem::take(&mut self.placed));
     }
 
     /// The use case's events were committed by another writer, at
@@ -246,11 +280,11 @@ impl<'c> Work<'c> {
             .map_err(|e| Failure::Refused(e.into()))?;
         let events = sink.collect().await;
         let mut stream = StreamAppend::new::<A>(id.to_string(), version, &events)?;
-        if A::PERSONAL {
-            stream = stream.sealed_for(id);
-        }
         for event in events {
             aggregate.apply(event);
+        }
+        if let Some(family_id) = A::sealed_for(id, &aggregate) {
+            stream = stream.sealed_for(family_id);
         }
         self.append(vec![stream], metadata)?;
         Ok(aggregate)
@@ -298,6 +332,7 @@ impl<'c> Work<'c> {
             metadata,
             alongside,
             committed,
+            placed,
             ..
         } = self;
         if let Some((position, _)) = committed {
@@ -315,9 +350,18 @@ impl<'c> Work<'c> {
         };
         match (transaction, alongside) {
             (Some(mut transaction), alongside) => {
-                let position = match alongside {
-                    Some(row) => store::append_alongside(&mut transaction, &streams, &metadata, row).await?,
-                    None => store::append(&mut transaction, &streams, &metadata).await?,
+                let appended = match alongside {
+                    Some(row) => store::append_alongside(&mut transaction, &streams, &metadata, row).await,
+                    None => store::append(&mut transaction, &streams, &metadata).await,
+                };
+                let position = match appended {
+                    Ok(position) => position,
+                    Err(e) => {
+                        // Before the transaction ends: no other writer of
+                        // these files could take them meanwhile.
+                        remove_placed(&placed);
+                        return Err(e);
+                    }
                 };
                 transaction.commit().await.map_err(store::conflict_or_database)?;
                 Ok(position)
@@ -328,6 +372,15 @@ impl<'c> Work<'c> {
             }
             (None, None) if streams.is_empty() => Ok(None),
             (None, None) => commands.appender.append(streams, metadata).await,
+        }
+    }
+}
+
+/// Removes files written by a write that does not commit.
+fn remove_placed(paths: &[std::path::PathBuf]) {
+    for path in paths {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "a file of a write that failed stays");
         }
     }
 }
@@ -359,11 +412,15 @@ impl Commands {
                     }
                 }
                 Err(Failure::Again) if !presumed_again => {
+                    work.discard_placed();
                     presumed_again = true;
                     continue;
                 }
-                Err(Failure::Store(StoreError::Conflict) | Failure::Again) => {}
-                Err(failure) => return Err(failure.into()),
+                Err(Failure::Store(StoreError::Conflict) | Failure::Again) => work.discard_placed(),
+                Err(failure) => {
+                    work.discard_placed();
+                    return Err(failure.into());
+                }
             }
             lost += 1;
             if lost as usize >= CONFLICT_RETRIES {

@@ -59,4 +59,9 @@ pub enum CollectivityCommand {
     SetPaymentRules {
         rules: PaymentRules,
     },
+    /// A kind of request families may send, its form and attachments
+    /// (sent again with the same id: it changes; `retired`: no new one).
+    DefineRequestCategory {
+        category: RequestCategory,
+    },
 }

@@ -9,6 +9,10 @@ pub enum CollectivityError {
     AlreadyExists,
     #[error("no such collectivity")]
     NotFound,
+    #[error("a request category names each field and attachment once (a-z, 0-9, _), offers 1 to {MAX_CHOICES} distinct options a choice, and accepts at least one kind of file an attachment; at most {MAX_FORM_FIELDS} fields and {MAX_ATTACHMENTS} attachments")]
+    InvalidRequestCategory,
+    #[error("a commune keeps at most {MAX_REQUEST_CATEGORIES} request categories")]
+    TooManyRequestCategories,
     #[error("a name cannot be empty")]
     EmptyName,
     #[error("a service with this id already exists")]

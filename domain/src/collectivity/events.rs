@@ -54,6 +54,9 @@ pub enum CollectivityEvent {
     TariffSet {
         tariff: Tariff,
     },
+    RequestCategoryDefined {
+        category: RequestCategory,
+    },
 }
 
 impl DomainEvent for CollectivityEvent {
@@ -72,6 +75,7 @@ impl DomainEvent for CollectivityEvent {
             CollectivityEvent::UnitPlacesSet { .. } => "UnitPlacesSet",
             CollectivityEvent::DayPlacesSet { .. } => "DayPlacesSet",
             CollectivityEvent::TariffSet { .. } => "TariffSet",
+            CollectivityEvent::RequestCategoryDefined { .. } => "RequestCategoryDefined",
         }
         .to_string()
     }

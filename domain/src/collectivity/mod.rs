@@ -3,7 +3,7 @@
 //!
 //! Its events are its configuration, so an auditor can see which rules were
 //! in force on any date: services, their units, opening days, deadlines and
-//! the school calendar.
+//! the school calendar, the requests it takes.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +23,7 @@ use crate::text::{self, TextError};
 mod commands;
 mod errors;
 mod events;
+mod requests;
 mod state;
 mod tariff;
 #[cfg(test)]
@@ -32,6 +33,7 @@ mod values;
 pub use commands::*;
 pub use errors::*;
 pub use events::*;
+pub use requests::*;
 pub use state::*;
 pub use tariff::*;
 pub use values::*;

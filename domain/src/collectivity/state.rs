@@ -24,6 +24,9 @@ pub struct Collectivity {
     /// The units' tariffs, in the order they were set.
     #[serde(default)]
     pub tariffs: Vec<Tariff>,
+    /// The kinds of request families may send, in the order first defined.
+    #[serde(default)]
+    pub request_categories: Vec<RequestCategory>,
 }
 
 impl Collectivity {
@@ -289,6 +292,12 @@ impl Aggregate for Collectivity {
                 }
                 CollectivityEvent::TariffSet { tariff }
             }
+            CollectivityCommand::DefineRequestCategory { category } => {
+                match self.check_request_category(category)? {
+                    None => return Ok(()),
+                    Some(category) => CollectivityEvent::RequestCategoryDefined { category },
+                }
+            }
             CollectivityCommand::SetPlaces { unit_id, places } => {
                 self.check_places(unit_id, places)?;
                 let current = self.places.get(&unit_id).and_then(|p| p.every_day);
@@ -353,6 +362,12 @@ impl Aggregate for Collectivity {
             CollectivityEvent::TariffSet { tariff } => {
                 self.tariffs.retain(|t| t.id != tariff.id);
                 self.tariffs.push(tariff);
+            }
+            CollectivityEvent::RequestCategoryDefined { category } => {
+                match self.request_categories.iter_mut().find(|c| c.id == category.id) {
+                    Some(existing) => *existing = category,
+                    None => self.request_categories.push(category),
+                }
             }
             CollectivityEvent::UnitPlacesSet { unit_id, places } => {
                 self.places.entry(unit_id).or_default().every_day = places;

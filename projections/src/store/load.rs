@@ -166,11 +166,8 @@ pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<Loa
     for mut event in serialized {
         if has_sealed(&event.payload) {
             if key.is_none() {
-                let family_id: Uuid = aggregate_id
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("sealed values in stream {aggregate_id}")))?;
                 let mut conn = pool.acquire().await?;
-                key = Some(personal::family_key(&mut conn, family_id).await?);
+                key = Some(personal::stream_key(&mut conn, A::TYPE, aggregate_id).await?);
             }
             personal::open(&mut event.payload, key.as_ref().and_then(Option::as_ref))?;
         }

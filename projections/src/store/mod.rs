@@ -187,6 +187,9 @@ mod column {
     pub const METADATA: usize = 9;
     pub const RECORDED_AT: usize = 10;
     pub const FAMILY_KEY: usize = 11;
+    /// The family a request's stream is sealed for (a family's own stream
+    /// is sealed for itself).
+    pub const SEALED_FOR: usize = 12;
 }
 
 impl RecordedEvent {
@@ -197,7 +200,12 @@ impl RecordedEvent {
         e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::text AS payload, \
         e.metadata::text AS metadata, e.recorded_at, \
         CASE WHEN e.aggregate_type = 'Family' THEN \
-          (SELECT k.key FROM family_keys k WHERE k.family_id = e.aggregate_id::uuid) END AS family_key \
+          (SELECT k.key FROM family_keys k WHERE k.family_id = e.aggregate_id::uuid) \
+             WHEN e.aggregate_type = 'Request' THEN \
+          (SELECT k.key FROM request_families r JOIN family_keys k ON k.family_id = r.family_id \
+           WHERE r.request_id = e.aggregate_id::uuid) END AS family_key, \
+        CASE WHEN e.aggregate_type = 'Request' THEN \
+          (SELECT r.family_id FROM request_families r WHERE r.request_id = e.aggregate_id::uuid) END AS sealed_for \
         FROM events e";
 
     /// [`RecordedEvent::SELECT`] reading the metadata only of the events of
@@ -219,11 +227,13 @@ impl RecordedEvent {
         let mut payload: String = row.try_get(column::PAYLOAD)?;
         let aggregate_type: String = row.try_get(column::AGGREGATE_TYPE)?;
         let aggregate_id: String = row.try_get(column::AGGREGATE_ID)?;
-        // Only a family's events hold sealed values.
-        if aggregate_type == "Family" && payload.contains("\"sealed\"") {
-            let family_id: Uuid = aggregate_id
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("sealed values in stream {aggregate_id}")))?;
+        // Only a family's events, and its requests', hold sealed values.
+        if (aggregate_type == "Family" || aggregate_type == "Request") && payload.contains("\"sealed\"") {
+            let family_id: Uuid = match aggregate_type.as_str() {
+                "Family" => aggregate_id.parse().ok(),
+                _ => row.try_get(column::SEALED_FOR)?,
+            }
+            .ok_or_else(|| StoreError::Corrupt(format!("sealed values in stream {aggregate_id}")))?;
             let key: Option<Vec<u8>> = row.try_get(column::FAMILY_KEY)?;
             let key = key.map(|k| FamilyKey::from_bytes(family_id, &k)).transpose()?;
             let mut value: Value =

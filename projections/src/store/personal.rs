@@ -163,6 +163,25 @@ pub async fn family_key(conn: &mut PgConnection, family_id: Uuid) -> Result<Opti
     bytes.map(|b| FamilyKey::from_bytes(family_id, &b)).transpose()
 }
 
+/// The key that seals a stream's personal values (a family's own, or its
+/// request's: see `stream_family`), if it still exists.
+pub async fn stream_key(
+    conn: &mut PgConnection,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<FamilyKey>, StoreError> {
+    let found: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT k.family_id, k.key FROM family_keys k WHERE k.family_id = stream_family($1, $2)",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    found
+        .map(|(family_id, bytes)| FamilyKey::from_bytes(family_id, &bytes))
+        .transpose()
+}
+
 /// The keys of these families that still exist, in one statement.
 pub async fn family_keys(
     conn: &mut PgConnection,
