@@ -11,7 +11,8 @@
 //! Wednesdays booked by every family with and without 60 places a day (the
 //! contended rush), a régie's month billed for every family and each
 //! family's payment verified from the provider's notifications, and
-//! samples the projection lag throughout.
+//! samples the projection lag throughout. With `--uploads`, only requests
+//! sent with their files (see `uploads`).
 //! Results are printed as `key=value` lines for the script's table.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,9 +65,22 @@ struct Args {
     /// the notifications of the payments phase.
     #[arg(long, env = "PAYMENT_SECRET")]
     payment_secret: String,
+    /// Only the uploads phase, on a store a rush seeded, against a server
+    /// keeping its files in this folder (the raw writes go beside them).
+    #[arg(long, requires = "server_pid")]
+    uploads: Option<std::path::PathBuf>,
+    /// The server's process, whose memory the uploads phase reads.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Guardians uploading at once, and the 1 MiB uploads they send.
+    #[arg(long, default_value_t = 16)]
+    upload_concurrency: usize,
+    #[arg(long, default_value_t = 480)]
+    upload_count: usize,
 }
 
 mod billing;
+mod uploads;
 
 const PASSWORD: &str = "rush-hour-password";
 const LINES_PER_BASKET: usize = 20;
@@ -194,6 +208,21 @@ async fn main() -> anyhow::Result<()> {
         .test_before_acquire(false)
         .connect(&args.database_url)
         .await?;
+    if let (Some(files_dir), Some(pid)) = (&args.uploads, args.server_pid) {
+        let client = Arc::new(Client {
+            http: reqwest::Client::new(),
+            url: format!("{}/graphql", args.server),
+        });
+        return uploads::run(
+            &pool,
+            &client,
+            files_dir,
+            pid,
+            args.upload_concurrency,
+            args.upload_count,
+        )
+        .await;
+    }
     let days = basket_days();
     let commune = id("commune", 0);
     let meal = id("meal", 0);
