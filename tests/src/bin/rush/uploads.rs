@@ -178,10 +178,7 @@ pub async fn run(
     println!("upload_10mib_peak_kb={peak}");
     let raw: PathBuf = files_dir.join("raw-writes");
     let raw = raw_writes(&raw, concurrency, count)?;
-    println!(
-        "upload_raw_writes_per_s={:.1}",
-        count as f64 / raw.as_secs_f64()
-    );
+    println!("upload_raw_writes_per_s={:.1}", count as f64 / raw.as_secs_f64());
     let (latencies, elapsed) = uploads(client, &tokens, MIB, count).await?;
     report("upload", latencies, elapsed, count);
     println!("upload_concurrency={concurrency}");
