@@ -39,6 +39,12 @@ schemathesis.graphql.scalar(
     "DateTime",
     st.datetimes().map(lambda t: t.isoformat() + "Z").map(nodes.String),
 )
+# A file is sent only in a multipart request; in a JSON one, any value
+# for an `Upload` must be refused with a code.
+schemathesis.graphql.scalar(
+    "Upload",
+    st.sampled_from(["0", "file", ""]).map(nodes.String),
+)
 schemathesis.graphql.scalar(
     "JSON",
     st.just("{}").map(nodes.String),
