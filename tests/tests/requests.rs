@@ -171,10 +171,11 @@ async fn a_request_goes_with_its_file_and_is_listed_answered_and_closed() {
     let category = pickup_category(&app, &fixture).await;
     // A PDF named as a photo: taken for what its content is.
     let path = attachment(0);
+    let first_input = input(&fixture, category, &["identity"]);
     let sent = submitted(
         &app,
         &fixture,
-        input(&fixture, category, &["identity"]),
+        first_input.clone(),
         &[(&path, "carte-identité.jpg", PDF)],
     )
     .await;
@@ -306,6 +307,9 @@ async fn a_request_goes_with_its_file_and_is_listed_answered_and_closed() {
         .collect();
     assert_eq!(types, ["RequestSubmitted", "RequestAnswered", "RequestClosed"]);
     // Sent again with its id: as stored, nothing more.
+    let again = submitted(&app, &fixture, first_input, &[(&path, "carte-identité.jpg", PDF)]).await;
+    assert_eq!(again.data("submitRequest")["status"], "CLOSED");
+    assert_eq!(app.events_in("Request", id.as_str().unwrap()).await, 3);
     app.stop().await;
 }
 

@@ -228,6 +228,14 @@ impl RequestStatusGql {
         }
     }
 
+    /// The state as the read model names it.
+    fn named(name: &str) -> Self {
+        [RequestStatusGql::Answered, RequestStatusGql::Closed]
+            .into_iter()
+            .find(|s| s.name() == name)
+            .unwrap_or(RequestStatusGql::Submitted)
+    }
+
     fn name(self) -> &'static str {
         match self {
             RequestStatusGql::Submitted => "submitted",
@@ -372,11 +380,7 @@ impl From<RequestRow> for RequestSummaryView {
             collectivity_id: r.collectivity_id,
             category_id: r.category_id,
             category_name: r.category_name,
-            status: match r.status.as_str() {
-                "answered" => RequestStatusGql::Answered,
-                "closed" => RequestStatusGql::Closed,
-                _ => RequestStatusGql::Submitted,
-            },
+            status: RequestStatusGql::named(&r.status),
             accepted: r.accepted,
             attachments: r.attachments,
             answers: r.answers,
