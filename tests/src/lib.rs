@@ -4,6 +4,7 @@
 
 pub mod browser;
 mod commune;
+pub mod requests;
 
 pub use commune::*;
 
@@ -505,16 +506,29 @@ impl TestApp {
     /// Every page of a query paged by `after`/`nextAfter` (a correlation,
     /// a feed), as `token` reads it: the events of all of them, in order.
     pub async fn every_page(&self, token: &str, query: &str, field: &str, variables: Value) -> Vec<Value> {
-        let mut events = Vec::new();
+        self.every_page_of(token, query, field, "events", variables).await
+    }
+
+    /// Every page of a query paged by `after`/`nextAfter`, as `token`
+    /// reads it: the `items` of all of them, in order.
+    pub async fn every_page_of(
+        &self,
+        token: &str,
+        query: &str,
+        field: &str,
+        items: &str,
+        variables: Value,
+    ) -> Vec<Value> {
+        let mut all = Vec::new();
         let mut after = Value::Null;
         loop {
             let mut page_variables = variables.clone();
             page_variables["after"] = after;
             let page = self.gql(Some(token), query, page_variables).await;
             let page = page.data(field).clone();
-            events.extend(page["events"].as_array().unwrap().iter().cloned());
+            all.extend(page[items].as_array().unwrap().iter().cloned());
             if page["nextAfter"].is_null() {
-                return events;
+                return all;
             }
             after = page["nextAfter"].clone();
         }
