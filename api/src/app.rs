@@ -103,7 +103,8 @@ pub struct Application {
     notices: NoticesWorker,
     allocations: crate::services::allocation::AllocationWorker,
     reconciliation: ReconciliationWorker,
-    sealing: crate::services::sealing::SealWorker,
+    sealing: crate::services::periodic::Worker,
+    sweeping: crate::services::periodic::Worker,
     pool: PgPool,
     commands: Arc<Commands>,
     limits: ServerLimits,
@@ -173,8 +174,10 @@ impl Application {
             settings.payment.reconcile_every,
             settings.payment.reconcile_after,
         );
-        let sealing = crate::services::sealing::start(pool.clone(), settings.seal_every);
+        let sealing = crate::services::periodic::sealing(pool.clone(), settings.seal_every);
         let files = Arc::new(crate::files::Files::open(&pool, settings.files.clone()).await?);
+        let sweeping =
+            crate::services::periodic::sweeping(pool.clone(), files.clone(), settings.files.sweep_every);
         let mut router = router(
             commands.clone(),
             payments,
@@ -201,6 +204,7 @@ impl Application {
             allocations,
             reconciliation,
             sealing,
+            sweeping,
             pool,
             commands,
             limits: settings.limits,
@@ -239,6 +243,7 @@ impl Application {
         self.allocations.shutdown().await;
         self.reconciliation.shutdown().await;
         self.sealing.shutdown().await;
+        self.sweeping.shutdown().await;
         self.mail.shutdown().await;
         self.pool.close().await;
         Ok(())

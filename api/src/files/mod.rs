@@ -12,6 +12,9 @@
 //!   that then fails is removed (see `Work::placed_file`).
 //! - An erased family's rows go with its key ([`forget_family`]), and its
 //!   folder after the commit ([`Files::remove_family`]).
+//! - What a server stopped before it could remove (a content whose write
+//!   did not commit, an erased family's folder, a partial write) is swept
+//!   from the folder ([`Files::sweep`]).
 
 use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
@@ -26,6 +29,9 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::i18n::say;
+
+mod sweep;
+pub use sweep::Swept;
 
 /// Where the files' contents are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +54,8 @@ pub struct FileSettings {
     pub max_files: usize,
     /// How long a download link works.
     pub link_valid_for: Duration,
+    /// How often the folder is swept of what no stored file holds.
+    pub sweep_every: Duration,
 }
 
 impl Default for FileSettings {
@@ -58,6 +66,7 @@ impl Default for FileSettings {
             max_request_bytes: 25 * 1024 * 1024,
             max_files: 10,
             link_valid_for: Duration::from_secs(15 * 60),
+            sweep_every: Duration::from_secs(3600),
         }
     }
 }
@@ -125,6 +134,15 @@ pub fn inspect(name: &str, mut file: std::fs::File) -> std::io::Result<Received>
     })
 }
 
+/// The advisory locks of files: `(name, FILE_LOCKS)` hashed, held by a
+/// file's writer until its transaction ends, and by the sweep while it
+/// removes it.
+const FILE_LOCKS: i64 = 4245;
+
+fn lock_name(family_id: Uuid, sha256: &str) -> String {
+    format!("{family_id}/{sha256}")
+}
+
 /// A file's place in the folder.
 fn path_in(folder: &Path, family_id: Uuid, sha256: &str) -> PathBuf {
     folder.join(family_id.to_string()).join(sha256)
@@ -163,8 +181,9 @@ impl Files {
     ) -> Result<Option<PathBuf>, ApiError> {
         // One writer of a family's file at a time, until its transaction
         // ends: a write that fails removes only what no other holds.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 4245))")
-            .bind(format!("{family_id}/{}", received.sha256))
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
+            .bind(lock_name(family_id, &received.sha256))
+            .bind(FILE_LOCKS)
             .execute(&mut *conn)
             .await
             .map_err(internal)?;

@@ -31,7 +31,7 @@ use crate::auth::identity::Caller;
 use crate::error::ErrorCode;
 use crate::graphql::limits;
 use crate::http::AppState;
-use crate::i18n::say;
+mod multipart;
 
 /// The longest GraphQL document taken, in bytes (the standard
 /// introspection query takes under 2 kB).
@@ -183,7 +183,7 @@ pub async fn post(
     // Files come as the GraphQL multipart request, with a header no other
     // site's page can send without a preflight.
     if media.as_deref() == Some(MULTIPART) && headers.contains_key(PREFLIGHT) {
-        return match multipart(&state, &content_type, body).await {
+        return match multipart::read(&state, &content_type, body).await {
             Ok(request) => run(&state, client, &headers, request, answer, false).await,
             Err(refused) => refused.into_response(answer),
         };
@@ -227,51 +227,6 @@ pub async fn post(
         Ok(request) => run(&state, client, &headers, request, answer, false).await,
         Err(refused) => refused.into_response(answer),
     }
-}
-
-/// Reads a GraphQL multipart request: its files spooled to temporary files
-/// as they arrive (never whole in memory), within the files' limits; its
-/// `operations` checked as a JSON body's are.
-async fn multipart(state: &AppState, content_type: &str, body: Body) -> Result<Request, Refused> {
-    use futures::TryStreamExt;
-    use tokio_util::compat::TokioAsyncReadCompatExt;
-    let settings = &state.files.settings;
-    let limit = settings.max_request_bytes as usize;
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let reader = tokio_util::io::StreamReader::new(stream).compat();
-    let options = async_graphql::http::MultipartOptions::default()
-        .max_file_size(limit)
-        .max_num_files(settings.max_files);
-    let too_large = || Refused {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: ErrorCode::Validation,
-        message: say(
-            "api.request_too_large",
-            &[("max", &format!("{} Mio", limit / (1024 * 1024)))],
-        ),
-    };
-    let request = async_graphql::http::receive_body(Some(content_type), reader, options)
-        .await
-        .map_err(|error| match error {
-            async_graphql::ParseRequestError::PayloadTooLarge => too_large(),
-            async_graphql::ParseRequestError::Io(_) => too_large(),
-            other => Refused::bad_request(format!("the multipart request cannot be read: {other}")),
-        })?;
-    if request.query.len() > MAX_DOCUMENT_BYTES {
-        return Err(Refused {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: ErrorCode::DocumentTooLarge,
-            message: format!("a GraphQL document takes at most {MAX_DOCUMENT_BYTES} bytes"),
-        });
-    }
-    let variables = serde_json::to_value(&request.variables).unwrap_or(Value::Null);
-    if longest_string(&variables) > MAX_STRING_CHARS {
-        return Err(Refused::graphql(
-            ErrorCode::Validation,
-            format!("a variable holds a string longer than {MAX_STRING_CHARS} characters"),
-        ));
-    }
-    Ok(request)
 }
 
 pub async fn get(

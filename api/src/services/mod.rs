@@ -21,7 +21,7 @@
 //!   [`promotions`], the process manager that hands freed places on;
 //! - [`requests`]: families' requests with their files, answered and
 //!   closed by agents;
-//! - [`sealing`]: the store's new events sealed at an interval;
+//! - [`periodic`]: the store's new events sealed, the files folder swept, at an interval;
 //! - [`calendar`]: what a family reads of its bookings (a child's days,
 //!   a reservation's history).
 
@@ -38,12 +38,12 @@ pub mod decision_mails;
 pub mod family;
 pub mod invitations;
 pub mod payment;
+pub mod periodic;
 pub mod places;
 pub mod prepayment;
 pub mod promotions;
 pub mod requests;
 pub mod roll_call;
-pub mod sealing;
 pub mod write;
 
 pub use write::{Failure, Stored, Work, Write, CONFLICT_RETRIES};
