@@ -21,7 +21,6 @@ use crate::payment::builtin::{BuiltinClient, BuiltinServer};
 use crate::payment::{PaymentProvider, PaymentSettings, Payments};
 use crate::services::decision_mails::{self, DecisionMails, NoticesWorker};
 use crate::services::invitations::Invitations;
-use crate::services::payment::ReconciliationWorker;
 use crate::services::promotions::Promotions;
 
 /// How the server runs; every field has a default but the database.
@@ -102,7 +101,7 @@ pub struct Application {
     mail: MailWorker,
     notices: NoticesWorker,
     allocations: crate::services::allocation::AllocationWorker,
-    reconciliation: ReconciliationWorker,
+    reconciliation: crate::services::periodic::Worker,
     sealing: crate::services::periodic::Worker,
     sweeping: crate::services::periodic::Worker,
     pool: PgPool,

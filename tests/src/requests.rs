@@ -162,3 +162,25 @@ pub fn files_on_disk(app: &TestApp) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// The link to request `id`'s first attachment, as `token` reads the
+/// request (each reader gets a link of its own).
+pub async fn first_attachment_link(app: &TestApp, token: &str, id: &Value) -> String {
+    let read = app.gql(Some(token), REQUEST, json!({ "id": id })).await;
+    read.data("request")["attachments"][0]["file"]["downloadUrl"]
+        .as_str()
+        .expect("the request has an attachment")
+        .to_string()
+}
+
+/// Erases the fixture's family, as its commune's agent.
+pub async fn erase_family(app: &TestApp, fixture: &Fixture) {
+    let erased = app
+        .gql(
+            Some(&fixture.agent()),
+            "mutation($f: UUID!) { eraseFamily(familyId: $f) }",
+            json!({ "f": fixture.family }),
+        )
+        .await;
+    assert_eq!(erased.data("eraseFamily"), true);
+}

@@ -66,26 +66,9 @@ async fn files_kept_in_the_database_are_stored_read_and_erased_as_in_the_folder(
     assert_eq!(again.data("submitRequest")["status"], "SUBMITTED");
     assert_eq!(contents_in_database(&app).await.len(), 1);
     // Erased: the content goes with the family's key.
-    let read = app
-        .gql(
-            Some(&fixture.agent()),
-            REQUEST,
-            json!({ "id": sent.data("submitRequest")["id"] }),
-        )
-        .await;
-    let url = read.data("request")["attachments"][0]["file"]["downloadUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = first_attachment_link(&app, &fixture.agent(), &sent.data("submitRequest")["id"]).await;
     assert_eq!(download(&app, Some(&fixture.agent()), &url).await.status(), 200);
-    let erased = app
-        .gql(
-            Some(&fixture.agent()),
-            "mutation($f: UUID!) { eraseFamily(familyId: $f) }",
-            json!({ "f": fixture.family }),
-        )
-        .await;
-    assert_eq!(erased.data("eraseFamily"), true);
+    erase_family(&app, &fixture).await;
     assert_eq!(download(&app, Some(&fixture.agent()), &url).await.status(), 404);
     assert!(contents_in_database(&app).await.is_empty());
     assert_eq!(stored_files(&app).await, 0);

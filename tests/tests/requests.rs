@@ -262,13 +262,7 @@ async fn files_are_read_by_the_family_and_its_commune_only_through_links_that_ex
         .to_string();
     let id = request["id"].clone();
     // The commune's agent gets a link of its own, and reads the file.
-    let read = app
-        .gql(Some(&fixture.agent()), REQUEST, json!({ "id": id }))
-        .await;
-    let agents_url = read.data("request")["attachments"][0]["file"]["downloadUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let agents_url = first_attachment_link(&app, &fixture.agent(), &id).await;
     assert_eq!(
         download(&app, Some(&fixture.agent()), &agents_url).await.status(),
         200
@@ -321,22 +315,9 @@ async fn after_an_erasure_no_file_of_the_family_can_be_read() {
     let category = pickup_category(&app, &fixture).await;
     let request = sent_with_a_pdf(&app, &fixture, category).await;
     let id = request["id"].clone();
-    let read = app
-        .gql(Some(&fixture.agent()), REQUEST, json!({ "id": id }))
-        .await;
-    let url = read.data("request")["attachments"][0]["file"]["downloadUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = first_attachment_link(&app, &fixture.agent(), &id).await;
     assert_eq!(download(&app, Some(&fixture.agent()), &url).await.status(), 200);
-    let erased = app
-        .gql(
-            Some(&fixture.agent()),
-            "mutation($f: UUID!) { eraseFamily(familyId: $f) }",
-            json!({ "f": fixture.family }),
-        )
-        .await;
-    assert_eq!(erased.data("eraseFamily"), true);
+    erase_family(&app, &fixture).await;
     assert_eq!(download(&app, Some(&fixture.agent()), &url).await.status(), 404);
     assert_eq!(stored_files(&app).await, 0);
     assert!(files_on_disk(&app).is_empty());

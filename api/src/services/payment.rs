@@ -30,15 +30,13 @@ use espace_famille_domain::payment::{
 use espace_famille_projections::invoices::INVOICES;
 use espace_famille_projections::store::{self, Metadata};
 use sqlx::Row;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::commands::Commands;
 use crate::error::{ApiError, ErrorCode, Refusal};
 use crate::i18n::{current, euros, invoice_error, say};
 use crate::payment::{OperationRequest, Payments, ProviderError};
-use crate::services::{Failure, Work, Write};
+use crate::services::{periodic, Failure, Work, Write};
 
 /// A payment started: where its payer pays.
 #[derive(Debug, Clone)]
@@ -492,43 +490,26 @@ pub async fn reconcile(commands: &Commands, payments: &Payments, after: Duration
     Ok(rows.len())
 }
 
-/// The running reconciliation.
-pub struct ReconciliationWorker {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl ReconciliationWorker {
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
-
-/// Reconciles every `every`, payments undecided for longer than `after`,
-/// and releases the prepaid bookings unpaid past their delay.
+/// Reconciles at start and then every `every`, payments undecided for
+/// longer than `after`, and releases the prepaid bookings unpaid past
+/// their delay.
 pub fn start_reconciliation(
     commands: Arc<Commands>,
     payments: Arc<Payments>,
     every: Duration,
     after: Duration,
-) -> ReconciliationWorker {
-    let (stop, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        loop {
+) -> periodic::Worker {
+    periodic::every(Duration::ZERO, every, move || {
+        let (commands, payments) = (commands.clone(), payments.clone());
+        async move {
             if let Err(error) = reconcile(&commands, &payments, after).await {
                 tracing::warn!(error = %error.message(), "payments not reconciled; will retry");
             }
             if let Err(error) = crate::services::prepayment::expire_unpaid(&commands).await {
                 tracing::warn!(error = %error.message(), "unpaid prepayments not released; will retry");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stopped.changed() => return,
-            }
         }
-    });
-    ReconciliationWorker { stop, task }
+    })
 }
 
 /// The payment `payment_id`, for its family's guardians and its commune's

@@ -1,4 +1,5 @@
-//! The server's housekeeping at an interval, each job a task of its own:
+//! The server's housekeeping at an interval, each job a task of its own
+//! ([`every`]; the payments' reconciliation runs on it too):
 //!
 //! - the store's new events sealed (see
 //!   [`espace_famille_projections::store::integrity`]). Several servers may
@@ -34,7 +35,7 @@ impl Worker {
 }
 
 /// Runs `job` every `every`, the first time after `first`.
-fn every<F, J>(first: Duration, every: Duration, mut job: J) -> Worker
+pub fn every<F, J>(first: Duration, every: Duration, mut job: J) -> Worker
 where
     J: FnMut() -> F + Send + 'static,
     F: Future<Output = ()> + Send,
