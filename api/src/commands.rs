@@ -21,6 +21,7 @@ use crate::auth::identity::Actor;
 use crate::cache::AggregateCache;
 use crate::error::ApiError;
 use crate::i18n::say;
+use crate::unseen::{Reader, Unseen};
 
 pub struct Commands {
     pub(crate) pool: PgPool,
@@ -40,6 +41,8 @@ pub struct Commands {
     places_cache: AggregateCache<Places>,
     /// Commits the baskets that take places, several at once.
     together: crate::services::basket::together::Together,
+    /// What writes left for their readers' next query (see [`crate::unseen`]).
+    unseen: Unseen,
 }
 
 /// How many statements the single commands' writer runs at once.
@@ -75,6 +78,7 @@ impl Commands {
             places_cache: AggregateCache::new(CACHED_PLACES),
             pool,
             read_your_writes,
+            unseen: Unseen::new(read_your_writes),
             read_models: espace_famille_projections::read_models()
                 .iter()
                 .map(|p| (p.name(), p.aggregate_types()))
@@ -85,16 +89,25 @@ impl Commands {
     /// Announces committed events of these aggregate types to the
     /// projection runners, then waits (bounded) until the read models that
     /// read them, among `reads` (none given: any), include `position`.
-    /// Every write calls it after its commit. A timeout is not an error:
-    /// the write is committed, the answer may lag.
+    /// The others that read them are left for the next query of `readers`
+    /// (see [`crate::unseen`]). Every write calls it after its commit. A
+    /// timeout is not an error: the write is committed, the answer may lag.
     pub async fn wait_for_read_models(
         &self,
         position: Position,
         written: &[&'static str],
         reads: Option<&[&str]>,
+        readers: &[Reader],
     ) {
         self.announcer.announce(written);
         let waited = waited_for(&self.read_models, written, reads);
+        if reads.is_some() {
+            let unseen: Vec<&'static str> = waited_for(&self.read_models, written, None)
+                .into_iter()
+                .filter(|name| !waited.contains(name))
+                .collect();
+            self.unseen.remember(readers, position, &unseen);
+        }
         if waited.is_empty() {
             return;
         }
@@ -104,6 +117,24 @@ impl Commands {
             .await;
         if !reached {
             tracing::warn!(?position, "read models did not catch up in time");
+        }
+    }
+
+    /// Waits (bounded, as a write does) until the read models include what
+    /// these readers' writes left unseen: before a query, so that the
+    /// screen after a write that did not wait shows it.
+    pub async fn wait_for_unseen(&self, readers: &[Reader]) {
+        let Some(pending) = self.unseen.pending(readers) else {
+            return;
+        };
+        if self
+            .checkpoints
+            .wait_for(pending.position, &pending.read_models, self.read_your_writes)
+            .await
+        {
+            self.unseen.seen(readers, pending.position);
+        } else {
+            tracing::warn!(position = ?pending.position, "read models did not catch up in time");
         }
     }
 

@@ -8,7 +8,8 @@
 //! - [`graphql`]: the schema; thin resolvers.
 //! - [`services`]: the use cases that write, and the one write path they
 //!   go through; [`commands`]: what they share (caches, the appender, the
-//!   wait for read models).
+//!   wait for read models); [`unseen`]: what a write left for its readers'
+//!   next query to wait for.
 //! - [`cache`]: communes and families kept in memory by stream version.
 //! - [`auth`]: accounts, passwords, tokens, sessions, login rate
 //!   limiting; the caller and its grants.
@@ -44,6 +45,7 @@ pub mod mail;
 pub mod payment;
 pub mod redact;
 pub mod services;
+pub mod unseen;
 
 /// The schema in SDL, as committed in `api/schema.graphql`.
 pub fn sdl() -> String {

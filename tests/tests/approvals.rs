@@ -2,6 +2,7 @@
 //! them by kind, filtered and paged, and an agent decides on many at once,
 //! all or none.
 
+use espace_famille_api::auth::accounts::Grant;
 use espace_famille_tests::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -159,4 +160,112 @@ async fn bookings_wait_for_an_agent_who_decides_on_many_at_once() {
         "{mails:?}"
     );
     app.stop().await;
+}
+
+/// A decision answers with the reservation as decided, without waiting for
+/// the read models; the next query of the agent, of a colleague and of the
+/// family waits for them instead, and shows the decision.
+#[tokio::test]
+async fn a_decision_does_not_wait_for_the_read_models_but_the_next_query_of_its_readers_does() {
+    // A write that waited would wait a minute: the test would fail first.
+    let app = spawn_app_with(|settings| settings.read_your_writes = std::time::Duration::from_secs(60)).await;
+    let days = future_canteen_days(2);
+    let fixture = setup_commune(&app, &days).await;
+    let booked = app.book(&fixture, &days[..1]).await;
+    let reservation = booked.data("submitBasket")["lines"][0]["reservationId"].clone();
+    let asked = app
+        .gql(
+            Some(&fixture.parent()),
+            "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
+            json!({ "id": reservation }),
+        )
+        .await;
+    assert_eq!(
+        asked.data("requestCancellation")["status"],
+        "CANCELLATION_REQUESTED"
+    );
+    let colleague_email = format!("collegue-{}@mairie.example.fr", Uuid::new_v4().simple());
+    app.create_account(
+        &colleague_email,
+        "mot de passe du collègue",
+        &[Grant::Agent(fixture.collectivity)],
+    )
+    .await;
+    let colleague = app.login(&colleague_email, "mot de passe du collègue").await;
+    let queue_of = |token: String| {
+        let app = &app;
+        let collectivity = fixture.collectivity;
+        async move {
+            app.gql(Some(&token), QUEUE, json!({ "c": collectivity, "first": 50 }))
+                .await
+                .data("agentWorkQueue")
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(queue_of(fixture.agent()).await, 1);
+
+    // The bookings' read models stall: their checkpoints are held.
+    let mut stall = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "SELECT 1 FROM projection_checkpoints WHERE name IN ('calendar', 'agent_work_queue') FOR UPDATE",
+    )
+    .execute(&mut *stall)
+    .await
+    .unwrap();
+    let approved = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        app.gql(
+            Some(&fixture.agent()),
+            "mutation($id: UUID!) { approveCancellation(reservationId: $id) { status } }",
+            json!({ "id": reservation }),
+        ),
+    )
+    .await
+    .expect("the decision waited for the read models");
+    assert_eq!(approved.data("approveCancellation")["status"], "CANCELLED");
+    let still: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM agent_work_queue WHERE reservation_id = $1::text::uuid")
+            .bind(reservation.as_str().unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(still, 1, "the read model has not applied the decision yet");
+
+    // Their next queries wait for it, each of them: none answers before
+    // the read models are let go.
+    let agent = answered(async { json!(queue_of(fixture.agent()).await) });
+    let colleague_queue = answered(async { json!(queue_of(colleague).await) });
+    let calendar = answered(async {
+        app.gql(
+            Some(&fixture.parent()),
+            CALENDAR,
+            json!({ "child": fixture.child, "unit": fixture.meal, "from": days[0], "to": days[0] }),
+        )
+        .await
+        .data("calendar")[0]["status"]
+            .clone()
+    });
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let released = std::time::Instant::now();
+        stall.rollback().await.unwrap();
+        released
+    };
+    let ((agent, a), (colleague_queue, c), (calendar, p), released) =
+        tokio::join!(agent, colleague_queue, calendar, release);
+    assert!(
+        [a, c, p].iter().all(|answered| *answered >= released),
+        "a query answered before the read models could show the decision"
+    );
+    assert_eq!(calendar, "CANCELLED");
+    assert_eq!((agent, colleague_queue), (json!(0), json!(0)));
+    app.stop().await;
+}
+
+/// A query's answer, with when it came.
+async fn answered(query: impl std::future::Future<Output = Value>) -> (Value, std::time::Instant) {
+    let answer = query.await;
+    (answer, std::time::Instant::now())
 }

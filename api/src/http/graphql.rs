@@ -386,6 +386,7 @@ async fn run(
         )
             .into_response();
     }
+    let reads_only = !is_mutation(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
     let bearer = crate::http::bearer(headers);
     let identity = match &bearer {
@@ -399,6 +400,14 @@ async fn run(
         },
         None => None,
     };
+    // A query first waits for what its caller's writes, or writes about
+    // its family or commune, left unseen (see `crate::unseen`).
+    if let (true, Some(identity)) = (reads_only, &identity) {
+        state
+            .commands
+            .wait_for_unseen(&crate::unseen::Reader::of(identity))
+            .await;
+    }
     let caller = Caller {
         identity,
         client_address: client.ip().to_string(),

@@ -9,13 +9,16 @@ use super::write::{Failure, Work, Write};
 use crate::commands::Commands;
 use crate::error::ApiError;
 use crate::i18n::say;
+use crate::unseen::Reader;
 
 /// Decides on one reservation. `authorise` sees what the reservation is
 /// about and answers with the metadata of the caller allowed to decide, or
 /// a refusal; `decide` gives the event the decision records, from the
 /// reservation alone (an agent's decision depends on no commune, family or
 /// clock): one read, then one insert (shared with the decisions that
-/// arrive together). Returns the reservation as decided.
+/// arrive together). Returns the reservation as decided, without waiting
+/// for the read models: the next query of the agent, the family or the
+/// commune waits for them instead (see [`crate::unseen`]).
 pub async fn decide(
     commands: &Commands,
     reservation_id: Uuid,
@@ -52,6 +55,7 @@ where
             .ok_or_else(|| ApiError::NotFound(say("api.no_reservation", &[("id", &self.reservation_id)])))?;
         let metadata = (self.authorise)(&slot)?;
         let event = (self.decide)(&loaded.aggregate).map_err(ApiError::from)?;
+        concerns(work, &slot);
         let stream = StreamAppend::new::<Reservation>(
             self.reservation_id.to_string(),
             loaded.version,
@@ -63,9 +67,21 @@ where
         Ok(decided)
     }
 
+    /// The answer is the reservation as decided, folded from its events.
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+
     fn contended(&self) -> String {
         say("api.contended_reservation", &[("id", &self.reservation_id)])
     }
+}
+
+/// The family and the commune of a reservation see the decision on their
+/// next query, as the deciding agent does (see [`crate::unseen`]).
+fn concerns(work: &mut Work<'_>, slot: &Slot) {
+    work.concerns(Reader::Family(slot.family_id));
+    work.concerns(Reader::Collectivity(slot.collectivity_id));
 }
 
 /// The most decisions taken at once.
@@ -123,6 +139,7 @@ where
                 .slot
                 .ok_or_else(|| ApiError::NotFound(say("api.no_reservation", &[("id", id)])))?;
             (self.authorise)(*id, &slot)?;
+            concerns(work, &slot);
             let event = loaded
                 .aggregate
                 .check_decision(decision.clone())
@@ -138,6 +155,12 @@ where
         }
         work.append(streams, self.metadata)?;
         Ok(decided)
+    }
+
+    /// The answers are the reservations as decided, folded from their
+    /// events.
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        Some(&[])
     }
 
     fn contended(&self) -> String {

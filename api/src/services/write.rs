@@ -19,7 +19,8 @@
 //!
 //! Once committed, the mutation waits (bounded) for the read models that
 //! read what it wrote and that its answer, or the caller's next screen,
-//! reads ([`Write::reads`]).
+//! reads ([`Write::reads`]). A use case that names them leaves the others
+//! to the next query of its readers ([`crate::unseen`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use uuid::Uuid;
 use crate::commands::Commands;
 use crate::error::ApiError;
 use crate::i18n::say;
+use crate::unseen::Reader;
 
 /// How many times a write that lost an optimistic-concurrency race is tried
 /// again (with fresh state) before the caller gets `CONFLICT`: one policy
@@ -60,7 +62,9 @@ pub trait Write: Send {
 
     /// The read models the answer, or the caller's next screen, reads;
     /// `None`, the default: any of them. The write waits only for those
-    /// among them that read what it wrote.
+    /// among them that read what it wrote; the others that read it are
+    /// waited for by the next query of the acting account and of the
+    /// readers named with [`Work::concerns`].
     fn reads(&self) -> Option<&'static [&'static str]> {
         None
     }
@@ -170,6 +174,9 @@ pub struct Work<'c> {
     /// Files this attempt wrote to the files' folder: removed, before its
     /// transaction ends, if it does not commit.
     placed: Vec<std::path::PathBuf>,
+    /// Who else reads what this attempt changes, beside the acting
+    /// account (see [`crate::unseen`]).
+    concerned: Vec<Reader>,
 }
 
 impl<'c> Work<'c> {
@@ -183,7 +190,28 @@ impl<'c> Work<'c> {
             alongside: None,
             committed: None,
             placed: Vec::new(),
+            concerned: Vec::new(),
         }
+    }
+
+    /// Names a reader of what this attempt changes (the family of the
+    /// reservation decided, its commune): its next query waits for the
+    /// read models the answer did not wait for.
+    pub fn concerns(&mut self, reader: Reader) {
+        if !self.concerned.contains(&reader) {
+            self.concerned.push(reader);
+        }
+    }
+
+    /// The readers of what was written: the acting account, and those the
+    /// use case named.
+    fn readers(&self) -> Vec<Reader> {
+        let acting = self
+            .metadata
+            .as_ref()
+            .and_then(|m| Uuid::parse_str(&m.actor_id).ok())
+            .map(Reader::Account);
+        acting.into_iter().chain(self.concerned.iter().copied()).collect()
     }
 
     /// A file this attempt wrote to the files' folder (see `files`).
@@ -399,10 +427,11 @@ impl Commands {
             match use_case.attempt(&mut work).await {
                 Ok(answer) => {
                     let written = work.written();
+                    let readers = work.readers();
                     match work.commit().await {
                         Ok(position) => {
                             if let Some(position) = position {
-                                self.wait_for_read_models(position, &written, use_case.reads())
+                                self.wait_for_read_models(position, &written, use_case.reads(), &readers)
                                     .await;
                             }
                             return Ok(answer);

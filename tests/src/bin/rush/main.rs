@@ -386,13 +386,19 @@ async fn main() -> anyhow::Result<()> {
         latencies.push(task.await??);
     }
     report("approval", latencies, started.elapsed(), args.families);
-    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM agent_work_queue WHERE collectivity_id = $1")
-        .bind(commune)
-        .fetch_one(&pool)
+    // A decision does not wait for the work queue; the agent's next look
+    // at it does, and finds it empty.
+    let queue = client
+        .gql(
+            Some(&agent),
+            "query($c: UUID!) { agentWorkQueue(collectivityId: $c, first: 10) { reservationId } }",
+            json!({ "c": commune }),
+        )
         .await?;
+    let pending = queue["agentWorkQueue"].as_array().map_or(usize::MAX, Vec::len);
     anyhow::ensure!(
         pending == 0,
-        "{pending} approved cancellations still in the work queue"
+        "approved cancellations still in the agent's work queue: {queue}"
     );
 
     // Phase 4: calendar reads, four weeks for one child, by many parents:
