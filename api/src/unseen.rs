@@ -62,19 +62,31 @@ pub struct Pending {
 
 /// The readers with writes their read models may not show yet.
 pub struct Unseen {
-    pending: Mutex<HashMap<Reader, Pending>>,
+    pending: Mutex<Kept>,
     /// How long an entry is kept: a query waits no longer than a write
     /// would have, so an older one has nothing left to wait for.
     keep: Duration,
 }
 
-/// Past this many readers, the entries older than `keep` are dropped.
+/// The entries, and how many there may be before the old ones are
+/// dropped: twice as many as stayed the last time, so that a rush of
+/// fresh entries costs a pass over them now and then, not at each write.
+#[derive(Default)]
+struct Kept {
+    entries: HashMap<Reader, Pending>,
+    prune_above: usize,
+}
+
+/// The fewest entries the old ones are dropped past.
 const PRUNE_ABOVE: usize = 10_000;
 
 impl Unseen {
     pub fn new(keep: Duration) -> Unseen {
         Unseen {
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Kept {
+                entries: HashMap::new(),
+                prune_above: PRUNE_ABOVE,
+            }),
             keep,
         }
     }
@@ -86,12 +98,13 @@ impl Unseen {
             return;
         }
         let now = Instant::now();
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if pending.len() > PRUNE_ABOVE {
-            pending.retain(|_, p| now - p.since < self.keep);
+        let mut kept = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.entries.len() > kept.prune_above {
+            kept.entries.retain(|_, p| now - p.since < self.keep);
+            kept.prune_above = PRUNE_ABOVE.max(2 * kept.entries.len());
         }
         for reader in readers {
-            let entry = pending.entry(*reader).or_insert_with(|| Pending {
+            let entry = kept.entries.entry(*reader).or_insert_with(|| Pending {
                 position,
                 read_models: Vec::new(),
                 since: now,
@@ -110,14 +123,14 @@ impl Unseen {
     /// of them left, and every read model named.
     pub fn pending(&self, readers: &[Reader]) -> Option<Pending> {
         let now = Instant::now();
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let mut merged: Option<Pending> = None;
         for reader in readers {
-            let Some(entry) = pending.get(reader) else {
+            let Some(entry) = kept.entries.get(reader) else {
                 continue;
             };
             if now - entry.since >= self.keep {
-                pending.remove(reader);
+                kept.entries.remove(reader);
                 continue;
             }
             match &mut merged {
@@ -138,10 +151,10 @@ impl Unseen {
     /// Forgets what these readers waited for once their read models
     /// include `position`; an entry moved past it since stays.
     pub fn seen(&self, readers: &[Reader], position: Position) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for reader in readers {
-            if pending.get(reader).is_some_and(|p| p.position <= position) {
-                pending.remove(reader);
+            if kept.entries.get(reader).is_some_and(|p| p.position <= position) {
+                kept.entries.remove(reader);
             }
         }
     }
@@ -190,5 +203,31 @@ mod tests {
         let agent = Uuid::new_v4();
         unseen.remember(&[Reader::Account(agent)], at(1), &["calendar"]);
         assert_eq!(unseen.pending(&[Reader::Account(agent)]), None);
+    }
+
+    #[test]
+    fn old_entries_are_dropped_past_a_bound_that_grows_with_the_fresh_ones() {
+        let unseen = Unseen::new(Duration::from_millis(300));
+        let families: Vec<Reader> = (0..=PRUNE_ABOVE)
+            .map(|_| Reader::Family(Uuid::new_v4()))
+            .collect();
+        unseen.remember(&families, at(1), &["calendar"]);
+        std::thread::sleep(Duration::from_millis(350));
+        // Fresh ones past the bound: the old are dropped, the fresh stay,
+        // and the next pass waits for twice as many.
+        let fresh: Vec<Reader> = (0..10).map(|_| Reader::Family(Uuid::new_v4())).collect();
+        unseen.remember(&fresh, at(2), &["calendar"]);
+        let kept = unseen.pending.lock().unwrap();
+        assert_eq!(kept.entries.len(), fresh.len());
+        assert_eq!(kept.prune_above, PRUNE_ABOVE);
+        drop(kept);
+        let many: Vec<Reader> = (0..=PRUNE_ABOVE)
+            .map(|_| Reader::Family(Uuid::new_v4()))
+            .collect();
+        unseen.remember(&many, at(3), &["calendar"]);
+        unseen.remember(&[Reader::Account(Uuid::new_v4())], at(4), &["calendar"]);
+        let kept = unseen.pending.lock().unwrap();
+        assert_eq!(kept.entries.len(), fresh.len() + many.len() + 1);
+        assert_eq!(kept.prune_above, 2 * (fresh.len() + many.len()));
     }
 }
