@@ -111,6 +111,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Before anything counts: a metric recorded with no recorder is lost.
+        crate::metrics::handle();
         let pool = connect(&settings).await?;
         espace_famille_projections::MIGRATOR.run(&pool).await?;
         // The read models by feature (see `read_model_groups`); the

@@ -19,7 +19,8 @@
 //!   one that stands in for it.
 //! - [`mail`]: the outbox and its delivery; [`i18n`]: the language of
 //!   what a person reads.
-//! - [`error`]: one error type and its `extensions.code`.
+//! - [`error`]: one error type and its `extensions.code`; [`metrics`]: the
+//!   Prometheus page.
 //! - [`cli`]: what the command line's subcommands do.
 //! - [`demo`]: the demo commune; [`join_codes`]: a family's consent to
 //!   join a commune.
@@ -42,6 +43,7 @@ pub mod http;
 pub mod i18n;
 pub mod join_codes;
 pub mod mail;
+pub mod metrics;
 pub mod payment;
 pub mod redact;
 pub mod services;

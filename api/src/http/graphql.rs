@@ -387,6 +387,7 @@ async fn run(
             .into_response();
     }
     let reads_only = !is_mutation(&document, request.operation_name.as_deref());
+    let operation = operation_of(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
     let bearer = crate::http::bearer(headers);
     let identity = match &bearer {
@@ -413,13 +414,57 @@ async fn run(
         client_address: client.ip().to_string(),
         bearer,
     };
+    let started = std::time::Instant::now();
     let response = crate::i18n::within(locale, state.schema.execute(request.data(caller))).await;
     // Errors with no path came before any field ran: the request was
     // refused as a whole (validation, a limit).
     let refused = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    // A field the schema does not have never names a metric's label.
+    let (kind, operation) = if refused {
+        ("invalid", "invalid".to_string())
+    } else {
+        operation
+    };
+    let code = match response.errors.first() {
+        None => "OK".to_string(),
+        Some(_) if refused => ErrorCode::GraphqlValidationFailed.as_str().to_string(),
+        Some(error) => match error.extensions.as_ref().and_then(|e| e.get("code")) {
+            Some(async_graphql::Value::String(code)) => code.clone(),
+            _ => ErrorCode::Validation.as_str().to_string(),
+        },
+    };
+    crate::metrics::graphql_request(kind, &operation, &code, started.elapsed());
     respond(response, answer, refused)
+}
+
+/// The kind of the operation that will run and its first root field, as
+/// the metrics name it.
+fn operation_of(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> (&'static str, String) {
+    use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
+    };
+    let Some(operation) = operation else {
+        return ("invalid", "invalid".to_string());
+    };
+    let kind = match operation.node.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    let field = match operation.node.selection_set.node.items.first().map(|s| &s.node) {
+        Some(Selection::Field(field)) => field.node.name.node.to_string(),
+        Some(_) => "fragment".to_string(),
+        None => "none".to_string(),
+    };
+    (kind, field)
 }
 
 fn is_mutation(document: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> bool {

@@ -103,6 +103,7 @@ pub fn router(
         .route("/fichiers/{request}/{sha256}", get(files::download))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::page))
         // A body over the limit is refused from its Content-Length, before
         // any of it is read (413), or as soon as it passes the limit.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

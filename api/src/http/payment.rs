@@ -28,13 +28,21 @@ pub async fn notification(State(state): State<AppState>, headers: HeaderMap, bod
         .verify_notification(signature, &body, Utc::now())
     else {
         tracing::warn!("a payment notification whose signature does not verify was refused");
+        notified("forged");
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let metadata = system_metadata(Uuid::new_v4());
     match settle(&state.commands, &state.payments, &operation_id, &metadata).await {
-        Ok(Some(_)) => (StatusCode::OK, "ok").into_response(),
-        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Ok(Some(_)) => {
+            notified("recorded");
+            (StatusCode::OK, "ok").into_response()
+        }
+        Ok(None) => {
+            notified("unknown_operation");
+            StatusCode::NOT_FOUND.into_response()
+        }
         Err(ApiError::Unavailable(why)) => {
+            notified("provider_unavailable");
             tracing::warn!(
                 operation_id,
                 why,
@@ -43,8 +51,14 @@ pub async fn notification(State(state): State<AppState>, headers: HeaderMap, bod
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
         Err(error) => {
+            notified("failed");
             tracing::error!(operation_id, error = %error.message(), "a payment notification failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// Counts a notification by what became of it.
+fn notified(result: &'static str) {
+    metrics::counter!(crate::metrics::PAYMENT_NOTIFICATIONS, "result" => result).increment(1);
 }

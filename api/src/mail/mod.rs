@@ -244,6 +244,7 @@ async fn deliver_batch(
             Ok(()) => sent.push(id),
             Err(error) => {
                 tracing::warn!(%id, %error, "message not delivered; will retry");
+                metrics::counter!(crate::metrics::MAIL_FAILURES).increment(1);
                 sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
                     .bind(id)
                     .bind(error)

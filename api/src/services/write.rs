@@ -453,8 +453,10 @@ impl Commands {
             }
             lost += 1;
             if lost as usize >= CONFLICT_RETRIES {
+                metrics::counter!(crate::metrics::CONFLICTS_GIVEN_UP).increment(1);
                 return Err(ApiError::Conflict(use_case.contended()));
             }
+            metrics::counter!(crate::metrics::CONFLICTS_RETRIED).increment(1);
             // Writers that collided would collide again if they came back
             // together: each waits a moment of its own, longer each time.
             let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=RETRY_PAUSE_MS << lost);

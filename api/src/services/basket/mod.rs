@@ -187,14 +187,40 @@ pub async fn submit(
     // again in full; a refusal may owe its reason to a reservation's real
     // state, so it is checked again in full as well.
     let presume_new = basket.lines.iter().all(|l| l.action == BasketAction::Book);
-    commands
+    let replayed = std::sync::atomic::AtomicBool::new(false);
+    let outcome = commands
         .write(Submit {
             basket: &basket,
             ids,
             presume_new,
             metadata,
+            replayed: &replayed,
         })
-        .await
+        .await;
+    counted(&outcome, replayed.into_inner());
+    outcome
+}
+
+/// Counts a basket by its answer, and the lines it wrote (none when it
+/// answered as the first submission of its id did).
+fn counted(outcome: &Result<BasketOutcome, ApiError>, replayed: bool) {
+    let status = match outcome {
+        Ok(_) if replayed => "replayed",
+        Ok(outcome) => match outcome.status {
+            BasketStatus::Accepted => "accepted",
+            BasketStatus::Partial => "partial",
+            BasketStatus::Rejected => "rejected",
+        },
+        Err(_) => "error",
+    };
+    metrics::counter!(crate::metrics::BASKETS, "status" => status).increment(1);
+    if let (Ok(outcome), false) = (outcome, replayed) {
+        let written = match outcome.status {
+            BasketStatus::Rejected => 0,
+            _ => outcome.lines.iter().filter(|l| l.accepted && !l.skipped).count(),
+        };
+        metrics::counter!(crate::metrics::LINES_WRITTEN).increment(written as u64);
+    }
 }
 
 /// A basket's validation, as the write path attempts it.
@@ -204,6 +230,8 @@ struct Submit<'a> {
     ids: Vec<Uuid>,
     presume_new: bool,
     metadata: &'a Metadata,
+    /// Set when the basket answers as its id's first submission did.
+    replayed: &'a std::sync::atomic::AtomicBool,
 }
 
 impl Write for Submit<'_> {
@@ -221,6 +249,7 @@ impl Write for Submit<'_> {
             if stored.family_id != basket.family_id {
                 return Err(ApiError::Conflict(say("api.basket_id_used", &[("id", &basket.id)])).into());
             }
+            self.replayed.store(true, std::sync::atomic::Ordering::Relaxed);
             return Ok(stored);
         }
         let checked = check(commands, basket, ids, prelude).await?;
