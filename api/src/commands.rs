@@ -56,6 +56,7 @@ const CACHED_PLACES: usize = 2_000;
 /// Metadata for the events of one user request.
 pub fn metadata(actor: Actor, correlation_id: Option<Uuid>) -> Metadata {
     let command_id = Uuid::new_v4();
+    crate::logs::record_correlation(correlation_id.unwrap_or(command_id));
     Metadata {
         actor_id: actor.account_id.to_string(),
         actor_role: actor.role.to_string(),

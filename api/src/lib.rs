@@ -20,7 +20,7 @@
 //! - [`mail`]: the outbox and its delivery; [`i18n`]: the language of
 //!   what a person reads.
 //! - [`error`]: one error type and its `extensions.code`; [`metrics`]: the
-//!   Prometheus page.
+//!   Prometheus page; [`logs`]: the log's formats and each request's span.
 //! - [`cli`]: what the command line's subcommands do.
 //! - [`demo`]: the demo commune; [`join_codes`]: a family's consent to
 //!   join a commune.
@@ -42,6 +42,7 @@ pub mod graphql;
 pub mod http;
 pub mod i18n;
 pub mod join_codes;
+pub mod logs;
 pub mod mail;
 pub mod metrics;
 pub mod payment;

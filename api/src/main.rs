@@ -223,9 +223,18 @@ enum ProjectionsAction {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    let format = match std::env::var("LOG_FORMAT").unwrap_or_default().parse() {
+        Ok(format) => format,
+        Err(why) => {
+            eprintln!("{why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let subscriber = espace_famille_api::logs::subscriber(format, filter, std::io::stdout);
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        eprintln!("a logger was already set");
+    }
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => code,

@@ -401,6 +401,9 @@ async fn run(
         },
         None => None,
     };
+    if let Some(identity) = &identity {
+        crate::logs::record_account(identity.account_id);
+    }
     // A query first waits for what its caller's writes, or writes about
     // its family or commune, left unseen (see `crate::unseen`).
     if let (true, Some(identity)) = (reads_only, &identity) {

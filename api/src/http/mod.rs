@@ -110,7 +110,11 @@ pub fn router(
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             limits.max_body_bytes,
         ));
-    Ok(graphql.merge(others).with_state(state))
+    // Every request in its span, with its id (see `crate::logs`).
+    Ok(graphql
+        .merge(others)
+        .layer(axum::middleware::from_fn(crate::logs::in_request_span))
+        .with_state(state))
 }
 
 /// The bearer token of an `Authorization: Bearer ...` header.
