@@ -68,6 +68,10 @@ enum Command {
         /// 16 connections gave 10 % more baskets/s than 24 or 48).
         #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
         pool_size: u32,
+        /// Requests served at once; past it, a request is answered
+        /// OVERLOADED (HTTP 503, Retry-After) at once instead of queueing.
+        #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256)]
+        max_in_flight: usize,
         /// Origins whose pages may call /graphql from a browser, comma
         /// separated (e.g. https://famille.mairie.fr); none by default.
         #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
@@ -272,6 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             seed_demo,
             pool_size,
+            max_in_flight,
             cors_origins,
             graphiql_dir,
             payment_provider_url,
@@ -303,6 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             settings.payment.reconcile_after = std::time::Duration::from_secs(payment_reconcile_after);
             settings.max_connections = pool_size;
+            settings.limits.max_in_flight = max_in_flight.clamp(1, 100_000);
             settings.web.cors_origins = cors_origins
                 .into_iter()
                 .filter(|o| !o.trim().is_empty())

@@ -34,6 +34,7 @@ pub const OUTBOX_UNSENT: &str = "espace_famille_outbox_unsent";
 pub const MAIL_FAILURES: &str = "espace_famille_mail_delivery_failures_total";
 pub const POOL_CONNECTIONS: &str = "espace_famille_db_pool_connections";
 pub const PAYMENT_NOTIFICATIONS: &str = "espace_famille_payment_notifications_total";
+pub const OVERLOADED: &str = "espace_famille_requests_overloaded_total";
 
 /// The latencies' buckets, in seconds: from a cached read to a timeout.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -97,6 +98,10 @@ fn describe() {
     describe_counter!(MAIL_FAILURES, "deliveries of a message that failed");
     describe_gauge!(POOL_CONNECTIONS, "database connections of this server, by state");
     describe_counter!(PAYMENT_NOTIFICATIONS, "payment notifications, by result");
+    describe_counter!(
+        OVERLOADED,
+        "requests refused at once, past the requests in flight a server takes"
+    );
 }
 
 /// Records one GraphQL request.

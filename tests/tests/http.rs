@@ -226,3 +226,76 @@ async fn connections_that_send_nothing_are_closed_and_do_not_lock_anyone_out() {
     drop(silent);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn past_its_requests_in_flight_the_server_answers_overloaded_at_once_and_health_still_answers() {
+    use tokio::io::AsyncReadExt;
+    let app = spawn_app_with_limits(espace_famille_api::http::server::ServerLimits {
+        max_in_flight: 2,
+        ..Default::default()
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    // Two requests in flight: their bodies arrive but for the last byte.
+    let body = br#"{"query":"{ __typename }"}"#;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body[..body.len() - 1]).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let refused = client
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "OVERLOADED");
+    assert_eq!(
+        refused["errors"][0]["message"],
+        "trop de demandes en même temps ; réessayez dans un instant"
+    );
+    // The operators' endpoints are never refused.
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        let answer = client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+
+    // The held requests finish, and the server takes requests again.
+    for stream in &mut held {
+        stream.write_all(&body[body.len() - 1..]).await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+            .await
+            .expect("the held request was answered")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]).to_string();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    drop(held);
+    let again = client
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    app.stop().await;
+}

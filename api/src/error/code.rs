@@ -13,6 +13,7 @@ pub enum ErrorCode {
     Validation,
     Conflict,
     Unavailable,
+    Overloaded,
     Internal,
     // The request itself (GraphQL over HTTP).
     BadRequest,
@@ -70,6 +71,7 @@ impl ErrorCode {
         ErrorCode::Validation,
         ErrorCode::Conflict,
         ErrorCode::Unavailable,
+        ErrorCode::Overloaded,
         ErrorCode::Internal,
         ErrorCode::BadRequest,
         ErrorCode::UnsupportedMediaType,
@@ -122,6 +124,7 @@ impl ErrorCode {
             ErrorCode::Validation => "VALIDATION",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Overloaded => "OVERLOADED",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

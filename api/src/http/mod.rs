@@ -101,20 +101,52 @@ pub fn router(
         .route("/documents/factures/{file}", get(crate::documents::invoice))
         .route("/documents/paiements/{file}", get(crate::documents::receipt))
         .route("/fichiers/{request}/{sha256}", get(files::download))
-        .route("/health/live", get(|| async { "ok" }))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(crate::metrics::page))
         // A body over the limit is refused from its Content-Length, before
         // any of it is read (413), or as soon as it passes the limit.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             limits.max_body_bytes,
         ));
+    // Past `max_in_flight` requests at once, the next is refused at once
+    // (one count for every route); health and metrics are always served.
+    let shed = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.max_in_flight.max(1),
+        ));
+    let operators = Router::new()
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::page));
     // Every request in its span, with its id (see `crate::logs`).
     Ok(graphql
         .merge(others)
+        .layer(shed)
+        .merge(operators)
         .layer(axum::middleware::from_fn(crate::logs::in_request_span))
         .with_state(state))
+}
+
+/// The answer to a request past the server's limit of requests in flight:
+/// `OVERLOADED`, 503, try again in a second.
+async fn overloaded(headers: HeaderMap, _: tower::BoxError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let locale = crate::i18n::Locale::from_accept_language(
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
+    let message = crate::i18n::within(locale, async { crate::i18n::say("api.overloaded", &[]) }).await;
+    metrics::counter!(crate::metrics::OVERLOADED).increment(1);
+    let code = crate::error::ErrorCode::Overloaded.as_str();
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (header::RETRY_AFTER, "1"),
+        ],
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }).to_string(),
+    )
+        .into_response()
 }
 
 /// The bearer token of an `Authorization: Bearer ...` header.

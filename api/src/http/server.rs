@@ -33,6 +33,10 @@ pub struct ServerLimits {
     pub max_header_bytes: usize,
     /// The largest request body, in bytes (answered 413 beyond).
     pub max_body_bytes: usize,
+    /// Requests served at once; past it, a request is answered at once
+    /// `OVERLOADED` (503, `Retry-After`) rather than queued until its
+    /// client gives up. Health and metrics are never refused.
+    pub max_in_flight: usize,
 }
 
 impl Default for ServerLimits {
@@ -42,6 +46,7 @@ impl Default for ServerLimits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_body_bytes: 1024 * 1024,
+            max_in_flight: 256,
         }
     }
 }
