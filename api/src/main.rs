@@ -72,6 +72,10 @@ enum Command {
         /// OVERLOADED (HTTP 503, Retry-After) at once instead of queueing.
         #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256)]
         max_in_flight: usize,
+        /// Every mutation's rate limit times this (the defaults are per
+        /// minute: 30 baskets an account, 1,200 an address, ...).
+        #[arg(long, env = "RATE_LIMIT_SCALE", default_value_t = 1)]
+        rate_limit_scale: u32,
         /// Origins whose pages may call /graphql from a browser, comma
         /// separated (e.g. https://famille.mairie.fr); none by default.
         #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
@@ -277,6 +281,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed_demo,
             pool_size,
             max_in_flight,
+            rate_limit_scale,
             cors_origins,
             graphiql_dir,
             payment_provider_url,
@@ -309,6 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             settings.payment.reconcile_after = std::time::Duration::from_secs(payment_reconcile_after);
             settings.max_connections = pool_size;
             settings.limits.max_in_flight = max_in_flight.clamp(1, 100_000);
+            settings.limits.mutations = settings.limits.mutations.scaled(rate_limit_scale);
             settings.web.cors_origins = cors_origins
                 .into_iter()
                 .filter(|o| !o.trim().is_empty())

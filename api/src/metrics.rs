@@ -35,6 +35,7 @@ pub const MAIL_FAILURES: &str = "espace_famille_mail_delivery_failures_total";
 pub const POOL_CONNECTIONS: &str = "espace_famille_db_pool_connections";
 pub const PAYMENT_NOTIFICATIONS: &str = "espace_famille_payment_notifications_total";
 pub const OVERLOADED: &str = "espace_famille_requests_overloaded_total";
+pub const RATE_LIMITED: &str = "espace_famille_mutations_rate_limited_total";
 
 /// The latencies' buckets, in seconds: from a cached read to a timeout.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -98,6 +99,10 @@ fn describe() {
     describe_counter!(MAIL_FAILURES, "deliveries of a message that failed");
     describe_gauge!(POOL_CONNECTIONS, "database connections of this server, by state");
     describe_counter!(PAYMENT_NOTIFICATIONS, "payment notifications, by result");
+    describe_counter!(
+        RATE_LIMITED,
+        "mutation requests refused past a rate limit of their account or address"
+    );
     describe_counter!(
         OVERLOADED,
         "requests refused at once, past the requests in flight a server takes"

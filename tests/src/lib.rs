@@ -187,6 +187,9 @@ async fn spawn_configured(url: &str, mail_dir: PathBuf, configure: impl FnOnce(&
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.max_connections = 16;
     settings.web.graphiql_dir = graphiql_dir();
+    // Tests send many mutations from one address in seconds; the test of
+    // the limits sets its own.
+    settings.limits.mutations = settings.limits.mutations.scaled(1000);
     settings.files.storage = espace_famille_api::files::Storage::Folder(
         std::env::temp_dir().join(format!("espace-famille-files-{}", Uuid::new_v4().simple())),
     );

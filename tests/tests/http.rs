@@ -299,3 +299,110 @@ async fn past_its_requests_in_flight_the_server_answers_overloaded_at_once_and_h
     assert_eq!(again.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn mutations_past_their_rate_limit_are_refused_per_account_and_per_address_and_say_when_to_retry() {
+    use espace_famille_api::auth::throttle::MutationLimits;
+    let app = spawn_app_with(|settings| {
+        settings.limits.mutations = MutationLimits {
+            baskets_per_account: 2,
+            baskets_per_address: 3,
+            tokens_per_address: 2,
+            others_per_account: 1_000,
+            others_per_address: 1_000,
+        }
+    })
+    .await;
+    let days = future_canteen_days(3);
+    let fixture = setup_commune(&app, &days).await;
+    let basket = |day: usize| json!({ "input": { "basketId": uuid::Uuid::new_v4(), "familyId": fixture.family, "lines": book_lines(&fixture, &days[day..day + 1]) } });
+    let submit = |token: String, variables: Value| {
+        let app = &app;
+        async move {
+            reqwest::Client::new()
+                .post(format!("{}/graphql", app.address))
+                .bearer_auth(token)
+                .json(&json!({ "query": SUBMIT_BASKET, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for day in 0..2 {
+        let accepted = submit(fixture.parent(), basket(day)).await;
+        assert_eq!(accepted.status(), 200);
+        let accepted: Value = accepted.json().await.unwrap();
+        assert_eq!(
+            accepted["data"]["submitBasket"]["status"], "ACCEPTED",
+            "{accepted}"
+        );
+    }
+    // The account's third basket within the minute: refused before it
+    // runs, with when to try again.
+    let refused = submit(fixture.parent(), basket(2)).await;
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert!(refused["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("trop de demandes"));
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM baskets")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(written, 2, "the refused basket wrote nothing");
+
+    // Aliases count each: one document of two baskets from another
+    // account passes the account's limit, not the address's third.
+    let other = format!("autre-{}@example.fr", uuid::Uuid::new_v4().simple());
+    app.create_account(&other, PASSWORD, &[]).await;
+    let other = app.login(&other, PASSWORD).await;
+    let twice = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&other)
+        .json(&json!({ "query": "mutation($a: SubmitBasketInput!, $b: SubmitBasketInput!) { a: submitBasket(input: $a) { status } b: submitBasket(input: $b) { status } }",
+                       "variables": { "a": basket(2)["input"], "b": basket(2)["input"] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 429, "the address already sent two of its three");
+
+    // Other mutations have their own count.
+    let other_class = app
+        .gql(
+            Some(&fixture.parent()),
+            "mutation($id: UUID!) { requestCancellation(reservationId: $id) { status } }",
+            json!({ "id": uuid::Uuid::new_v4() }),
+        )
+        .await;
+    assert_ne!(other_class.error_code(), "RATE_LIMITED");
+
+    // A link's token: per address, signed in or not (on a server of its
+    // own: opening the commune above used tokens).
+    let tokens = spawn_app_with(|settings| {
+        settings.limits.mutations = MutationLimits {
+            tokens_per_address: 2,
+            ..MutationLimits::default()
+        }
+    })
+    .await;
+    for attempt in 0..3 {
+        let used = reqwest::Client::new()
+            .post(format!("{}/graphql", tokens.address))
+            .json(&json!({ "query": "mutation { resetPassword(token: \"pas-un-jeton\", password: \"un mot de passe assez long\") { token } }" }))
+            .send()
+            .await
+            .unwrap();
+        let expected = if attempt < 2 { 200 } else { 429 };
+        assert_eq!(used.status(), expected, "attempt {attempt}");
+    }
+    tokens.stop().await;
+    app.stop().await;
+}

@@ -388,6 +388,7 @@ async fn run(
     }
     let reads_only = !is_mutation(&document, request.operation_name.as_deref());
     let operation = operation_of(&document, request.operation_name.as_deref());
+    let document_fields = root_fields(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
     let bearer = crate::http::bearer(headers);
     let identity = match &bearer {
@@ -411,6 +412,11 @@ async fn run(
             .commands
             .wait_for_unseen(&crate::unseen::Reader::of(identity))
             .await;
+    }
+    if !reads_only {
+        if let Some(wait) = throttled(state, &document_fields, identity.as_deref(), client.ip()) {
+            return rate_limited(locale, wait, answer).await;
+        }
     }
     let caller = Caller {
         identity,
@@ -440,6 +446,80 @@ async fn run(
     };
     crate::metrics::graphql_request(kind, &operation, &code, started.elapsed());
     respond(response, answer, refused)
+}
+
+/// The root fields of the operation that will run, by name (an alias
+/// counts as its field): what the rate limits count.
+fn root_fields(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Vec<String> {
+    use async_graphql::parser::types::{DocumentOperations, Selection};
+    let operations: Vec<_> = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => vec![operation],
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name).into_iter().collect(),
+        // No name among several: counted as if each ran.
+        (DocumentOperations::Multiple(operations), None) => operations.values().collect(),
+    };
+    let mut fields = Vec::new();
+    for operation in operations {
+        for selection in &operation.node.selection_set.node.items {
+            match &selection.node {
+                Selection::Field(field) => fields.push(field.node.name.node.to_string()),
+                // Fragments at the root of a mutation: counted as others.
+                _ => fields.push(String::new()),
+            }
+        }
+    }
+    fields
+}
+
+/// How long the caller must wait, when one of the mutation's root fields
+/// is over its class's limit for the caller's account or address.
+fn throttled(
+    state: &AppState,
+    fields: &[String],
+    identity: Option<&crate::auth::identity::Identity>,
+    address: std::net::IpAddr,
+) -> Option<std::time::Duration> {
+    use crate::auth::throttle::Class;
+    let mut counts: Vec<(Class, u32)> = Vec::new();
+    for class in fields.iter().filter_map(|f| Class::of(f)) {
+        match counts.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((class, 1)),
+        }
+    }
+    let account = identity.map(|i| i.account_id);
+    counts
+        .into_iter()
+        .find_map(|(class, n)| state.throttle.check(class, account, address, n).err())
+}
+
+/// The answer past a mutation's rate limit: `RATE_LIMITED`, HTTP 429, and
+/// when to try again.
+async fn rate_limited(
+    locale: crate::i18n::Locale,
+    wait: std::time::Duration,
+    answer: Answer,
+) -> axum::response::Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let message = crate::i18n::within(locale, async {
+        crate::i18n::say("api.rate_limited", &[("seconds", &seconds)])
+    })
+    .await;
+    metrics::counter!(crate::metrics::RATE_LIMITED).increment(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::CONTENT_TYPE, answer.content_type()),
+            (header::RETRY_AFTER, HeaderValue::from(seconds)),
+        ],
+        json!({ "errors": [{ "message": message, "extensions": { "code": ErrorCode::RateLimited.as_str() } }] })
+            .to_string(),
+    )
+        .into_response()
 }
 
 /// The kind of the operation that will run and its first root field, as

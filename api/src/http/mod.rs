@@ -49,6 +49,8 @@ pub struct AppState {
     pub(crate) web: WebSettings,
     pub(crate) payments: Arc<Payments>,
     pub(crate) files: Arc<crate::files::Files>,
+    /// The mutations' rate limits.
+    pub(crate) throttle: Arc<crate::auth::throttle::Throttle>,
     /// The largest JSON body GraphQL takes.
     pub(crate) max_body_bytes: usize,
 }
@@ -83,6 +85,7 @@ pub fn router(
         web: web.clone(),
         payments,
         files: files.clone(),
+        throttle: Arc::new(crate::auth::throttle::Throttle::new(limits.mutations)),
         max_body_bytes: limits.max_body_bytes,
     };
     // GraphQL takes a JSON body up to the server's limit (checked by its

@@ -37,6 +37,8 @@ pub struct ServerLimits {
     /// `OVERLOADED` (503, `Retry-After`) rather than queued until its
     /// client gives up. Health and metrics are never refused.
     pub max_in_flight: usize,
+    /// The mutations' rate limits (see `auth::throttle`).
+    pub mutations: crate::auth::throttle::MutationLimits,
 }
 
 impl Default for ServerLimits {
@@ -47,6 +49,7 @@ impl Default for ServerLimits {
             max_header_bytes: 16 * 1024,
             max_body_bytes: 1024 * 1024,
             max_in_flight: 256,
+            mutations: Default::default(),
         }
     }
 }
