@@ -37,6 +37,9 @@ pub const PAYMENT_NOTIFICATIONS: &str = "espace_famille_payment_notifications_to
 pub const OVERLOADED: &str = "espace_famille_requests_overloaded_total";
 pub const RATE_LIMITED: &str = "espace_famille_mutations_rate_limited_total";
 
+/// Past this many events behind, a projection's lag reads as this many.
+const LAG_COUNTED_UP_TO: i64 = 1_000_000;
+
 /// The latencies' buckets, in seconds: from a cached read to a timeout.
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -84,7 +87,7 @@ fn describe() {
     );
     describe_gauge!(
         PROJECTION_LAG,
-        "events recorded past each projection's checkpoint"
+        "events committed past each projection's checkpoint (counted up to a million)"
     );
     describe_gauge!(
         PROJECTION_LAG_SECONDS,
@@ -121,7 +124,7 @@ pub fn graphql_request(kind: &'static str, operation: &str, code: &str, took: Du
 pub async fn page(State(state): State<AppState>) -> Response {
     let handle = handle();
     if let Err(error) = read_database(&state.pool).await {
-        tracing::warn!(%error, "metrics: the database's figures could not be read");
+        tracing::warn!(error = %format!("{error:#}"), "metrics: the database's figures could not be read");
     }
     (
         StatusCode::OK,
@@ -135,35 +138,18 @@ pub async fn page(State(state): State<AppState>) -> Response {
 }
 
 /// Sets the gauges the database knows: the pool first (it needs no query).
-async fn read_database(pool: &PgPool) -> Result<(), sqlx::Error> {
+async fn read_database(pool: &PgPool) -> anyhow::Result<()> {
     let idle = pool.num_idle() as f64;
     gauge!(POOL_CONNECTIONS, "state" => "idle").set(idle);
     gauge!(POOL_CONNECTIONS, "state" => "in_use").set((pool.size() as f64 - idle).max(0.0));
     gauge!(POOL_CONNECTIONS, "state" => "max").set(pool.options().get_max_connections() as f64);
-    let rows = sqlx::query(
-        "SELECT c.name, c.last_position,
-                greatest((SELECT coalesce(max(global_position), 0) FROM events) - c.last_position, 0) AS lag,
-                coalesce(extract(epoch FROM now() - (
-                    SELECT e.recorded_at FROM events e WHERE e.global_position > c.last_position
-                    ORDER BY e.global_position LIMIT 1)), 0)::float8 AS lag_seconds,
-                EXISTS (SELECT 1 FROM projection_failures f WHERE f.projection = c.name) AS stopped
-         FROM projection_checkpoints c",
-    )
-    .fetch_all(pool)
-    .await?;
-    for row in rows {
-        let name: String = row.try_get("name")?;
-        gauge!(PROJECTION_POSITION, "projection" => name.clone())
-            .set(row.try_get::<i64, _>("last_position")? as f64);
-        gauge!(PROJECTION_LAG, "projection" => name.clone()).set(row.try_get::<i64, _>("lag")? as f64);
-        gauge!(PROJECTION_LAG_SECONDS, "projection" => name.clone())
-            .set(row.try_get::<f64, _>("lag_seconds")?);
-        let stopped = if row.try_get::<bool, _>("stopped")? {
-            1.0
-        } else {
-            0.0
-        };
-        gauge!(PROJECTION_STOPPED, "projection" => name).set(stopped);
+    let behind = espace_famille_projections::store::projections_behind(pool, LAG_COUNTED_UP_TO).await?;
+    for standing in behind {
+        let name = standing.projection;
+        gauge!(PROJECTION_POSITION, "projection" => name.clone()).set(standing.position as f64);
+        gauge!(PROJECTION_LAG, "projection" => name.clone()).set(standing.events as f64);
+        gauge!(PROJECTION_LAG_SECONDS, "projection" => name.clone()).set(standing.seconds);
+        gauge!(PROJECTION_STOPPED, "projection" => name).set(if standing.stopped { 1.0 } else { 0.0 });
     }
     let outbox = sqlx::query(
         "SELECT count(*) FILTER (WHERE attempts < 10) AS waiting, count(*) FILTER (WHERE attempts >= 10) AS given_up

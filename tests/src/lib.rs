@@ -150,6 +150,7 @@ pub async fn spawn_app_with_smtp(smtp_url: &str) -> TestApp {
 async fn spawn_with(url: &str, mail_dir: PathBuf, transport: MailTransport, limits: ServerLimits) -> TestApp {
     spawn_configured(url, mail_dir, |settings| {
         settings.limits = limits;
+        settings.limits.mutations = limits.mutations.scaled(1000);
         settings.auth.mail.transport = transport;
     })
     .await

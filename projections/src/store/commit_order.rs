@@ -232,3 +232,47 @@ pub async fn head(pool: &sqlx::PgPool) -> Result<Option<Position>, StoreError> {
     })
     .transpose()
 }
+
+/// Where a projection stands against the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Behind {
+    pub projection: String,
+    /// The global position of the last event it applied.
+    pub position: i64,
+    /// The events committed after its checkpoint, counted up to the cap.
+    pub events: i64,
+    /// How long ago the first of them was recorded, in seconds (0: none).
+    pub seconds: f64,
+    /// Whether it stopped at an event it cannot apply.
+    pub stopped: bool,
+}
+
+/// Every projection's standing: what `/metrics` shows. Counting stops at
+/// `cap` events behind, so a projection far behind costs no long scan.
+pub async fn projections_behind(pool: &sqlx::PgPool, cap: i64) -> Result<Vec<Behind>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT c.name, c.last_position,
+                (SELECT count(*) FROM (SELECT 1 FROM events e
+                   WHERE (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)
+                   LIMIT $1) behind) AS events,
+                coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
+                   WHERE (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)
+                   ORDER BY e.transaction_id, e.global_position LIMIT 1)), 0)::float8 AS seconds,
+                EXISTS (SELECT 1 FROM projection_failures f WHERE f.projection = c.name) AS stopped
+         FROM projection_checkpoints c ORDER BY c.name",
+    )
+    .bind(cap)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Behind {
+                projection: row.try_get("name")?,
+                position: row.try_get("last_position")?,
+                events: row.try_get("events")?,
+                seconds: row.try_get::<f64, _>("seconds")?.max(0.0),
+                stopped: row.try_get("stopped")?,
+            })
+        })
+        .collect()
+}

@@ -57,8 +57,8 @@ pub use crate::error::{conflict_or_database, StoreError};
 pub use append::{append, append_alongside, last_position, Alongside, NewEvent, Query, Rows, StreamAppend};
 pub use appender::{append_many, Appender};
 pub use commit_order::{
-    all_below_horizon, fetch_after, first_events, has_events_after, head, read_after, read_after_of_types,
-    Passed, EVENTS_AFTER, PASS_OVER,
+    all_below_horizon, fetch_after, first_events, has_events_after, head, projections_behind, read_after,
+    read_after_of_types, Behind, Passed, EVENTS_AFTER, PASS_OVER,
 };
 pub use feed::{commune_events, Commune, FeedFilter, Window, WINDOW};
 pub use load::{
