@@ -14,7 +14,8 @@
 //! wait is, until those read models include it.
 //!
 //! Kept in this process: with several servers, route an account to one
-//! server (see the README), or another server's query may not wait.
+//! server (see `docs/operations.md`), or another server's query may not
+//! wait.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -71,7 +72,6 @@ pub struct Unseen {
 /// The entries, and how many there may be before the old ones are
 /// dropped: twice as many as stayed the last time, so that a rush of
 /// fresh entries costs a pass over them now and then, not at each write.
-#[derive(Default)]
 struct Kept {
     entries: HashMap<Reader, Pending>,
     prune_above: usize,

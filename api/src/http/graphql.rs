@@ -50,7 +50,7 @@ pub const PREFLIGHT: &str = "graphql-require-preflight";
 
 /// The media type the answer is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
+pub(crate) enum Answer {
     Json,
     GraphqlResponse,
 }
@@ -378,17 +378,21 @@ async fn run(
     if !state.database.is_up() {
         let unavailable =
             crate::i18n::within(locale, async { crate::i18n::say("api.unavailable", &[]) }).await;
-        return (
+        return try_again(
             StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, answer.content_type()), (header::RETRY_AFTER, HeaderValue::from_static("2"))],
-            json!({ "errors": [{ "message": unavailable, "extensions": { "code": ErrorCode::Unavailable.as_str() } }] })
-                .to_string(),
-        )
-            .into_response();
+            ErrorCode::Unavailable,
+            &unavailable,
+            2,
+            answer,
+        );
     }
     let reads_only = !is_mutation(&document, request.operation_name.as_deref());
     let operation = operation_of(&document, request.operation_name.as_deref());
-    let document_fields = root_fields(&document, request.operation_name.as_deref());
+    let mutated = if reads_only {
+        Vec::new()
+    } else {
+        root_fields(&document, request.operation_name.as_deref())
+    };
     request.set_parsed_query(document);
     let bearer = crate::http::bearer(headers);
     let identity = match &bearer {
@@ -414,7 +418,7 @@ async fn run(
             .await;
     }
     if !reads_only {
-        if let Some(wait) = throttled(state, &document_fields, identity.as_deref(), client.ip()) {
+        if let Some(wait) = throttled(state, &mutated, identity.as_deref(), client.ip()) {
             return rate_limited(locale, wait, answer).await;
         }
     }
@@ -448,30 +452,39 @@ async fn run(
     respond(response, answer, refused)
 }
 
-/// The root fields of the operation that will run, by name (an alias
-/// counts as its field): what the rate limits count.
+type Operation = async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>;
+
+/// The operations of `document` that may run: the one named, the only
+/// one, or, with no name among several, each of them (whichever would
+/// run, it is counted, and none may write from a GET).
+fn may_run<'d>(
+    document: &'d async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Vec<&'d Operation> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => vec![operation],
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name).into_iter().collect(),
+        (DocumentOperations::Multiple(operations), None) => operations.values().collect(),
+    }
+}
+
+/// The root fields of the operations that may run, by name (an alias
+/// counts as its field; a fragment at the root, as an unnamed field):
+/// what the rate limits count.
 fn root_fields(
     document: &async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> Vec<String> {
-    use async_graphql::parser::types::{DocumentOperations, Selection};
-    let operations: Vec<_> = match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => vec![operation],
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name).into_iter().collect(),
-        // No name among several: counted as if each ran.
-        (DocumentOperations::Multiple(operations), None) => operations.values().collect(),
-    };
-    let mut fields = Vec::new();
-    for operation in operations {
-        for selection in &operation.node.selection_set.node.items {
-            match &selection.node {
-                Selection::Field(field) => fields.push(field.node.name.node.to_string()),
-                // Fragments at the root of a mutation: counted as others.
-                _ => fields.push(String::new()),
-            }
-        }
-    }
-    fields
+    use async_graphql::parser::types::Selection;
+    may_run(document, name)
+        .into_iter()
+        .flat_map(|operation| &operation.node.selection_set.node.items)
+        .map(|selection| match &selection.node {
+            Selection::Field(field) => field.node.name.node.to_string(),
+            _ => String::new(),
+        })
+        .collect()
 }
 
 /// How long the caller must wait, when one of the mutation's root fields
@@ -503,21 +516,37 @@ async fn rate_limited(
     wait: std::time::Duration,
     answer: Answer,
 ) -> axum::response::Response {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let seconds = seconds.max(1);
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
     let message = crate::i18n::within(locale, async {
         crate::i18n::say("api.rate_limited", &[("seconds", &seconds)])
     })
     .await;
     metrics::counter!(crate::metrics::RATE_LIMITED).increment(1);
-    (
+    try_again(
         StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        &message,
+        seconds,
+        answer,
+    )
+}
+
+/// A request refused for now, before it ran: its code and message, and
+/// `Retry-After` in seconds.
+pub(crate) fn try_again(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    retry_after: u64,
+    answer: Answer,
+) -> axum::response::Response {
+    (
+        status,
         [
             (header::CONTENT_TYPE, answer.content_type()),
-            (header::RETRY_AFTER, HeaderValue::from(seconds)),
+            (header::RETRY_AFTER, HeaderValue::from(retry_after)),
         ],
-        json!({ "errors": [{ "message": message, "extensions": { "code": ErrorCode::RateLimited.as_str() } }] })
-            .to_string(),
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }).to_string(),
     )
         .into_response()
 }
@@ -528,13 +557,8 @@ fn operation_of(
     document: &async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> (&'static str, String) {
-    use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => Some(operation),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
-    };
-    let Some(operation) = operation else {
+    use async_graphql::parser::types::{OperationType, Selection};
+    let Some(operation) = may_run(document, name).first().copied() else {
         return ("invalid", "invalid".to_string());
     };
     let kind = match operation.node.ty {
@@ -551,16 +575,10 @@ fn operation_of(
 }
 
 fn is_mutation(document: &async_graphql::parser::types::ExecutableDocument, name: Option<&str>) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => Some(operation),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        // No name among several: whichever would run, none may write.
-        (DocumentOperations::Multiple(operations), None) => {
-            return operations.values().any(|o| o.node.ty != OperationType::Query)
-        }
-    };
-    operation.is_some_and(|o| o.node.ty != OperationType::Query)
+    use async_graphql::parser::types::OperationType;
+    may_run(document, name)
+        .iter()
+        .any(|operation| operation.node.ty != OperationType::Query)
 }
 
 /// Writes a response, giving every error without a code one: the request's

@@ -134,22 +134,18 @@ pub fn router(
 /// The answer to a request past the server's limit of requests in flight:
 /// `OVERLOADED`, 503, try again in a second.
 async fn overloaded(headers: HeaderMap, _: tower::BoxError) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let locale = crate::i18n::Locale::from_accept_language(
         headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
     );
     let message = crate::i18n::within(locale, async { crate::i18n::say("api.overloaded", &[]) }).await;
     metrics::counter!(crate::metrics::OVERLOADED).increment(1);
-    let code = crate::error::ErrorCode::Overloaded.as_str();
-    (
+    graphql::try_again(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
-            (header::RETRY_AFTER, "1"),
-        ],
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }).to_string(),
+        crate::error::ErrorCode::Overloaded,
+        &message,
+        1,
+        graphql::Answer::Json,
     )
-        .into_response()
 }
 
 /// The bearer token of an `Authorization: Bearer ...` header.
