@@ -4,6 +4,7 @@
 
 pub mod browser;
 mod commune;
+pub mod load;
 pub mod requests;
 
 pub use commune::*;

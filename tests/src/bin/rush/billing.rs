@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
-use super::{id, report, system_metadata, wait_until_quiet, Client, LINES_PER_BASKET};
+use espace_famille_tests::load::{id, report, system_metadata, wait_until_quiet, Client, LINES_PER_BASKET};
 
 /// The 20 weekdays of a month two years ahead that the canteen runs (no
 /// other phase books that far).

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{guardian, id, report, system_metadata, Client};
+use espace_famille_tests::load::{guardian, id, report, system_metadata, Client};
 
 const MIB: usize = 1024 * 1024;
 
