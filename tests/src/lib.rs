@@ -81,11 +81,20 @@ pub async fn spawn_app_through(proxy: &TcpProxy) -> TestApp {
 }
 
 /// A TCP relay to the test's PostgreSQL server that can be cut (every
-/// connection through it closed, new ones refused) and restored: a
-/// database outage without stopping the server the other tests share.
+/// connection through it closed, new ones refused), stalled (connections
+/// kept open, nothing relayed: a frozen database, a partition that resets
+/// nothing) and restored: a database outage without stopping the server
+/// the other tests share.
 pub struct TcpProxy {
     pub port: u16,
-    cut: tokio::sync::watch::Sender<bool>,
+    mode: tokio::sync::watch::Sender<Relay>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Relay {
+    Open,
+    Cut,
+    Stalled,
 }
 
 impl TcpProxy {
@@ -96,35 +105,56 @@ impl TcpProxy {
         let target = format!("{}:{}", options.get_host(), options.get_port());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (cut, watching) = tokio::sync::watch::channel(false);
+        let (mode, watching) = tokio::sync::watch::channel(Relay::Open);
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                if *watching.borrow() {
-                    continue; // dropped: the connection is refused
-                }
                 let mut watching = watching.clone();
+                let now = *watching.borrow();
+                match now {
+                    Relay::Cut => continue, // dropped: the connection is refused
+                    Relay::Stalled => {
+                        // Accepted, never answered, until the stall ends.
+                        tokio::spawn(async move {
+                            let _held = client;
+                            let _ = watching.wait_for(|mode| *mode != Relay::Stalled).await;
+                        });
+                        continue;
+                    }
+                    Relay::Open => {}
+                }
                 let target = target.clone();
                 tokio::spawn(async move {
                     let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = watching.wait_for(|cut| *cut) => {}
+                    let stalled = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                        mode = watching.wait_for(|mode| *mode != Relay::Open) => mode.map(|m| *m == Relay::Stalled).unwrap_or(false),
+                    };
+                    if stalled {
+                        // Both ends held open, nothing relayed; closed once
+                        // the stall ends (their streams are broken by then).
+                        let _ = watching.wait_for(|mode| *mode != Relay::Stalled).await;
                     }
                 });
             }
         });
-        TcpProxy { port, cut }
+        TcpProxy { port, mode }
     }
 
     /// Closes every connection through the relay and refuses new ones.
     pub fn cut(&self) {
-        let _ = self.cut.send(true);
+        let _ = self.mode.send(Relay::Cut);
+    }
+
+    /// Stops relaying: every connection stays open and hears nothing,
+    /// new ones are accepted and hear nothing.
+    pub fn stall(&self) {
+        let _ = self.mode.send(Relay::Stalled);
     }
 
     pub fn restore(&self) {
-        let _ = self.cut.send(false);
+        let _ = self.mode.send(Relay::Open);
     }
 }
 

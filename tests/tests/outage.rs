@@ -76,3 +76,59 @@ async fn during_an_outage_readiness_and_requests_answer_at_once_and_service_resu
     assert!(served, "requests were not served again");
     app.stop().await;
 }
+
+/// A database that freezes (connections open, nothing answered) while a
+/// request waits on it: the request is told `UNAVAILABLE` once the watch
+/// sees the database gone, not after the pool's timeout or never.
+#[tokio::test]
+async fn a_request_caught_by_a_frozen_database_is_told_unavailable_within_seconds() {
+    let proxy = TcpProxy::to_database().await;
+    let app = spawn_app_through(&proxy).await;
+    admin(&app).await;
+    let http = reqwest::Client::new();
+    proxy.stall();
+    // A login always reads the database (the account, its limits).
+    let started = Instant::now();
+    let answer = http
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({
+            "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+            "variables": { "e": "personne@example.fr", "p": "pas-le-bon" },
+        }))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("an answer, not a hang");
+    let took = started.elapsed();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "2");
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{body}");
+    // The watch pings every half second, each ping given one second.
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+
+    proxy.restore();
+    let back = Instant::now();
+    loop {
+        let body: serde_json::Value = http
+            .post(format!("{}/graphql", app.address))
+            .json(&json!({
+                "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                "variables": { "e": "personne@example.fr", "p": "pas-le-bon" },
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let code = &body["errors"][0]["extensions"]["code"];
+        if code != "UNAVAILABLE" {
+            assert_eq!(code, "INVALID_CREDENTIALS", "{body}");
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(15), "not served again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+}

@@ -349,7 +349,7 @@ async fn run(
     state: &AppState,
     client: std::net::SocketAddr,
     headers: &HeaderMap,
-    mut request: Request,
+    request: Request,
     answer: Answer,
     from_get: bool,
 ) -> axum::response::Response {
@@ -376,18 +376,37 @@ async fn run(
         headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
     );
     if !state.database.is_up() {
-        let unavailable =
-            crate::i18n::within(locale, async { crate::i18n::say("api.unavailable", &[]) }).await;
-        return try_again(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            &unavailable,
-            2,
-            answer,
-        );
+        return unavailable(locale, answer).await;
     }
-    let reads_only = !is_mutation(&document, request.operation_name.as_deref());
     let operation = operation_of(&document, request.operation_name.as_deref());
+    let started = std::time::Instant::now();
+    // The database lost while this runs: what waits for it (the session,
+    // the read models, the fields) would wait for the pool's timeout.
+    // Dropped, a write is rolled back or was committed whole; the caller
+    // retries it with its id.
+    tokio::select! {
+        response = authenticate_and_execute(state, client, headers, request, document, operation.clone(), answer, locale) => response,
+        () = state.database.lost() => {
+            crate::metrics::graphql_request(operation.0, &operation.1, ErrorCode::Unavailable.as_str(), started.elapsed());
+            unavailable(locale, answer).await
+        }
+    }
+}
+
+/// `run`'s second half, once the document passed its checks and the
+/// database is up.
+#[allow(clippy::too_many_arguments)]
+async fn authenticate_and_execute(
+    state: &AppState,
+    client: std::net::SocketAddr,
+    headers: &HeaderMap,
+    mut request: Request,
+    document: async_graphql::parser::types::ExecutableDocument,
+    operation: (&'static str, String),
+    answer: Answer,
+    locale: crate::i18n::Locale,
+) -> axum::response::Response {
+    let reads_only = !is_mutation(&document, request.operation_name.as_deref());
     let mutated = if reads_only {
         Vec::new()
     } else {
@@ -551,6 +570,19 @@ pub(crate) fn try_again(
         .into_response()
 }
 
+/// The answer while the database is unreachable: `UNAVAILABLE`, HTTP 503,
+/// try again in two seconds.
+async fn unavailable(locale: crate::i18n::Locale, answer: Answer) -> axum::response::Response {
+    let message = crate::i18n::within(locale, async { crate::i18n::say("api.unavailable", &[]) }).await;
+    try_again(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        &message,
+        2,
+        answer,
+    )
+}
+
 /// The kind of the operation that will run and its first root field, as
 /// the metrics name it.
 fn operation_of(
@@ -595,7 +627,17 @@ fn respond(mut response: Response, answer: Answer, refused: bool) -> axum::respo
             },
         );
     }
+    // The database failed under every field that failed (before the
+    // watch saw it go): told as any other outage, 503 and when to retry.
+    let unavailable = !response.errors.is_empty()
+        && response.errors.iter().all(|error| {
+            error.extensions.as_ref().and_then(|e| e.get("code"))
+                == Some(&async_graphql::Value::String(
+                    ErrorCode::Unavailable.as_str().into(),
+                ))
+        });
     let status = match answer {
+        _ if unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Answer::GraphqlResponse if refused => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
@@ -607,7 +649,13 @@ fn respond(mut response: Response, answer: Answer, refused: bool) -> axum::respo
                 .to_string()
         })
     };
-    (status, [(header::CONTENT_TYPE, answer.content_type())], body).into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, answer.content_type())], body).into_response();
+    if unavailable {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(2));
+    }
+    response
 }
 
 fn coded(error: &mut ServerError, code: ErrorCode) {
