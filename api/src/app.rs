@@ -81,15 +81,38 @@ impl Settings {
 }
 
 /// Opens a pool without sqlx's ping on every acquire: on this workload the
-/// ping costs more than the rare broken connection it would catch.
+/// ping costs more than the rare broken connection it would catch. Each
+/// connection names its process (`espace-famille-<pid>`, unless the URL
+/// names one): in `pg_stat_activity` an operator sees which server holds
+/// what, the projection runners' locks among them.
 pub async fn connect(settings: &Settings) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = settings.database_url.parse()?;
+    let mut options: PgConnectOptions = settings.database_url.parse()?;
+    if options.get_application_name().is_none() {
+        options = options.application_name(&format!("espace-famille-{}", std::process::id()));
+    }
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
+}
+
+/// The connections waiting to be accepted, at most: when bookings open,
+/// thousands of parents connect within a second, and past the queue the
+/// kernel drops their handshakes (tokio's default is 1,024; the kernel
+/// caps this at `net.core.somaxconn`, 4,096 on current Linux).
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A built application: migrated database, projection engine running,
@@ -153,7 +176,7 @@ impl Application {
         let mail = mail::start(pool.clone(), settings.auth.mail.clone()).map_err(|e| anyhow::anyhow!(e))?;
         let notices = decision_mails::start(pool.clone(), settings.auth.mail.clone());
         let allocations = crate::services::allocation::start(commands.clone());
-        let listener = TcpListener::bind(settings.listen).await?;
+        let listener = listen(settings.listen)?;
         // The return and notification URLs name the server as browsers
         // and the provider reach it.
         let public_url = match &settings.payment.public_url {

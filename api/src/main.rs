@@ -72,6 +72,11 @@ enum Command {
         /// OVERLOADED (HTTP 503, Retry-After) at once instead of queueing.
         #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256)]
         max_in_flight: usize,
+        /// Client connections open at once; past it, new ones wait in the
+        /// kernel's queue. Kept under the open-files limit, which the
+        /// server raises to the system's hard limit.
+        #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096)]
+        max_connections: usize,
         /// Every mutation's rate limit times this (the defaults are per
         /// minute: 30 baskets an account, 1,200 an address, ...).
         #[arg(long, env = "RATE_LIMIT_SCALE", default_value_t = 1)]
@@ -281,6 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed_demo,
             pool_size,
             max_in_flight,
+            max_connections,
             rate_limit_scale,
             cors_origins,
             graphiql_dir,
@@ -314,6 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             settings.payment.reconcile_after = std::time::Duration::from_secs(payment_reconcile_after);
             settings.max_connections = pool_size;
             settings.limits.max_in_flight = max_in_flight.clamp(1, 100_000);
+            settings.limits.max_connections = max_connections.clamp(1, 1_000_000);
             settings.limits.mutations = settings.limits.mutations.scaled(rate_limit_scale);
             settings.web.cors_origins = cors_origins
                 .into_iter()

@@ -23,8 +23,10 @@ use tower::ServiceExt;
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
     /// Connections served at once; past it, new ones wait in the kernel's
-    /// queue until one closes. Far below the usual 1,024 file descriptors,
-    /// which the pool, the listener and the log need too.
+    /// queue until one closes (an idle one closes after
+    /// `header_read_timeout`). When bookings open, thousands of parents
+    /// connect at once: the server raises its open-files limit to what
+    /// the system allows and keeps this below it (see [`fit_connections`]).
     pub max_connections: usize,
     /// The longest a client may take to send a request's headers, and to
     /// start its next request on a kept-alive connection.
@@ -44,7 +46,7 @@ pub struct ServerLimits {
 impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
-            max_connections: 512,
+            max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_body_bytes: 1024 * 1024,
@@ -52,6 +54,34 @@ impl Default for ServerLimits {
             mutations: Default::default(),
         }
     }
+}
+
+/// File descriptors kept for everything but the clients' connections: the
+/// database pool, the listener, logs, files being uploaded.
+const RESERVED_FILES: u64 = 256;
+
+/// Raises the soft open-files limit to the hard one and returns how many
+/// connections fit under it: `wanted`, or fewer (said in the log) when
+/// the system allows fewer files than those connections and the reserve.
+pub fn fit_connections(wanted: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the open-files limit");
+            return wanted;
+        }
+    };
+    let room = limit.saturating_sub(RESERVED_FILES).max(64);
+    if (wanted as u64) <= room {
+        return wanted;
+    }
+    tracing::warn!(
+        wanted,
+        open_files_limit = limit,
+        serving = room,
+        "fewer connections at once than asked: the open-files limit (ulimit -n) is too low"
+    );
+    room as usize
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits
@@ -63,7 +93,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let permits = Arc::new(Semaphore::new(fit_connections(limits.max_connections)));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
