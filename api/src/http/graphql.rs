@@ -627,17 +627,23 @@ fn respond(mut response: Response, answer: Answer, refused: bool) -> axum::respo
             },
         );
     }
-    // The database failed under every field that failed (before the
-    // watch saw it go): told as any other outage, 503 and when to retry.
-    let unavailable = !response.errors.is_empty()
-        && response.errors.iter().all(|error| {
-            error.extensions.as_ref().and_then(|e| e.get("code"))
-                == Some(&async_graphql::Value::String(
-                    ErrorCode::Unavailable.as_str().into(),
-                ))
-        });
+    // Every field that failed did for want of the database (before the
+    // watch saw it go) or of room (logins past the hashing queue): told as
+    // the outage's and the shedding's other answers are, 503 and when to
+    // come back.
+    let code_of = |error: &ServerError| match error.extensions.as_ref().and_then(|e| e.get("code")) {
+        Some(async_graphql::Value::String(code)) => code.clone(),
+        _ => String::new(),
+    };
+    let (down, full) = (ErrorCode::Unavailable.as_str(), ErrorCode::Overloaded.as_str());
+    let retry_after = match response.errors.iter().map(code_of).collect::<Vec<_>>() {
+        codes if codes.is_empty() => None,
+        codes if codes.iter().all(|c| c == full) => Some(1),
+        codes if codes.iter().all(|c| c == down || c == full) => Some(2),
+        _ => None,
+    };
     let status = match answer {
-        _ if unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ if retry_after.is_some() => StatusCode::SERVICE_UNAVAILABLE,
         Answer::GraphqlResponse if refused => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
@@ -650,10 +656,10 @@ fn respond(mut response: Response, answer: Answer, refused: bool) -> axum::respo
         })
     };
     let mut response = (status, [(header::CONTENT_TYPE, answer.content_type())], body).into_response();
-    if unavailable {
+    if let Some(seconds) = retry_after {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(2));
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

@@ -120,6 +120,19 @@ pub(super) async fn settle(pool: &PgPool, attempts: &Attempts, attempt: Uuid) ->
     Ok(())
 }
 
+/// A pending attempt that never reached the password check (the hasher's
+/// queue was full): not an attempt at all, forgotten.
+pub(super) async fn withdraw(pool: &PgPool, attempts: &Attempts, attempt: Uuid) -> Result<(), ApiError> {
+    sqlx::query(&format!(
+        "DELETE FROM {} WHERE attempt_id = $1 AND pending",
+        attempts.table
+    ))
+    .bind(attempt)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// How many password-reset requests are taken, over a sliding window.
 #[derive(Debug, Clone, Copy)]
 pub struct ResetLimits {

@@ -22,12 +22,12 @@ use crate::error::{ApiError, ErrorCode};
 mod limits;
 mod passwords;
 
-use limits::{count_attempt, settle, LOGINS, RESETS};
+use limits::{count_attempt, settle, withdraw, LOGINS, RESETS};
 pub use limits::{LoginLimits, ResetLimits};
 pub use passwords::{
     check_password, hash_password, PasswordRefusal, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH,
 };
-use passwords::{decoy_hash, verify_password, with_hashing_slot};
+use passwords::{decoy_hash, hashing_place, hashing_room, overloaded, verify_password, with_hashing_slot};
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -378,6 +378,12 @@ pub async fn login(
     if password.chars().count() > MAX_PASSWORD_LENGTH {
         return Err(invalid());
     }
+    // With the hasher's queue full, refused OVERLOADED before anything is
+    // counted or written: a rush's refusals cost nothing, and the parent
+    // trying again later is not a failure for it.
+    if !hashing_room() {
+        return Err(overloaded());
+    }
     let limits = (limits.window, limits.per_email, limits.per_address);
     let attempt = count_attempt(pool, &LOGINS, &email, client_address, limits).await?;
     let stored: Option<(Uuid, Option<String>)> =
@@ -387,13 +393,24 @@ pub async fn login(
             .await?;
     let hash = stored.as_ref().and_then(|(_, hash)| hash.clone());
     let password = password.to_string();
+    // The place is taken once the attempt is counted: attempts queued on
+    // one e-mail's lock hold none (an attacker's fifty at once cannot fill
+    // the queue), and one that finds the queue full after all is withdrawn.
+    let place = match hashing_place() {
+        Ok(place) => place,
+        Err(error) => {
+            withdraw(pool, &LOGINS, attempt).await?;
+            return Err(error);
+        }
+    };
     let verified = {
         let hash = hash.clone();
-        with_hashing_slot(move || match &hash {
-            Some(hash) => verify_password(&password, hash),
-            None => verify_password(&password, decoy_hash()),
-        })
-        .await?
+        place
+            .run(move || match &hash {
+                Some(hash) => verify_password(&password, hash),
+                None => verify_password(&password, decoy_hash()),
+            })
+            .await?
     };
     match stored {
         Some((id, Some(_))) if verified => {

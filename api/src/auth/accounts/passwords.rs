@@ -5,7 +5,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD_LENGTH: usize = 12;
@@ -112,21 +112,108 @@ pub fn check_password(password: &str, email: &str) -> Result<(), PasswordRefusal
 
 /// Password hashing runs on at most one blocking thread per core: a login
 /// rush must queue for the CPU, not start hundreds of 19 MiB hashes at once.
+/// The queue itself is bounded: past about a second of hashing waiting,
+/// a login is answered `OVERLOADED` at once, so that waiting logins do not
+/// fill every request slot and shed the baskets of parents already in.
 pub(super) async fn with_hashing_slot<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
+    hashing_place()?.run(work).await
+}
+
+/// A place in the hashing queue, or `OVERLOADED` when it is full.
+pub(super) fn hashing_place() -> Result<Place<'static>, ApiError> {
+    hashing_queue().enter()
+}
+
+/// Whether the hashing queue has a place now (none is taken): a login
+/// refused at once when it has not writes nothing.
+pub(super) fn hashing_room() -> bool {
+    hashing_queue().has_room()
+}
+
+/// What a login refused for want of a place in the queue reads.
+pub(super) fn overloaded() -> ApiError {
+    ApiError::refused(ErrorCode::Overloaded, &crate::i18n::say("api.overloaded", &[]))
+}
+
+fn hashing_queue() -> &'static HashingQueue {
     use std::sync::OnceLock;
-    use tokio::sync::Semaphore;
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    let slots = SLOTS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2)));
-    let _slot = slots
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    static QUEUE: OnceLock<HashingQueue> = OnceLock::new();
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    // A hash takes about 35 ms of a core: 32 a core wait about a second.
+    QUEUE.get_or_init(|| HashingQueue::new(cores, 32 * cores))
+}
+
+/// Hashing slots, and how many may wait for one.
+struct HashingQueue {
+    slots: tokio::sync::Semaphore,
+    slot_count: usize,
+    /// Places taken: hashing or waiting to.
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+}
+
+/// One hash's place in its queue, held from `enter` until it runs.
+pub(super) struct Place<'q> {
+    queue: &'q HashingQueue,
+}
+
+impl HashingQueue {
+    fn new(slots: usize, max_waiting: usize) -> HashingQueue {
+        HashingQueue {
+            slots: tokio::sync::Semaphore::new(slots),
+            slot_count: slots,
+            waiting: Default::default(),
+            max_waiting,
+        }
+    }
+
+    /// Those hashing count too: the slots plus the waiting room.
+    fn bound(&self) -> usize {
+        self.max_waiting + self.slot_count
+    }
+
+    fn has_room(&self) -> bool {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed) < self.bound()
+    }
+
+    fn enter(&self) -> Result<Place<'_>, ApiError> {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.bound() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(overloaded());
+        }
+        Ok(Place { queue: self })
+    }
+}
+
+impl Place<'_> {
+    /// Waits for a slot, then hashes on a blocking thread.
+    pub(super) async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let slot = self
+            .queue
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let done = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()));
+        drop(slot);
+        done
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.queue
+            .waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// argon2id with the crate's recommended parameters.
@@ -158,6 +245,38 @@ pub(super) fn decoy_hash() -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn past_its_waiting_room_the_hashing_queue_answers_overloaded_at_once() {
+        let queue = std::sync::Arc::new(super::HashingQueue::new(1, 2));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = std::sync::Arc::new(std::sync::Mutex::new(held));
+        // One hashes (held), two wait: the queue is full.
+        let mut admitted = Vec::new();
+        for _ in 0..3 {
+            let (queue, held) = (queue.clone(), held.clone());
+            admitted.push(tokio::spawn(async move {
+                queue
+                    .enter()?
+                    .run(move || held.lock().unwrap().recv().is_ok())
+                    .await
+            }));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let refused = match queue.enter() {
+            Err(refused) => refused,
+            Ok(_) => panic!("a fourth place in a queue of one slot and two waiting"),
+        };
+        assert_eq!(refused.code(), super::ErrorCode::Overloaded);
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        for task in admitted {
+            assert!(task.await.unwrap().unwrap(), "an admitted hash ran");
+        }
+        // Room again.
+        assert!(queue.enter().unwrap().run(|| true).await.unwrap());
+    }
+
     use super::*;
 
     #[test]
