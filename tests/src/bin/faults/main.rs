@@ -47,6 +47,28 @@ struct Args {
     scenario: Scenario,
 }
 
+/// The parents a scenario drives: families FIRST..FIRST+FAMILIES, through
+/// the server at SERVER.
+#[derive(clap::Args)]
+struct Parents {
+    #[arg(long)]
+    server: String,
+    #[arg(long)]
+    first: usize,
+    #[arg(long)]
+    families: usize,
+}
+
+impl Parents {
+    fn families(&self) -> std::ops::Range<usize> {
+        self.first..self.first + self.families
+    }
+
+    fn api(&self) -> anyhow::Result<Api> {
+        Api::new(&self.server)
+    }
+}
+
 #[derive(Subcommand)]
 enum Scenario {
     /// Seeds the commune and FAMILIES families, then waits for the read
@@ -55,29 +77,21 @@ enum Scenario {
         #[arg(long)]
         families: usize,
     },
-    /// Families FIRST.. submit their baskets, each retried with its id
-    /// until acknowledged (for at most DEADLINE seconds), then checked.
+    /// The parents submit their baskets, each retried with its id until
+    /// acknowledged (for at most DEADLINE seconds), then checked.
     Baskets {
-        #[arg(long)]
-        server: String,
-        #[arg(long, default_value_t = 0)]
-        first: usize,
-        #[arg(long)]
-        families: usize,
+        #[command(flatten)]
+        parents: Parents,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
         #[arg(long, default_value_t = 120)]
         deadline: u64,
     },
-    /// Calendars read while DOWN takes the database away for OUTAGE
-    /// seconds and UP brings it back (shell commands).
+    /// The parents read their calendars while DOWN takes the database
+    /// away for OUTAGE seconds and UP brings it back (shell commands).
     Outage {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        first: usize,
-        #[arg(long, default_value_t = 8)]
-        families: usize,
+        #[command(flatten)]
+        parents: Parents,
         #[arg(long)]
         down: String,
         #[arg(long)]
@@ -95,27 +109,19 @@ enum Scenario {
         #[arg(long)]
         first: usize,
     },
-    /// Families FIRST.. log in and submit their baskets, arriving evenly
-    /// over OVER seconds (0: all at once).
+    /// The parents log in and submit their baskets, arriving evenly over
+    /// OVER seconds (0: all at once).
     Arrivals {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        first: usize,
-        #[arg(long)]
-        families: usize,
+        #[command(flatten)]
+        parents: Parents,
         #[arg(long)]
         over: u64,
     },
-    /// Families FIRST.. each send their basket and hang up before the
-    /// answer, at delays spread over twice a basket's latency, then retry.
+    /// The parents each send their basket and hang up before the answer,
+    /// at delays spread over twice a basket's latency, then retry.
     Disconnect {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        first: usize,
-        #[arg(long)]
-        families: usize,
+        #[command(flatten)]
+        parents: Parents,
     },
 }
 
@@ -135,51 +141,34 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Scenario::Baskets {
-            server,
-            first,
-            families,
+            parents,
             concurrency,
             deadline,
-        } => {
-            let api = Api::new(&server)?;
-            baskets(&api, &pool, first..first + families, concurrency, deadline).await
-        }
+        } => baskets(&parents.api()?, &pool, parents.families(), concurrency, deadline).await,
         Scenario::Outage {
-            server,
-            first,
-            families,
+            parents,
             down,
             up,
             outage,
         } => {
-            let api = Api::new(&server)?;
             let plan = outage::Plan {
                 down,
                 up,
                 outage: Duration::from_secs(outage),
             };
-            outage::run(&api, &pool, first..first + families, &plan).await
+            outage::run(&parents.api()?, &pool, parents.families(), &plan).await
         }
         Scenario::Takeover { servers, pids, first } => takeover::run(&pool, &servers, &pids, first).await,
-        Scenario::Arrivals {
-            server,
-            first,
-            families,
-            over,
-        } => {
+        Scenario::Arrivals { parents, over } => {
             arrivals::run(
-                &Api::new(&server)?,
+                &parents.api()?,
                 &pool,
-                first..first + families,
+                parents.families(),
                 Duration::from_secs(over),
             )
             .await
         }
-        Scenario::Disconnect {
-            server,
-            first,
-            families,
-        } => disconnect::run(&Api::new(&server)?, &pool, first..first + families).await,
+        Scenario::Disconnect { parents } => disconnect::run(&parents.api()?, &pool, parents.families()).await,
     }
 }
 
